@@ -1,0 +1,15 @@
+/*
+ * sluice/sluice.h: the umbrella header of libsluice. Embedders and operator authors include
+ * this one file and link with `pkg-config --cflags --libs sluice`.
+ */
+#ifndef SLUICE_H
+#define SLUICE_H
+
+#include "common.h"
+#include "conf.h"
+#include "job.h"
+#include "log.h"
+#include "operator.h"
+#include "record.h"
+
+#endif

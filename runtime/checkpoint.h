@@ -1,0 +1,54 @@
+/*
+ * checkpoint.h: the checkpoint store interface. A store keeps, per (job name, job id, system,
+ * stream, partition), the last committed offset and sub-offset. The SQLite store is the embedded
+ * default and also mirrors checkpoints that a system keeps elsewhere (the KCL lease table).
+ * A store is safe to use from several worker threads at once.
+ */
+#ifndef SL_CHECKPOINT_H
+#define SL_CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "sluice/common.h"
+
+typedef struct sl_ckpt_store sl_ckpt_store_t;
+
+typedef struct sl_ckpt {
+    const char *system, *stream, *partition;
+    const char *offset; /* last processed offset, as text */
+    int64_t subseq;     /* sub-offset (KPL sub-sequence number), 0 when none */
+    int64_t updated_ms; /* when it was written (filled on read/list) */
+} sl_ckpt_t;
+
+/* Opens (creating when missing) the SQLite store at path for job (name, id): WAL mode,
+ * synchronous=FULL so a commit survives kill -9 and power loss, busy timeout for concurrent
+ * writers. Returns NULL with errstr filled ("path: what") on failure. Strings are copied. Caller
+ * frees with sl_ckpt_close(). */
+sl_ckpt_store_t *sl_ckpt_sqlite_open(const char *path, const char *job_name, const char *job_id,
+                                     char *errstr, size_t errlen);
+
+/* Writes n checkpoints in one durable transaction (all or nothing). Borrowed. */
+sl_err_t sl_ckpt_write(sl_ckpt_store_t *st, const sl_ckpt_t *cps, int n, char *errstr,
+                       size_t errlen);
+
+/* Reads the checkpoint of one partition. On SL_OK, *offset is a heap copy the caller frees;
+ * returns SL_ERR_NOENT when there is none. */
+sl_err_t sl_ckpt_read(sl_ckpt_store_t *st, const char *system, const char *stream,
+                      const char *partition, char **offset, int64_t *subseq);
+
+/* Calls cb for every checkpoint of this job matching the filters (NULL = any), ordered by
+ * system, stream, partition. The struct passed is borrowed for the call. Returns SL_OK or the
+ * first non-zero cb result as SL_ERR_*. */
+typedef int (*sl_ckpt_list_cb)(void *opaque, const sl_ckpt_t *cp);
+sl_err_t sl_ckpt_list(sl_ckpt_store_t *st, const char *stream, const char *partition,
+                      sl_ckpt_list_cb cb, void *opaque);
+
+/* Deletes this job's checkpoints matching the filters (NULL = any); *deleted receives the
+ * count (may be NULL). */
+sl_err_t sl_ckpt_reset(sl_ckpt_store_t *st, const char *stream, const char *partition,
+                       int *deleted);
+
+/* Closes the store. Accepts NULL. */
+void sl_ckpt_close(sl_ckpt_store_t *st);
+
+#endif

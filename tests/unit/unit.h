@@ -1,0 +1,30 @@
+/*
+ * unit.h: shared declarations of the CUnit unit-test program: every test file defines one
+ * register function listed in main.c's table.
+ */
+#ifndef SL_UNIT_H
+#define SL_UNIT_H
+
+#include <CUnit/CUnit.h>
+
+void test_props_register(void);
+void test_conf_register(void);
+void test_record_register(void);
+void test_chain_register(void);
+void test_operators_register(void);
+void test_checkpoint_register(void);
+void test_metrics_register(void);
+void test_job_register(void);
+
+/* A fresh temporary directory for a test (mkdtemp under $TMPDIR); the path is static storage
+ * valid until the next call. */
+const char *unit_tmpdir(void);
+
+/* Adds a suite with the given tests (NULL-terminated name/function pairs). */
+typedef struct unit_test {
+    const char *name;
+    void (*fn)(void);
+} unit_test_t;
+void unit_add_suite(const char *name, const unit_test_t *tests);
+
+#endif
