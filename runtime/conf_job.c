@@ -1,1 +1,460 @@
-/* placeholder: being written */
+/*
+ * conf_job.c: the job's property table and the one place where a loaded configuration becomes
+ * a job's objects: the job table, every system (its factory chosen by samza.factory), every
+ * input and output stream (stream keys override system-level defaults), and the operator chain.
+ * Every problem goes to the conf's error list so that one run reports all of them; then unknown
+ * keys are reported with a "did you mean". Also writes docs/CONFIGURATION.md from every table.
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf_int.h"
+#include "job_int.h"
+#include "sluice/log.h"
+#include "util_str.h"
+
+#define JO(f) offsetof(sl_job_conf_t, f)
+
+const sl_prop_t sl_job_props[] = {
+    {"job.name", SL_PROP_STRING, JO(name), NULL, 0, 0, NULL, SL_PROP_F_REQUIRED,
+     "Name of the job. Keys its checkpoints, together with job.id."},
+    {"job.id", SL_PROP_STRING, JO(id), "1", 0, 0, NULL, 0,
+     "Instance id of the job (Samza semantics): two jobs with the same name and different ids "
+     "keep separate checkpoints."},
+    {"task.inputs", SL_PROP_LIST, JO(inputs), NULL, 0, 0, NULL, SL_PROP_F_REQUIRED,
+     "Input streams, comma-separated, each as <system>.<stream>."},
+    {"task.outputs", SL_PROP_LIST, JO(outputs), NULL, 0, 0, NULL, 0,
+     "Output streams, each as <system>.<stream>. Every record leaving the operator chain goes to "
+     "every output. Without outputs the records are dropped after the chain (a pure "
+     "side-effect job)."},
+    {"task.operators", SL_PROP_LIST, JO(operators), NULL, 0, 0, NULL, 0,
+     "The operator chain: operator instance names in order; each is configured under "
+     "operators.<name>.*."},
+    {"task.commit.ms", SL_PROP_DURATION, JO(commit_ms), "60000", 10, 86400000.0, NULL, 0,
+     "How often acknowledged offsets are checkpointed (Samza semantics). A crash replays at "
+     "most this much input."},
+    {"task.error.policy", SL_PROP_ENUM, JO(error_policy), "fail", 0, 0, "fail|skip", 0,
+     "What a record that cannot be processed (operator error, undecodable input, a sink "
+     "rejecting it) does: fail stops the job without committing past it; skip logs it, counts "
+     "it in sluice_records_errors_total and goes on."},
+    {"task.max.inflight", SL_PROP_INT, JO(max_inflight), "10000", 1, 10000000, NULL, 0,
+     "Per partition, the most source records read but not yet acknowledged by the sinks; "
+     "reading pauses above it."},
+    {"task.poll.batch", SL_PROP_INT, JO(poll_batch), "1024", 1, 1000000, NULL, 0,
+     "Records a partition delivers per turn of its worker's event loop."},
+    {"task.shutdown.ms", SL_PROP_DURATION, JO(shutdown_timeout_ms), "30000", 0, 3600000.0, NULL,
+     0, "On SIGINT/SIGTERM, how long to wait for the chains to drain and the sinks to "
+     "acknowledge before exiting without the final checkpoint."},
+    {"job.container.thread.count", SL_PROP_INT, JO(threads), "1", 1, 256, NULL, 0,
+     "Worker threads (Samza semantics). Partitions are spread across them; one partition's "
+     "operators always run on one thread."},
+    {"job.checkpoint.sqlite.path", SL_PROP_STRING, JO(ckpt_path), "", 0, 0, NULL, 0,
+     "SQLite file holding the checkpoints (WAL mode, durable commits). Empty: "
+     "<job.name>-<job.id>.checkpoints.db in the working directory."},
+    {"job.random.seed", SL_PROP_INT64, JO(seed), "0", 0, 0, NULL, 0,
+     "Seed of the operators' random sources (sample); 0 seeds from the clock."},
+    {"metrics.http.port", SL_PROP_INT, JO(metrics_port), "0", 0, 65535, NULL, 0,
+     "When set, serve Prometheus metrics on /metrics and a health check on /healthz on this "
+     "port. 0 disables the server."},
+    {"metrics.http.host", SL_PROP_STRING, JO(metrics_host), "127.0.0.1", 0, 0, NULL, 0,
+     "Address the metrics server listens on."},
+    {"log.level", SL_PROP_ENUM, JO(log_level), "info", 0, 0, "error|warn|info|debug", 0,
+     "Log level threshold."},
+    {"log.debug", SL_PROP_STRING, JO(log_debug), "", 0, 0, NULL, 0,
+     "Debug contexts to enable, comma-separated (conf, file, ckpt, worker, op, metrics, or "
+     "all); implies log.level=debug."},
+    {"log.format", SL_PROP_ENUM, JO(log_format), "text", 0, 0, "text|json", 0,
+     "Log line format: text, or one JSON object per line."},
+    /* Samza keys that mean nothing to sluice. */
+    {"job.factory.class", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "Samza's job runner; sluice runs the job itself."},
+    {"job.systemstreampartition.grouper.factory", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "Samza's partition grouper; sluice assigns partitions to worker threads itself."},
+    {"job.coordinator.*", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0, "Samza's job coordinator."},
+    {"job.default.system", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "Samza's default system for streams without one; sluice names systems explicitly."},
+    {"job.config.loader.*", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0, "Samza's config loader."},
+    {"job.jmx.enabled", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0, "JMX has no meaning in C."},
+    {"task.class", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "Samza's Java task class; sluice uses task.operators."},
+    {"app.class", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "Samza's Java application class; sluice uses task.operators."},
+    {"app.runner.class", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0, "Samza's application runner."},
+    {"task.checkpoint.factory", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "Samza's checkpoint manager; sluice checkpoints to job.checkpoint.sqlite.path."},
+    {"task.checkpoint.system", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "Samza's checkpoint system."},
+    {"task.checkpoint.replication.factor", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "Samza's checkpoint topic replication."},
+    {"task.opts", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0, "JVM options."},
+    {"metrics.reporters", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "Samza's metrics reporters; sluice serves Prometheus metrics (metrics.http.port)."},
+    {"metrics.reporter.*", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "Samza's metrics reporter settings."},
+    {"serializers.registry.*", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "Samza's serde registry; sluice passes bytes and parses JSON in operators."},
+    {"yarn.*", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0, "YARN deployment settings."},
+    {"cluster-manager.*", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "Samza cluster-manager settings."},
+    {NULL, 0, 0, NULL, 0, 0, NULL, 0, NULL},
+};
+
+/* --- systems and streams ------------------------------------------------------------------- */
+
+static sl_sys_t *find_system(sl_job_t *job, const char *name) {
+    for (int i = 0; i < job->nsystems; i++)
+        if (!strcmp(job->systems[i]->name, name))
+            return job->systems[i];
+    return NULL;
+}
+
+/* Every factory spelling of every plugin, for "did you mean". */
+static const char *suggest_factory(const char *factory) {
+    const sl_system_plugin_t *const *plugins;
+    const char *cands[64];
+    int n = 0, np = sl_system_plugins(&plugins);
+    for (int i = 0; i < np; i++)
+        for (const char *const *f = plugins[i]->factories; *f && n < 64; f++)
+            cands[n++] = *f;
+    return sl_suggest(factory, cands, n);
+}
+
+/* Declares system `name` (from its samza.factory key or a task.inputs/outputs entry), once. */
+static sl_sys_t *add_system(sl_job_t *job, const char *name, const char *why_key) {
+    sl_conf_t *conf = job->conf;
+    sl_sys_t *sys = find_system(job, name), **grown;
+    sl_sb_t sb = {0};
+    const char *prefixes[2];
+    const char *factory;
+
+    if (sys)
+        return sys;
+    if (!(sys = calloc(1, sizeof(*sys))) || !(sys->name = sl_strdup(name)))
+        goto oom;
+    sl_sb_printf(&sb, "systems.%s.", name);
+    if (sb.oom)
+        goto oom;
+    sys->prefix = sb.buf;
+    sb.buf = NULL;
+    if (!(grown = realloc(job->systems, sizeof(*grown) * (size_t)(job->nsystems + 1))))
+        goto oom;
+    job->systems = grown;
+    job->systems[job->nsystems++] = sys;
+
+    prefixes[0] = sys->prefix;
+    prefixes[1] = NULL;
+    if (sl_conf_apply(conf, sl_system_generic_props, prefixes, &sys->factory) > 0)
+        return NULL;
+    factory = sys->factory;
+    if (!factory || !*factory) {
+        sl_conf_error(conf, why_key, "system '%s' has no %ssamza.factory", name, sys->prefix);
+        return NULL;
+    }
+    if (!(sys->plugin = sl_system_find(factory))) {
+        char key[512];
+        const char *hint = suggest_factory(factory);
+        snprintf(key, sizeof(key), "%ssamza.factory", sys->prefix);
+        if (hint)
+            sl_conf_error(conf, key, "unknown system factory '%s' (did you mean '%s'?)", factory,
+                          hint);
+        else
+            sl_conf_error(conf, key, "unknown system factory '%s' (see sluice-job(5) for the "
+                          "systems sluice has)", factory);
+        return NULL;
+    }
+    if (sys->plugin->system_props) {
+        if (!(sys->conf = calloc(1, sys->plugin->system_conf_size ? sys->plugin->system_conf_size : 1)))
+            goto oom;
+        sl_conf_apply(conf, sys->plugin->system_props, prefixes, sys->conf);
+    }
+    /* Stream keys may stand at system level as defaults for every stream of the system. */
+    sl_conf_scope_add(conf, sys->prefix, sl_stream_generic_props);
+    if (sys->plugin->stream_props)
+        sl_conf_scope_add(conf, sys->prefix, sys->plugin->stream_props);
+    sl_sb_printf(&sb, "%sdefault.stream.", sys->prefix);
+    if (!sb.oom) {
+        sl_conf_scope_add(conf, sb.buf, sl_stream_generic_props);
+        if (sys->plugin->stream_props)
+            sl_conf_scope_add(conf, sb.buf, sys->plugin->stream_props);
+    }
+    sl_sb_free(&sb);
+    return sys;
+oom:
+    sl_sb_free(&sb);
+    sl_conf_error(conf, NULL, "out of memory configuring system '%s'", name);
+    return NULL;
+}
+
+/* Builds the stream of one task.inputs/task.outputs entry "<system>.<stream>". */
+static sl_stream_t *add_stream(sl_job_t *job, const char *entry, const char *listkey,
+                               int input) {
+    sl_conf_t *conf = job->conf;
+    const char *dot = strchr(entry, '.');
+    char sysname[256];
+    sl_stream_t *st = NULL;
+    sl_sb_t p0 = {0}, p1 = {0};
+    const char *prefixes[4];
+    sl_sys_t *sys;
+
+    if (!dot || dot == entry || !dot[1] || (size_t)(dot - entry) >= sizeof(sysname)) {
+        sl_conf_error(conf, listkey, "'%s' is not <system>.<stream>", entry);
+        return NULL;
+    }
+    memcpy(sysname, entry, (size_t)(dot - entry));
+    sysname[dot - entry] = '\0';
+    if (!(sys = add_system(job, sysname, listkey)))
+        return NULL;
+    if (input && !sys->plugin->discover) {
+        sl_conf_error(conf, listkey, "system '%s' (%s) cannot be read: it has no consumer",
+                      sysname, sys->plugin->name);
+        return NULL;
+    }
+    if (!input && !sys->plugin->out_send) {
+        sl_conf_error(conf, listkey, "system '%s' (%s) cannot be written: it has no producer",
+                      sysname, sys->plugin->name);
+        return NULL;
+    }
+    if (!(st = calloc(1, sizeof(*st))) || !(st->name = sl_strdup(dot + 1)))
+        goto oom;
+    st->sys = sys;
+    sl_sb_printf(&p0, "%sstreams.%s.", sys->prefix, st->name);
+    sl_sb_printf(&p1, "%sdefault.stream.", sys->prefix);
+    if (p0.oom || p1.oom)
+        goto oom;
+    st->prefix = p0.buf;
+    p0.buf = NULL;
+    prefixes[0] = st->prefix;
+    prefixes[1] = p1.buf;
+    prefixes[2] = sys->prefix;
+    prefixes[3] = NULL;
+    sl_conf_apply(conf, sl_stream_generic_props, prefixes, &st->generic);
+    if (sys->plugin->stream_props) {
+        if (!(st->conf = calloc(1, sys->plugin->stream_conf_size ? sys->plugin->stream_conf_size : 1)))
+            goto oom;
+        sl_conf_apply(conf, sys->plugin->stream_props, prefixes, st->conf);
+    }
+    sl_sb_free(&p1);
+    return st;
+oom:
+    sl_sb_free(&p0);
+    sl_sb_free(&p1);
+    if (st) {
+        free(st->name);
+        free(st);
+    }
+    sl_conf_error(conf, NULL, "out of memory configuring stream '%s'", entry);
+    return NULL;
+}
+
+static void free_stream(sl_stream_t *st) {
+    if (!st)
+        return;
+    sl_conf_obj_free(sl_stream_generic_props, &st->generic);
+    if (st->conf && st->sys->plugin->stream_props)
+        sl_conf_obj_free(st->sys->plugin->stream_props, st->conf);
+    free(st->conf);
+    free(st->name);
+    free(st->prefix);
+    free(st);
+}
+
+/* Keys of a system or stream the job neither reads nor writes deserve a better message than
+ * "unknown property": nothing else reads them, so report and mark them here. */
+static void check_stray_streams(sl_job_t *job) {
+    sl_conf_t *conf = job->conf;
+    sl_conf_entry_t e;
+    int n = sl_conf_count(conf);
+    for (int i = 0; i < n; i++) {
+        char sysname[256];
+        if (sl_conf_entry(conf, i, &e) != SL_OK || strncmp(e.key, "systems.", 8) != 0)
+            continue;
+        const char *name = e.key + 8, *dot = strchr(name, '.');
+        if (!dot || (size_t)(dot - name) >= sizeof(sysname))
+            continue;
+        memcpy(sysname, name, (size_t)(dot - name));
+        sysname[dot - name] = '\0';
+        sl_sys_t *sys = find_system(job, sysname);
+        if (!sys) {
+            sl_conf_mark_used(conf, e.key);
+            sl_conf_error(conf, e.key, "system '%s' has no samza.factory and appears in neither "
+                          "task.inputs nor task.outputs", sysname);
+            continue;
+        }
+        if (strncmp(dot, ".streams.", 9) != 0)
+            continue;
+        int known = 0;
+        for (int k = 0; k < job->ninputs + job->noutputs && !known; k++) {
+            sl_stream_t *st = k < job->ninputs ? job->inputs[k] : job->outputs[k - job->ninputs];
+            if (st && !strncmp(e.key, st->prefix, strlen(st->prefix)))
+                known = 1;
+        }
+        if (!known) {
+            sl_conf_mark_used(conf, e.key);
+            sl_conf_error(conf, e.key, "configures a stream of system '%s' that appears in "
+                          "neither task.inputs nor task.outputs", sysname);
+        }
+    }
+}
+
+sl_err_t sl_job_configure(sl_job_t *job) {
+    sl_conf_t *conf = job->conf;
+    sl_job_conf_t *jc = &job->jc;
+    static const char *const top[] = {"", NULL};
+    int lvl;
+
+    if (sl_conf_apply(conf, sl_job_props, top, jc) > 0 && !jc->name)
+        goto check;
+    if ((lvl = jc->log_level) >= 0)
+        sl_log_set_level((sl_log_level_t)lvl);
+    sl_log_set_json(jc->log_format == 1);
+    if (jc->log_debug && *jc->log_debug)
+        sl_log_set_debug(jc->log_debug);
+
+    if (jc->inputs.cnt > 0 &&
+        !(job->inputs = calloc((size_t)jc->inputs.cnt, sizeof(*job->inputs))))
+        return SL_ERR_NOMEM;
+    for (int i = 0; i < jc->inputs.cnt; i++)
+        job->inputs[job->ninputs++] = add_stream(job, jc->inputs.items[i], "task.inputs", 1);
+    if (jc->outputs.cnt > 0 &&
+        !(job->outputs = calloc((size_t)jc->outputs.cnt, sizeof(*job->outputs))))
+        return SL_ERR_NOMEM;
+    for (int i = 0; i < jc->outputs.cnt; i++)
+        job->outputs[job->noutputs++] = add_stream(job, jc->outputs.items[i], "task.outputs", 0);
+
+    /* Systems declared with a factory but not used are still validated. */
+    {
+        sl_conf_entry_t e;
+        int n = sl_conf_count(conf);
+        for (int i = 0; i < n; i++) {
+            if (sl_conf_entry(conf, i, &e) != SL_OK || strncmp(e.key, "systems.", 8) != 0)
+                continue;
+            const char *name = e.key + 8, *dot = strchr(name, '.');
+            if (!dot || strcmp(dot, ".samza.factory") != 0)
+                continue;
+            char sysname[256];
+            if ((size_t)(dot - name) >= sizeof(sysname))
+                continue;
+            memcpy(sysname, name, (size_t)(dot - name));
+            sysname[dot - name] = '\0';
+            add_system(job, sysname, e.key);
+        }
+    }
+
+    job->spec = sl_chain_spec_new(conf, &jc->operators, (uint64_t)jc->seed);
+check:
+    check_stray_streams(job);
+    sl_conf_check_unknown(conf);
+    return sl_conf_error_count(conf) ? SL_ERR_CONF : SL_OK;
+}
+
+void sl_job_unconfigure(sl_job_t *job) {
+    for (int i = 0; i < job->ninputs; i++)
+        free_stream(job->inputs[i]);
+    for (int i = 0; i < job->noutputs; i++)
+        free_stream(job->outputs[i]);
+    free(job->inputs);
+    free(job->outputs);
+    job->inputs = job->outputs = NULL;
+    job->ninputs = job->noutputs = 0;
+    for (int i = 0; i < job->nsystems; i++) {
+        sl_sys_t *sys = job->systems[i];
+        if (sys->conf && sys->plugin && sys->plugin->system_props)
+            sl_conf_obj_free(sys->plugin->system_props, sys->conf);
+        free(sys->conf);
+        free(sys->factory);
+        free(sys->name);
+        free(sys->prefix);
+        free(sys);
+    }
+    free(job->systems);
+    job->systems = NULL;
+    job->nsystems = 0;
+    sl_chain_spec_destroy(job->spec);
+    job->spec = NULL;
+    sl_conf_obj_free(sl_job_props, &job->jc);
+}
+
+void sl_job_dump_config(const sl_job_t *job, FILE *fp) {
+    fprintf(fp, "# effective configuration of job '%s' (secrets masked)\n", job->jc.name);
+    sl_conf_dump_obj(fp, job->conf, "", sl_job_props, &job->jc);
+    for (int i = 0; i < job->nsystems; i++) {
+        sl_sys_t *sys = job->systems[i];
+        fprintf(fp, "\n# system %s (%s)\n", sys->name, sys->plugin ? sys->plugin->name : "?");
+        sl_conf_dump_obj(fp, job->conf, sys->prefix, sl_system_generic_props, &sys->factory);
+        if (sys->conf && sys->plugin->system_props)
+            sl_conf_dump_obj(fp, job->conf, sys->prefix, sys->plugin->system_props, sys->conf);
+    }
+    for (int i = 0; i < job->ninputs + job->noutputs; i++) {
+        sl_stream_t *st = i < job->ninputs ? job->inputs[i] : job->outputs[i - job->ninputs];
+        fprintf(fp, "\n# %s stream %s.%s\n", i < job->ninputs ? "input" : "output",
+                st->sys->name, st->name);
+        sl_conf_dump_obj(fp, job->conf, st->prefix, sl_stream_generic_props, &st->generic);
+        if (st->conf && st->sys->plugin->stream_props)
+            sl_conf_dump_obj(fp, job->conf, st->prefix, st->sys->plugin->stream_props, st->conf);
+    }
+    if (job->spec && sl_chain_spec_count(job->spec) > 0) {
+        fprintf(fp, "\n# operators\n");
+        sl_chain_spec_dump(job->spec, fp);
+    }
+}
+
+/* --- documentation ------------------------------------------------------------------------- */
+
+void sl_conf_write_docs(FILE *fp) {
+    const sl_system_plugin_t *const *sys;
+    const sl_operator_plugin_t *const *ops;
+    int nsys = sl_system_plugins(&sys), nops = sl_operator_plugins(&ops);
+
+    fputs("# sluice configuration reference\n\n"
+          "<!-- Generated by `sluice config docs` from the property tables in the source; do not "
+          "edit. `make docs` regenerates it, and tests/0006-docs-fresh.sh fails when it is "
+          "stale. -->\n\n"
+          "A job is a Java `.properties` file (`=`, `:` or whitespace separators, `#`/`!` "
+          "comments, backslash continuation, `\\uXXXX` escapes, `${ENV_VAR}` and "
+          "`${ENV_VAR:-default}` substitution). A key written as `sensitive.<key>` sets `<key>` "
+          "and marks its value secret: it is masked in every dump, log line and error.\n\n"
+          "Types: *duration* is plain milliseconds or a number with `ms`, `s`, `m`, `h`, `d`; "
+          "*size* is bytes or a number with `K`, `M`, `G`, `T` (binary multiples); *list* is "
+          "comma-separated; *bool* is `true`/`false` (also `yes`/`no`, `on`/`off`, `1`/`0`).\n\n"
+          "Stream properties may also be set at system level (`systems.<system>.<key>` or Samza's "
+          "`systems.<system>.default.stream.<key>`) as defaults for every stream of the system; "
+          "a stream's own key wins.\n\n", fp);
+    sl_conf_doc_table(fp, "Job", "", "Job-wide settings. Samza keys that mean nothing to sluice "
+                      "are accepted and ignored (listed as *ignored*); any other unknown key is an "
+                      "error.", sl_job_props);
+    sl_conf_doc_table(fp, "Systems (every system)", "systems.<system>.",
+                      "Every system named in task.inputs or task.outputs needs a factory.",
+                      sl_system_generic_props);
+    sl_conf_doc_table(fp, "Streams (every system)", "systems.<system>.streams.<stream>.",
+                      "Generic per-stream settings (Samza semantics).", sl_stream_generic_props);
+    for (int i = 0; i < nsys; i++) {
+        sl_sb_t title = {0}, intro = {0};
+        sl_sb_printf(&title, "System `%s`", sys[i]->name);
+        sl_sb_printf(&intro, "%s Factory names:", sys[i]->description);
+        for (const char *const *f = sys[i]->factories; *f; f++)
+            sl_sb_printf(&intro, " `%s`", *f);
+        sl_sb_puts(&intro, ".");
+        if (sys[i]->system_props)
+            sl_conf_doc_table(fp, title.buf, "systems.<system>.", intro.buf,
+                              sys[i]->system_props);
+        if (sys[i]->stream_props) {
+            sl_sb_puts(&title, " streams");
+            sl_conf_doc_table(fp, title.buf, "systems.<system>.streams.<stream>.",
+                              sys[i]->system_props ? "" : intro.buf, sys[i]->stream_props);
+        }
+        sl_sb_free(&title);
+        sl_sb_free(&intro);
+    }
+    sl_conf_doc_table(fp, "Operators (every operator)", "operators.<name>.",
+                      "Every name in task.operators is configured under operators.<name>.: "
+                      "either a built-in `type` or a user `library`.", sl_operator_props);
+    for (int i = 0; i < nops; i++) {
+        sl_sb_t title = {0};
+        if (!ops[i]->props)
+            continue;
+        sl_sb_printf(&title, "Operator type `%s`", ops[i]->name);
+        sl_conf_doc_table(fp, title.buf, "operators.<name>.", ops[i]->description, ops[i]->props);
+        sl_sb_free(&title);
+    }
+}

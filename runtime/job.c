@@ -1,1 +1,296 @@
-/* placeholder: being written */
+/*
+ * job.c: a job's lifecycle on the main thread. sl_job_new() validates the whole configuration
+ * (conf_job.c) before anything starts; sl_job_run() opens the checkpoint store, starts the
+ * metrics server and the workers, discovers the input partitions and hands them out, then waits
+ * for the end: inputs exhausted, sl_job_stop() (graceful drain with a final commit; a second
+ * call skips the commit), or a failure (first message wins, the job drains what is committable
+ * and returns an error).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/thread.h>
+
+#include "job_int.h"
+#include "sluice/log.h"
+#include "util_str.h"
+#include "util_time.h"
+
+sl_job_t *sl_job_new(sl_conf_t *conf, char *errstr, size_t errlen) {
+    sl_job_t *job;
+    if (errlen)
+        errstr[0] = '\0';
+    if (!conf || !(job = calloc(1, sizeof(*job)))) {
+        snprintf(errstr, errlen, "out of memory");
+        return NULL;
+    }
+    job->conf = conf;
+    job->stop_pipe[0] = job->stop_pipe[1] = -1;
+    pthread_mutex_init(&job->faillock, NULL);
+    if (sl_job_configure(job) != SL_OK) {
+        sl_sb_t sb = {0};
+        int n = sl_conf_error_count(conf);
+        for (int i = 0; i < n; i++)
+            sl_sb_printf(&sb, "%s%s", i ? "\n" : "", sl_conf_error_at(conf, i));
+        if (!n)
+            sl_sb_puts(&sb, "invalid configuration");
+        snprintf(errstr, errlen, "%s", sb.buf ? sb.buf : "out of memory");
+        sl_sb_free(&sb);
+        job->conf = NULL; /* ownership passes only on success */
+        sl_job_destroy(job);
+        return NULL;
+    }
+    return job;
+}
+
+const sl_conf_t *sl_job_conf(const sl_job_t *job) {
+    return job->conf;
+}
+
+const char *sl_job_error(const sl_job_t *job) {
+    return job->failed ? job->failmsg : NULL;
+}
+
+void sl_job_notify(sl_job_t *job) {
+    if (job->done_ev)
+        event_active(job->done_ev, EV_TIMEOUT, 0);
+}
+
+void sl_job_fail(sl_job_t *job, const char *fmt, ...) {
+    va_list ap;
+    int first = 0;
+    pthread_mutex_lock(&job->faillock);
+    if (!job->failed) {
+        va_start(ap, fmt);
+        vsnprintf(job->failmsg, sizeof(job->failmsg), fmt, ap);
+        va_end(ap);
+        __atomic_store_n(&job->failed, 1, __ATOMIC_SEQ_CST);
+        first = 1;
+    }
+    pthread_mutex_unlock(&job->faillock);
+    if (first) {
+        sl_log(SL_LOG_ERROR, "job", "%s", job->failmsg);
+        sl_job_notify(job);
+    }
+}
+
+void sl_job_stop(sl_job_t *job) {
+    int saved = errno;
+    __atomic_add_fetch(&job->stop_count, 1, __ATOMIC_SEQ_CST);
+    if (job->stop_pipe[1] >= 0) {
+        ssize_t rc = write(job->stop_pipe[1], "s", 1);
+        (void)rc;
+    }
+    errno = saved;
+}
+
+static void stop_workers(sl_job_t *job) {
+    for (int i = 0; i < job->jc.threads; i++)
+        if (job->workers[i])
+            sl_worker_request_stop(job->workers[i]);
+}
+
+static int inputs_bounded(const sl_job_t *job) {
+    for (int i = 0; i < job->ninputs; i++)
+        if (job->ins[i]->discover_ms > 0)
+            return 0;
+    return 1;
+}
+
+static void done_cb(evutil_socket_t fd, short what, void *arg) {
+    sl_job_t *job = arg;
+    (void)fd;
+    (void)what;
+    if (__atomic_load_n(&job->workers_done, __ATOMIC_SEQ_CST) == job->jc.threads) {
+        event_base_loopbreak(job->base);
+        return;
+    }
+    if (job->running == 1 && (__atomic_load_n(&job->failed, __ATOMIC_SEQ_CST) ||
+                              (__atomic_load_n(&job->live_parts, __ATOMIC_SEQ_CST) == 0 &&
+                               inputs_bounded(job)))) {
+        if (!job->failed)
+            sl_log(SL_LOG_INFO, "job", "all inputs exhausted: finishing");
+        job->running = 2;
+        stop_workers(job);
+    }
+}
+
+static void stop_cb(evutil_socket_t fd, short what, void *arg) {
+    sl_job_t *job = arg;
+    char buf[64];
+    (void)what;
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+    if (__atomic_load_n(&job->stop_count, __ATOMIC_SEQ_CST) >= 2) {
+        sl_log(SL_LOG_WARN, "job", "second stop: exiting without the final checkpoint");
+        stop_workers(job);
+        return;
+    }
+    if (job->running == 1) {
+        sl_log(SL_LOG_INFO, "job", "stopping: draining the chains and writing final checkpoints");
+        job->running = 2;
+        stop_workers(job);
+    }
+}
+
+static void discover_cb(evutil_socket_t fd, short what, void *arg) {
+    sl_input_t *in = arg;
+    (void)fd;
+    (void)what;
+    if (in->job->running == 1)
+        sl_input_discover(in);
+}
+
+static int healthy(void *opaque) {
+    sl_job_t *job = opaque;
+    return !__atomic_load_n(&job->failed, __ATOMIC_SEQ_CST);
+}
+
+sl_ckpt_store_t *sl_job_open_checkpoints(sl_job_t *job, char *errstr, size_t errlen) {
+    char path[1024];
+    const char *ckpt_path = job->jc.ckpt_path;
+    if (!ckpt_path || !*ckpt_path) {
+        snprintf(path, sizeof(path), "%s-%s.checkpoints.db", job->jc.name, job->jc.id);
+        ckpt_path = path;
+    }
+    return sl_ckpt_sqlite_open(ckpt_path, job->jc.name, job->jc.id, errstr, errlen);
+}
+
+sl_err_t sl_job_run(sl_job_t *job) {
+    char errstr[512];
+    sl_err_t rc = SL_OK;
+    static int threads_ready;
+
+    if (job->running)
+        return SL_ERR_STATE;
+    if (!threads_ready) {
+        evthread_use_pthreads();
+        threads_ready = 1;
+    }
+    job->running = 1;
+    if (pipe(job->stop_pipe) != 0) {
+        sl_job_fail(job, "pipe: %s", strerror(errno));
+        return SL_ERR_IO;
+    }
+    fcntl(job->stop_pipe[0], F_SETFL, O_NONBLOCK);
+    fcntl(job->stop_pipe[1], F_SETFL, O_NONBLOCK);
+    fcntl(job->stop_pipe[0], F_SETFD, FD_CLOEXEC);
+    fcntl(job->stop_pipe[1], F_SETFD, FD_CLOEXEC);
+    if (!(job->base = event_base_new()) ||
+        !(job->stop_ev = event_new(job->base, job->stop_pipe[0], EV_READ | EV_PERSIST, stop_cb,
+                                   job)) ||
+        !(job->done_ev = event_new(job->base, -1, 0, done_cb, job)) ||
+        !(job->metrics = sl_metrics_new())) {
+        sl_job_fail(job, "out of memory starting the job");
+        rc = SL_ERR_NOMEM;
+        goto out;
+    }
+    event_add(job->stop_ev, NULL);
+    if (!(job->ckpt = sl_job_open_checkpoints(job, errstr, sizeof(errstr)))) {
+        sl_job_fail(job, "job.checkpoint.sqlite.path: %s", errstr);
+        rc = SL_ERR_DB;
+        goto out;
+    }
+    if (job->jc.metrics_port > 0 &&
+        !(job->msrv = sl_metrics_server_start(job->metrics, job->jc.metrics_host,
+                                              job->jc.metrics_port, healthy, job, errstr,
+                                              sizeof(errstr)))) {
+        sl_job_fail(job, "metrics.http.port: %s", errstr);
+        rc = SL_ERR_IO;
+        goto out;
+    }
+    if (!(job->workers = calloc((size_t)job->jc.threads, sizeof(*job->workers))) ||
+        (job->ninputs && !(job->ins = calloc((size_t)job->ninputs, sizeof(*job->ins))))) {
+        rc = SL_ERR_NOMEM;
+        goto out;
+    }
+    for (int i = 0; i < job->jc.threads; i++)
+        if (!(job->workers[i] = sl_worker_new(job, i))) {
+            if (!job->failed)
+                sl_job_fail(job, "cannot create worker %d", i);
+            rc = SL_ERR_IO;
+            goto out;
+        }
+    for (int i = 0; i < job->jc.threads; i++)
+        if (sl_worker_start(job->workers[i]) != SL_OK) {
+            sl_job_fail(job, "cannot start worker thread %d", i);
+            rc = SL_ERR_STATE;
+            goto stop;
+        }
+    sl_log(SL_LOG_INFO, "job", "job %s (id %s) running: %d input(s), %d output(s), %d "
+           "operator(s), %d worker thread(s)", job->jc.name, job->jc.id, job->ninputs,
+           job->noutputs, job->spec ? sl_chain_spec_count(job->spec) : 0, job->jc.threads);
+    for (int i = 0; i < job->ninputs; i++) {
+        sl_input_t *in = job->ins[i] = sl_input_new(job, job->inputs[i]);
+        if (!in) {
+            sl_job_fail(job, "out of memory");
+            break;
+        }
+        if (sl_input_discover(in) != SL_OK)
+            break;
+        if (in->discover_ms > 0) {
+            struct timeval tv = {(time_t)(in->discover_ms / 1000),
+                                 (suseconds_t)((in->discover_ms % 1000) * 1000)};
+            if ((in->discover_ev = event_new(job->base, -1, EV_PERSIST, discover_cb, in)))
+                event_add(in->discover_ev, &tv);
+        }
+    }
+    sl_job_notify(job); /* an input may have had no partition at all */
+stop:
+    if (rc != SL_OK)
+        stop_workers(job);
+    event_base_dispatch(job->base);
+    for (int i = 0; i < job->jc.threads; i++)
+        sl_worker_join(job->workers[i]);
+    if (rc == SL_OK && job->failed)
+        rc = SL_ERR_IO;
+    if (rc == SL_OK && __atomic_load_n(&job->stop_count, __ATOMIC_SEQ_CST) >= 2)
+        rc = SL_ERR_STOPPED;
+out:
+    for (int i = 0; job->workers && i < job->jc.threads; i++) {
+        sl_worker_join(job->workers[i]);
+        sl_worker_destroy(job->workers[i]);
+    }
+    free(job->workers);
+    job->workers = NULL;
+    for (int i = 0; job->ins && i < job->ninputs; i++)
+        sl_input_destroy(job->ins[i]);
+    free(job->ins);
+    job->ins = NULL;
+    sl_metrics_server_stop(job->msrv);
+    job->msrv = NULL;
+    sl_ckpt_close(job->ckpt);
+    job->ckpt = NULL;
+    sl_metrics_destroy(job->metrics);
+    job->metrics = NULL;
+    if (job->stop_ev)
+        event_free(job->stop_ev);
+    if (job->done_ev)
+        event_free(job->done_ev);
+    job->stop_ev = job->done_ev = NULL;
+    if (job->base)
+        event_base_free(job->base);
+    job->base = NULL;
+    job->running = 3;
+    if (job->failed && rc == SL_OK)
+        rc = SL_ERR_IO;
+    return rc;
+}
+
+void sl_job_destroy(sl_job_t *job) {
+    if (!job)
+        return;
+    sl_job_unconfigure(job);
+    if (job->stop_pipe[0] >= 0)
+        close(job->stop_pipe[0]);
+    if (job->stop_pipe[1] >= 0)
+        close(job->stop_pipe[1]);
+    sl_conf_destroy(job->conf);
+    pthread_mutex_destroy(&job->faillock);
+    free(job);
+}

@@ -1,1 +1,196 @@
-/* placeholder */
+/*
+ * job_int.h: the inside of a job, shared by conf_job.c (building and validating it from the
+ * configuration), system.c (the connector helpers), worker.c (the worker threads that own the
+ * partitions, chains and producers) and job.c (the lifecycle on the main thread).
+ *
+ * Threads: the main thread runs discovery and signals on job->base; each worker runs its own
+ * event base and owns its partitions, their chains and its producers outright. The only shared
+ * mutable state is the worker inboxes (mutex), a few atomics (counts, stop flags) and the
+ * checkpoint store (thread-safe by itself).
+ */
+#ifndef SL_JOB_INT_H
+#define SL_JOB_INT_H
+
+#include <pthread.h>
+
+#include <event2/event.h>
+
+#include "chain.h"
+#include "checkpoint.h"
+#include "metrics.h"
+#include "record_int.h"
+#include "sluice/job.h"
+#include "system.h"
+
+/* The job's own table (job.*, task.*, metrics.*, log.*). */
+typedef struct sl_job_conf {
+    char *name, *id;
+    sl_list_t inputs, outputs, operators;
+    int64_t commit_ms;
+    int error_policy; /* 0 fail, 1 skip */
+    int max_inflight;
+    int poll_batch;
+    int threads;
+    char *ckpt_path;
+    int64_t seed;
+    int metrics_port;
+    char *metrics_host;
+    int log_level;
+    char *log_debug;
+    int log_format; /* 0 text, 1 json */
+    int64_t shutdown_timeout_ms;
+} sl_job_conf_t;
+
+/* The generic per-stream keys (sl_stream_generic_props). */
+typedef struct sl_stream_generic {
+    int offset_default; /* 0 oldest, 1 upcoming */
+    int reset_offset;
+} sl_stream_generic_t;
+
+typedef struct sl_sys {
+    char *name;
+    char *prefix; /* "systems.<name>." */
+    char *factory;
+    const sl_system_plugin_t *plugin;
+    void *conf; /* plugin->system_props filled */
+} sl_sys_t;
+
+/* A configured stream of a system (an input or an output). */
+typedef struct sl_stream {
+    sl_sys_t *sys;
+    char *name;
+    char *prefix; /* "systems.<sys>.streams.<name>." */
+    sl_stream_generic_t generic;
+    void *conf; /* plugin->stream_props filled */
+} sl_stream_t;
+
+/* One in-flight source offset of a partition, in the partition's FIFO. */
+typedef struct sl_ptrack {
+    sl_track_t base; /* first: records point here */
+    struct sl_ptrack *next;
+    struct sl_part *part;
+    int done;
+    int64_t subseq;
+    char *offset_heap;
+    char offset[48];
+} sl_ptrack_t;
+
+typedef enum { SL_PART_NEW, SL_PART_RUNNING, SL_PART_DRAINING, SL_PART_DONE } sl_part_state_t;
+
+struct sl_input {
+    struct sl_job *job;
+    sl_stream_t *st;
+    int64_t discover_ms;
+    struct event *discover_ev;
+    char **known; /* partition ids announced so far */
+    int nknown, capknown;
+    int next_worker;
+    char errmsg[512];
+};
+
+struct sl_part {
+    sl_input_t *in;
+    struct sl_worker *w;
+    char *id;
+    void *state;
+    int opened;
+    sl_part_state_t pstate;
+    int eof;
+    sl_chain_t *chain;
+    struct event *poll_ev;
+    int64_t idle_ms; /* wait after SL_POLL_IDLE */
+    int failed;      /* a record of this partition failed: its offset must never be committed */
+    int commit_failed;
+    /* checkpoint tracking */
+    sl_ptrack_t *head, *tail, *free;
+    int inflight;
+    int blocked; /* polling paused: too many records in flight */
+    char *done_offset; /* newest offset whose records are all acknowledged */
+    int64_t done_subseq;
+    int dirty; /* done_offset moved since the last commit */
+    /* per-partition metrics */
+    sl_metric_t *m_in, *m_out, *m_dropped, *m_errors, *m_lag;
+    struct sl_part *next;
+    char errmsg[512];
+};
+
+struct sl_output {
+    struct sl_worker *w;
+    sl_stream_t *st;
+    void *state;
+    int opened;
+    sl_metric_t *m_sent, *m_acked, *m_failed;
+    char errmsg[512];
+};
+
+typedef struct sl_worker {
+    int idx;
+    struct sl_job *job;
+    pthread_t thread;
+    int started;
+    struct event_base *base;
+    struct event *wake_ev, *commit_ev, *tick_ev;
+    pthread_mutex_t lock; /* guards inbox and the stop request */
+    sl_part_t *inbox;     /* partitions handed over by the main thread */
+    int stop_requested;
+    sl_part_t *parts;
+    int nparts;
+    sl_output_t **outs; /* one per job output, same order as job->outputs */
+    int draining;
+    int64_t drain_deadline;
+    int failed;
+    int finished;
+} sl_worker_t;
+
+struct sl_job {
+    sl_conf_t *conf;
+    sl_job_conf_t jc;
+    sl_sys_t **systems;
+    int nsystems;
+    sl_stream_t **inputs, **outputs;
+    int ninputs, noutputs;
+    sl_chain_spec_t *spec;
+    /* running state */
+    struct event_base *base;
+    struct event *stop_ev, *done_ev;
+    int stop_pipe[2];
+    sl_input_t **ins;
+    sl_worker_t **workers;
+    sl_ckpt_store_t *ckpt;
+    sl_metrics_t *metrics;
+    sl_metrics_server_t *msrv;
+    int running;
+    int stop_count;  /* atomic: sl_job_stop() calls */
+    int failed;      /* atomic: some part failed the job */
+    int live_parts;  /* atomic: partitions not yet done */
+    int workers_done; /* atomic */
+    char failmsg[1024];
+    pthread_mutex_t faillock;
+};
+
+/* conf_job.c: the job table and building a job's configuration objects. */
+extern const sl_prop_t sl_job_props[];
+sl_err_t sl_job_configure(struct sl_job *job);
+void sl_job_unconfigure(struct sl_job *job);
+
+/* job.c: opens the job's checkpoint store (job.checkpoint.sqlite.path or its default). */
+sl_ckpt_store_t *sl_job_open_checkpoints(struct sl_job *job, char *errstr, size_t errlen);
+/* job.c: fails the job with a message (first message wins); safe from any thread. */
+void sl_job_fail(struct sl_job *job, const char *fmt, ...) SL_PRINTF(2, 3);
+/* job.c: tells the main thread that a partition or a worker finished; any thread. */
+void sl_job_notify(struct sl_job *job);
+
+/* worker.c */
+sl_worker_t *sl_worker_new(struct sl_job *job, int idx);
+sl_err_t sl_worker_start(sl_worker_t *w);
+void sl_worker_adopt(sl_worker_t *w, sl_part_t *part); /* any thread */
+void sl_worker_request_stop(sl_worker_t *w);           /* any thread: drain and finish */
+void sl_worker_join(sl_worker_t *w);
+void sl_worker_destroy(sl_worker_t *w);
+/* system.c */
+sl_input_t *sl_input_new(struct sl_job *job, sl_stream_t *st);
+void sl_input_destroy(sl_input_t *in);
+sl_err_t sl_input_discover(sl_input_t *in);
+void sl_part_destroy(sl_part_t *part);
+
+#endif

@@ -1,1 +1,188 @@
-/* placeholder: being written */
+/*
+ * log.c: the one logging path of sluice. Every line carries a UTC timestamp, a level and a
+ * facility tag; debug lines are opt-in per context (log.debug=conf,file,ckpt or "all"). Before a
+ * line is written, every registered secret value is replaced with "****", so a secret that
+ * slips into a message (an URL, a server's echo) still never reaches the output.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sluice/log.h"
+#include "util_str.h"
+
+#define SL_LOG_MAX_SECRETS 256
+
+static struct {
+    pthread_mutex_t lock;
+    int level;
+    int json;
+    FILE *fp;
+    char *debug; /* ",ctx1,ctx2," or NULL; "all" stored as ",all," */
+    char *secrets[SL_LOG_MAX_SECRETS];
+    int nsecrets;
+} lg = {PTHREAD_MUTEX_INITIALIZER, SL_LOG_INFO, 0, NULL, NULL, {0}, 0};
+
+static const char *level_names[] = {"error", "warn", "info", "debug"};
+
+int sl_log_level_parse(const char *name) {
+    for (int i = 0; i < 4; i++)
+        if (name && sl_strieq(name, level_names[i]))
+            return i;
+    if (name && sl_strieq(name, "warning"))
+        return SL_LOG_WARN;
+    return -1;
+}
+
+void sl_log_set_level(sl_log_level_t level) {
+    lg.level = level;
+}
+
+void sl_log_set_json(int on) {
+    lg.json = on;
+}
+
+void sl_log_set_file(FILE *fp) {
+    pthread_mutex_lock(&lg.lock);
+    lg.fp = fp;
+    pthread_mutex_unlock(&lg.lock);
+}
+
+void sl_log_set_debug(const char *ctxs) {
+    sl_sb_t sb = {0};
+    pthread_mutex_lock(&lg.lock);
+    free(lg.debug);
+    lg.debug = NULL;
+    if (ctxs && *ctxs) {
+        sl_sb_putc(&sb, ',');
+        for (const char *p = ctxs; *p; p++)
+            if (*p != ' ' && *p != '\t')
+                sl_sb_putc(&sb, *p);
+        sl_sb_putc(&sb, ',');
+        if (!sb.oom) {
+            lg.debug = sb.buf;
+            lg.level = SL_LOG_DEBUG;
+        } else {
+            sl_sb_free(&sb);
+        }
+    }
+    pthread_mutex_unlock(&lg.lock);
+}
+
+int sl_log_debug_enabled(const char *ctx) {
+    const char *dbg = lg.debug;
+    char pat[64];
+    if (!dbg)
+        return 0;
+    if (strstr(dbg, ",all,"))
+        return 1;
+    snprintf(pat, sizeof(pat), ",%s,", ctx);
+    return strstr(dbg, pat) != NULL;
+}
+
+void sl_log_add_secret(const char *value) {
+    if (!value || strlen(value) < 4)
+        return;
+    pthread_mutex_lock(&lg.lock);
+    for (int i = 0; i < lg.nsecrets; i++)
+        if (!strcmp(lg.secrets[i], value))
+            goto out;
+    if (lg.nsecrets < SL_LOG_MAX_SECRETS) {
+        char *copy = sl_strdup(value);
+        if (copy)
+            lg.secrets[lg.nsecrets++] = copy;
+    }
+out:
+    pthread_mutex_unlock(&lg.lock);
+}
+
+/* Replaces every registered secret in sb with "****". Called with the lock held. */
+static void scrub(sl_sb_t *sb) {
+    for (int i = 0; i < lg.nsecrets; i++) {
+        const char *sec = lg.secrets[i];
+        size_t slen = strlen(sec);
+        char *hit;
+        while (sb->buf && (hit = strstr(sb->buf, sec)) != NULL) {
+            size_t at = (size_t)(hit - sb->buf);
+            memcpy(hit, "****", 4);
+            memmove(hit + 4, hit + slen, sb->len - at - slen + 1);
+            sb->len -= slen - 4;
+        }
+    }
+}
+
+static void json_escape(sl_sb_t *sb, const char *s) {
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            sl_sb_putc(sb, '\\');
+            sl_sb_putc(sb, (char)c);
+        } else if (c == '\n') {
+            sl_sb_puts(sb, "\\n");
+        } else if (c == '\t') {
+            sl_sb_puts(sb, "\\t");
+        } else if (c < 0x20) {
+            sl_sb_printf(sb, "\\u%04x", c);
+        } else {
+            sl_sb_putc(sb, (char)c);
+        }
+    }
+}
+
+void sl_logv(sl_log_level_t level, const char *fac, const char *fmt, va_list ap) {
+    sl_sb_t msg = {0}, line = {0};
+    struct timespec ts;
+    struct tm tm;
+    char when[64];
+
+    if ((int)level > lg.level)
+        return;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (int)(ts.tv_nsec / 1000000));
+    sl_sb_vprintf(&msg, fmt, ap);
+    if (!msg.buf)
+        goto done;
+    pthread_mutex_lock(&lg.lock);
+    scrub(&msg);
+    if (lg.json) {
+        sl_sb_printf(&line, "{\"ts\":\"%s\",\"level\":\"%s\",\"fac\":\"", when,
+                     level_names[level]);
+        json_escape(&line, fac ? fac : "");
+        sl_sb_puts(&line, "\",\"msg\":\"");
+        json_escape(&line, msg.buf);
+        sl_sb_puts(&line, "\"}\n");
+    } else {
+        sl_sb_printf(&line, "%s %-5s [%s] %s\n", when, level_names[level], fac ? fac : "-",
+                     msg.buf);
+    }
+    if (line.buf) {
+        FILE *fp = lg.fp ? lg.fp : stderr;
+        fwrite(line.buf, 1, line.len, fp);
+        fflush(fp);
+    }
+    pthread_mutex_unlock(&lg.lock);
+done:
+    sl_sb_free(&msg);
+    sl_sb_free(&line);
+}
+
+void sl_log(sl_log_level_t level, const char *fac, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    sl_logv(level, fac, fmt, ap);
+    va_end(ap);
+}
+
+void sl_log_debug(const char *ctx, const char *fmt, ...) {
+    va_list ap;
+    if (!sl_log_debug_enabled(ctx))
+        return;
+    va_start(ap, fmt);
+    sl_logv(SL_LOG_DEBUG, ctx, fmt, ap);
+    va_end(ap);
+}

@@ -1,1 +1,393 @@
-/* placeholder: being written */
+/*
+ * system.c: the registry of system plugins, the generic system and stream tables, and the
+ * helpers connectors call: announcing partitions (main thread), delivering records into a
+ * partition's chain with checkpoint tracking (worker thread), and acknowledging what producers
+ * sent. The tracking FIFO here is the heart of at-least-once: an offset becomes committable only
+ * when it and every offset before it in its partition have no live record left.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf_int.h"
+#include "job_int.h"
+#include "sluice/log.h"
+#include "util_str.h"
+#include "util_time.h"
+
+/* The generic system table fills a single char * (the factory). */
+const sl_prop_t sl_system_generic_props[] = {
+    {"samza.factory", SL_PROP_STRING, 0, NULL, 0, 0, NULL, SL_PROP_F_REQUIRED,
+     "The system's factory: a sluice system name (file, stdio) or the Samza/Java class name "
+     "sluice accepts in its place."},
+    {"samza.key.serde", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "Samza serde; sluice passes keys as bytes."},
+    {"samza.msg.serde", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "Samza serde; sluice passes payloads as bytes."},
+    {"consumer.*", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0, "Samza Kafka consumer pass-through."},
+    {NULL, 0, 0, NULL, 0, 0, NULL, 0, NULL},
+};
+
+#define GO(f) offsetof(sl_stream_generic_t, f)
+const sl_prop_t sl_stream_generic_props[] = {
+    {"samza.offset.default", SL_PROP_ENUM, GO(offset_default), "oldest", 0, 0, "oldest|upcoming",
+     0, "Where to start a partition that has no checkpoint: its oldest record, or only records "
+     "that arrive from now on."},
+    {"samza.reset.offset", SL_PROP_BOOL, GO(reset_offset), "false", 0, 0, NULL, 0,
+     "Ignore the stored checkpoints at start-up and begin at samza.offset.default."},
+    {"samza.key.serde", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0, "Samza serde."},
+    {"samza.msg.serde", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0, "Samza serde."},
+    {"samza.priority", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "Samza's input priority; sluice reads all partitions fairly."},
+    {"samza.bootstrap", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0, "Samza bootstrap streams."},
+    {"samza.broadcast", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0, "Samza broadcast streams."},
+    {NULL, 0, 0, NULL, 0, 0, NULL, 0, NULL},
+};
+
+static const sl_system_plugin_t *const builtin_systems[] = {
+    &sl_system_file,
+    &sl_system_stdio,
+};
+
+const sl_system_plugin_t *sl_system_find(const char *factory) {
+    for (size_t i = 0; i < sizeof(builtin_systems) / sizeof(*builtin_systems); i++)
+        for (const char *const *f = builtin_systems[i]->factories; *f; f++)
+            if (!strcmp(*f, factory))
+                return builtin_systems[i];
+    return NULL;
+}
+
+int sl_system_plugins(const sl_system_plugin_t *const **out) {
+    *out = builtin_systems;
+    return (int)(sizeof(builtin_systems) / sizeof(*builtin_systems));
+}
+
+/* --- inputs (main thread) ------------------------------------------------------------------ */
+
+sl_input_t *sl_input_new(sl_job_t *job, sl_stream_t *st) {
+    sl_input_t *in = calloc(1, sizeof(*in));
+    if (!in)
+        return NULL;
+    in->job = job;
+    in->st = st;
+    return in;
+}
+
+void sl_input_destroy(sl_input_t *in) {
+    if (!in)
+        return;
+    if (in->discover_ev)
+        event_free(in->discover_ev);
+    for (int i = 0; i < in->nknown; i++)
+        free(in->known[i]);
+    free(in->known);
+    free(in);
+}
+
+const char *sl_input_system(const sl_input_t *in) {
+    return in->st->sys->name;
+}
+const char *sl_input_stream(const sl_input_t *in) {
+    return in->st->name;
+}
+const void *sl_input_system_conf(const sl_input_t *in) {
+    return in->st->sys->conf;
+}
+const void *sl_input_stream_conf(const sl_input_t *in) {
+    return in->st->conf;
+}
+int sl_input_start_upcoming(const sl_input_t *in) {
+    return in->st->generic.offset_default == 1;
+}
+
+void sl_input_set_discover_interval(sl_input_t *in, int64_t interval_ms) {
+    in->discover_ms = interval_ms;
+}
+
+sl_err_t sl_input_fail(sl_input_t *in, const char *fmt, ...) {
+    va_list ap;
+    int n = snprintf(in->errmsg, sizeof(in->errmsg), "system '%s' stream '%s': ",
+                     in->st->sys->name, in->st->name);
+    va_start(ap, fmt);
+    if (n > 0 && (size_t)n < sizeof(in->errmsg))
+        vsnprintf(in->errmsg + n, sizeof(in->errmsg) - (size_t)n, fmt, ap);
+    va_end(ap);
+    return SL_ERR_IO;
+}
+
+sl_err_t sl_input_add_partition(sl_input_t *in, const char *partition) {
+    sl_job_t *job = in->job;
+    sl_part_t *part;
+    sl_worker_t *w;
+
+    for (int i = 0; i < in->nknown; i++)
+        if (!strcmp(in->known[i], partition))
+            return SL_OK;
+    if (in->nknown == in->capknown) {
+        int cap = in->capknown ? in->capknown * 2 : 8;
+        char **grown = realloc(in->known, sizeof(*grown) * (size_t)cap);
+        if (!grown)
+            return SL_ERR_NOMEM;
+        in->known = grown;
+        in->capknown = cap;
+    }
+    if (!(in->known[in->nknown] = sl_strdup(partition)))
+        return SL_ERR_NOMEM;
+    in->nknown++;
+    if (!(part = calloc(1, sizeof(*part))) || !(part->id = sl_strdup(partition))) {
+        free(part);
+        return SL_ERR_NOMEM;
+    }
+    part->in = in;
+    /* Round robin over the workers, continuing across inputs. */
+    w = job->workers[in->next_worker++ % job->jc.threads];
+    part->w = w;
+    __atomic_add_fetch(&job->live_parts, 1, __ATOMIC_SEQ_CST);
+    sl_log_debug("worker", "partition %s/%s/%s -> worker %d", in->st->sys->name, in->st->name,
+                 partition, w->idx);
+    sl_worker_adopt(w, part);
+    return SL_OK;
+}
+
+sl_err_t sl_input_discover(sl_input_t *in) {
+    sl_err_t err = in->st->sys->plugin->discover(in);
+    if (err != SL_OK)
+        sl_job_fail(in->job, "%s", in->errmsg[0] ? in->errmsg : sl_err_str(err));
+    return err;
+}
+
+/* --- partitions (worker thread) ------------------------------------------------------------ */
+
+const char *sl_part_id(const sl_part_t *part) {
+    return part->id;
+}
+sl_input_t *sl_part_input(const sl_part_t *part) {
+    return part->in;
+}
+struct event_base *sl_part_base(const sl_part_t *part) {
+    return part->w->base;
+}
+
+void sl_part_set_idle_interval(sl_part_t *part, int64_t ms) {
+    part->idle_ms = ms > 0 ? ms : 1;
+}
+
+void sl_part_wake(sl_part_t *part) {
+    if (part->poll_ev && part->pstate == SL_PART_RUNNING)
+        event_active(part->poll_ev, EV_TIMEOUT, 0);
+}
+
+sl_err_t sl_part_fail(sl_part_t *part, const char *fmt, ...) {
+    va_list ap;
+    int n = snprintf(part->errmsg, sizeof(part->errmsg), "%s/%s/%s: ", part->in->st->sys->name,
+                     part->in->st->name, part->id);
+    va_start(ap, fmt);
+    if (n > 0 && (size_t)n < sizeof(part->errmsg))
+        vsnprintf(part->errmsg + n, sizeof(part->errmsg) - (size_t)n, fmt, ap);
+    va_end(ap);
+    return SL_ERR_IO;
+}
+
+sl_err_t sl_part_bad_record(sl_part_t *part, const char *offset, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (part->m_errors)
+        sl_metric_add(part->m_errors, 1);
+    if (part->in->job->jc.error_policy == 1) {
+        sl_log(SL_LOG_ERROR, "record", "%s/%s/%s offset %s: %s (skipped: task.error.policy=skip)",
+               part->in->st->sys->name, part->in->st->name, part->id, offset, msg);
+        return SL_OK;
+    }
+    part->failed = 1;
+    sl_part_fail(part, "offset %s: %s", offset, msg);
+    sl_job_fail(part->in->job, "%s", part->errmsg);
+    return SL_ERR_RECORD;
+}
+
+/* A tracker's last record went away: mark it and advance the committable offset over every
+ * finished tracker at the head of the FIFO. */
+static void track_zero(sl_track_t *base) {
+    sl_ptrack_t *tr = (sl_ptrack_t *)base;
+    sl_part_t *part = tr->part;
+    tr->done = 1;
+    /* After a record of this partition failed, nothing at or past it may become committable. */
+    while (!part->failed && part->head && part->head->done) {
+        sl_ptrack_t *h = part->head;
+        const char *off = h->offset_heap ? h->offset_heap : h->offset;
+        size_t n = strlen(off);
+        char *copy = realloc(part->done_offset, n + 1);
+        if (copy) {
+            memcpy(copy, off, n + 1);
+            part->done_offset = copy;
+            part->done_subseq = h->subseq;
+            part->dirty = 1;
+        }
+        part->head = h->next;
+        if (!part->head)
+            part->tail = NULL;
+        free(h->offset_heap);
+        h->offset_heap = NULL;
+        h->next = part->free;
+        part->free = h;
+        part->inflight--;
+    }
+    if (part->blocked && part->inflight <= part->in->job->jc.max_inflight / 2) {
+        part->blocked = 0;
+        sl_part_wake(part);
+    }
+}
+
+static sl_ptrack_t *track_new(sl_part_t *part, const char *offset, int64_t subseq) {
+    sl_ptrack_t *tr = part->free;
+    size_t n = strlen(offset);
+    if (tr)
+        part->free = tr->next;
+    else if (!(tr = malloc(sizeof(*tr))))
+        return NULL;
+    memset(&tr->base, 0, sizeof(tr->base));
+    tr->base.on_zero = track_zero;
+    tr->next = NULL;
+    tr->part = part;
+    tr->done = 0;
+    tr->subseq = subseq;
+    tr->offset_heap = NULL;
+    if (n < sizeof(tr->offset)) {
+        memcpy(tr->offset, offset, n + 1);
+    } else if (!(tr->offset_heap = sl_strdup(offset))) {
+        tr->next = part->free;
+        part->free = tr;
+        return NULL;
+    }
+    if (part->tail)
+        part->tail->next = tr;
+    else
+        part->head = tr;
+    part->tail = tr;
+    part->inflight++;
+    return tr;
+}
+
+sl_err_t sl_part_deliver(sl_part_t *part, sl_buf_t *buf, size_t off, size_t len,
+                         const char *key, size_t keylen, const char *offset, int64_t subseq,
+                         int64_t event_time_ms) {
+    sl_stream_t *st = part->in->st;
+    sl_ptrack_t *tr;
+    sl_record_t *rec;
+    sl_err_t err;
+
+    if (!(rec = sl_record_new()) || !(tr = track_new(part, offset, subseq))) {
+        sl_record_unref(rec);
+        return sl_part_fail(part, "out of memory");
+    }
+    /* The record holds the tracker from here; the tracker is released when the last record
+     * derived from this source offset is dropped or acknowledged. */
+    if (sl_record_set_source(rec, st->sys->name, st->name, part->id, offset, subseq,
+                             sl_now_ms(), &tr->base) != SL_OK ||
+        (buf && sl_record_set_slice(rec, buf, off, len) != SL_OK) ||
+        (key && sl_record_set_key(rec, key, keylen) != SL_OK)) {
+        sl_record_unref(rec);
+        return sl_part_fail(part, "out of memory");
+    }
+    rec->event_time = event_time_ms;
+    if (part->m_in)
+        sl_metric_add(part->m_in, 1);
+    err = sl_chain_process(part->chain, rec);
+    if (err != SL_OK) {
+        if (part->m_errors)
+            sl_metric_add(part->m_errors, 1);
+        if (part->in->job->jc.error_policy == 1) {
+            sl_log(SL_LOG_ERROR, "record", "%s/%s/%s offset %s: %s (skipped: "
+                   "task.error.policy=skip)", st->sys->name, st->name, part->id, offset,
+                   sl_chain_error(part->chain));
+            sl_record_unref(rec);
+            return SL_OK;
+        }
+        /* Mark the partition before the record (and its tracker) goes. */
+        part->failed = 1;
+        sl_part_fail(part, "offset %s: %s", offset, sl_chain_error(part->chain));
+        sl_job_fail(part->in->job, "%s", part->errmsg);
+        sl_record_unref(rec);
+        return SL_ERR_RECORD;
+    }
+    sl_record_unref(rec);
+    if (part->inflight >= part->in->job->jc.max_inflight)
+        part->blocked = 1;
+    return SL_OK;
+}
+
+void sl_part_destroy(sl_part_t *part) {
+    if (!part)
+        return;
+    /* Trackers still queued belong to records that are gone by now (the chain and the
+     * producers were closed first); free them all. */
+    while (part->head) {
+        sl_ptrack_t *h = part->head;
+        part->head = h->next;
+        free(h->offset_heap);
+        free(h);
+    }
+    while (part->free) {
+        sl_ptrack_t *h = part->free;
+        part->free = h->next;
+        free(h);
+    }
+    if (part->poll_ev)
+        event_free(part->poll_ev);
+    free(part->done_offset);
+    free(part->id);
+    free(part);
+}
+
+/* --- outputs (worker thread) --------------------------------------------------------------- */
+
+const char *sl_output_system(const sl_output_t *out) {
+    return out->st->sys->name;
+}
+const char *sl_output_stream(const sl_output_t *out) {
+    return out->st->name;
+}
+const void *sl_output_system_conf(const sl_output_t *out) {
+    return out->st->sys->conf;
+}
+const void *sl_output_stream_conf(const sl_output_t *out) {
+    return out->st->conf;
+}
+
+sl_err_t sl_output_fail(sl_output_t *out, const char *fmt, ...) {
+    va_list ap;
+    int n = snprintf(out->errmsg, sizeof(out->errmsg), "output %s.%s: ", out->st->sys->name,
+                     out->st->name);
+    va_start(ap, fmt);
+    if (n > 0 && (size_t)n < sizeof(out->errmsg))
+        vsnprintf(out->errmsg + n, sizeof(out->errmsg) - (size_t)n, fmt, ap);
+    va_end(ap);
+    return SL_ERR_IO;
+}
+
+void sl_output_ack(sl_output_t *out, sl_record_t *rec, sl_err_t err) {
+    if (err == SL_OK) {
+        if (out->m_acked)
+            sl_metric_add(out->m_acked, 1);
+    } else {
+        const sl_source_t *src = sl_record_source(rec);
+        if (out->m_failed)
+            sl_metric_add(out->m_failed, 1);
+        if (out->w->job->jc.error_policy == 1) {
+            sl_log(SL_LOG_ERROR, "record", "%s/%s/%s offset %s: %s (skipped: "
+                   "task.error.policy=skip)", src->system, src->stream, src->partition,
+                   src->offset, out->errmsg[0] ? out->errmsg : sl_err_str(err));
+        } else {
+            /* Fail before dropping the reference: the offset must never become committable. */
+            if (rec->track)
+                ((sl_ptrack_t *)rec->track)->part->failed = 1;
+            sl_job_fail(out->w->job, "%s/%s/%s offset %s: %s", src->system, src->stream,
+                        src->partition, src->offset, out->errmsg[0] ? out->errmsg : sl_err_str(err));
+            out->w->failed = 1;
+        }
+    }
+    sl_record_unref(rec);
+}

@@ -1,1 +1,141 @@
-/* placeholder */
+/*
+ * system.h: the connector interface. A system plugin (Fluent Bit style: a value struct of
+ * callbacks, an ABI version first) names the factory spellings it answers to in
+ * `systems.<sys>.samza.factory`, brings a property table for the system and one for its streams,
+ * and implements a consumer side (partitions of an input stream, read on a worker thread), a
+ * producer side (one producer per worker thread per output stream), or both. The runtime owns
+ * threading, ordering, retries and checkpoints; a connector reads, writes and acknowledges.
+ */
+#ifndef SL_SYSTEM_H
+#define SL_SYSTEM_H
+
+#include <event2/event.h>
+
+#include "sluice/conf.h"
+#include "sluice/record.h"
+
+#define SL_SYSTEM_ABI_VERSION 1
+
+typedef struct sl_input sl_input_t;   /* one input stream of the job (task.inputs entry) */
+typedef struct sl_part sl_part_t;     /* one partition of an input, owned by a worker */
+typedef struct sl_output sl_output_t; /* one output stream on one worker */
+
+/* What a partition's poll reports. */
+typedef enum {
+    SL_POLL_MORE = 0, /* delivered records and more may be ready: poll again soon */
+    SL_POLL_IDLE = 1, /* nothing now: poll again after the stream's poll interval */
+    SL_POLL_EOF = 2,  /* the partition ended: no more records will come */
+    SL_POLL_WAIT = 3, /* the connector delivers by itself (async I/O); do not poll */
+} sl_poll_t;
+
+/* The system's positions cannot be resumed (stdin): never read or write checkpoints. */
+#define SL_SYSTEM_F_NO_CHECKPOINT 0x01
+
+typedef struct sl_system_plugin {
+    int abi_version;                /* SL_SYSTEM_ABI_VERSION */
+    const char *name;               /* "file" */
+    const char *const *factories;   /* NULL-terminated spellings accepted as samza.factory */
+    const char *description;
+    int flags;                      /* SL_SYSTEM_F_* */
+    const sl_prop_t *system_props;  /* systems.<sys>.* (may be NULL) */
+    size_t system_conf_size;
+    const sl_prop_t *stream_props;  /* systems.<sys>.streams.<stream>.* (may be NULL) */
+    size_t stream_conf_size;
+
+    /* --- consumer (all NULL for a producer-only system) --- */
+    /* On the main thread: find the input's partitions and announce each with
+     * sl_input_add_partition(). Called at start and then every discover interval when the
+     * input is unbounded (sl_input_set_discover_interval). Returns SL_OK or an error after
+     * sl_input_fail() said why. */
+    sl_err_t (*discover)(sl_input_t *in);
+    /* On the partition's worker: open it and position after the checkpoint (offset NULL when
+     * there is none: start from the stream's default position). *statep receives the state. */
+    sl_err_t (*part_open)(sl_part_t *part, const char *offset, int64_t subseq, void **statep);
+    /* On the worker: deliver up to max records with sl_part_deliver(); tell what comes next. */
+    sl_poll_t (*part_poll)(sl_part_t *part, void *state, int max);
+    /* On the worker: the checkpoint of the partition advanced (for systems that store
+     * checkpoints themselves, e.g. a KCL lease table). Optional. */
+    sl_err_t (*part_commit)(sl_part_t *part, void *state, const char *offset, int64_t subseq);
+    void (*part_close)(sl_part_t *part, void *state);
+
+    /* --- producer (all NULL for a consumer-only system) --- */
+    /* On a worker: create the producer of one output stream. */
+    sl_err_t (*out_open)(sl_output_t *out, void **statep);
+    /* Queue rec for sending. rec arrives with one reference that belongs to the connector and
+     * is released by sl_output_ack() (exactly once per record, also on failure). On an error
+     * return the connector must not keep rec nor ack it: the runtime fails it (see
+     * task.error.policy). */
+    sl_err_t (*out_send)(sl_output_t *out, void *state, sl_record_t *rec);
+    /* Send what is queued and ack it; called on commit, when the partitions are drained and
+     * at shutdown. Must not return before every queued record was acked or failed when
+     * `sync` is set (file writes); asynchronous producers may ack later. */
+    sl_err_t (*out_flush)(sl_output_t *out, void *state, int sync);
+    void (*out_close)(sl_output_t *out, void *state);
+} sl_system_plugin_t;
+
+/* --- helpers for connectors ---------------------------------------------------------------- */
+
+/* Names and configuration (the filled structs of the plugin's tables). Borrowed, valid for the
+ * life of the input/partition/output. */
+const char *sl_input_system(const sl_input_t *in);
+const char *sl_input_stream(const sl_input_t *in);
+const void *sl_input_system_conf(const sl_input_t *in);
+const void *sl_input_stream_conf(const sl_input_t *in);
+/* The generic stream settings (samza.offset.default: 0 oldest, 1 upcoming; reset offset). */
+int sl_input_start_upcoming(const sl_input_t *in);
+
+/* Announces a partition (id copied). A partition already known is ignored. */
+sl_err_t sl_input_add_partition(sl_input_t *in, const char *partition);
+/* Asks for discover() every interval_ms (0 = never again; the input is then bounded: the job
+ * ends when all its partitions reached EOF). */
+void sl_input_set_discover_interval(sl_input_t *in, int64_t interval_ms);
+/* Records why a callback failed ("system 'files' stream 'in': what"). Returns SL_ERR_IO. */
+sl_err_t sl_input_fail(sl_input_t *in, const char *fmt, ...) SL_PRINTF(2, 3);
+
+const char *sl_part_id(const sl_part_t *part);
+sl_input_t *sl_part_input(const sl_part_t *part);
+struct event_base *sl_part_base(const sl_part_t *part);
+/* Runs one record through the chain. system/stream/partition are filled by the runtime; offset
+ * (copied) and subseq identify the record for checkpointing; offsets must be delivered in
+ * increasing order within a partition. data[0..len) is a slice of buf (shared). Returns SL_OK,
+ * or an error after which the connector must stop delivering (the job is failing). */
+sl_err_t sl_part_deliver(sl_part_t *part, sl_buf_t *buf, size_t off, size_t len,
+                         const char *key, size_t keylen, const char *offset, int64_t subseq,
+                         int64_t event_time_ms);
+/* Reports a record the connector could not turn into a record (too large, undecodable) at
+ * offset, saying why. Under task.error.policy=skip it is logged and counted and SL_OK is
+ * returned (the connector skips it); under fail the job fails and an error is returned. */
+sl_err_t sl_part_bad_record(sl_part_t *part, const char *offset, const char *fmt, ...)
+    SL_PRINTF(3, 4);
+/* Records why a partition callback failed. Returns SL_ERR_IO. */
+sl_err_t sl_part_fail(sl_part_t *part, const char *fmt, ...) SL_PRINTF(2, 3);
+/* How long an SL_POLL_IDLE partition waits before the next poll (default 100 ms). */
+void sl_part_set_idle_interval(sl_part_t *part, int64_t ms);
+/* For SL_POLL_WAIT connectors: wake the poller (data arrived asynchronously) on this worker. */
+void sl_part_wake(sl_part_t *part);
+
+const char *sl_output_system(const sl_output_t *out);
+const char *sl_output_stream(const sl_output_t *out);
+const void *sl_output_system_conf(const sl_output_t *out);
+const void *sl_output_stream_conf(const sl_output_t *out);
+/* Acknowledges rec (err SL_OK = durably accepted by the sink) and drops the connector's
+ * reference. On a failure the record is handled by task.error.policy. */
+void sl_output_ack(sl_output_t *out, sl_record_t *rec, sl_err_t err);
+sl_err_t sl_output_fail(sl_output_t *out, const char *fmt, ...) SL_PRINTF(2, 3);
+
+/* --- the registry -------------------------------------------------------------------------- */
+
+/* The plugin answering to factory (case-sensitive, full spelling), or NULL. */
+const sl_system_plugin_t *sl_system_find(const char *factory);
+/* Every plugin; returns the count, *out borrowed. */
+int sl_system_plugins(const sl_system_plugin_t *const **out);
+
+/* Generic tables: systems.<sys>.* for every system, and the per-stream keys every system has. */
+extern const sl_prop_t sl_system_generic_props[];
+extern const sl_prop_t sl_stream_generic_props[];
+
+/* Built-in systems. */
+extern const sl_system_plugin_t sl_system_file;
+extern const sl_system_plugin_t sl_system_stdio;
+
+#endif

@@ -1,1 +1,465 @@
-/* placeholder: being written */
+/*
+ * worker.c: a worker thread and its event loop. A worker owns the partitions the main thread
+ * hands it (each with its own operator chain instance), one producer per job output, and its
+ * commit timer. Per partition, the loop polls the connector for a batch of records, runs each
+ * through the chain into the producers, and pauses reading while too many records are waiting
+ * for acknowledgement. Every task.commit.ms it flushes the producers and writes the offsets that
+ * became committable. Nothing here takes a lock on the per-record path.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "job_int.h"
+#include "sluice/log.h"
+#include "util_str.h"
+#include "util_time.h"
+
+static void commit_cb(evutil_socket_t fd, short what, void *arg);
+
+/* --- the chain's sink: every record leaving the chain goes to every output ----------------- */
+
+static sl_err_t sink(void *opaque, sl_record_t *rec) {
+    sl_part_t *part = opaque;
+    sl_worker_t *w = part->w;
+    sl_job_t *job = w->job;
+    for (int i = 0; i < job->noutputs; i++) {
+        sl_output_t *out = w->outs[i];
+        sl_err_t err;
+        sl_record_ref(rec); /* the producer's reference, dropped by sl_output_ack() */
+        if (out->m_sent)
+            sl_metric_add(out->m_sent, 1);
+        err = out->st->sys->plugin->out_send(out, out->state, rec);
+        if (err != SL_OK) {
+            /* The producer did not keep it: account the failure like a failed ack. */
+            sl_output_ack(out, rec, err);
+            if (job->jc.error_policy == 0)
+                return SL_ERR_IO;
+        }
+    }
+    if (part->m_out)
+        sl_metric_add(part->m_out, 1);
+    return SL_OK;
+}
+
+static void flush_outputs(sl_worker_t *w) {
+    for (int i = 0; i < w->job->noutputs; i++) {
+        sl_output_t *out = w->outs[i];
+        if (!out->opened)
+            continue;
+        if (out->st->sys->plugin->out_flush(out, out->state, 1) != SL_OK)
+            sl_job_fail(w->job, "%s", out->errmsg[0] ? out->errmsg : "flush failed");
+    }
+}
+
+/* --- commits ------------------------------------------------------------------------------- */
+
+static int part_checkpoints(const sl_part_t *part) {
+    return !(part->in->st->sys->plugin->flags & SL_SYSTEM_F_NO_CHECKPOINT);
+}
+
+/* Writes the offsets that advanced since the last commit. Returns 0 on success. */
+static int commit(sl_worker_t *w) {
+    sl_job_t *job = w->job;
+    sl_ckpt_t *cps = NULL;
+    sl_part_t **which = NULL;
+    char errstr[512];
+    int n = 0, rc = 0;
+
+    for (sl_part_t *p = w->parts; p; p = p->next)
+        if (p->chain && p->pstate != SL_PART_DONE)
+            sl_chain_checkpoint(p->chain);
+    flush_outputs(w);
+    if (w->nparts == 0)
+        return 0;
+    if (!(cps = calloc((size_t)w->nparts, sizeof(*cps))) ||
+        !(which = calloc((size_t)w->nparts, sizeof(*which)))) {
+        rc = -1;
+        goto done;
+    }
+    for (sl_part_t *p = w->parts; p; p = p->next) {
+        if (!p->dirty || !p->done_offset || !part_checkpoints(p))
+            continue;
+        cps[n].system = p->in->st->sys->name;
+        cps[n].stream = p->in->st->name;
+        cps[n].partition = p->id;
+        cps[n].offset = p->done_offset;
+        cps[n].subseq = p->done_subseq;
+        which[n++] = p;
+    }
+    if (n == 0)
+        goto done;
+    if (sl_ckpt_write(job->ckpt, cps, n, errstr, sizeof(errstr)) != SL_OK) {
+        sl_job_fail(job, "checkpoint write failed: %s", errstr);
+        rc = -1;
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        sl_part_t *p = which[i];
+        p->dirty = 0;
+        sl_log_debug("ckpt", "committed %s/%s/%s at %s.%lld", p->in->st->sys->name,
+                     p->in->st->name, p->id, p->done_offset, (long long)p->done_subseq);
+        if (p->opened && p->in->st->sys->plugin->part_commit)
+            p->in->st->sys->plugin->part_commit(p, p->state, p->done_offset, p->done_subseq);
+    }
+done:
+    free(cps);
+    free(which);
+    return rc;
+}
+
+static void commit_cb(evutil_socket_t fd, short what, void *arg) {
+    sl_worker_t *w = arg;
+    (void)fd;
+    (void)what;
+    commit(w);
+}
+
+/* --- partitions ---------------------------------------------------------------------------- */
+
+static void poll_cb(evutil_socket_t fd, short what, void *arg);
+
+static void part_done(sl_part_t *part) {
+    sl_job_t *job = part->w->job;
+    if (part->pstate == SL_PART_DONE)
+        return;
+    part->pstate = SL_PART_DONE;
+    if (__atomic_sub_fetch(&job->live_parts, 1, __ATOMIC_SEQ_CST) == 0)
+        sl_job_notify(job); /* lets the main thread see that inputs may be exhausted */
+}
+
+static void schedule(sl_part_t *part, int idle) {
+    struct timeval tv;
+    if (part->pstate != SL_PART_RUNNING)
+        return;
+    if (!idle) {
+        event_active(part->poll_ev, EV_TIMEOUT, 0);
+        return;
+    }
+    tv.tv_sec = (time_t)(part->idle_ms / 1000);
+    tv.tv_usec = (suseconds_t)((part->idle_ms % 1000) * 1000);
+    event_add(part->poll_ev, &tv);
+}
+
+/* End of a bounded partition: flush its chain, get everything acknowledged, commit. */
+static void part_finish(sl_part_t *part) {
+    sl_worker_t *w = part->w;
+    if (part->chain)
+        sl_chain_flush(part->chain);
+    flush_outputs(w);
+    if (part->inflight == 0 || w->job->failed) {
+        commit(w);
+        part_done(part);
+    } else {
+        /* Asynchronous producers still owe acknowledgements: look again shortly. */
+        part->pstate = SL_PART_DRAINING;
+        struct timeval tv = {0, 20000};
+        event_add(part->poll_ev, &tv);
+    }
+}
+
+static void poll_cb(evutil_socket_t fd, short what, void *arg) {
+    sl_part_t *part = arg;
+    sl_worker_t *w = part->w;
+    sl_job_t *job = w->job;
+    sl_poll_t r;
+    (void)fd;
+    (void)what;
+
+    if (part->pstate == SL_PART_DRAINING) {
+        part_finish(part);
+        return;
+    }
+    if (part->pstate != SL_PART_RUNNING || w->draining)
+        return;
+    if (__atomic_load_n(&job->failed, __ATOMIC_RELAXED))
+        return;
+    if (part->blocked) {
+        /* Synchronous producers acknowledge on flush; asynchronous ones wake us later. */
+        flush_outputs(w);
+        if (part->blocked)
+            return;
+    }
+    r = part->in->st->sys->plugin->part_poll(part, part->state, job->jc.poll_batch);
+    if (part->errmsg[0] && !job->failed)
+        sl_job_fail(job, "%s", part->errmsg);
+    if (__atomic_load_n(&job->failed, __ATOMIC_RELAXED))
+        return;
+    switch (r) {
+    case SL_POLL_MORE:
+        if (!part->blocked)
+            schedule(part, 0);
+        break;
+    case SL_POLL_IDLE:
+        schedule(part, 1);
+        break;
+    case SL_POLL_EOF:
+        part->eof = 1;
+        sl_log(SL_LOG_INFO, "worker", "%s/%s/%s: end of input", part->in->st->sys->name,
+               part->in->st->name, part->id);
+        part_finish(part);
+        break;
+    case SL_POLL_WAIT:
+        break;
+    }
+}
+
+static void adopt(sl_worker_t *w, sl_part_t *part) {
+    sl_job_t *job = w->job;
+    sl_stream_t *st = part->in->st;
+    char *offset = NULL, errstr[512], labels[1024];
+    int64_t subseq = 0;
+    sl_err_t err;
+
+    part->next = w->parts;
+    w->parts = part;
+    w->nparts++;
+    part->idle_ms = 100;
+    if (!(part->poll_ev = event_new(w->base, -1, 0, poll_cb, part)))
+        goto fail_oom;
+    snprintf(labels, sizeof(labels), "system=\"%s\",stream=\"%s\",partition=\"%s\"",
+             st->sys->name, st->name, part->id);
+    part->m_in = sl_metric_get(job->metrics, SL_METRIC_COUNTER, "sluice_records_in_total", labels,
+                               "Records read from an input partition.");
+    part->m_out = sl_metric_get(job->metrics, SL_METRIC_COUNTER, "sluice_records_out_total",
+                                labels, "Records that left the operator chain.");
+    part->m_errors = sl_metric_get(job->metrics, SL_METRIC_COUNTER, "sluice_records_errors_total",
+                                   labels, "Records that failed (operator, input or sink).");
+    if (part_checkpoints(part) && !st->generic.reset_offset) {
+        err = sl_ckpt_read(job->ckpt, st->sys->name, st->name, part->id, &offset, &subseq);
+        if (err != SL_OK && err != SL_ERR_NOENT) {
+            sl_job_fail(job, "%s/%s/%s: cannot read checkpoint", st->sys->name, st->name,
+                        part->id);
+            goto fail;
+        }
+        if (offset)
+            sl_log(SL_LOG_INFO, "worker", "%s/%s/%s: resuming after checkpoint %s",
+                   st->sys->name, st->name, part->id, offset);
+    }
+    if (!(part->chain = sl_chain_new(job->spec, part->id, sink, part, errstr, sizeof(errstr)))) {
+        sl_job_fail(job, "%s/%s/%s: %s", st->sys->name, st->name, part->id, errstr);
+        goto fail;
+    }
+    if (st->sys->plugin->part_open(part, offset, subseq, &part->state) != SL_OK) {
+        sl_job_fail(job, "%s", part->errmsg[0] ? part->errmsg : "cannot open partition");
+        goto fail;
+    }
+    part->opened = 1;
+    part->pstate = SL_PART_RUNNING;
+    free(offset);
+    schedule(part, 0);
+    return;
+fail_oom:
+    sl_job_fail(job, "out of memory adopting a partition");
+fail:
+    free(offset);
+    part_done(part);
+}
+
+static void wake_cb(evutil_socket_t fd, short what, void *arg) {
+    sl_worker_t *w = arg;
+    sl_part_t *in, *next;
+    int stop;
+    (void)fd;
+    (void)what;
+
+    pthread_mutex_lock(&w->lock);
+    in = w->inbox;
+    w->inbox = NULL;
+    stop = w->stop_requested;
+    pthread_mutex_unlock(&w->lock);
+    for (; in; in = next) {
+        next = in->next;
+        in->next = NULL;
+        if (stop || w->draining) {
+            /* Never started: nothing to drain. */
+            in->next = w->parts;
+            w->parts = in;
+            w->nparts++;
+            part_done(in);
+            continue;
+        }
+        adopt(w, in);
+    }
+    if (stop && !w->draining) {
+        w->draining = 1;
+        struct timeval tv = {0, 10000};
+        event_add(w->tick_ev, &tv); /* drain from the tick handler, every 10 ms */
+        event_active(w->tick_ev, EV_TIMEOUT, 0);
+    }
+}
+
+/* Draining, one step per tick: stop reading, flush chains (once) and producers, wait for the
+ * acknowledgements (bounded by task.shutdown.ms), then commit and finish. Returns 1 when done.
+ * A second stop skips the final commit. */
+static int drain_step(sl_worker_t *w) {
+    sl_job_t *job = w->job;
+    int pending = 0, aborting = __atomic_load_n(&job->stop_count, __ATOMIC_RELAXED) > 1;
+
+    if (!w->drain_deadline) {
+        w->drain_deadline = sl_mono_ms() + job->jc.shutdown_timeout_ms;
+        for (sl_part_t *p = w->parts; p; p = p->next)
+            if (p->chain && p->pstate != SL_PART_DONE)
+                sl_chain_flush(p->chain);
+    }
+    if (!aborting)
+        flush_outputs(w);
+    for (sl_part_t *p = w->parts; p; p = p->next)
+        pending += p->inflight;
+    if (pending && !job->failed && !aborting && sl_mono_ms() < w->drain_deadline)
+        return 0; /* asynchronous producers still owe acknowledgements */
+    if (pending && !job->failed && !aborting)
+        sl_log(SL_LOG_WARN, "worker", "worker %d: %d records still unacknowledged after "
+               "task.shutdown.ms; their offsets stay uncommitted", w->idx, pending);
+    if (!aborting)
+        commit(w);
+    for (sl_part_t *p = w->parts; p; p = p->next)
+        part_done(p);
+    return 1;
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg) {
+    sl_worker_t *w = arg;
+    int64_t now = sl_now_ms();
+    (void)fd;
+    (void)what;
+    if (w->draining && !w->finished) {
+        if (drain_step(w)) {
+            w->finished = 1;
+            event_base_loopbreak(w->base);
+        }
+        return;
+    }
+    for (sl_part_t *p = w->parts; p; p = p->next)
+        if (p->chain && p->pstate == SL_PART_RUNNING)
+            sl_chain_tick(p->chain, now);
+}
+
+static void *worker_main(void *arg) {
+    sl_worker_t *w = arg;
+    event_base_dispatch(w->base);
+    __atomic_add_fetch(&w->job->workers_done, 1, __ATOMIC_SEQ_CST);
+    sl_job_notify(w->job);
+    return NULL;
+}
+
+/* --- lifecycle ----------------------------------------------------------------------------- */
+
+sl_worker_t *sl_worker_new(sl_job_t *job, int idx) {
+    sl_worker_t *w = calloc(1, sizeof(*w));
+    struct timeval commit_tv, tick_tv = {0, 100000};
+    char labels[512];
+    if (!w)
+        return NULL;
+    w->idx = idx;
+    w->job = job;
+    pthread_mutex_init(&w->lock, NULL);
+    if (!(w->base = event_base_new()) ||
+        !(w->wake_ev = event_new(w->base, -1, EV_PERSIST, wake_cb, w)) ||
+        !(w->commit_ev = event_new(w->base, -1, EV_PERSIST, commit_cb, w)) ||
+        !(w->tick_ev = event_new(w->base, -1, EV_PERSIST, tick_cb, w)))
+        goto fail;
+    commit_tv.tv_sec = (time_t)(job->jc.commit_ms / 1000);
+    commit_tv.tv_usec = (suseconds_t)((job->jc.commit_ms % 1000) * 1000);
+    event_add(w->commit_ev, &commit_tv);
+    event_add(w->tick_ev, &tick_tv);
+    if (job->noutputs &&
+        !(w->outs = calloc((size_t)job->noutputs, sizeof(*w->outs))))
+        goto fail;
+    for (int i = 0; i < job->noutputs; i++) {
+        sl_output_t *out = calloc(1, sizeof(*out));
+        if (!out)
+            goto fail;
+        w->outs[i] = out;
+        out->w = w;
+        out->st = job->outputs[i];
+        snprintf(labels, sizeof(labels), "system=\"%s\",stream=\"%s\",worker=\"%d\"",
+                 out->st->sys->name, out->st->name, idx);
+        out->m_sent = sl_metric_get(job->metrics, SL_METRIC_COUNTER, "sluice_output_sent_total",
+                                    labels, "Records handed to a producer.");
+        out->m_acked = sl_metric_get(job->metrics, SL_METRIC_COUNTER,
+                                     "sluice_output_acked_total", labels,
+                                     "Records a sink acknowledged.");
+        out->m_failed = sl_metric_get(job->metrics, SL_METRIC_COUNTER,
+                                      "sluice_output_failed_total", labels,
+                                      "Records a sink rejected.");
+        if (out->st->sys->plugin->out_open(out, &out->state) != SL_OK) {
+            sl_job_fail(job, "%s", out->errmsg[0] ? out->errmsg : "cannot open output");
+            goto fail;
+        }
+        out->opened = 1;
+    }
+    return w;
+fail:
+    sl_worker_destroy(w);
+    return NULL;
+}
+
+sl_err_t sl_worker_start(sl_worker_t *w) {
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+        return SL_ERR_STATE;
+    w->started = 1;
+    return SL_OK;
+}
+
+void sl_worker_adopt(sl_worker_t *w, sl_part_t *part) {
+    pthread_mutex_lock(&w->lock);
+    part->next = w->inbox;
+    w->inbox = part;
+    pthread_mutex_unlock(&w->lock);
+    event_active(w->wake_ev, EV_TIMEOUT, 0);
+}
+
+void sl_worker_request_stop(sl_worker_t *w) {
+    pthread_mutex_lock(&w->lock);
+    w->stop_requested = 1;
+    pthread_mutex_unlock(&w->lock);
+    event_active(w->wake_ev, EV_TIMEOUT, 0);
+}
+
+void sl_worker_join(sl_worker_t *w) {
+    if (w && w->started) {
+        pthread_join(w->thread, NULL);
+        w->started = 0;
+    }
+}
+
+void sl_worker_destroy(sl_worker_t *w) {
+    if (!w)
+        return;
+    /* Chains first (operators may hold records), then producers (they hold records until
+     * acked), then the partitions and their trackers. */
+    for (sl_part_t *p = w->parts; p; p = p->next) {
+        sl_chain_destroy(p->chain);
+        p->chain = NULL;
+    }
+    for (int i = 0; w->outs && i < w->job->noutputs; i++) {
+        sl_output_t *out = w->outs[i];
+        if (out && out->opened)
+            out->st->sys->plugin->out_close(out, out->state);
+        free(out);
+    }
+    free(w->outs);
+    while (w->parts) {
+        sl_part_t *p = w->parts;
+        w->parts = p->next;
+        if (p->opened)
+            p->in->st->sys->plugin->part_close(p, p->state);
+        sl_part_destroy(p);
+    }
+    while (w->inbox) {
+        sl_part_t *p = w->inbox;
+        w->inbox = p->next;
+        sl_part_destroy(p);
+    }
+    if (w->wake_ev)
+        event_free(w->wake_ev);
+    if (w->commit_ev)
+        event_free(w->commit_ev);
+    if (w->tick_ev)
+        event_free(w->tick_ev);
+    if (w->base)
+        event_base_free(w->base);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}

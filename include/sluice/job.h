@@ -33,6 +33,10 @@ SL_EXPORT sl_err_t sl_job_run(sl_job_t *job);
  * without the final commit. */
 SL_EXPORT void sl_job_stop(sl_job_t *job);
 
+/* Why the job failed (the first error that stopped it), or NULL when it did not. Borrowed,
+ * valid until sl_job_destroy(). */
+SL_EXPORT const char *sl_job_error(const sl_job_t *job);
+
 /* Writes the effective configuration (every key of every component with its value and origin,
  * secrets masked) to fp. */
 SL_EXPORT void sl_job_dump_config(const sl_job_t *job, FILE *fp);

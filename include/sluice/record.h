@@ -30,7 +30,8 @@ typedef struct sl_source {
 
 /* --- buffers ------------------------------------------------------------------------------- */
 
-/* A new buffer holding a copy of data[0..len). Caller owns one reference (sl_buf_unref()).
+/* A new buffer holding a copy of data[0..len) (data NULL: len uninitialised bytes to fill
+ * through sl_buf_data()). Caller owns one reference (sl_buf_unref()).
  * Returns NULL when out of memory. */
 SL_EXPORT sl_buf_t *sl_buf_new(const void *data, size_t len);
 

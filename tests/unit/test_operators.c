@@ -1,2 +1,528 @@
+/*
+ * test_operators.c: unit tests of the built-in operators (the files in operators/) driven through real
+ * chains built from job properties: filter truthiness and NULL, json_extract on payloads, the
+ * metadata columns and header() of the `rec` table, configuration errors that name file:line and
+ * key, rejection of anything that is not a single expression, map/rekey results including NULL
+ * and aliasing of the record's own bytes, sample rates and by-key consistency, and the log
+ * operator's lines read back from a redirected log file.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chain.h"
+#include "record_int.h"
 #include "unit.h"
-void test_operators_register(void) {}
+
+#define SINK_MAX 64
+
+typedef struct sink {
+    int cnt;
+    sl_record_t *recs[SINK_MAX];
+} sink_t;
+
+static sl_err_t sink_fn(void *opaque, sl_record_t *rec) {
+    sink_t *s = opaque;
+    if (s->cnt < SINK_MAX)
+        s->recs[s->cnt] = sl_record_ref(rec);
+    s->cnt++;
+    return SL_OK;
+}
+
+typedef struct harness {
+    sl_conf_t *conf;
+    sl_list_t names;
+    sl_chain_spec_t *spec;
+    sl_chain_t *chain;
+    sink_t sink;
+} harness_t;
+
+/* Loads text as job.properties and builds the spec (and, when it is valid, a chain for
+ * partition "p0"). Returns 0 when the chain is ready. */
+static int build(harness_t *h, const char *text, uint64_t seed) {
+    char err[512] = "";
+    const char *ops;
+
+    memset(h, 0, sizeof(*h));
+    h->conf = sl_conf_new();
+    CU_ASSERT_FATAL(h->conf != NULL);
+    if (sl_conf_load_string(h->conf, "job.properties", text, strlen(text), err, sizeof(err)) !=
+        SL_OK) {
+        fprintf(stderr, "\n  load: %s\n", err);
+        CU_FAIL("the test configuration does not load");
+        return -1;
+    }
+    ops = sl_conf_get(h->conf, "task.operators");
+    sl_conf_mark_used(h->conf, "task.operators");
+    if (ops) {
+        char *copy = strdup(ops), *save = NULL;
+        h->names.items = calloc(8, sizeof(char *));
+        for (char *tok = strtok_r(copy, ",", &save); tok && h->names.cnt < 8;
+             tok = strtok_r(NULL, ",", &save))
+            h->names.items[h->names.cnt++] = strdup(tok);
+        free(copy);
+    }
+    h->spec = sl_chain_spec_new(h->conf, &h->names, seed);
+    if (!h->spec)
+        return -1;
+    h->chain = sl_chain_new(h->spec, "p0", sink_fn, &h->sink, err, sizeof(err));
+    if (!h->chain) {
+        fprintf(stderr, "\n  sl_chain_new: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Like build(), failing the test when the chain cannot be built (errors printed). */
+static int build_ok(harness_t *h, const char *text, uint64_t seed) {
+    if (build(h, text, seed) == 0)
+        return 0;
+    for (int i = 0; i < sl_conf_error_count(h->conf); i++)
+        fprintf(stderr, "\n  %s", sl_conf_error_at(h->conf, i));
+    CU_FAIL("the chain could not be built");
+    return -1;
+}
+
+static void done(harness_t *h) {
+    sl_chain_destroy(h->chain);
+    sl_chain_spec_destroy(h->spec);
+    sl_list_free(&h->names);
+    sl_conf_destroy(h->conf);
+    for (int i = 0; i < h->sink.cnt && i < SINK_MAX; i++)
+        sl_record_unref(h->sink.recs[i]);
+}
+
+static sl_record_t *make(const char *payload, const char *key) {
+    sl_record_t *rec = sl_record_new();
+    CU_ASSERT_FATAL(rec != NULL);
+    CU_ASSERT_FATAL(sl_record_set_data(rec, payload, strlen(payload)) == SL_OK);
+    if (key)
+        CU_ASSERT_FATAL(sl_record_set_key(rec, key, strlen(key)) == SL_OK);
+    return rec;
+}
+
+static sl_err_t push(harness_t *h, const char *payload, const char *key) {
+    sl_record_t *rec = make(payload, key);
+    sl_err_t err = sl_chain_process(h->chain, rec);
+    sl_record_unref(rec);
+    return err;
+}
+
+/* Payload of the i-th record the sink got, NUL-terminated in a static buffer. */
+static const char *out(const harness_t *h, int i) {
+    static char buf[4][512];
+    static int next;
+    char *b = buf[next++ % 4];
+    size_t len;
+    const char *data;
+    if (i >= h->sink.cnt || i >= SINK_MAX)
+        return "<missing>";
+    data = sl_record_data(h->sink.recs[i], &len);
+    snprintf(b, sizeof(buf[0]), "%.*s", (int)len, data);
+    return b;
+}
+
+/* Number of the records (payloads) for which a filter with expr passes. */
+static int count_passing(const char *expr, const char *const *payloads, int n) {
+    char text[1024];
+    harness_t h;
+    int passed = -1;
+    snprintf(text, sizeof(text), "task.operators=f\noperators.f.type=filter\noperators.f.expr=%s\n",
+             expr);
+    if (build_ok(&h, text, 1) == 0) {
+        for (int i = 0; i < n; i++)
+            CU_ASSERT_EQUAL(push(&h, payloads[i], NULL), SL_OK);
+        passed = h.sink.cnt;
+    }
+    done(&h);
+    return passed;
+}
+
+/* The first conf error, checked to contain each of the needles. */
+static void expect_conf_error(const char *text, const char *n1, const char *n2) {
+    harness_t h;
+    const char *e;
+    CU_ASSERT_NOT_EQUAL(build(&h, text, 1), 0);
+    CU_ASSERT_PTR_NULL(h.spec);
+    e = sl_conf_error_count(h.conf) ? sl_conf_error_at(h.conf, 0) : "";
+    if (!strstr(e, n1) || (n2 && !strstr(e, n2))) {
+        fprintf(stderr, "\n  expected \"%s\" and \"%s\" in: %s", n1, n2 ? n2 : "", e);
+        CU_FAIL("the error message does not say what is expected");
+    }
+    done(&h);
+}
+
+/* --- filter --------------------------------------------------------------------------------- */
+
+static void test_filter_truth(void) {
+    static const char *const p[] = {"yes", "no", "", "7", "0"};
+    CU_ASSERT_EQUAL(count_passing("payload = 'yes'", p, 5), 1);
+    CU_ASSERT_EQUAL(count_passing("1", p, 5), 5);
+    CU_ASSERT_EQUAL(count_passing("0", p, 5), 0);
+    CU_ASSERT_EQUAL(count_passing("NULL", p, 5), 0);
+    CU_ASSERT_EQUAL(count_passing("NULL = NULL", p, 5), 0);
+    /* Text is true when it reads as a non-zero number, as in a WHERE clause. */
+    CU_ASSERT_EQUAL(count_passing("payload", p, 5), 1);
+    CU_ASSERT_EQUAL(count_passing("length(payload) > 2", p, 5), 1);
+    /* A trailing comment cannot swallow the wrapper. */
+    CU_ASSERT_EQUAL(count_passing("payload <> 'no' -- not the no", p, 5), 4);
+}
+
+static void test_filter_json(void) {
+    static const char *const p[] = {
+        "{\"level\":\"error\",\"msg\":\"disk full\"}",
+        "{\"level\":\"info\",\"msg\":\"ok\"}",
+        "{\"level\":\"error\",\"n\":3}",
+        "{\"msg\":\"no level\"}",
+    };
+    harness_t h;
+    CU_ASSERT_EQUAL(count_passing("json_extract(payload, '$.level') = 'error'", p, 4), 2);
+    CU_ASSERT_EQUAL(count_passing("json_extract(payload, '$.n') >= 3", p, 4), 1);
+
+    /* Bytes that are not JSON fail the record with SQLite's message, and the chain goes on. */
+    if (build_ok(&h, "task.operators=f\noperators.f.type=filter\n"
+                     "operators.f.expr=json_extract(payload, '$.level') = 'error'\n",
+                 1) == 0) {
+        CU_ASSERT_EQUAL(push(&h, "not json", NULL), SL_ERR_RECORD);
+        CU_ASSERT_PTR_NOT_NULL(strstr(sl_chain_error(h.chain), "operators.f (job.properties:2)"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(sl_chain_error(h.chain), "malformed JSON"));
+        CU_ASSERT_EQUAL(push(&h, p[0], NULL), SL_OK);
+        CU_ASSERT_EQUAL(h.sink.cnt, 1);
+    }
+    done(&h);
+}
+
+static void test_filter_metadata(void) {
+    harness_t h;
+    sl_record_t *rec;
+
+    if (build_ok(&h, "task.operators=f\noperators.f.type=filter\n"
+                     "operators.f.expr=system = 'files' AND stream = 's1' AND partition = 'x' "
+                     "AND offset = '42' AND subseq = 3 AND event_time = 99 "
+                     "AND arrival_time = 1234 AND key = 'k1' AND payload = 'body'\n",
+                 1) != 0)
+        goto out;
+    rec = make("body", "k1");
+    CU_ASSERT_EQUAL(sl_record_set_source(rec, "files", "s1", "x", "42", 3, 1234, NULL), SL_OK);
+    sl_record_set_event_time(rec, 99);
+    CU_ASSERT_EQUAL(sl_chain_process(h.chain, rec), SL_OK);
+    CU_ASSERT_EQUAL(h.sink.cnt, 1);
+    sl_record_set_event_time(rec, 100); /* one column differs: dropped */
+    CU_ASSERT_EQUAL(sl_chain_process(h.chain, rec), SL_OK);
+    CU_ASSERT_EQUAL(h.sink.cnt, 1);
+    sl_record_unref(rec);
+    done(&h);
+
+    /* A record without a key has key NULL. */
+    static const char *const p[] = {"a"};
+    CU_ASSERT_EQUAL(count_passing("key IS NULL AND typeof(event_time) = 'integer'", p, 1), 1);
+out:
+    return;
+}
+
+static void test_filter_header(void) {
+    harness_t h;
+    sl_record_t *rec;
+
+    if (build_ok(&h, "task.operators=f\noperators.f.type=filter\n"
+                     "operators.f.expr=header('level') = 'error' AND header('nope') IS NULL\n",
+                 1) != 0) {
+        done(&h);
+        return;
+    }
+    rec = make("x", NULL);
+    CU_ASSERT_EQUAL(sl_chain_process(h.chain, rec), SL_OK);
+    CU_ASSERT_EQUAL(h.sink.cnt, 0);
+    sl_record_set_header(rec, "level", "error");
+    CU_ASSERT_EQUAL(sl_chain_process(h.chain, rec), SL_OK);
+    CU_ASSERT_EQUAL(h.sink.cnt, 1);
+    sl_record_set_header(rec, "level", "warn");
+    CU_ASSERT_EQUAL(sl_chain_process(h.chain, rec), SL_OK);
+    CU_ASSERT_EQUAL(h.sink.cnt, 1);
+    sl_record_unref(rec);
+    done(&h);
+}
+
+static void test_expr_errors(void) {
+    expect_conf_error("task.operators=f\n"
+                      "operators.f.type=filter\n"
+                      "# the expression, misspelt\n"
+                      "operators.f.expr=json_extract(paylod, '$.a') = 1\n",
+                      "job.properties:4: operators.f.expr: no such column: paylod", NULL);
+    expect_conf_error("task.operators=f\noperators.f.type=filter\noperators.f.expr=payload ==== 1\n",
+                      "job.properties:3: operators.f.expr: ", "syntax error");
+    expect_conf_error("task.operators=f\noperators.f.type=filter\noperators.f.expr=no_such_fn(1)\n",
+                      "job.properties:3: operators.f.expr: ", "no such function: no_such_fn");
+    expect_conf_error("task.operators=f\noperators.f.type=filter\n",
+                      "operators.f.expr", NULL); /* REQUIRED */
+    expect_conf_error("task.operators=m\noperators.m.type=map\noperators.m.expr=payload\n"
+                      "operators.m.key.expr=key +\n",
+                      "job.properties:4: operators.m.key.expr: ", "syntax error");
+    expect_conf_error("task.operators=r\noperators.r.type=rekey\noperators.r.expr='open\n",
+                      "job.properties:3: operators.r.expr: ", "unterminated string");
+}
+
+static void test_expr_single(void) {
+    expect_conf_error("task.operators=f\noperators.f.type=filter\n"
+                      "operators.f.expr=1) FROM rec; SELECT (1\n",
+                      "job.properties:3: operators.f.expr: ", "single SQL expression");
+    expect_conf_error("task.operators=f\noperators.f.type=filter\n"
+                      "operators.f.expr=1) FROM rec UNION SELECT (2\n",
+                      "job.properties:3: operators.f.expr: ", "single SQL expression");
+    expect_conf_error("task.operators=f\noperators.f.type=filter\noperators.f.expr=1; SELECT 2\n",
+                      "operators.f.expr: ", "single SQL expression");
+    expect_conf_error("task.operators=m\noperators.m.type=map\noperators.m.expr=(1\n",
+                      "operators.m.expr: ", "unbalanced '('");
+    expect_conf_error("task.operators=m\noperators.m.type=map\noperators.m.expr=1 /* x\n",
+                      "operators.m.expr: ", "unterminated comment");
+    /* Parentheses and semicolons inside literals are fine. */
+    static const char *const p[] = {"a;b)", "c"};
+    CU_ASSERT_EQUAL(count_passing("payload = 'a;b)' OR payload = \"payload\" || ')'", p, 2), 1);
+    CU_ASSERT_EQUAL(count_passing("(SELECT count(*) FROM (SELECT 1 UNION SELECT 2)) = 2", p, 2),
+                    2);
+}
+
+/* --- map and rekey -------------------------------------------------------------------------- */
+
+static void test_map(void) {
+    harness_t h;
+
+    if (build_ok(&h, "task.operators=m\noperators.m.type=map\n"
+                     "operators.m.expr=CASE WHEN payload = 'drop' THEN NULL "
+                     "ELSE upper(payload) END\n"
+                     "operators.m.key.expr='k-' || payload\n",
+                 1) == 0) {
+        sl_record_t *rec = make("hello", "old");
+        sl_record_set_header(rec, "h", "v");
+        CU_ASSERT_EQUAL(sl_chain_process(h.chain, rec), SL_OK);
+        sl_record_unref(rec);
+        CU_ASSERT_EQUAL(push(&h, "drop", NULL), SL_OK);
+        CU_ASSERT_EQUAL(h.sink.cnt, 1);
+        CU_ASSERT_STRING_EQUAL(out(&h, 0), "HELLO");
+        /* key.expr sees the payload as it was before expr replaced it. */
+        CU_ASSERT_STRING_EQUAL(sl_record_key(h.sink.recs[0], NULL), "k-hello");
+        CU_ASSERT_STRING_EQUAL(sl_record_header(h.sink.recs[0], "h"), "v");
+    }
+    done(&h);
+
+    /* Numbers become text; blobs keep their bytes; the key stays when key.expr is unset. */
+    if (build_ok(&h, "task.operators=m\noperators.m.type=map\n"
+                     "operators.m.expr=CASE payload WHEN 'n' THEN 6 * 7 WHEN 'r' THEN 2.5 "
+                     "ELSE x'410042' END\n",
+                 1) == 0) {
+        size_t len;
+        const char *data;
+        push(&h, "n", "k");
+        push(&h, "r", NULL);
+        push(&h, "b", NULL);
+        CU_ASSERT_EQUAL(h.sink.cnt, 3);
+        CU_ASSERT_STRING_EQUAL(out(&h, 0), "42");
+        CU_ASSERT_STRING_EQUAL(sl_record_key(h.sink.recs[0], NULL), "k");
+        CU_ASSERT_STRING_EQUAL(out(&h, 1), "2.5");
+        data = sl_record_data(h.sink.recs[2], &len);
+        CU_ASSERT_EQUAL(len, 3);
+        CU_ASSERT(len == 3 && memcmp(data, "A\0B", 3) == 0);
+    }
+    done(&h);
+
+    /* Swapping payload and key: each result points into the other's bytes. */
+    if (build_ok(&h, "task.operators=m\noperators.m.type=map\noperators.m.expr=key\n"
+                     "operators.m.key.expr=payload\n",
+                 1) == 0) {
+        push(&h, "the-payload", "the-key");
+        CU_ASSERT_EQUAL(h.sink.cnt, 1);
+        CU_ASSERT_STRING_EQUAL(out(&h, 0), "the-key");
+        CU_ASSERT_STRING_EQUAL(sl_record_key(h.sink.recs[0], NULL), "the-payload");
+        push(&h, "p2", NULL); /* NULL key: the payload is NULL, dropped; the key is kept */
+        CU_ASSERT_EQUAL(h.sink.cnt, 1);
+    }
+    done(&h);
+}
+
+static void test_rekey(void) {
+    harness_t h;
+    if (build_ok(&h, "task.operators=r\noperators.r.type=rekey\n"
+                     "operators.r.expr=json_extract(payload, '$.id')\n",
+                 1) == 0) {
+        push(&h, "{\"id\":7}", "old");
+        push(&h, "{\"id\":\"user-1\"}", NULL);
+        push(&h, "{\"other\":1}", "old");
+        CU_ASSERT_EQUAL(h.sink.cnt, 3);
+        CU_ASSERT_STRING_EQUAL(sl_record_key(h.sink.recs[0], NULL), "7");
+        CU_ASSERT_STRING_EQUAL(sl_record_key(h.sink.recs[1], NULL), "user-1");
+        CU_ASSERT_PTR_NULL(sl_record_key(h.sink.recs[2], NULL)); /* NULL removes the key */
+        CU_ASSERT_STRING_EQUAL(out(&h, 0), "{\"id\":7}");
+    }
+    done(&h);
+
+    if (build_ok(&h, "task.operators=r\noperators.r.type=rekey\noperators.r.expr=key\n", 1) == 0) {
+        push(&h, "x", "same");
+        CU_ASSERT_STRING_EQUAL(sl_record_key(h.sink.recs[0], NULL), "same");
+    }
+    done(&h);
+}
+
+/* --- sample --------------------------------------------------------------------------------- */
+
+static int sample_count(const char *extra, uint64_t seed, int n) {
+    char text[512];
+    harness_t h;
+    int kept = -1;
+    snprintf(text, sizeof(text), "task.operators=s\noperators.s.type=sample\n%s", extra);
+    if (build_ok(&h, text, seed) == 0) {
+        for (int i = 0; i < n; i++)
+            push(&h, "x", NULL);
+        kept = h.sink.cnt;
+    }
+    done(&h);
+    return kept;
+}
+
+static void test_sample(void) {
+    int half = sample_count("operators.s.rate=0.5\n", 7, 10000);
+    CU_ASSERT_EQUAL(sample_count("operators.s.rate=0\n", 7, 1000), 0);
+    CU_ASSERT_EQUAL(sample_count("operators.s.rate=1\n", 7, 1000), 1000);
+    CU_ASSERT(half > 4700 && half < 5300);
+    CU_ASSERT_EQUAL(sample_count("operators.s.rate=0.5\n", 7, 10000), half); /* same seed */
+    CU_ASSERT_NOT_EQUAL(sample_count("operators.s.rate=0.5\n", 8, 10000), half);
+    int tenth = sample_count("operators.s.rate=0.1\n", 7, 10000);
+    CU_ASSERT(tenth > 850 && tenth < 1150);
+    expect_conf_error("task.operators=s\noperators.s.type=sample\noperators.s.rate=1.5\n",
+                      "job.properties:3: operators.s.rate", NULL);
+    expect_conf_error("task.operators=s\noperators.s.type=sample\n", "operators.s.rate", NULL);
+}
+
+static void test_sample_by_key(void) {
+    harness_t h;
+    int kept[100] = {0}, keys_kept = 0;
+    char key[16];
+
+    if (build_ok(&h, "task.operators=s\noperators.s.type=sample\noperators.s.rate=0.5\n"
+                     "operators.s.by.key=true\n",
+                 1) != 0) {
+        done(&h);
+        return;
+    }
+    for (int round = 0; round < 10; round++)
+        for (int k = 0; k < 100; k++) {
+            int before = h.sink.cnt;
+            snprintf(key, sizeof(key), "user-%d", k);
+            push(&h, "x", key);
+            kept[k] += h.sink.cnt - before;
+        }
+    for (int k = 0; k < 100; k++) {
+        CU_ASSERT(kept[k] == 0 || kept[k] == 10); /* all or nothing per key */
+        keys_kept += kept[k] == 10;
+    }
+    CU_ASSERT(keys_kept > 30 && keys_kept < 70);
+    done(&h);
+
+    /* The decision does not depend on the seed: other jobs sample the same keys. */
+    if (build_ok(&h, "task.operators=s\noperators.s.type=sample\noperators.s.rate=0.5\n"
+                     "operators.s.by.key=true\n",
+                 99) == 0) {
+        for (int k = 0; k < 100; k++) {
+            int before = h.sink.cnt;
+            snprintf(key, sizeof(key), "user-%d", k);
+            push(&h, "x", key);
+            CU_ASSERT_EQUAL(h.sink.cnt - before, kept[k] / 10);
+        }
+    }
+    done(&h);
+}
+
+/* --- log ------------------------------------------------------------------------------------ */
+
+static char *read_all(FILE *fp) {
+    long len;
+    char *buf;
+    fflush(fp);
+    len = ftell(fp);
+    buf = calloc(1, (size_t)len + 1);
+    rewind(fp);
+    if (buf && fread(buf, 1, (size_t)len, fp) != (size_t)len)
+        buf[0] = '\0';
+    return buf;
+}
+
+static int count_of(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+static void test_log(void) {
+    FILE *fp = tmpfile();
+    harness_t h;
+    char *text = NULL;
+
+    CU_ASSERT_FATAL(fp != NULL);
+    sl_log_set_file(fp);
+    sl_log_set_level(SL_LOG_INFO);
+    if (build_ok(&h, "task.operators=l\noperators.l.type=log\noperators.l.max.bytes=8\n"
+                     "operators.l.every=2\n",
+                 1) == 0) {
+        sl_record_t *rec = make("0123456789abcdef", "k1");
+        const void *before = sl_record_data(rec, NULL);
+        sl_record_set_source(rec, "files", "in.log", "in.log", "100", 0, 0, NULL);
+        CU_ASSERT_EQUAL(sl_chain_process(h.chain, rec), SL_OK);
+        sl_record_unref(rec);
+        push(&h, "second", NULL);
+        push(&h, "line\nbreak", NULL);
+        push(&h, "fourth", NULL);
+        CU_ASSERT_EQUAL(h.sink.cnt, 4);
+        /* Passed through unchanged: the same payload buffer, not a copy. */
+        CU_ASSERT_PTR_EQUAL(sl_record_data(h.sink.recs[0], NULL), before);
+        CU_ASSERT_STRING_EQUAL(out(&h, 0), "0123456789abcdef");
+        text = read_all(fp);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+        CU_ASSERT_EQUAL(count_of(text, "[op] operators.l:"), 2); /* every=2: records 1 and 3 */
+        CU_ASSERT_PTR_NOT_NULL(strstr(text, "in.log/in.log@100 key=k1"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(text, "payload=01234567..."));
+        CU_ASSERT_PTR_NULL(strstr(text, "89abcdef"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(text, "payload=line\\nbre..."));
+        CU_ASSERT_PTR_NULL(strstr(text, "second"));
+    }
+    done(&h);
+    free(text);
+    sl_log_set_file(NULL);
+    fclose(fp);
+
+    /* A level the log is not showing: nothing written, records still pass. */
+    fp = tmpfile();
+    CU_ASSERT_FATAL(fp != NULL);
+    sl_log_set_file(fp);
+    if (build_ok(&h, "task.operators=l\noperators.l.type=log\noperators.l.level=debug\n", 1) ==
+        0) {
+        push(&h, "quiet", NULL);
+        CU_ASSERT_EQUAL(h.sink.cnt, 1);
+        fflush(fp);
+        CU_ASSERT_EQUAL(ftell(fp), 0);
+    }
+    done(&h);
+    sl_log_set_file(NULL);
+    fclose(fp);
+    expect_conf_error("task.operators=l\noperators.l.type=log\noperators.l.level=loud\n",
+                      "job.properties:3: operators.l.level", NULL);
+    expect_conf_error("task.operators=l\noperators.l.type=log\noperators.l.every=0\n",
+                      "job.properties:3: operators.l.every", NULL);
+}
+
+void test_operators_register(void) {
+    static const unit_test_t tests[] = {
+        {"filter true/false/NULL", test_filter_truth},
+        {"filter json_extract", test_filter_json},
+        {"filter metadata columns", test_filter_metadata},
+        {"filter header()", test_filter_header},
+        {"expression errors name file:line and key", test_expr_errors},
+        {"only a single expression", test_expr_single},
+        {"map payload, key, NULL drop", test_map},
+        {"rekey", test_rekey},
+        {"sample rates", test_sample},
+        {"sample by key", test_sample_by_key},
+        {"log passes through and truncates", test_log},
+        {NULL, NULL},
+    };
+    unit_add_suite("operators", tests);
+}
