@@ -40,6 +40,7 @@ sl_job_t *sl_job_new(sl_conf_t *conf, char *errstr, size_t errlen) {
         if (!n)
             sl_sb_puts(&sb, "invalid configuration");
         snprintf(errstr, errlen, "%s", sb.buf ? sb.buf : "out of memory");
+        sl_log_scrub(errstr);
         sl_sb_free(&sb);
         job->conf = NULL; /* ownership passes only on success */
         sl_job_destroy(job);
@@ -69,6 +70,7 @@ void sl_job_fail(sl_job_t *job, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(job->failmsg, sizeof(job->failmsg), fmt, ap);
         va_end(ap);
+        sl_log_scrub(job->failmsg);
         __atomic_store_n(&job->failed, 1, __ATOMIC_SEQ_CST);
         first = 1;
     }

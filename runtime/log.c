@@ -113,6 +113,22 @@ static void scrub(sl_sb_t *sb) {
     }
 }
 
+void sl_log_scrub(char *s) {
+    sl_sb_t sb = {0};
+    if (!s)
+        return;
+    pthread_mutex_lock(&lg.lock);
+    if (lg.nsecrets) {
+        sl_sb_puts(&sb, s);
+        if (!sb.oom) {
+            scrub(&sb);
+            memcpy(s, sb.buf, sb.len + 1);
+        }
+    }
+    pthread_mutex_unlock(&lg.lock);
+    sl_sb_free(&sb);
+}
+
 static void json_escape(sl_sb_t *sb, const char *s) {
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;

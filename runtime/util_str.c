@@ -246,9 +246,10 @@ static int parse_scaled(const char *s, const unit_mult_t *units, int64_t *out) {
     int digits = 0;
     const char *p = s;
     for (; isdigit((unsigned char)*p); p++, digits++) {
-        if (ip > (INT64_MAX - 9) / 10)
+        int d = *p - '0';
+        if (ip > (INT64_MAX - d) / 10)
             return -1;
-        ip = ip * 10 + (*p - '0');
+        ip = ip * 10 + d;
     }
     if (*p == '.') {
         p++;

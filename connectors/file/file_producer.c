@@ -9,7 +9,10 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "sluice/log.h"
 
 #include "file.h"
 #include "util_str.h"
@@ -34,12 +37,53 @@ sl_err_t sl_file_out_open_fd(sl_output_t *out, int fd, void **statep) {
     return SL_OK;
 }
 
+/* A crash in the middle of a write() can leave a torn last line. It was never acknowledged,
+ * so its record was not committed and will be written again: cut the torn bytes off. */
+static sl_err_t repair_tail(sl_output_t *out, int fd, const char *path) {
+    char tail[4096];
+    struct stat st;
+    off_t end, pos;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+        return SL_OK;
+    end = st.st_size;
+    for (pos = end; pos > 0;) {
+        size_t want = pos > (off_t)sizeof(tail) ? sizeof(tail) : (size_t)pos;
+        ssize_t r = pread(fd, tail, want, pos - (off_t)want);
+        if (r != (ssize_t)want)
+            return sl_output_fail(out, "'%s': cannot read its end: %s", path, strerror(errno));
+        for (ssize_t i = r - 1; i >= 0; i--) {
+            if (tail[i] != '\n')
+                continue;
+            off_t keep = pos - (off_t)want + i + 1;
+            if (keep == end)
+                return SL_OK;
+            sl_log(SL_LOG_WARN, "file", "%s: removing a torn last line (%lld bytes) left by a "
+                   "crash; its record was not acknowledged and will be written again", path,
+                   (long long)(end - keep));
+            if (ftruncate(fd, keep) != 0)
+                return sl_output_fail(out, "'%s': ftruncate: %s", path, strerror(errno));
+            return SL_OK;
+        }
+        pos -= (off_t)want;
+    }
+    sl_log(SL_LOG_WARN, "file", "%s: removing a torn line (%lld bytes) left by a crash", path,
+           (long long)end);
+    if (ftruncate(fd, 0) != 0)
+        return sl_output_fail(out, "'%s': ftruncate: %s", path, strerror(errno));
+    return SL_OK;
+}
+
 sl_err_t sl_file_out_open(sl_output_t *out, void **statep) {
     const sl_file_stream_conf_t *c = sl_output_stream_conf(out);
     const char *path = c->path && *c->path ? c->path : sl_output_stream(out);
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0)
         return sl_output_fail(out, "cannot open '%s' for appending: %s", path, strerror(errno));
+    /* Only the first worker to open the file repairs it: later ones find it clean. */
+    if (repair_tail(out, fd, path) != SL_OK) {
+        close(fd);
+        return SL_ERR_IO;
+    }
     return sl_file_out_open_fd(out, fd, statep);
 }
 

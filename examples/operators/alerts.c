@@ -161,6 +161,7 @@ static sl_err_t alerts_process(sl_op_t *op, void *state, sl_record_t *rec) {
 /* Forgets the keys whose window has ended: they start afresh with their next record anyway. */
 static sl_err_t alerts_timer(sl_op_t *op, void *state, int64_t now_ms) {
     alerts_t *a = state;
+    (void)op;
     for (size_t b = 0; b < BUCKETS; b++) {
         entry_t **slot = &a->buckets[b];
         while (*slot) {
@@ -179,6 +180,7 @@ static sl_err_t alerts_timer(sl_op_t *op, void *state, int64_t now_ms) {
 
 static void alerts_close(sl_op_t *op, void *state) {
     alerts_t *a = state;
+    (void)op;
     if (!a)
         return;
     for (size_t b = 0; b < BUCKETS; b++)

@@ -51,6 +51,10 @@ SL_EXPORT void sl_log_set_file(FILE *fp);
  * "****". value is copied; values shorter than 4 bytes are ignored (too likely to be noise). */
 SL_EXPORT void sl_log_add_secret(const char *value);
 
+/* Replaces every registered secret in the NUL-terminated string s, in place, with "****"
+ * (never longer than the secret it replaces). Thread-safe. */
+SL_EXPORT void sl_log_scrub(char *s);
+
 /* Parses a level name ("error", "warn", "info", "debug"); returns -1 when unknown. */
 SL_EXPORT int sl_log_level_parse(const char *name);
 

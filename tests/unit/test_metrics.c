@@ -275,7 +275,7 @@ out:
 static int health_flag;
 
 static int healthy(void *opaque) {
-    return *(int *)opaque;
+    return __atomic_load_n((int *)opaque, __ATOMIC_SEQ_CST);
 }
 
 static void test_server(void) {
