@@ -11,10 +11,10 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 
 awk -v n="$N" 'BEGIN {
-    pad = "................................................................";
+    pad = "................................................................................";
     for (i = 0; i < n; i++) {
-        s = sprintf("{\"n\":%07d,\"level\":\"%s\",\"msg\":\"%s\"}", i, (i % 10 == 0) ? "error" : "info", pad);
-        printf "%s\n", substr(s, 1, 97) "\"}";
+        s = sprintf("{\"n\":%d,\"level\":\"%s\",\"msg\":\"", i, (i % 10 == 0) ? "error" : "info");
+        printf "%s%s\"}\n", s, substr(pad, 1, 97 - length(s));
     }
 }' >"$T/in.jsonl"
 bytes=$(wc -c <"$T/in.jsonl")

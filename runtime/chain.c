@@ -575,7 +575,16 @@ int sl_chain_spec_count(const sl_chain_spec_t *spec) {
 void sl_chain_spec_dump(const sl_chain_spec_t *spec, FILE *fp) {
     for (int i = 0; spec && i < spec->cnt; i++) {
         const spec_op_t *sop = &spec->ops[i];
-        sl_conf_dump_obj(fp, spec->conf, sop->prefix, sl_operator_props, &sop->gen);
+        /* Only the rows that mean something for this operator: type, or library + symbol. */
+        sl_prop_t rows[3];
+        memset(rows, 0, sizeof(rows));
+        if (sop->gen.type) {
+            rows[0] = sl_operator_props[0];
+        } else {
+            rows[0] = sl_operator_props[1];
+            rows[1] = sl_operator_props[2];
+        }
+        sl_conf_dump_obj(fp, spec->conf, sop->prefix, rows, &sop->gen);
         if (sop->plugin->props)
             sl_conf_dump_obj(fp, spec->conf, sop->prefix, sop->plugin->props, sop->obj);
     }

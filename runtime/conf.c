@@ -372,12 +372,9 @@ sl_err_t sl_conf_load_string(sl_conf_t *conf, const char *name, const char *text
         name = "<string>";
     load_ctx_t ctx = {.name = name, .errstr = errstr, .errlen = errlen};
     sl_err_t err = SL_OK;
-    const char *file = intern_file(conf, name);
-    if (!file) {
-        err = SL_ERR_NOMEM;
-        goto fail;
-    }
-    /* Entries are committed only when the whole text parsed: a bad file adds nothing. */
+    const char *file;
+    /* Entries are committed only when the whole text parsed: a bad file adds nothing (and does
+     * not become the origin). */
     int rc = sl_props_parse(name, text ? text : "", len, load_cb, &ctx, env_lookup, NULL, errstr,
                             errlen);
     if (rc == LOAD_STOP_NOMEM) {
@@ -386,6 +383,10 @@ sl_err_t sl_conf_load_string(sl_conf_t *conf, const char *name, const char *text
     }
     if (rc) {
         err = SL_ERR_CONF;
+        goto fail;
+    }
+    if (!(file = intern_file(conf, name))) {
+        err = SL_ERR_NOMEM;
         goto fail;
     }
     for (int i = 0; i < ctx.cnt; i++) {
@@ -1081,10 +1082,15 @@ int sl_conf_apply(sl_conf_t *conf, const sl_prop_t *table, const char *const *pr
             }
             if (rec)
                 rec->src[ri] = (int)(e - conf->ents);
-            if (sl_prop_parse(&eff, e->value, &v, err, sizeof(err)) == SL_OK)
+            if (sl_prop_parse(&eff, e->value, &v, err, sizeof(err)) == SL_OK) {
                 store_field(row, obj, &v);
-            else
+            } else {
                 sl_conf_error(conf, e->key, "%s", err);
+                /* Leave a sane value behind for whatever validation runs next. */
+                memset(&v, 0, sizeof(v));
+                if (row->def && sl_prop_parse(row, row->def, &v, err, sizeof(err)) == SL_OK)
+                    store_field(row, obj, &v);
+            }
         } else if (row->def) {
             if (sl_prop_parse(row, row->def, &v, err, sizeof(err)) == SL_OK)
                 store_field(row, obj, &v);
@@ -1216,13 +1222,19 @@ void sl_conf_dump_obj(FILE *fp, const sl_conf_t *conf, const char *prefix,
     sl_sb_free(&line);
 }
 
-/* Markdown table cells: pipes escaped, line breaks folded into spaces. */
-static void put_cell(sl_sb_t *sb, const char *s) {
+/* Markdown table cells: pipes escaped, line breaks folded into spaces. Outside code spans
+ * (code says whether s starts inside one; backticks in s toggle it) '<' becomes "&lt;" so
+ * that "<system>" is not taken for an HTML tag. */
+static void put_cell(sl_sb_t *sb, const char *s, int code) {
     for (; s && *s; s++) {
+        if (*s == '`')
+            code = !code;
         if (*s == '|')
             sl_sb_puts(sb, "\\|");
         else if (*s == '\n' || *s == '\r')
             sl_sb_putc(sb, ' ');
+        else if (*s == '<' && !code)
+            sl_sb_puts(sb, "&lt;");
         else
             sl_sb_putc(sb, *s);
     }
@@ -1249,7 +1261,7 @@ static const char *type_name(sl_prop_type_t type) {
 static void put_sentence(sl_sb_t *sb, size_t start, const char *s) {
     if (sb->len > start)
         sl_sb_putc(sb, ' ');
-    put_cell(sb, s);
+    put_cell(sb, s, 0);
 }
 
 void sl_conf_doc_table(FILE *fp, const char *title, const char *scope, const char *intro,
@@ -1268,13 +1280,13 @@ void sl_conf_doc_table(FILE *fp, const char *title, const char *scope, const cha
         if (row->flags & SL_PROP_F_HIDDEN)
             continue;
         sl_sb_puts(&sb, "| `");
-        put_cell(&sb, scope);
-        put_cell(&sb, row->name);
+        put_cell(&sb, scope, 1);
+        put_cell(&sb, row->name, 1);
         sl_sb_printf(&sb, "` | %s | ", type_name(row->type));
         if (row->def && *row->def && row->type != SL_PROP_ALIAS &&
             row->type != SL_PROP_IGNORED) {
             sl_sb_putc(&sb, '`');
-            put_cell(&sb, row->def);
+            put_cell(&sb, row->def, 1);
             sl_sb_putc(&sb, '`');
         }
         sl_sb_puts(&sb, " | ");

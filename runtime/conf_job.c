@@ -120,6 +120,17 @@ static const char *suggest_factory(const char *factory) {
     return sl_suggest(factory, cands, n);
 }
 
+/* After a system failed to configure, its other keys cannot be judged: do not also report
+ * them as unknown. */
+static void mark_prefix_used(sl_conf_t *conf, const char *prefix) {
+    sl_conf_entry_t e;
+    int n = sl_conf_count(conf);
+    size_t len = strlen(prefix);
+    for (int i = 0; i < n; i++)
+        if (sl_conf_entry(conf, i, &e) == SL_OK && !strncmp(e.key, prefix, len))
+            sl_conf_mark_used(conf, e.key);
+}
+
 /* Declares system `name` (from its samza.factory key or a task.inputs/outputs entry), once. */
 static sl_sys_t *add_system(sl_job_t *job, const char *name, const char *why_key) {
     sl_conf_t *conf = job->conf;
@@ -136,7 +147,7 @@ static sl_sys_t *add_system(sl_job_t *job, const char *name, const char *why_key
     if (sb.oom)
         goto oom;
     sys->prefix = sb.buf;
-    sb.buf = NULL;
+    memset(&sb, 0, sizeof(sb));
     if (!(grown = realloc(job->systems, sizeof(*grown) * (size_t)(job->nsystems + 1))))
         goto oom;
     job->systems = grown;
@@ -144,13 +155,20 @@ static sl_sys_t *add_system(sl_job_t *job, const char *name, const char *why_key
 
     prefixes[0] = sys->prefix;
     prefixes[1] = NULL;
+    sl_sb_printf(&sb, "%ssamza.factory", sys->prefix);
+    if (sb.oom)
+        goto oom;
+    if (!sl_conf_get(conf, sb.buf)) {
+        /* Point at the line that needs the system rather than at nothing. */
+        sl_conf_error(conf, why_key, "system '%s' has no %s (required: the system's kind, e.g. "
+                      "file or stdio)", name, sb.buf);
+        sl_sb_free(&sb);
+        return NULL;
+    }
+    sl_sb_free(&sb);
     if (sl_conf_apply(conf, sl_system_generic_props, prefixes, &sys->factory) > 0)
         return NULL;
     factory = sys->factory;
-    if (!factory || !*factory) {
-        sl_conf_error(conf, why_key, "system '%s' has no %ssamza.factory", name, sys->prefix);
-        return NULL;
-    }
     if (!(sys->plugin = sl_system_find(factory))) {
         char key[512];
         const char *hint = suggest_factory(factory);
@@ -161,6 +179,7 @@ static sl_sys_t *add_system(sl_job_t *job, const char *name, const char *why_key
         else
             sl_conf_error(conf, key, "unknown system factory '%s' (see sluice-job(5) for the "
                           "systems sluice has)", factory);
+        mark_prefix_used(conf, sys->prefix);
         return NULL;
     }
     if (sys->plugin->system_props) {
@@ -223,7 +242,7 @@ static sl_stream_t *add_stream(sl_job_t *job, const char *entry, const char *lis
     if (p0.oom || p1.oom)
         goto oom;
     st->prefix = p0.buf;
-    p0.buf = NULL;
+    memset(&p0, 0, sizeof(p0));
     prefixes[0] = st->prefix;
     prefixes[1] = p1.buf;
     prefixes[2] = sys->prefix;
@@ -283,12 +302,18 @@ static void check_stray_streams(sl_job_t *job) {
         }
         if (strncmp(dot, ".streams.", 9) != 0)
             continue;
+        /* Named in task.inputs/task.outputs (even when that stream failed to configure)? */
         int known = 0;
-        for (int k = 0; k < job->ninputs + job->noutputs && !known; k++) {
-            sl_stream_t *st = k < job->ninputs ? job->inputs[k] : job->outputs[k - job->ninputs];
-            if (st && !strncmp(e.key, st->prefix, strlen(st->prefix)))
-                known = 1;
-        }
+        const sl_list_t *lists[2] = {&job->jc.inputs, &job->jc.outputs};
+        for (int l = 0; l < 2 && !known; l++)
+            for (int k = 0; k < lists[l]->cnt && !known; k++) {
+                const char *entry = lists[l]->items[k];
+                size_t sl = strlen(sysname);
+                if (!strncmp(entry, sysname, sl) && entry[sl] == '.' &&
+                    !strncmp(dot + 9, entry + sl + 1, strlen(entry + sl + 1)) &&
+                    dot[9 + strlen(entry + sl + 1)] == '.')
+                    known = 1;
+            }
         if (!known) {
             sl_conf_mark_used(conf, e.key);
             sl_conf_error(conf, e.key, "configures a stream of system '%s' that appears in "
@@ -303,8 +328,11 @@ sl_err_t sl_job_configure(sl_job_t *job) {
     static const char *const top[] = {"", NULL};
     int lvl;
 
-    if (sl_conf_apply(conf, sl_job_props, top, jc) > 0 && !jc->name)
-        goto check;
+    /* The level first, so that what applying the tables logs obeys it. */
+    if ((lvl = sl_log_level_parse(sl_conf_get(conf, "log.level"))) >= 0)
+        sl_log_set_level((sl_log_level_t)lvl);
+    /* Go on after errors: one run reports every problem of the file. */
+    sl_conf_apply(conf, sl_job_props, top, jc);
     if ((lvl = jc->log_level) >= 0)
         sl_log_set_level((sl_log_level_t)lvl);
     sl_log_set_json(jc->log_format == 1);
@@ -342,7 +370,6 @@ sl_err_t sl_job_configure(sl_job_t *job) {
     }
 
     job->spec = sl_chain_spec_new(conf, &jc->operators, (uint64_t)jc->seed);
-check:
     check_stray_streams(job);
     sl_conf_check_unknown(conf);
     return sl_conf_error_count(conf) ? SL_ERR_CONF : SL_OK;

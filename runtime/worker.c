@@ -133,7 +133,10 @@ static void schedule(sl_part_t *part, int idle) {
     if (part->pstate != SL_PART_RUNNING)
         return;
     if (!idle) {
-        event_active(part->poll_ev, EV_TIMEOUT, 0);
+        /* A zero timeout rather than event_active(): it waits for the next loop iteration, so
+         * timers (commits) and other partitions get their turn between batches. */
+        static const struct timeval now = {0, 0};
+        event_add(part->poll_ev, &now);
         return;
     }
     tv.tv_sec = (time_t)(part->idle_ms / 1000);
@@ -187,10 +190,14 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg) {
         return;
     switch (r) {
     case SL_POLL_MORE:
+        if (part->blocked)
+            flush_outputs(w); /* synchronous producers acknowledge (and unblock) right here */
         if (!part->blocked)
             schedule(part, 0);
         break;
     case SL_POLL_IDLE:
+        /* Caught up: what is buffered goes out now rather than at the next commit. */
+        flush_outputs(w);
         schedule(part, 1);
         break;
     case SL_POLL_EOF:

@@ -8,14 +8,14 @@
 
 N=${SLUICE_KILL9_LINES:-1000000}
 KILLS=${SLUICE_KILL9_KILLS:-6}
-COMMIT_MS=500
+COMMIT_MS=200
 LINE=100 # bytes per input line, newline included
 
 awk -v n="$N" 'BEGIN {
-    pad = "................................................................";
+    pad = "................................................................................";
     for (i = 0; i < n; i++) {
-        s = sprintf("{\"n\":%07d,\"level\":\"%s\",\"msg\":\"%s\"}", i, (i % 10 == 0) ? "error" : "info", pad);
-        printf "%s\n", substr(s, 1, 99 - 2) "\"}";
+        s = sprintf("{\"n\":%d,\"level\":\"%s\",\"msg\":\"", i, (i % 10 == 0) ? "error" : "info");
+        printf "%s%s\"}\n", s, substr(pad, 1, 97 - length(s));
     }
 }' >"$T/in.jsonl"
 # Make sure every line is exactly $LINE bytes (the test maps byte offsets to line numbers).
@@ -52,7 +52,7 @@ while :; do
     "$SLUICE" run "$T/job.properties" 2>>"$T/runs.err" &
     pid=$!
     if [ "$kills" -lt "$KILLS" ]; then
-        sleep "$(python3 -c 'import random; print(round(random.uniform(0.3, 1.5), 2))')"
+        sleep "$(python3 -c 'import random; print(round(random.uniform(0.05, 0.4), 2))')"
     fi
     if [ "$kills" -lt "$KILLS" ] && kill -9 "$pid" 2>/dev/null; then
         wait "$pid" 2>/dev/null || true

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "job_int.h"
 #include "sluice/sluice.h"
 
@@ -80,7 +82,7 @@ static int load_job(const char *usage, int argc, char **argv, sl_job_t **jobp,
     const char *path = NULL;
     sl_conf_t *conf = sl_conf_new();
     sl_err_t err;
-    int nd = 0;
+    int nd = 0, rc;
     char **defs = calloc((size_t)argc + 1, sizeof(*defs));
 
     if (!conf || !defs) {
@@ -124,9 +126,10 @@ static int load_job(const char *usage, int argc, char **argv, sl_job_t **jobp,
     for (int i = 0; i < nd; i++) {
         char *eq = strchr(defs[i], '=');
         if (!eq) {
+            rc = usage_error(usage, "-D needs key=value, got '%s'", defs[i]);
             free(defs);
             sl_conf_destroy(conf);
-            return usage_error(usage, "-D needs key=value, got '%s'", defs[i]);
+            return rc;
         }
         *eq = '\0';
         err = sl_conf_set(conf, defs[i], eq + 1);
@@ -267,6 +270,9 @@ static int cmd_checkpoints(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    /* SQLite's allocation statistics take a global lock on every allocation, and the
+     * expression operators allocate per record: this process has no use for them. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     if (argc < 2) {
         fputs(usage_main, stderr);
         return EXIT_USAGE;

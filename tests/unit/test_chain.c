@@ -420,6 +420,19 @@ static void test_emit_order(void) {
     CU_ASSERT_EQUAL(tst_inits, inits + 6);
     CU_ASSERT_EQUAL(tst_closes, closes + 3);
     CU_ASSERT_EQUAL(sl_chain_spec_count(h.spec), 3);
+    {
+        char dump[4096] = "";
+        FILE *fp = tmpfile();
+        CU_ASSERT_FATAL(fp != NULL);
+        sl_chain_spec_dump(h.spec, fp);
+        rewind(fp);
+        dump[fread(dump, 1, sizeof(dump) - 1, fp)] = '\0';
+        fclose(fp);
+        CU_ASSERT_PTR_NOT_NULL(strstr(dump, "operators.a.type=tst"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(dump, "operators.b.copies=2"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(dump, "operators.c.suffix=C"));
+        CU_ASSERT_PTR_NULL(strstr(dump, "operators.a.library")); /* not used by a typed op */
+    }
     CU_ASSERT_EQUAL(push(&h, "x", NULL), SL_OK);
     /* b emits the same record twice: c appends to it each time, the sink sees both. */
     CU_ASSERT_EQUAL(h.sink.cnt, 2);

@@ -46,7 +46,7 @@ static const sl_prop_t tprops[] = {
     {"buf", SL_PROP_SIZE, TO(buf), "64K", 512, 1073741824.0, NULL, 0, "Buffer size."},
     {"commit.ms", SL_PROP_DURATION, TO(commit), "1.5s", 10, 86400000.0, NULL, 0, "Commit."},
     {"ratio", SL_PROP_DOUBLE, TO(ratio), "0.25", 0, 1, NULL, 0, "A ratio."},
-    {"tags", SL_PROP_LIST, TO(tags), "a, b,,c ", 0, 0, NULL, 0, "Tags."},
+    {"tags", SL_PROP_LIST, TO(tags), "a, b,,c ", 0, 0, NULL, 0, "Tags, each as <name> or `<n>`."},
     {"password", SL_PROP_STRING, TO(password), NULL, 0, 0, NULL, SL_PROP_F_SECRET,
      "Password | with a pipe."},
     {"pin", SL_PROP_INT, TO(pin), NULL, 1, 9999, NULL, SL_PROP_F_SECRET, "A PIN."},
@@ -139,14 +139,28 @@ static int count_of(const char *hay, const char *needle) {
     return n;
 }
 
+/* In-memory output files; the text lives in static storage until the caller frees it. */
+static char *ms_buf;
+static size_t ms_len;
+
+static FILE *ms_open(void) {
+    ms_buf = NULL;
+    ms_len = 0;
+    FILE *fp = open_memstream(&ms_buf, &ms_len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+    return fp;
+}
+
+static char *ms_close(FILE *fp) {
+    fclose(fp);
+    return ms_buf;
+}
+
 static char *dump(const sl_conf_t *conf, const char *prefix, const sl_prop_t *table,
                   const void *obj) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *fp = open_memstream(&buf, &len);
+    FILE *fp = ms_open();
     sl_conf_dump_obj(fp, conf, prefix, table, obj);
-    fclose(fp);
-    return buf;
+    return ms_close(fp);
 }
 
 /* ---- loading ----------------------------------------------------------------------------- */
@@ -210,6 +224,8 @@ static void test_load_file(void) {
     fclose(fp);
 
     sl_conf_t *conf = sl_conf_new();
+    CU_ASSERT_EQUAL(sl_conf_load_file(conf, bad, err, sizeof(err)), SL_ERR_CONF);
+    CU_ASSERT_STRING_EQUAL(sl_conf_origin(conf), "<api>");
     CU_ASSERT_EQUAL(sl_conf_load_file(conf, missing, err, sizeof(err)), SL_ERR_IO);
     char want[800];
     snprintf(want, sizeof(want), "%s: cannot open: No such file or directory", missing);
@@ -321,8 +337,9 @@ static void test_apply_values(void) {
 
 static void test_bad_values(void) {
     sl_conf_t *conf = load("job.name=demo\njob.threads=0\njob.commit.ms=abc\njob.mode=fsat\n"
-                           "job.flag=maybe\njob.buf=12Q\njob.ratio=1.5\njob.big=99999999999999999999\n"
-                           "job.initial.position=zzzzzzzzzzzz\njob.tags=\n");
+                           "job.flag=maybe\njob.buf=12Q\njob.ratio=1.5\n"
+                           "job.big=99999999999999999999\njob.initial.position=zzzzzzzzzzzz\n"
+                           "job.tags=\n");
     tconf_t tc;
     memset(&tc, 0, sizeof(tc));
     CU_ASSERT_EQUAL(sl_conf_apply(conf, tprops, job_pfx, &tc), 8);
@@ -343,8 +360,10 @@ static void test_bad_values(void) {
     /* Far from every choice: no suggestion. */
     CU_ASSERT_TRUE(has_error(conf, "job.properties:9: job.initial.position: expected one of "
                                    "trim_horizon, latest, got 'zzzzzzzzzzzz'"));
-    /* An empty list is valid. */
+    /* An empty list is valid; a bad value leaves the default behind. */
     CU_ASSERT_EQUAL(tc.tags.cnt, 0);
+    CU_ASSERT_EQUAL(tc.threads, 4);
+    CU_ASSERT_EQUAL(tc.commit, 1500);
     sl_conf_obj_free(tprops, &tc);
     sl_conf_destroy(conf);
 
@@ -557,6 +576,25 @@ static void test_unknown(void) {
     sl_conf_destroy(conf);
 }
 
+static void test_unknown_longest_prefix(void) {
+    static const sl_prop_t decoy[] = {
+        {"task.comit.msx", SL_PROP_INT, 0, NULL, 0, 0, NULL, 0, NULL},
+        {NULL, 0, 0, NULL, 0, 0, NULL, 0, NULL},
+    };
+    static const sl_prop_t task[] = {
+        {"commit.ms", SL_PROP_INT, 0, NULL, 0, 0, NULL, 0, NULL},
+        {NULL, 0, 0, NULL, 0, 0, NULL, 0, NULL},
+    };
+    sl_conf_t *conf = load("task.comit.ms=1\n");
+    sl_conf_scope_add(conf, "", decoy);
+    sl_conf_scope_add(conf, "task.", task);
+    CU_ASSERT_EQUAL(sl_conf_check_unknown(conf), 1);
+    /* Only the scope with the longest matching prefix ("task.") supplies candidates. */
+    CU_ASSERT_TRUE(has_error(conf, "job.properties:1: unknown property 'task.comit.ms' (did you "
+                                   "mean 'task.commit.ms'?)"));
+    sl_conf_destroy(conf);
+}
+
 static void test_error_api(void) {
     sl_conf_t *conf = load("a.b=1\n");
     sl_conf_error(conf, "a.b", "bad %s", "thing");
@@ -684,12 +722,9 @@ static void test_format_parse(void) {
 }
 
 static char *render_docs(void) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *fp = open_memstream(&buf, &len);
+    FILE *fp = ms_open();
     sl_conf_doc_table(fp, "Test table", "job.", "Settings of | the test.", tprops);
-    fclose(fp);
-    return buf;
+    return ms_close(fp);
 }
 
 static void test_doc_table(void) {
@@ -711,6 +746,9 @@ static void test_doc_table(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(a, "| `job.buf` | size | `64K` | Buffer size. Must be a size "
                                      "between 512 and 1G. |\n"));
     CU_ASSERT_PTR_NULL(strstr(a, "hidden.knob"));
+    /* '<' outside code spans would read as an HTML tag. */
+    CU_ASSERT_PTR_NOT_NULL(strstr(a, "| `job.tags` | list | `a, b,,c ` | Tags, each as &lt;name> "
+                                     "or `<n>`. |\n"));
     /* Every table row has exactly 5 unescaped pipes. */
     for (char *line = strstr(a, "| `"); line; line = strstr(line + 1, "\n| `")) {
         char *p = line[0] == '\n' ? line + 1 : line, *end = strchr(p, '\n');
@@ -870,6 +908,7 @@ void test_conf_register(void) {
         {"prefix_precedence", test_prefix_precedence},
         {"ignored_and_deprecated", test_ignored_and_deprecated},
         {"unknown", test_unknown},
+        {"unknown_longest_prefix", test_unknown_longest_prefix},
         {"error_api", test_error_api},
         {"secrets_never_echoed", test_secrets_never_echoed},
         {"dump", test_dump},

@@ -458,12 +458,14 @@ static void test_log(void) {
     char *text = NULL;
 
     CU_ASSERT_FATAL(fp != NULL);
+    /* Payloads avoid digits: secrets registered by other suites (a PIN "1234") are scrubbed
+     * from every log line, as they should be. */
     sl_log_set_file(fp);
     sl_log_set_level(SL_LOG_INFO);
     if (build_ok(&h, "task.operators=l\noperators.l.type=log\noperators.l.max.bytes=8\n"
                      "operators.l.every=2\n",
                  1) == 0) {
-        sl_record_t *rec = make("0123456789abcdef", "k1");
+        sl_record_t *rec = make("ABCDEFGHIJklmnop", "k1");
         const void *before = sl_record_data(rec, NULL);
         sl_record_set_source(rec, "files", "in.log", "in.log", "100", 0, 0, NULL);
         CU_ASSERT_EQUAL(sl_chain_process(h.chain, rec), SL_OK);
@@ -474,25 +476,26 @@ static void test_log(void) {
         CU_ASSERT_EQUAL(h.sink.cnt, 4);
         /* Passed through unchanged: the same payload buffer, not a copy. */
         CU_ASSERT_PTR_EQUAL(sl_record_data(h.sink.recs[0], NULL), before);
-        CU_ASSERT_STRING_EQUAL(out(&h, 0), "0123456789abcdef");
+        CU_ASSERT_STRING_EQUAL(out(&h, 0), "ABCDEFGHIJklmnop");
         text = read_all(fp);
         CU_ASSERT_PTR_NOT_NULL_FATAL(text);
         CU_ASSERT_EQUAL(count_of(text, "[op] operators.l:"), 2); /* every=2: records 1 and 3 */
         CU_ASSERT_PTR_NOT_NULL(strstr(text, "in.log/in.log@100 key=k1"));
-        CU_ASSERT_PTR_NOT_NULL(strstr(text, "payload=01234567..."));
-        CU_ASSERT_PTR_NULL(strstr(text, "89abcdef"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(text, "payload=ABCDEFGH..."));
+        CU_ASSERT_PTR_NULL(strstr(text, "IJklmnop"));
         CU_ASSERT_PTR_NOT_NULL(strstr(text, "payload=line\\nbre..."));
         CU_ASSERT_PTR_NULL(strstr(text, "second"));
     }
     done(&h);
     free(text);
-    sl_log_set_file(NULL);
+    sl_log_set_file(stderr);
     fclose(fp);
 
     /* A level the log is not showing: nothing written, records still pass. */
     fp = tmpfile();
     CU_ASSERT_FATAL(fp != NULL);
     sl_log_set_file(fp);
+    sl_log_set_level(SL_LOG_INFO);
     if (build_ok(&h, "task.operators=l\noperators.l.type=log\noperators.l.level=debug\n", 1) ==
         0) {
         push(&h, "quiet", NULL);
@@ -501,7 +504,7 @@ static void test_log(void) {
         CU_ASSERT_EQUAL(ftell(fp), 0);
     }
     done(&h);
-    sl_log_set_file(NULL);
+    sl_log_set_file(stderr);
     fclose(fp);
     expect_conf_error("task.operators=l\noperators.l.type=log\noperators.l.level=loud\n",
                       "job.properties:3: operators.l.level", NULL);
