@@ -1113,7 +1113,8 @@ int sl_conf_apply(sl_conf_t *conf, const sl_prop_t *table, const char *const *pr
 
 /* ---- unknown keys ------------------------------------------------------------------------ */
 
-/* Appends prefix+name of every suggestible row of table (not IGNORED) to cands. */
+/* Appends prefix+name of every suggestible row of table (not IGNORED) to names, NUL-separated,
+ * recording where each starts in offs. */
 static void add_candidates(sl_sb_t *names, int *offs, int *n, int cap, const char *prefix,
                            const sl_prop_t *table) {
     for (const sl_prop_t *row = table; row->name && *n < cap; row++) {

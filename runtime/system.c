@@ -19,8 +19,7 @@
 /* The generic system table fills a single char * (the factory). */
 const sl_prop_t sl_system_generic_props[] = {
     {"samza.factory", SL_PROP_STRING, 0, NULL, 0, 0, NULL, SL_PROP_F_REQUIRED,
-     "The system's factory: a sluice system name (file, stdio) or the Samza/Java class name "
-     "sluice accepts in its place."},
+     "The system's kind: one of the factory names listed with each system below."},
     {"samza.key.serde", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
      "Samza serde; sluice passes keys as bytes."},
     {"samza.msg.serde", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
