@@ -42,7 +42,7 @@ measure() {
     /usr/bin/time -f '%e %U %S %M' -o "$T/time" "$@" >"$T/stdout" 2>"$T/stderr" || { cat "$T/stderr"; exit 1; }
     read -r wall user sys rss <"$T/time"
     out=$( [ -s "$T/out.jsonl" ] && wc -l <"$T/out.jsonl" || wc -l <"$T/stdout")
-    cpu=$(python3 -c "print(max($user + $sys, 0.001))")
+    cpu=$(python3 -c "print(round(max($user + $sys, 0.001), 2))")
     rate=$(python3 -c "print(int($N / $cpu))")
     printf '%-10s %12s %10s %10s %12s %10s\n' "$name" "$rate" "$wall" "$cpu" "$((rss / 1024)) MiB" "$out"
     eval "rate_$name=$rate; rss_$name=$rss"

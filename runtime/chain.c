@@ -92,23 +92,6 @@ static int registry_cnt;
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t builtins_once = PTHREAD_ONCE_INIT;
 
-static size_t prop_field_size(sl_prop_type_t type) {
-    switch (type) {
-    case SL_PROP_STRING: return sizeof(char *);
-    case SL_PROP_INT:
-    case SL_PROP_BOOL:
-    case SL_PROP_ENUM: return sizeof(int);
-    case SL_PROP_INT64:
-    case SL_PROP_SIZE:
-    case SL_PROP_DURATION: return sizeof(int64_t);
-    case SL_PROP_DOUBLE: return sizeof(double);
-    case SL_PROP_LIST: return sizeof(sl_list_t);
-    case SL_PROP_ALIAS:
-    case SL_PROP_IGNORED: return 0;
-    }
-    return 0;
-}
-
 /* Checks what can be checked of a plugin struct before trusting it. Returns SL_OK, SL_ERR_ABI,
  * or SL_ERR_INVAL; why receives the reason. */
 static sl_err_t plugin_check(const sl_operator_plugin_t *plugin, char *why, size_t len) {
@@ -132,8 +115,8 @@ static sl_err_t plugin_check(const sl_operator_plugin_t *plugin, char *why, size
         return SL_ERR_INVAL;
     }
     for (const sl_prop_t *row = plugin->props; row && row->name; row++) {
-        if (row->offset + prop_field_size(row->type) > plugin->conf_size &&
-            prop_field_size(row->type) > 0) {
+        if (row->offset + sl_prop_field_size(row->type) > plugin->conf_size &&
+            sl_prop_field_size(row->type) > 0) {
             snprintf(why, len, "operator '%s': property '%s' lies outside conf_size (%zu)",
                      plugin->name, row->name, plugin->conf_size);
             return SL_ERR_INVAL;

@@ -21,6 +21,7 @@
 
 #include "checkpoint.h"
 #include "sluice/log.h"
+#include "util_str.h"
 #include "util_time.h"
 
 /* The schema this code writes. A file with a larger PRAGMA user_version was written by a newer
@@ -81,16 +82,6 @@ struct sl_ckpt_store {
     char *path, *job_name, *job_id;
 };
 
-static void set_err(char *errstr, size_t errlen, const char *fmt, ...) SL_PRINTF(3, 4);
-
-static void set_err(char *errstr, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    if (!errstr || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static sl_err_t db_err(int rc) {
     return (rc & 0xff) == SQLITE_NOMEM ? SL_ERR_NOMEM : SL_ERR_DB;
@@ -100,7 +91,7 @@ static sl_err_t db_err(int rc) {
 static int exec_sql(sl_ckpt_store_t *st, const char *sql, char *errstr, size_t errlen) {
     int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
-        set_err(errstr, errlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
+        sl_errf(errstr, errlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
     return rc;
 }
 
@@ -123,7 +114,7 @@ static int pragma_query(sl_ckpt_store_t *st, const char *sql, char *buf, size_t 
     sqlite3_finalize(stmt);
     return SQLITE_OK;
 fail:
-    set_err(errstr, errlen, "%s: %s", st->path,
+    sl_errf(errstr, errlen, "%s: %s", st->path,
             rc == SQLITE_DONE ? "pragma returned no row" : sqlite3_errmsg(st->db));
     sqlite3_finalize(stmt);
     return rc == SQLITE_DONE ? SQLITE_ERROR : rc;
@@ -141,7 +132,7 @@ static int schema_setup(sl_ckpt_store_t *st, char *errstr, size_t errlen) {
     if (rc != SQLITE_OK)
         goto fail;
     if (version > CKPT_SCHEMA_VERSION) {
-        set_err(errstr, errlen,
+        sl_errf(errstr, errlen,
                 "%s: checkpoint schema version %lld is newer than this sluice supports (%d); "
                 "upgrade sluice or use another checkpoint file",
                 st->path, (long long)version, CKPT_SCHEMA_VERSION);
@@ -149,7 +140,7 @@ static int schema_setup(sl_ckpt_store_t *st, char *errstr, size_t errlen) {
         goto fail;
     }
     if (version < 0) {
-        set_err(errstr, errlen, "%s: invalid checkpoint schema version %lld", st->path,
+        sl_errf(errstr, errlen, "%s: invalid checkpoint schema version %lld", st->path,
                 (long long)version);
         rc = SQLITE_ERROR;
         goto fail;
@@ -190,23 +181,23 @@ sl_ckpt_store_t *sl_ckpt_sqlite_open(const char *path, const char *job_name, con
     int rc;
 
     if (!path || !*path || !job_name || !job_id) {
-        set_err(errstr, errlen, "checkpoint store: path, job name and job id are required");
+        sl_errf(errstr, errlen, "checkpoint store: path, job name and job id are required");
         return NULL;
     }
     st = calloc(1, sizeof(*st));
     if (!st) {
-        set_err(errstr, errlen, "%s: out of memory", path);
+        sl_errf(errstr, errlen, "%s: out of memory", path);
         return NULL;
     }
     pthread_mutex_init(&st->lock, NULL);
     if (!(st->path = strdup(path)) || !(st->job_name = strdup(job_name)) ||
         !(st->job_id = strdup(job_id))) {
-        set_err(errstr, errlen, "%s: out of memory", path);
+        sl_errf(errstr, errlen, "%s: out of memory", path);
         goto fail;
     }
 
     if (looks_foreign(path)) {
-        set_err(errstr, errlen, "%s: file is not a database", path);
+        sl_errf(errstr, errlen, "%s: file is not a database", path);
         goto fail;
     }
     /* Our own mutex serialises every use of the connection, so SQLite's is not needed. */
@@ -214,10 +205,10 @@ sl_ckpt_store_t *sl_ckpt_sqlite_open(const char *path, const char *job_name, con
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         if (st->db && sqlite3_system_errno(st->db))
-            set_err(errstr, errlen, "%s: %s (%s)", path, sqlite3_errmsg(st->db),
+            sl_errf(errstr, errlen, "%s: %s (%s)", path, sqlite3_errmsg(st->db),
                     strerror(sqlite3_system_errno(st->db)));
         else
-            set_err(errstr, errlen, "%s: %s", path,
+            sl_errf(errstr, errlen, "%s: %s", path,
                     st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
         goto fail;
     }
@@ -240,7 +231,7 @@ sl_ckpt_store_t *sl_ckpt_sqlite_open(const char *path, const char *job_name, con
         rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
                                 NULL);
         if (rc != SQLITE_OK) {
-            set_err(errstr, errlen, "%s: %s", path, sqlite3_errmsg(st->db));
+            sl_errf(errstr, errlen, "%s: %s", path, sqlite3_errmsg(st->db));
             goto fail;
         }
     }
@@ -292,7 +283,7 @@ sl_err_t sl_ckpt_write(sl_ckpt_store_t *st, const sl_ckpt_t *cps, int n, char *e
     int rc;
 
     if (!st || n < 0 || (n > 0 && !cps)) {
-        set_err(errstr, errlen, "checkpoint write: invalid arguments");
+        sl_errf(errstr, errlen, "checkpoint write: invalid arguments");
         return SL_ERR_INVAL;
     }
     if (n == 0)
@@ -324,7 +315,7 @@ sl_err_t sl_ckpt_write(sl_ckpt_store_t *st, const sl_ckpt_t *cps, int n, char *e
     pthread_mutex_unlock(&st->lock);
     return SL_OK;
 fail:
-    set_err(errstr, errlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
+    sl_errf(errstr, errlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
     if (!sqlite3_get_autocommit(st->db))
         step_done(st->stmt[STMT_ROLLBACK]);
     pthread_mutex_unlock(&st->lock);

@@ -496,7 +496,7 @@ void sl_conf_mark_used(sl_conf_t *conf, const char *key) {
 
 /* ---- typed values ------------------------------------------------------------------------ */
 
-static size_t type_size(sl_prop_type_t type) {
+size_t sl_prop_field_size(sl_prop_type_t type) {
     switch (type) {
     case SL_PROP_STRING: return sizeof(char *);
     case SL_PROP_INT:
@@ -812,13 +812,13 @@ static void clear_field(const sl_prop_t *row, void *obj) {
     } else if (row->type == SL_PROP_LIST) {
         sl_list_free((sl_list_t *)field);
     } else {
-        memset(field, 0, type_size(row->type));
+        memset(field, 0, sl_prop_field_size(row->type));
     }
 }
 
 static void store_field(const sl_prop_t *row, void *obj, const pval_t *v) {
     clear_field(row, obj);
-    memcpy((char *)obj + row->offset, v, type_size(row->type));
+    memcpy((char *)obj + row->offset, v, sl_prop_field_size(row->type));
 }
 
 void sl_conf_obj_free(const sl_prop_t *table, void *obj) {

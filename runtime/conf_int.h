@@ -9,6 +9,9 @@
 
 #include "sluice/conf.h"
 
+/* Size of the C field a row of this type fills (0 for ALIAS and IGNORED rows). */
+size_t sl_prop_field_size(sl_prop_type_t type);
+
 /* Registers a scope: a key under prefix is known when its remainder matches a row of table
  * (its name, an ALIAS, or an IGNORED pattern). sl_conf_apply() registers prefixes[i] with its
  * table for every i automatically; this is for tables that are known but not applied (e.g. a

@@ -27,6 +27,7 @@
 
 #include "metrics.h"
 #include "sluice/log.h"
+#include "util_str.h"
 
 #define METRICS_HTTP_TIMEOUT_S 10
 #define METRICS_LISTEN_BACKLOG 64
@@ -44,16 +45,6 @@ struct sl_metrics_server {
     int port;
 };
 
-static void set_err(char *errstr, size_t errlen, const char *fmt, ...) SL_PRINTF(3, 4);
-
-static void set_err(char *errstr, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    if (!errstr || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* "host:port", or "[v6]:port", for messages. */
 static const char *addr_str(char *buf, size_t len, const char *host, int port) {
@@ -141,7 +132,7 @@ static int listen_on(const char *host, int port, char *errstr, size_t errlen) {
     snprintf(portstr, sizeof(portstr), "%d", port);
     rc = getaddrinfo(host, portstr, &hints, &res);
     if (rc != 0) {
-        set_err(errstr, errlen, "metrics server: cannot resolve %s: %s",
+        sl_errf(errstr, errlen, "metrics server: cannot resolve %s: %s",
                 addr_str(addr, sizeof(addr), host, port), gai_strerror(rc));
         return -1;
     }
@@ -170,7 +161,7 @@ static int listen_on(const char *host, int port, char *errstr, size_t errlen) {
     }
     freeaddrinfo(res);
     if (fd < 0)
-        set_err(errstr, errlen, "metrics server: cannot %s %s: %s", what,
+        sl_errf(errstr, errlen, "metrics server: cannot %s %s: %s", what,
                 addr_str(addr, sizeof(addr), host, port), strerror(err));
     return fd;
 }
@@ -212,12 +203,12 @@ sl_metrics_server_t *sl_metrics_server_start(sl_metrics_t *m, const char *host, 
     if (!host || !*host)
         host = "127.0.0.1";
     if (!m || port < 0 || port > 65535) {
-        set_err(errstr, errlen, "metrics server: invalid port %d", port);
+        sl_errf(errstr, errlen, "metrics server: invalid port %d", port);
         return NULL;
     }
     srv = calloc(1, sizeof(*srv));
     if (!srv) {
-        set_err(errstr, errlen, "metrics server: out of memory");
+        sl_errf(errstr, errlen, "metrics server: out of memory");
         return NULL;
     }
     srv->m = m;
@@ -225,7 +216,7 @@ sl_metrics_server_t *sl_metrics_server_start(sl_metrics_t *m, const char *host, 
     srv->opaque = opaque;
     srv->stop_fds[0] = srv->stop_fds[1] = -1;
     if (pipe2(srv->stop_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
-        set_err(errstr, errlen, "metrics server: pipe: %s", strerror(errno));
+        sl_errf(errstr, errlen, "metrics server: pipe: %s", strerror(errno));
         goto fail;
     }
     srv->base = event_base_new();
@@ -233,7 +224,7 @@ sl_metrics_server_t *sl_metrics_server_start(sl_metrics_t *m, const char *host, 
     srv->stop_ev = srv->base ? event_new(srv->base, srv->stop_fds[0], EV_READ, on_stop, srv)
                              : NULL;
     if (!srv->http || !srv->stop_ev || event_add(srv->stop_ev, NULL) != 0) {
-        set_err(errstr, errlen, "metrics server: cannot create the event loop");
+        sl_errf(errstr, errlen, "metrics server: cannot create the event loop");
         goto fail;
     }
     /* Every method reaches on_request, which answers 405 itself instead of evhttp's 501. */
@@ -248,7 +239,7 @@ sl_metrics_server_t *sl_metrics_server_start(sl_metrics_t *m, const char *host, 
     if (fd < 0)
         goto fail;
     if (!evhttp_accept_socket_with_handle(srv->http, fd)) {
-        set_err(errstr, errlen, "metrics server: cannot accept on %s",
+        sl_errf(errstr, errlen, "metrics server: cannot accept on %s",
                 addr_str(addr, sizeof(addr), host, port));
         close(fd);
         goto fail;
@@ -262,7 +253,7 @@ sl_metrics_server_t *sl_metrics_server_start(sl_metrics_t *m, const char *host, 
     rc = pthread_create(&srv->thread, NULL, server_main, srv);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
-        set_err(errstr, errlen, "metrics server: cannot start thread: %s", strerror(rc));
+        sl_errf(errstr, errlen, "metrics server: cannot start thread: %s", strerror(rc));
         goto fail;
     }
     srv->started = 1;

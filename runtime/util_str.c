@@ -328,3 +328,12 @@ char *sl_strndup(const char *s, size_t n) {
 char *sl_strdup(const char *s) {
     return s ? sl_strndup(s, strlen(s)) : NULL;
 }
+
+void sl_errf(char *errstr, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    if (!errstr || !errlen)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(errstr, errlen, fmt, ap);
+    va_end(ap);
+}

@@ -6,16 +6,18 @@
 
 command -v pkg-config >/dev/null || fail "pkg-config is required (tools/deps.sh installs it)"
 DEST="$T/stage"
-PREFIX=/usr/local
+# The installation directories of this build (make check exports them; distcheck changes them).
+: "${sl_bindir:=/usr/local/bin}" "${sl_libdir:=/usr/local/lib}" "${sl_includedir:=/usr/local/include}"
+: "${sl_mandir:=/usr/local/share/man}"
 make -C "$top_builddir" install DESTDIR="$DEST" >"$T/install.log" 2>&1 || { tail -20 "$T/install.log"; fail "make install failed"; }
-for f in bin/sluice include/sluice/sluice.h include/sluice/operator.h lib/pkgconfig/sluice.pc \
-         share/man/man1/sluice.1 share/man/man5/sluice-job.5; do
-    [ -e "$DEST$PREFIX/$f" ] || fail "make install did not install $PREFIX/$f"
+for f in "$sl_bindir/sluice" "$sl_includedir/sluice/sluice.h" "$sl_includedir/sluice/operator.h" \
+         "$sl_libdir/pkgconfig/sluice.pc" "$sl_libdir/libsluice.a" "$sl_mandir/man1/sluice.1" \
+         "$sl_mandir/man5/sluice-job.5"; do
+    [ -e "$DEST$f" ] || fail "make install did not install $f"
 done
-ls "$DEST$PREFIX"/lib/libsluice.so* >/dev/null 2>&1 || fail "no shared libsluice installed"
-[ -e "$DEST$PREFIX/lib/libsluice.a" ] || fail "no static libsluice installed"
+ls "$DEST$sl_libdir"/libsluice.so* >/dev/null 2>&1 || fail "no shared libsluice installed"
 
-export PKG_CONFIG_PATH="$DEST$PREFIX/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$DEST"
+export PKG_CONFIG_PATH="$DEST$sl_libdir/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$DEST"
 cflags=$(pkg-config --cflags sluice)
 libs=$(pkg-config --libs sluice)
 say "pkg-config: $cflags $libs"
@@ -42,7 +44,7 @@ operators.alerts.library=$T/user/libalerts.so
 operators.alerts.threshold=3
 job.checkpoint.sqlite.path=$T/ckpt.db
 P
-LD_LIBRARY_PATH="$DEST$PREFIX/lib" "$DEST$PREFIX/bin/sluice" run "$T/job.properties" 2>"$T/run.err" \
+LD_LIBRARY_PATH="$DEST$sl_libdir" "$DEST$sl_bindir/sluice" run "$T/job.properties" 2>"$T/run.err" \
     || { cat "$T/run.err"; fail "the job with the user operator failed"; }
 say "output: $(wc -l <"$T/out.jsonl") lines"
 contains "$T/out.jsonl" '"alert":"true"'
@@ -51,7 +53,7 @@ contains "$T/out.jsonl" '"alert":"true"'
 
 # A wrong library path is a configuration error naming the key and the loader's reason.
 sed "s#^operators.alerts.library=.*#operators.alerts.library=$T/user/nope.so#" "$T/job.properties" >"$T/bad.properties"
-expect_exit 3 "$DEST$PREFIX/bin/sluice" config check "$T/bad.properties" 2>"$T/bad.err"
+expect_exit 3 "$DEST$sl_bindir/sluice" config check "$T/bad.properties" 2>"$T/bad.err"
 contains "$T/bad.err" "operators.alerts.library"
 contains "$T/bad.err" "nope.so"
 say "ok"

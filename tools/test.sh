@@ -12,18 +12,24 @@ jobs=${JOBS:-2}
 [ -x configure ] || autoreconf -fi
 
 step() { printf '\n=== %s\n' "$*"; }
+# show_failures DIR: the logs of the tests that failed under DIR.
+show_failures() {
+    grep -l -E '^(FAIL|ERROR)' $(find "$1" -name '*.log' -path '*tests*') 2>/dev/null | while read -r log; do
+        echo "--- $log"; tail -60 "$log"
+    done
+}
 
 step "gcc: build, make check, make distcheck"
 mkdir -p build/gcc
 (cd build/gcc && "$top/configure" -q CC=gcc && make -j"$jobs" && make -j"$jobs" check && make -j"$jobs" distcheck) \
-    || { find build/gcc -name '*.log' -path '*tests*' -newer build/gcc/config.status -exec sh -c 'echo "--- $1"; tail -40 "$1"' _ {} \; ; exit 1; }
+    || { show_failures build/gcc; exit 1; }
 
 step "clang + ASan + UBSan: make check"
 mkdir -p build/asan
 (cd build/asan && "$top/configure" -q CC=clang --enable-asan --enable-ubsan && make -j"$jobs" &&
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     SLUICE_KILL9_LINES=300000 make -j"$jobs" check) \
-    || { find build/asan -name '*.log' -path '*tests*' -newer build/asan/config.status -exec sh -c 'echo "--- $1"; tail -40 "$1"' _ {} \; ; exit 1; }
+    || { show_failures build/asan; exit 1; }
 
 step "valgrind: the example jobs leak nothing"
 sh tools/valgrind-examples.sh build/gcc/sluice
