@@ -41,7 +41,11 @@ static sl_err_t sample_init(sl_op_t *op, const void *conf, void **statep) {
     if (!s)
         return sl_op_fail(op, "operators.%s: out of memory", sl_op_name(op));
     s->all = sc->rate >= 1;
-    s->limit = (uint64_t)(sc->rate * 18446744073709551616.0); /* rate * 2^64, rate < 1 */
+    if (!s->all) {
+        /* rate * 2^64; a rate just below 1 can round up to 2^64, which does not fit. */
+        double lim = sc->rate * 18446744073709551616.0;
+        s->limit = lim >= 18446744073709551616.0 ? UINT64_MAX : (uint64_t)lim;
+    }
     s->by_key = sc->by_key;
     *statep = s;
     return SL_OK;
