@@ -32,6 +32,18 @@ sl_job_t *sl_job_new(sl_conf_t *conf, char *errstr, size_t errlen) {
     job->conf = conf;
     job->stop_pipe[0] = job->stop_pipe[1] = -1;
     pthread_mutex_init(&job->faillock, NULL);
+    /* The stop pipe exists from the start, so a stop asked for before or early in
+     * sl_job_run() is never lost: its byte waits in the pipe. */
+    if (pipe(job->stop_pipe) != 0) {
+        snprintf(errstr, errlen, "pipe: %s", strerror(errno));
+        job->conf = NULL;
+        sl_job_destroy(job);
+        return NULL;
+    }
+    for (int i = 0; i < 2; i++) {
+        fcntl(job->stop_pipe[i], F_SETFL, O_NONBLOCK);
+        fcntl(job->stop_pipe[i], F_SETFD, FD_CLOEXEC);
+    }
     if (sl_job_configure(job) != SL_OK) {
         sl_sb_t sb = {0};
         int n = sl_conf_error_count(conf);
@@ -175,14 +187,6 @@ sl_err_t sl_job_run(sl_job_t *job) {
         threads_ready = 1;
     }
     job->running = 1;
-    if (pipe(job->stop_pipe) != 0) {
-        sl_job_fail(job, "pipe: %s", strerror(errno));
-        return SL_ERR_IO;
-    }
-    fcntl(job->stop_pipe[0], F_SETFL, O_NONBLOCK);
-    fcntl(job->stop_pipe[1], F_SETFL, O_NONBLOCK);
-    fcntl(job->stop_pipe[0], F_SETFD, FD_CLOEXEC);
-    fcntl(job->stop_pipe[1], F_SETFD, FD_CLOEXEC);
     if (!(job->base = event_base_new()) ||
         !(job->stop_ev = event_new(job->base, job->stop_pipe[0], EV_READ | EV_PERSIST, stop_cb,
                                    job)) ||

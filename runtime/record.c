@@ -71,18 +71,17 @@ static void track_release(sl_track_t *tr) {
         tr->on_zero(tr);
 }
 
+/* offset may be the record's own current offset: copy before freeing. */
 static sl_err_t set_offset(sl_record_t *rec, const char *offset) {
     size_t n = offset ? strlen(offset) : 0;
-    free(rec->offset_heap);
-    rec->offset_heap = NULL;
-    if (n < sizeof(rec->offset_inline)) {
-        memcpy(rec->offset_inline, offset ? offset : "", n + 1);
-        rec->src.offset = rec->offset_inline;
-        return SL_OK;
-    }
-    if (!(rec->offset_heap = sl_strdup(offset)))
+    char *heap = NULL;
+    if (n >= sizeof(rec->offset_inline) && !(heap = sl_strdup(offset)))
         return SL_ERR_NOMEM;
-    rec->src.offset = rec->offset_heap;
+    if (!heap)
+        memmove(rec->offset_inline, offset ? offset : "", n + 1);
+    free(rec->offset_heap);
+    rec->offset_heap = heap;
+    rec->src.offset = heap ? heap : rec->offset_inline;
     return SL_OK;
 }
 
@@ -184,8 +183,13 @@ const char *sl_record_key(const sl_record_t *rec, size_t *len) {
 
 sl_err_t sl_record_set_key(sl_record_t *rec, const char *key, size_t len) {
     char *copy = NULL;
-    if (key && !(copy = sl_strndup(key, len)))
-        return SL_ERR_NOMEM;
+    /* Keys are bytes: copy all len of them (NULs included), plus a terminator. */
+    if (key) {
+        if (!(copy = malloc(len + 1)))
+            return SL_ERR_NOMEM;
+        memcpy(copy, key, len);
+        copy[len] = '\0';
+    }
     free(rec->key);
     rec->key = copy;
     rec->keylen = key ? len : 0;

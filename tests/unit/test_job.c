@@ -7,11 +7,11 @@
  * checkpoints, resuming, samza.reset.offset and samza.offset.default, task.error.policy for
  * operator failures and oversized lines, several files on two worker threads, configuration
  * errors (one line per problem, conf still the caller's), a graceful sl_job_stop() while
- * following a file, and secret masking in sl_job_dump_config().
+ * following a file (and one asked for before sl_job_run() started), and secret masking in
+ * sl_job_dump_config().
  */
 #include "config.h"
 
-#define _GNU_SOURCE 1
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -314,43 +314,67 @@ static void test_offset_upcoming(void) {
 
 #define GOOD_BEFORE 300
 #define GOOD_AFTER 20
+#define PAD 100
 
-/* GOOD_BEFORE lines {"x":i}, one malformed line, GOOD_AFTER more; returns the input text and
- * the offsets of the bad line and of the last line. */
-static char *policy_input(int64_t *bad_at, int64_t *last_at) {
-    char *text = NULL;
+/* Line i of the input: {"x":i,"p":"<i>-<PAD dashes>"}; the map below outputs p. */
+static const char *expected_out(int i, char *buf, size_t len) {
+    int n = snprintf(buf, len, "%d-", i);
+    for (int k = 0; k < PAD && (size_t)n + 1 < len; k++)
+        buf[n++] = '-';
+    buf[n] = '\0';
+    return buf;
+}
+
+/* GOOD_BEFORE good lines, one malformed line, GOOD_AFTER good lines; returns the input text
+ * and the offsets of every good line (line_at[i]), of the bad line and of the last line. */
+static char *policy_input(int64_t *line_at, int64_t *bad_at, int64_t *last_at) {
+    char *text = NULL, p[160];
     size_t len = 0;
     FILE *fp = open_memstream(&text, &len);
-    int i;
     if (!fp)
         return NULL;
-    for (i = 0; i < GOOD_BEFORE; i++)
-        fprintf(fp, "{\"x\":%d}\n", i);
-    fflush(fp);
-    *bad_at = (int64_t)len;
-    fprintf(fp, "{\"x\": oops\n");
-    for (; i < GOOD_BEFORE + GOOD_AFTER; i++) {
+    for (int i = 0; i < GOOD_BEFORE + GOOD_AFTER; i++) {
+        if (i == GOOD_BEFORE) {
+            fflush(fp);
+            *bad_at = (int64_t)len;
+            fprintf(fp, "{\"x\": oops, \"p\": \"%d\"}\n", i);
+        }
         fflush(fp);
-        *last_at = (int64_t)len;
-        fprintf(fp, "{\"x\":%d}\n", i);
+        line_at[i] = *last_at = (int64_t)len;
+        fprintf(fp, "{\"x\":%d,\"p\":\"%s\"}\n", i, expected_out(i, p, sizeof(p)));
     }
     fclose(fp);
     return text;
 }
 
+/* json_extract() raises "malformed JSON" on the bad line. A small write buffer makes the
+ * producer write (and acknowledge) in the middle of the run, so offsets before the bad line
+ * do become committable. */
 static const char *map_ops = "task.operators=x\n"
                              "operators.x.type=map\n"
-                             "operators.x.expr=json_extract(payload, '$.x')\n"
-                             "task.poll.batch=7\n"
-                             "task.commit.ms=10\n";
+                             "operators.x.expr=json_extract(payload, '$.p')\n"
+                             "systems.fs.streams.dst.write.buffer.size=4096\n"
+                             "task.poll.batch=7\n";
+
+/* Number of good lines i (of the policy input) with count_line() outside [lo, hi]. */
+static int lines_outside(const char *out, int from, int to, int lo, int hi) {
+    char want[160];
+    int bad = 0;
+    for (int i = from; i < to; i++) {
+        int n = count_line(out, expected_out(i, want, sizeof(want)));
+        bad += n < lo || n > hi;
+    }
+    return bad;
+}
 
 static void test_policy_fail(void) {
     char in[700], out[700], err[1024], extra[512], want[64], *input, *text, *got;
-    int64_t bad_at = 0, last_at = 0, cp;
+    int64_t line_at[GOOD_BEFORE + GOOD_AFTER], bad_at = 0, last_at = 0, cp;
+    int upto = 0;
     log_capture_t lc;
     sl_err_t rc;
     fresh_dir();
-    input = policy_input(&bad_at, &last_at);
+    input = policy_input(line_at, &bad_at, &last_at);
     CU_ASSERT_PTR_NOT_NULL_FATAL(input);
     CU_ASSERT_FATAL(write_text(path_in(in, sizeof(in), "in.txt"), "w", input));
     path_in(out, sizeof(out), "out.txt");
@@ -360,6 +384,7 @@ static void test_policy_fail(void) {
     capture_start(&lc);
     rc = run_job(text, err, sizeof(err));
     capture_stop(&lc);
+    free(lc.buf);
     CU_ASSERT_NOT_EQUAL(rc, SL_OK);
     CU_ASSERT_NOT_EQUAL(rc, SL_ERR_CONF);
     snprintf(want, sizeof(want), "offset %" PRId64 ":", bad_at);
@@ -367,27 +392,47 @@ static void test_policy_fail(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "malformed JSON"));
     if (!strstr(err, want))
         fprintf(stderr, "job error: %s (wanted %s)\n", err, want);
+    /* the checkpoint, if any, is the start of a good line before the bad one */
     cp = input_checkpoint();
     CU_ASSERT(cp == -1 || (cp >= 0 && cp < bad_at));
-    /* nothing after the bad line was processed */
+    if (cp >= 0) {
+        while (upto < GOOD_BEFORE && line_at[upto] < cp)
+            upto++;
+        CU_ASSERT_EQUAL(line_at[upto], cp);
+    }
     got = slurp(out);
-    CU_ASSERT_EQUAL(count_line(got, "300"), 0);
-    CU_ASSERT_EQUAL(count_line(got, "319"), 0);
-    CU_ASSERT(count_lines(got) <= GOOD_BEFORE);
+    /* everything up to the checkpoint reached the output; nothing after the bad line did */
+    CU_ASSERT_EQUAL(lines_outside(got, 0, cp >= 0 ? upto + 1 : 0, 1, 1), 0);
+    CU_ASSERT_EQUAL(lines_outside(got, GOOD_BEFORE, GOOD_BEFORE + GOOD_AFTER, 0, 0), 0);
     free(got);
+
+    /* run again with skip: it resumes after the checkpoint and gets everything through */
+    free(text);
+    snprintf(extra, sizeof(extra), "%stask.error.policy=skip\n", map_ops);
+    text = job_text(extra);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    capture_start(&lc);
+    rc = run_job(text, err, sizeof(err));
+    capture_stop(&lc);
     free(lc.buf);
+    CU_ASSERT_EQUAL(rc, SL_OK);
+    got = slurp(out);
+    CU_ASSERT_EQUAL(lines_outside(got, 0, GOOD_BEFORE + GOOD_AFTER, 1, 2), 0);
+    /* replayed at most what came after the checkpoint */
+    CU_ASSERT_EQUAL(lines_outside(got, 0, cp >= 0 ? upto + 1 : 0, 1, 1), 0);
+    free(got);
+    CU_ASSERT_EQUAL(input_checkpoint(), last_at);
     free(text);
     free(input);
 }
 
 static void test_policy_skip(void) {
-    char in[700], out[700], err[1024], extra[512], want[64], num[16], *input, *text, *got;
-    int64_t bad_at = 0, last_at = 0;
+    char in[700], out[700], err[1024], extra[512], want[64], *input, *text, *got;
+    int64_t line_at[GOOD_BEFORE + GOOD_AFTER], bad_at = 0, last_at = 0;
     log_capture_t lc;
     sl_err_t rc;
-    int all_once = 1;
     fresh_dir();
-    input = policy_input(&bad_at, &last_at);
+    input = policy_input(line_at, &bad_at, &last_at);
     CU_ASSERT_PTR_NOT_NULL_FATAL(input);
     CU_ASSERT_FATAL(write_text(path_in(in, sizeof(in), "in.txt"), "w", input));
     path_in(out, sizeof(out), "out.txt");
@@ -401,18 +446,13 @@ static void test_policy_skip(void) {
     CU_ASSERT_STRING_EQUAL(err, "");
     got = slurp(out);
     CU_ASSERT_EQUAL(count_lines(got), GOOD_BEFORE + GOOD_AFTER);
-    for (int i = 0; i < GOOD_BEFORE + GOOD_AFTER; i++) {
-        snprintf(num, sizeof(num), "%d", i);
-        if (count_line(got, num) != 1)
-            all_once = 0;
-    }
-    CU_ASSERT(all_once);
+    CU_ASSERT_EQUAL(lines_outside(got, 0, GOOD_BEFORE + GOOD_AFTER, 1, 1), 0);
     free(got);
     CU_ASSERT_EQUAL(input_checkpoint(), last_at);
     /* the skipped record was logged with its offset */
     snprintf(want, sizeof(want), "offset %" PRId64 ":", bad_at);
     CU_ASSERT_PTR_NOT_NULL(strstr(lc.buf, want));
-    CU_ASSERT_PTR_NOT_NULL(strstr(lc.buf, "skip"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(lc.buf, "malformed JSON"));
     free(lc.buf);
     free(text);
     free(input);
@@ -712,6 +752,57 @@ static void test_stop_following(void) {
     free(text);
 }
 
+/* Waits (up to ms) for the runner thread to finish; 1 when it did. */
+static int wait_done(const int *done, int64_t ms) {
+    int64_t deadline = mono_ms() + ms;
+    while (!__atomic_load_n(done, __ATOMIC_SEQ_CST) && mono_ms() < deadline)
+        nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+    return __atomic_load_n(done, __ATOMIC_SEQ_CST);
+}
+
+typedef struct late_runner {
+    runner_t r;
+    int done;
+} late_runner_t;
+
+static void *run_thread_flag(void *arg) {
+    late_runner_t *lr = arg;
+    lr->r.rc = sl_job_run(lr->r.job);
+    __atomic_store_n(&lr->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/* A stop that arrives before sl_job_run() got going (a signal right after the handler was
+ * installed, or a controller thread that stops a job it just started) must not be lost: the
+ * followed job has to end by itself, gracefully. If it does not, a second stop rescues the
+ * test (and makes sl_job_run() return SL_ERR_STOPPED). */
+static void test_stop_before_run(void) {
+    char in[700], out[700], err[1024], *text;
+    late_runner_t lr = {{NULL, SL_ERR_STATE}, 0};
+    pthread_t th;
+    int ended;
+    fresh_dir();
+    CU_ASSERT_FATAL(write_text(path_in(in, sizeof(in), "in.txt"), "w", "keep 1\n"));
+    path_in(out, sizeof(out), "out.txt");
+    text = job_text("systems.fs.streams.src.follow=true\n"
+                    "systems.fs.streams.src.poll.interval=10ms\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    lr.r.job = make_job(text, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lr.r.job);
+    sl_job_stop(lr.r.job);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, run_thread_flag, &lr), 0);
+    ended = wait_done(&lr.done, 2000);
+    CU_ASSERT(ended);
+    if (!ended) {
+        fprintf(stderr, "stop_before_run: the first stop was lost; stopping again\n");
+        sl_job_stop(lr.r.job);
+    }
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL(lr.r.rc, SL_OK);
+    sl_job_destroy(lr.r.job);
+    free(text);
+}
+
 /* --- 9. secrets in the dumped configuration ------------------------------------------------ */
 
 static void test_dump_masks_secrets(void) {
@@ -763,6 +854,7 @@ void test_job_register(void) {
         {"invalid_config", test_invalid_config},
         {"invalid_config_missing", test_invalid_config_missing},
         {"stop_following", test_stop_following},
+        {"stop_before_run", test_stop_before_run},
         {"dump_masks_secrets", test_dump_masks_secrets},
         {NULL, NULL},
     };
