@@ -22,9 +22,16 @@ typedef struct sl_sigv4_header {
     const char *name, *value;
 } sl_sigv4_header_t;
 
-/* The request to sign. path and query are raw (as they will be sent, not yet canonical); query
- * excludes the '?'. headers are as the request will send them (Host included); duplicates and
- * multi-line values allowed. */
+/* The request to sign, all borrowed. path and query are raw (as they will be sent, not yet
+ * canonical); query excludes the '?'; NULL path means "/", NULL query means none. Each query key
+ * and value is percent-decoded then re-encoded with the AWS unreserved set, so "%E1%88%B4" and
+ * the raw UTF-8 bytes sign alike. headers are as the request will send them (Host required);
+ * duplicate names (joined with ',' in order) and multi-line values (folded to one space) are
+ * allowed. Never signed: authorization and the hop-by-hop headers botocore leaves out
+ * (connection, expect, keep-alive, proxy-authenticate, proxy-authorization, te, trailer,
+ * transfer-encoding, upgrade, user-agent, x-amzn-trace-id); when header signing, a caller's
+ * x-amz-date (and x-amz-security-token / x-amz-content-sha256 when the signer adds them) is
+ * ignored in favour of the signer's own. */
 typedef struct sl_sigv4_req {
     const char *method;
     const char *path;
@@ -39,9 +46,14 @@ typedef struct sl_sigv4_params {
     const char *region;
     const char *service;
     int64_t now_ms;       /* signing time, ms since the epoch (injected) */
-    int normalize_path;   /* 1 for every service but S3 */
-    int sign_body_header; /* add x-amz-content-sha256 (S3 style) */
-    int64_t expires_s;    /* presigning only: X-Amz-Expires */
+    int normalize_path;   /* 1 for every service but S3: remove . and .. segments, collapse // */
+    int sign_body_header; /* add x-amz-content-sha256 (S3 style); header signing only */
+    int64_t expires_s;    /* presigning only: X-Amz-Expires, 1..604800 */
+    int omit_session_token; /* sign without the session token; the caller still sends it
+                               (header: X-Amz-Security-Token; presign: appended to .query after
+                               signing). The suite's post-sts-header-after case. */
+    int raw_path;         /* 1 for S3: the path is already URI-encoded as sent and is signed
+                             unchanged; 0 (every other service): it is URI-encoded once more */
 } sl_sigv4_params_t;
 
 /* What signing produced; every string heap-allocated, freed by sl_sigv4_result_free(). */
@@ -52,12 +64,19 @@ typedef struct sl_sigv4_result {
     char *authorization; /* header signing: the Authorization header value */
     char *amz_date;      /* X-Amz-Date value to send */
     char *content_sha256; /* when sign_body_header: the x-amz-content-sha256 value */
-    char *query;         /* presigning: the full query string to send (without '?') */
+    char *query;         /* presigning: the full query string to send (without '?'): the raw
+                            query as given, then X-Amz-Algorithm, -Credential, -Date,
+                            -SignedHeaders, -Expires, -Security-Token (if any), -Signature */
+    char *signed_headers; /* the SignedHeaders list, e.g. "host;x-amz-date" */
 } sl_sigv4_result_t;
 
 /* Header signing. The caller sends the request with X-Amz-Date (and X-Amz-Security-Token when
  * there is a session token, and x-amz-content-sha256 when asked) added, plus Authorization.
- * errstr never contains secret material. */
+ * The payload is always hashed (never UNSIGNED-PAYLOAD). On success out is filled (caller frees
+ * with sl_sigv4_result_free()); on failure out is zeroed and errstr says why. errstr never
+ * contains secret material. Thread-safe: each thread keeps its own OpenSSL contexts and the
+ * signing key of the last scope it signed for (secret, day, region, service), wiped when the
+ * scope changes or the thread exits; the intermediate keys are wiped at once. */
 sl_err_t sl_sigv4_sign(const sl_sigv4_req_t *req, const sl_aws_creds_t *creds,
                        const sl_sigv4_params_t *params, sl_sigv4_result_t *out, char *errstr,
                        size_t errlen);
@@ -67,6 +86,8 @@ sl_err_t sl_sigv4_presign(const sl_sigv4_req_t *req, const sl_aws_creds_t *creds
                           const sl_sigv4_params_t *params, sl_sigv4_result_t *out, char *errstr,
                           size_t errlen);
 
+/* Frees (and wipes, as some hold the session token) every string of out and zeroes it. Accepts
+ * NULL and an already freed or zeroed result. */
 void sl_sigv4_result_free(sl_sigv4_result_t *out);
 
 /* Hex SHA-256 of data into out[65]. */
