@@ -801,21 +801,42 @@ nomem:
     return NULL;
 }
 
+/* Drops a request in flight without its callback. */
+static void drop_req(sl_http_t *http, sl_http_req_t *req) {
+    unlink_req(http, req);
+    if (req->queued)
+        http->nqueued--;
+    if (req->deadline)
+        event_free(req->deadline);
+    if (req->easy) {
+        if (!req->queued)
+            curl_multi_remove_handle(http->multi, req->easy);
+        curl_easy_cleanup(req->easy);
+    }
+    sl_http_req_destroy(req);
+}
+
+int sl_http_cancel(sl_http_t *http, void *opaque) {
+    int n = 0;
+    for (sl_http_req_t *req = http->reqs, *next; req; req = next) {
+        next = req->next;
+        if (req->opaque == opaque) {
+            drop_req(http, req);
+            n++;
+        }
+    }
+    return n;
+}
+
+struct event_base *sl_http_base(const sl_http_t *http) {
+    return http->base;
+}
+
 void sl_http_destroy(sl_http_t *http) {
     if (!http)
         return;
-    while (http->reqs) {
-        sl_http_req_t *req = http->reqs;
-        unlink_req(http, req);
-        if (req->deadline)
-            event_free(req->deadline);
-        if (req->easy) {
-            if (!req->queued)
-                curl_multi_remove_handle(http->multi, req->easy);
-            curl_easy_cleanup(req->easy);
-        }
-        sl_http_req_destroy(req);
-    }
+    while (http->reqs)
+        drop_req(http, http->reqs);
     while (http->nspare > 0)
         curl_easy_cleanup(http->spare[--http->nspare]);
     if (http->multi)

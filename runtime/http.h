@@ -50,6 +50,14 @@ sl_http_t *sl_http_new(struct event_base *base, const sl_http_opts_t *opts, char
  * it to a later loop iteration, e.g. with event_base_once). */
 void sl_http_destroy(sl_http_t *http);
 
+/* Drops every request in flight whose callback opaque is opaque, without calling their
+ * callbacks (for an owner going away before its replies). Returns how many. Not from inside a
+ * data callback. */
+int sl_http_cancel(sl_http_t *http, void *opaque);
+
+/* The event base the client runs on. Borrowed. */
+struct event_base *sl_http_base(const sl_http_t *http);
+
 /* Requests in flight: sent, and their callback not called yet. */
 int sl_http_pending(const sl_http_t *http);
 

@@ -13,7 +13,9 @@
 #include "sluice/log.h"
 #include "util_str.h"
 
-#define SL_LOG_MAX_SECRETS 256
+/* Registered secrets grow as temporary credentials rotate (a new session token every refresh);
+ * past this many the oldest is replaced: by then it expired long ago. */
+#define SL_LOG_MAX_SECRETS 4096
 
 static struct {
     pthread_mutex_t lock;
@@ -21,9 +23,9 @@ static struct {
     int json;
     FILE *fp;
     char *debug; /* ",ctx1,ctx2," or NULL; "all" stored as ",all," */
-    char *secrets[SL_LOG_MAX_SECRETS];
-    int nsecrets;
-} lg = {PTHREAD_MUTEX_INITIALIZER, SL_LOG_INFO, 0, NULL, NULL, {0}, 0};
+    char **secrets;
+    int nsecrets, capsecrets, oldest;
+} lg = {PTHREAD_MUTEX_INITIALIZER, SL_LOG_INFO, 0, NULL, NULL, NULL, 0, 0, 0};
 
 static const char *level_names[] = {"error", "warn", "info", "debug"};
 
@@ -89,10 +91,27 @@ void sl_log_add_secret(const char *value) {
     for (int i = 0; i < lg.nsecrets; i++)
         if (!strcmp(lg.secrets[i], value))
             goto out;
-    if (lg.nsecrets < SL_LOG_MAX_SECRETS) {
+    {
         char *copy = sl_strdup(value);
-        if (copy)
-            lg.secrets[lg.nsecrets++] = copy;
+        if (!copy)
+            goto out;
+        if (lg.nsecrets == SL_LOG_MAX_SECRETS) {
+            free(lg.secrets[lg.oldest]);
+            lg.secrets[lg.oldest] = copy;
+            lg.oldest = (lg.oldest + 1) % SL_LOG_MAX_SECRETS;
+            goto out;
+        }
+        if (lg.nsecrets == lg.capsecrets) {
+            int cap = lg.capsecrets ? lg.capsecrets * 2 : 16;
+            char **grown = realloc(lg.secrets, sizeof(*grown) * (size_t)cap);
+            if (!grown) {
+                free(copy);
+                goto out;
+            }
+            lg.secrets = grown;
+            lg.capsecrets = cap;
+        }
+        lg.secrets[lg.nsecrets++] = copy;
     }
 out:
     pthread_mutex_unlock(&lg.lock);
