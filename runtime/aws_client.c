@@ -463,7 +463,9 @@ sl_err_t sl_aws_call(sl_aws_client_t *c, const char *op, json_t *body,
                      const sl_retry_policy_t *retry, sl_aws_cb cb, void *opaque) {
     call_t *call = calloc(1, sizeof(*call));
     sl_sb_t target = {0};
-    if (!call)
+    if (!body)
+        body = json_object(); /* no parameters: "{}" */
+    if (!call || !body)
         goto oom;
     call->c = c;
     call->cb = cb;
@@ -474,7 +476,7 @@ sl_err_t sl_aws_call(sl_aws_client_t *c, const char *op, json_t *body,
         goto oom;
     call->target = target.buf;
     target.buf = NULL;
-    if (!(call->body = json_dumps(body ? body : json_object(), JSON_COMPACT)))
+    if (!(call->body = json_dumps(body, JSON_COMPACT)))
         goto oom;
     call->body_len = strlen(call->body);
     if (!(call->timer = evtimer_new(sl_http_base(c->http), timer_cb, call)))

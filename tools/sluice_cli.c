@@ -78,7 +78,10 @@ static const char usage_aws[] =
     "  --region R           region (default: AWS_REGION, AWS_DEFAULT_REGION)\n"
     "  --profile P          shared-config profile for the default credentials chain\n"
     "  --no-verify-ssl      do not verify TLS certificates\n"
-    "  --repeat N           send the call N times concurrently; print a summary instead\n"
+    "  --repeat N           send the call N times; print a summary instead of the answer\n"
+    "  --concurrency C      with --repeat, at most C calls in flight (default 100)\n"
+    "Environment: SLUICE_DEBUG=http,creds,aws (or all) logs what the AWS layer does (secrets\n"
+    "masked).\n"
     "Exit: 0 success, 1 the call failed, 2 usage.\n";
 
 static int wants_help(int argc, char **argv) {
@@ -292,6 +295,10 @@ static int cmd_checkpoints(int argc, char **argv) {
 /* --- sluice aws ---------------------------------------------------------------------------- */
 
 typedef struct {
+    sl_aws_client_t *client;
+    const char *op;
+    json_t *body;
+    int to_send; /* calls not sent yet (--repeat beyond --concurrency) */
     int outstanding, ok, failed, print;
     int64_t first_fail_status;
     char first_fail[512];
@@ -317,7 +324,17 @@ static void aws_done(void *opaque, const sl_aws_result_t *res) {
                      res->request_id ? ", request id " : "", res->request_id ? res->request_id : "");
         }
     }
-    if (--run->outstanding == 0)
+    run->outstanding--;
+    while (run->to_send > 0) { /* keep the number in flight: one new call per finished one */
+        run->to_send--;
+        run->outstanding++;
+        if (sl_aws_call(run->client, run->op, json_incref(run->body), NULL, aws_done, run) ==
+            SL_OK)
+            break;
+        run->outstanding--;
+        run->failed++;
+    }
+    if (run->outstanding == 0)
         event_base_loopbreak(run->base);
 }
 
@@ -351,7 +368,7 @@ static int cmd_aws(int argc, char **argv) {
     };
     const char *pos[3] = {NULL, NULL, NULL}, *endpoint = NULL, *profile = NULL;
     const char *region = getenv("AWS_REGION");
-    int npos = 0, verify = 1, repeat = 1, si = -1, rc = 1;
+    int npos = 0, verify = 1, repeat = 1, concurrency = 100, si = -1, rc = 1;
     const char *repeat_arg = "1";
     char err[1024];
     struct event_base *base = NULL;
@@ -377,6 +394,8 @@ static int cmd_aws(int argc, char **argv) {
             region = argv[++i];
         else if (!strcmp(argv[i], "--profile") && i + 1 < argc)
             profile = argv[++i];
+        else if (!strcmp(argv[i], "--concurrency") && i + 1 < argc)
+            concurrency = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-verify-ssl"))
             verify = 0;
         else if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
@@ -390,6 +409,8 @@ static int cmd_aws(int argc, char **argv) {
     }
     if (npos < 2)
         return usage_error(usage_aws, "%s", "SERVICE and OPERATION are required");
+    if (concurrency < 1)
+        return usage_error(usage_aws, "%s", "--concurrency must be at least 1");
     if (repeat < 1 || repeat > 1000000)
         return usage_error(usage_aws, "--repeat must be between 1 and 1000000, not '%s'",
                            repeat_arg);
@@ -406,10 +427,10 @@ static int cmd_aws(int argc, char **argv) {
         return EXIT_USAGE;
     }
     signal(SIGPIPE, SIG_IGN);
-    if (!getenv("SLUICE_LOG_LEVEL"))
-        sl_log_set_level(SL_LOG_WARN);
-    else if (sl_log_level_parse(getenv("SLUICE_LOG_LEVEL")) >= 0)
-        sl_log_set_level((sl_log_level_t)sl_log_level_parse(getenv("SLUICE_LOG_LEVEL")));
+    /* Quiet by default; SLUICE_DEBUG=http,creds,aws (or all) shows what happens. */
+    sl_log_set_level(SL_LOG_WARN);
+    if (getenv("SLUICE_DEBUG"))
+        sl_log_set_debug(getenv("SLUICE_DEBUG"));
     base = event_base_new();
     sl_http_opts_init(&ho);
     ho.verify_tls = verify;
@@ -429,23 +450,26 @@ static int cmd_aws(int argc, char **argv) {
                                sizeof(err))) ||
         !(client = sl_aws_client_new(http, creds, &co, err, sizeof(err)))) {
         fprintf(stderr, "%s: aws: %s\n", progname, err);
-        json_decref(body);
         goto out;
     }
     memset(&run, 0, sizeof(run));
     run.base = base;
+    run.client = client;
+    run.op = pos[1];
+    run.body = body;
     run.print = repeat == 1;
+    run.to_send = repeat;
     int64_t t0 = sl_mono_ms();
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
-    for (int i = 0; i < repeat; i++) {
+    for (int i = 0; i < concurrency && run.to_send > 0; i++) {
+        run.to_send--;
         run.outstanding++;
         if (sl_aws_call(client, pos[1], json_incref(body), NULL, aws_done, &run) != SL_OK) {
             run.outstanding--;
             run.failed++;
         }
     }
-    json_decref(body);
     if (run.outstanding)
         event_base_dispatch(base);
     getrusage(RUSAGE_SELF, &ru1);
@@ -462,7 +486,10 @@ static int cmd_aws(int argc, char **argv) {
     if (run.failed)
         fprintf(stderr, "%s: %s %s: %s\n", progname, pos[0], pos[1], run.first_fail);
     rc = run.failed ? 1 : 0;
+    json_decref(body);
+    body = NULL;
 out:
+    json_decref(body);
     sl_aws_client_destroy(client);
     sl_creds_destroy(creds);
     sl_http_destroy(http);

@@ -202,7 +202,7 @@ static sl_err_t fake_fetch(sl_creds_provider_t *prov, void *ctx) {
     return SL_OK;
 }
 
-static const sl_creds_provider_ops_t fake_ops = {fake_fetch, NULL, NULL};
+static const sl_creds_provider_ops_t fake_ops = {fake_fetch, NULL, free};
 
 /* --- calls --------------------------------------------------------------------------------- */
 
