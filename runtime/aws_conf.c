@@ -394,9 +394,12 @@ void sl_aws_conf_http_opts(const sl_aws_conf_t *aws, sl_aws_http_opts_t *out) {
         if (set(aws->proxy_password))
             out->http.proxy_password = aws->proxy_password;
     }
-    if (set(aws->user_agent_suffix)) {
-        snprintf(out->user_agent, sizeof(out->user_agent), "sluice/%s %s", SL_VERSION_STR,
-                 aws->user_agent_suffix);
+    if (set(aws->user_agent_suffix) || set(aws->application_name)) {
+        snprintf(out->user_agent, sizeof(out->user_agent), "sluice/%s%s%s%s%s", SL_VERSION_STR,
+                 set(aws->user_agent_suffix) ? " " : "",
+                 set(aws->user_agent_suffix) ? aws->user_agent_suffix : "",
+                 set(aws->application_name) ? " app/" : "",
+                 set(aws->application_name) ? aws->application_name : "");
         out->http.user_agent = out->user_agent;
     }
 }

@@ -43,6 +43,9 @@ typedef enum sl_aws_cp {
 typedef struct sl_aws_conf {
     char *region;
     char *endpoint;
+    char *dynamodb_endpoint;   /* the lease table's DynamoDB (KCL consumers) */
+    char *cloudwatch_endpoint; /* metrics */
+    char *application_name;    /* carried in the User-Agent; also names KCL lease tables */
     char *sts_endpoint;
     int trust_all_certs;
     char *ca_file;
@@ -93,6 +96,20 @@ typedef struct sl_aws_conf {
      "LocalStack or kinesalite, VPC endpoints and FIPS endpoints. Empty: derived from "        \
      "aws.region."},                                                                          \
     {"awsEndpoint", SL_PROP_ALIAS, 0, NULL, 0, 0, "aws.endpoint", 0, "Pulsar's spelling."},    \
+    {"aws.dynamodb.endpoint", SL_PROP_STRING, SL__AO(base, dynamodb_endpoint), "", 0, 0, NULL, \
+     0, "URL of the DynamoDB endpoint holding KCL lease tables. Empty: derived from "          \
+     "aws.region."},                                                                          \
+    {"dynamoEndpoint", SL_PROP_ALIAS, 0, NULL, 0, 0, "aws.dynamodb.endpoint", 0,               \
+     "Pulsar's spelling."},                                                                   \
+    {"aws.cloudwatch.endpoint", SL_PROP_STRING, SL__AO(base, cloudwatch_endpoint), "", 0, 0,   \
+     NULL, 0, "URL of the CloudWatch endpoint for metrics. Empty: derived from aws.region."},  \
+    {"cloudwatchEndpoint", SL_PROP_ALIAS, 0, NULL, 0, 0, "aws.cloudwatch.endpoint", 0,         \
+     "Pulsar's spelling."},                                                                   \
+    {"aws.application.name", SL_PROP_STRING, SL__AO(base, application_name), "", 0, 0, NULL,  \
+     0, "Name of the application, sent in the User-Agent of every AWS request (and, for "      \
+     "KCL-style consumers, the default lease table name)."},                                  \
+    {"applicationName", SL_PROP_ALIAS, 0, NULL, 0, 0, "aws.application.name", 0,               \
+     "Pulsar's spelling."},                                                                   \
     {"aws.sts.endpoint", SL_PROP_STRING, SL__AO(base, sts_endpoint), "", 0, 0, NULL, 0,        \
      "URL of STS for ASSUME_ROLE and WEB_IDENTITY_TOKEN. Empty: AWS_ENDPOINT_URL_STS, else "   \
      "AWS_ENDPOINT_URL, else https://sts.<aws.region>.amazonaws.com (the global endpoint "    \

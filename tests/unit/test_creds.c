@@ -884,7 +884,10 @@ static void test_conf_spellings(void) {
         "systems.kin.streams.s.awsRegion=eu-west-1\n"
         "systems.kin.streams.s.awsEndpoint=http://127.0.0.1:4567\n"
         "systems.kin.streams.s.awsCredentialPluginParam={\"accessKey\":\"AKIDPULSAR\","
-        "\"secretKey\":\"PULSARSECRET1\",\"sessionToken\":\"PULSARTOKEN1\"}\n",
+        "\"secretKey\":\"PULSARSECRET1\",\"sessionToken\":\"PULSARTOKEN1\"}\n"
+        "systems.kin.streams.s.applicationName=orders-app\n"
+        "systems.kin.streams.s.dynamoEndpoint=http://127.0.0.1:8000\n"
+        "systems.kin.streams.s.cloudwatchEndpoint=http://127.0.0.1:5000\n",
         /* sluice's own */
         "systems.kin.aws.region=eu-west-1\n"
         "systems.kin.aws.credentials.access.key.id=AKIDSLUICE\n"
@@ -930,8 +933,13 @@ static void test_conf_spellings(void) {
             CU_ASSERT_PTR_NULL(ho.http.proxy);
             CU_ASSERT_EQUAL(aws.max_error_retry, -1);
         } else if (i == 3) {
+            sl_aws_http_opts_t ho;
             CU_ASSERT_STRING_EQUAL(g.tok, "PULSARTOKEN1");
             CU_ASSERT_STRING_EQUAL(aws.endpoint, "http://127.0.0.1:4567");
+            CU_ASSERT_STRING_EQUAL(aws.dynamodb_endpoint, "http://127.0.0.1:8000");
+            CU_ASSERT_STRING_EQUAL(aws.cloudwatch_endpoint, "http://127.0.0.1:5000");
+            sl_aws_conf_http_opts(&aws, &ho);
+            CU_ASSERT_STRING_EQUAL(ho.http.user_agent, "sluice/" SL_VERSION_STR " app/orders-app");
             CU_ASSERT(sl_conf_is_secret(conf, "systems.kin.streams.s.awsCredentialPluginParam"));
         }
         sl_conf_obj_free(sl_aws_conf_props, &aws);
