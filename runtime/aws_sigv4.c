@@ -306,16 +306,6 @@ static void cb_encode(cbuf_t *b, const char *s, size_t n) {
     b->p[b->len] = '\0';
 }
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s in place of the usual two steps: appends encode(decode(s)). A '%' not
  * followed by two hex digits is taken literally (and so encoded as %25). '+' stays a plus. */
 static void cb_reencode(cbuf_t *b, const char *s, size_t n) {
@@ -326,7 +316,7 @@ static void cb_reencode(cbuf_t *b, const char *s, size_t n) {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         int hi, lo;
-        if (c == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 && (lo = hexval(s[i + 2])) >= 0) {
+        if (c == '%' && i + 2 < n && (hi = sl_hexval(s[i + 1])) >= 0 && (lo = sl_hexval(s[i + 2])) >= 0) {
             c = (unsigned char)(hi << 4 | lo);
             i += 2;
         }

@@ -95,23 +95,13 @@ static int add_seg(lexer_t *lx, size_t off, int line) {
     return 0;
 }
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Reads the 4 hex digits of a \u escape at r[i..to); -1 when malformed or truncated. */
 static long hex4(const char *r, size_t i, size_t to) {
     if (to < i || to - i < 4)
         return -1;
     long v = 0;
     for (int k = 0; k < 4; k++) {
-        int h = hexval(r[i + (size_t)k]);
+        int h = sl_hexval(r[i + (size_t)k]);
         if (h < 0)
             return -1;
         v = v * 16 + h;

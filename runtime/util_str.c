@@ -337,3 +337,13 @@ void sl_errf(char *errstr, size_t errlen, const char *fmt, ...) {
     vsnprintf(errstr, errlen, fmt, ap);
     va_end(ap);
 }
+
+int sl_hexval(int c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

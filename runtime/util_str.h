@@ -47,6 +47,9 @@ int sl_parse_duration_ms(const char *s, int64_t *out); /* 1500, 250ms, 3s, 5m, 1
 /* Case-insensitive ASCII comparison helpers. */
 int sl_strieq(const char *a, const char *b);
 
+/* The value of hex digit c (0-9, a-f, A-F), or -1. */
+int sl_hexval(int c);
+
 /* Formats into errstr[0..errlen) (nothing when errstr is NULL or errlen 0). */
 void sl_errf(char *errstr, size_t errlen, const char *fmt, ...) SL_PRINTF(3, 4);
 

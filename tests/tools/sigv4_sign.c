@@ -26,18 +26,9 @@
 #include <jansson.h>
 
 #include "aws_sigv4.h"
+#include "util_str.h"
 
 #define MAXH 256
-
-static int hexval(int c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Decodes hex into a new buffer; NULL on bad input. */
 static unsigned char *from_hex(const char *s, size_t *len) {
@@ -48,7 +39,7 @@ static unsigned char *from_hex(const char *s, size_t *len) {
     if (!out)
         return NULL;
     for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexval((unsigned char)s[2 * i]), lo = hexval((unsigned char)s[2 * i + 1]);
+        int hi = sl_hexval((unsigned char)s[2 * i]), lo = sl_hexval((unsigned char)s[2 * i + 1]);
         if (hi < 0 || lo < 0) {
             free(out);
             return NULL;
