@@ -141,8 +141,7 @@ sl_creds_provider_t *sl_creds_chain_new(struct event_base *base, sl_creds_provid
 /* --- remote providers (aws_creds_remote.c) --------------------------------------------- */
 
 /* They share the loop's HTTP client. Destroy them (or the cache holding them) before that
- * client: a request in flight when its provider goes away still completes and its answer is
- * dropped, which needs the client alive. */
+ * client: a request in flight when its provider goes away is cancelled in it. */
 
 /* Options of the providers that call STS. Strings borrowed for the constructor call (copied). */
 typedef struct sl_creds_sts_opts {

@@ -46,22 +46,19 @@ static void wipe_free(char *s) {
     free(s);
 }
 
-/* A request in flight. http.h cannot cancel one request, so a cancelled fetch only detaches
- * from it: the callback still comes and frees the call. */
+/* A request in flight; a cancelled fetch cancels it in the HTTP client (no callback comes). */
 typedef void (*resp_fn)(void *owner, const sl_http_resp_t *resp);
 
 typedef struct http_call {
-    void *owner; /* NULL once abandoned */
+    void *owner;
     struct http_call **slot;
     resp_fn fn;
 } http_call_t;
 
 static void call_done(void *opaque, const sl_http_resp_t *resp) {
     http_call_t *call = opaque;
-    if (call->owner) {
-        *call->slot = NULL;
-        call->fn(call->owner, resp);
-    }
+    *call->slot = NULL;
+    call->fn(call->owner, resp);
     free(call);
 }
 
@@ -86,9 +83,10 @@ static sl_err_t call_send(sl_http_t *http, sl_http_req_t *req, http_call_t **slo
     return SL_OK;
 }
 
-static void call_abandon(http_call_t **slot) {
+static void call_abandon(sl_http_t *http, http_call_t **slot) {
     if (*slot) {
-        (*slot)->owner = NULL;
+        sl_http_cancel(http, *slot);
+        free(*slot);
         *slot = NULL;
     }
 }
@@ -325,7 +323,7 @@ typedef struct sts_ctx {
 
 static void sts_destroy(void *ctx) {
     sts_ctx_t *sc = ctx;
-    call_abandon(&sc->call);
+    call_abandon(sc->http, &sc->call);
     sl_creds_provider_destroy(sc->source);
     free(sc->region);
     free(sc->endpoint);
@@ -339,7 +337,7 @@ static void sts_destroy(void *ctx) {
 static void sts_cancel(sl_creds_provider_t *prov, void *ctx) {
     sts_ctx_t *sc = ctx;
     (void)prov;
-    call_abandon(&sc->call);
+    call_abandon(sc->http, &sc->call);
     if (sc->source)
         sl_creds_provider_cancel(sc->source);
 }
@@ -791,12 +789,12 @@ done:
 static void container_cancel(sl_creds_provider_t *prov, void *ctx) {
     container_ctx_t *cc = ctx;
     (void)prov;
-    call_abandon(&cc->call);
+    call_abandon(cc->http, &cc->call);
 }
 
 static void container_destroy(void *ctx) {
     container_ctx_t *cc = ctx;
-    call_abandon(&cc->call);
+    call_abandon(cc->http, &cc->call);
     free(cc->base_url);
     free(cc);
 }
@@ -984,12 +982,12 @@ static sl_err_t imds_fetch(sl_creds_provider_t *prov, void *ctx) {
 static void imds_cancel(sl_creds_provider_t *prov, void *ctx) {
     imds_ctx_t *ic = ctx;
     (void)prov;
-    call_abandon(&ic->call);
+    call_abandon(ic->http, &ic->call);
 }
 
 static void imds_destroy(void *ctx) {
     imds_ctx_t *ic = ctx;
-    call_abandon(&ic->call);
+    call_abandon(ic->http, &ic->call);
     wipe_free(ic->token);
     free(ic->endpoint);
     free(ic);
