@@ -2,7 +2,8 @@
 # test.sh: the whole test suite, as the README's second command and CI run it:
 #   1. gcc build, `make check` (unit + integration tests) and `make distcheck`;
 #   2. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, `make check` again;
-#   3. valgrind on the example jobs: no leaks, no errors.
+#   3. every libFuzzer target for a few seconds (tools/fuzz.sh);
+#   4. valgrind on the example jobs: no leaks, no errors.
 # Each build happens in its own directory under build/. Stops at the first failure.
 set -eu
 cd "$(dirname "$0")/.."
@@ -30,6 +31,9 @@ mkdir -p build/asan
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     SLUICE_KILL9_LINES=300000 make -j"$jobs" check) \
     || { show_failures build/asan; exit 1; }
+
+step "fuzz: every parser of outside bytes, briefly"
+sh tools/fuzz.sh "${FUZZ_SECONDS:-15}"
 
 step "valgrind: the example jobs leak nothing"
 sh tools/valgrind-examples.sh build/gcc/sluice
