@@ -13,7 +13,7 @@
 
 void sl_pb_reader_init(sl_pb_reader_t *rd, const void *buf, size_t len) {
     rd->p = buf;
-    rd->end = rd->p + (buf ? len : 0);
+    rd->end = buf ? rd->p + len : rd->p; /* no arithmetic on NULL, even + 0 */
 }
 
 int sl_pb_get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out) {
