@@ -38,4 +38,7 @@ sh tools/fuzz.sh "${FUZZ_SECONDS:-15}"
 step "valgrind: the example jobs leak nothing"
 sh tools/valgrind-examples.sh build/gcc/sluice
 
+# One closing line over both builds' suites (automake's test-suite.log counts).
+count() { sed -n "s/^# $1: *//p" build/gcc/test-suite.log build/asan/test-suite.log | awk '{s += $1} END {print s + 0}'; }
 step "all passed"
+echo "tests: $(count PASS) passed, $(count FAIL) failed, $(count SKIP) skipped"
