@@ -175,17 +175,19 @@ sl_ckpt_store_t *sl_job_open_checkpoints(sl_job_t *job, char *errstr, size_t err
     return sl_ckpt_sqlite_open(ckpt_path, job->jc.name, job->jc.id, errstr, errlen);
 }
 
+static void use_pthreads(void) {
+    evthread_use_pthreads();
+}
+
 sl_err_t sl_job_run(sl_job_t *job) {
     char errstr[512];
     sl_err_t rc = SL_OK;
-    static int threads_ready;
+    static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
 
     if (job->running)
         return SL_ERR_STATE;
-    if (!threads_ready) {
-        evthread_use_pthreads();
-        threads_ready = 1;
-    }
+    /* Workers and the main loop activate each other's events: libevent must lock. */
+    pthread_once(&threads_once, use_pthreads);
     job->running = 1;
     if (!(job->base = event_base_new()) ||
         !(job->stop_ev = event_new(job->base, job->stop_pipe[0], EV_READ | EV_PERSIST, stop_cb,
