@@ -497,16 +497,32 @@ oom:
     return SL_ERR_NOMEM;
 }
 
+/* Drops a call without its callback. */
+static void call_drop(call_t *call) {
+    sl_aws_client_t *c = call->c;
+    call_unlink(call);
+    if (call->in_http)
+        sl_http_cancel(c->http, call);
+    call_free(call);
+}
+
+int sl_aws_cancel(sl_aws_client_t *c, void *opaque) {
+    int n = 0;
+    for (call_t *call = c->calls, *next; call; call = next) {
+        next = call->next;
+        if (call->opaque == opaque) {
+            call_drop(call);
+            n++;
+        }
+    }
+    return n;
+}
+
 void sl_aws_client_destroy(sl_aws_client_t *c) {
     if (!c)
         return;
-    while (c->calls) {
-        call_t *call = c->calls;
-        call_unlink(call);
-        if (call->in_http)
-            sl_http_cancel(c->http, call);
-        call_free(call);
-    }
+    while (c->calls)
+        call_drop(c->calls);
     free(c->service);
     free(c->signing_name);
     free(c->region);

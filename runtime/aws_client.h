@@ -99,6 +99,10 @@ typedef void (*sl_aws_cb)(void *opaque, const sl_aws_result_t *res);
 sl_err_t sl_aws_call(sl_aws_client_t *c, const char *op, json_t *body,
                      const sl_retry_policy_t *retry, sl_aws_cb cb, void *opaque);
 
+/* Drops every call whose callback opaque is opaque (waiting, retrying or on the wire), without
+ * calling back: for an owner going away before its answers. Returns how many. */
+int sl_aws_cancel(sl_aws_client_t *c, void *opaque);
+
 /* Calls in flight (including those waiting for a retry or for credentials). */
 int sl_aws_client_pending(const sl_aws_client_t *c);
 

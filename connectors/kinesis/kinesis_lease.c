@@ -53,7 +53,7 @@ enum op_kind { OP_ENSURE, OP_LIST, OP_GET, OP_UPDATE, OP_PUT, OP_DELETE };
 enum ensure_stage { ST_DESCRIBE, ST_CREATE, ST_POLL };
 
 typedef struct lease_op {
-    sl_lease_table_t *lt; /* NULL once detached by sl_lease_table_destroy() */
+    sl_lease_table_t *lt;
     struct lease_op *prev, *next;
     enum op_kind kind;
     enum ensure_stage stage;
@@ -399,10 +399,9 @@ void sl_lease_table_destroy(sl_lease_table_t *lt) {
     while (lt->ops) {
         lease_op_t *op = lt->ops;
         op_unlink(op);
-        op->lt = NULL;
-        /* An op waiting on its timer has no call in flight: nothing will come back for it. */
-        if (!op->in_call)
-            op_free(op);
+        if (op->in_call)
+            sl_aws_cancel(lt->client, op); /* its answer will not come */
+        op_free(op);
     }
     free(lt->name);
     free(lt);
@@ -726,10 +725,6 @@ sl_err_t sl_lease_table_list(sl_lease_table_t *lt, sl_lease_cb cb, void *opaque)
 static void on_reply(void *opaque, const sl_aws_result_t *res) {
     lease_op_t *op = opaque;
     op->in_call = 0;
-    if (!op->lt) {
-        op_free(op);
-        return;
-    }
     switch (op->kind) {
     case OP_ENSURE:
         ensure_reply(op, res);

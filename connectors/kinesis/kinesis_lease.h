@@ -92,9 +92,9 @@ typedef void (*sl_lease_cb)(void *opaque, sl_lease_result_t *res);
 sl_lease_table_t *sl_lease_table_new(sl_aws_client_t *client, struct event_base *base,
                                      const char *table, char *errstr, size_t errlen);
 
-/* Frees the table. Operations in flight are detached: their callbacks are never called and
- * their memory is released when the client answers them (destroy the client after this, not
- * before, or those few bytes leak). Accepts NULL. Not from inside an sl_lease_cb. */
+/* Frees the table. Operations in flight are cancelled in the client (sl_aws_cancel): their
+ * callbacks are never called. The client must still be alive. Accepts NULL. Not from inside
+ * an sl_lease_cb. */
 void sl_lease_table_destroy(sl_lease_table_t *lt);
 
 /* Operations started and not yet reported. */

@@ -411,6 +411,43 @@ static void test_destroy_in_flight(void) {
     fixture_down(&fx);
 }
 
+static void test_cancel_by_owner(void) {
+    fixture_t fx;
+    outcome_t a[5], b[5];
+    reply_t ok = {200, "{}", NULL};
+    reply_t script[MAX_SCRIPT];
+    int64_t deadline;
+    int bdone = 0;
+    memset(a, 0, sizeof(a));
+    memset(b, 0, sizeof(b));
+    for (int i = 0; i < MAX_SCRIPT; i++)
+        script[i] = ok;
+    CU_ASSERT_EQUAL_FATAL(fixture_up(&fx), 0);
+    srv_script(&fx.srv, script, MAX_SCRIPT);
+    for (int i = 0; i < 5; i++) {
+        sl_aws_call(fx.client, "ListStreams", NULL, NULL, on_result, &a[i]);
+        sl_aws_call(fx.client, "ListStreams", NULL, NULL, on_result, &b[i]);
+    }
+    event_base_loop(fx.base, EVLOOP_ONCE | EVLOOP_NONBLOCK); /* some reach the wire */
+    for (int i = 0; i < 5; i++)
+        CU_ASSERT_EQUAL(sl_aws_cancel(fx.client, &a[i]), 1);
+    CU_ASSERT_EQUAL(sl_aws_cancel(fx.client, &a[0]), 0);
+    CU_ASSERT_EQUAL(sl_aws_client_pending(fx.client), 5);
+    deadline = sl_mono_ms() + 5000;
+    while (bdone < 5 && sl_mono_ms() < deadline) {
+        event_base_loop(fx.base, EVLOOP_ONCE);
+        bdone = 0;
+        for (int i = 0; i < 5; i++)
+            bdone += b[i].done;
+    }
+    CU_ASSERT_EQUAL(bdone, 5);
+    for (int i = 0; i < 5; i++) {
+        CU_ASSERT_EQUAL(a[i].done, 0);
+        CU_ASSERT_EQUAL(b[i].res.err, SL_OK);
+    }
+    fixture_down(&fx);
+}
+
 static void test_bad_options(void) {
     struct event_base *base = event_base_new();
     sl_http_opts_t ho;
@@ -449,6 +486,7 @@ void test_aws_client_register(void) {
         {"retries exhausted", test_call_retries_exhausted},
         {"expired token refresh", test_call_expired_token_refresh},
         {"destroy in flight", test_destroy_in_flight},
+        {"cancel by owner", test_cancel_by_owner},
         {"bad options", test_bad_options},
         {NULL, NULL},
     };
