@@ -9,16 +9,7 @@
 PEER=0013-aws-layer-peers
 . "$top_srcdir/tests/peers/lib.sh"
 
-PEERS="kinesalite dynalite dynamodb-local kinesis-local"
-P=$top_srcdir/tests/peers
-S=$T/peers
-mkdir -p "$S"
-stop_all() { for n in $PEERS; do "$P/$n.sh" stop "$S" >/dev/null 2>&1 || true; done; }
-trap 'stop_all; cleanup' EXIT
-trap 'exit 1' INT TERM HUP
-for n in $PEERS; do "$P/$n.sh" start "$S" >"$T/$n.url" 2>"$T/$n.err" & done
-wait
-for n in $PEERS; do [ -s "$T/$n.url" ] || { cat "$T/$n.err"; fail "peer $n did not start"; }; done
+peers_up kinesalite dynalite dynamodb-local kinesis-local
 KIN=$(cat "$T/kinesalite.url"); DDB=$(cat "$T/dynalite.url"); DDBL=$(cat "$T/dynamodb-local.url")
 KL=$(cat "$T/kinesis-local.url")
 

@@ -13,16 +13,7 @@ PEER=0015-kcl-lease-table
 LT=$top_builddir/tests/tools/lease-tool
 [ -x "$LT" ] || fail "no $LT (make tests/tools/lease-tool)"
 
-PEERS="dynalite dynamodb-local"
-P=$top_srcdir/tests/peers
-S=$T/peers
-mkdir -p "$S"
-stop_all() { for n in $PEERS; do "$P/$n.sh" stop "$S" >/dev/null 2>&1 || true; done; }
-trap 'stop_all; cleanup' EXIT
-trap 'exit 1' INT TERM HUP
-for n in $PEERS; do "$P/$n.sh" start "$S" >"$T/$n.url" 2>"$T/$n.err" & done
-wait
-for n in $PEERS; do [ -s "$T/$n.url" ] || { cat "$T/$n.err"; fail "peer $n did not start"; }; done
+peers_up dynalite dynamodb-local
 
 AWS=/usr/bin/aws
 "$AWS" --version 2>/dev/null | grep -q '^aws-cli/2\.' || fail "need AWS CLI v2 at /usr/bin/aws (tools/deps.sh --test installs awscli)"

@@ -243,3 +243,21 @@ peer_json_call() { # peer_json_call URL SERVICE TARGET CONTENT-TYPE-VERSION BODY
     curl -sf --max-time 5 "$@" -H "$(peer_auth_header "$_svc")" -H 'X-Amz-Date: 20200101T000000Z' \
         -H "X-Amz-Target: $_target" -H "Content-Type: application/x-amz-json-$_ver" -d "$_body" "$_url/"
 }
+
+# For the numbered tests (after tests/lib/common.sh). peers_up NAME...: starts the peers at once
+# under $T/peers, stops them when the test exits, and fails the test naming any that did not
+# start. Each endpoint URL is then in $T/<name>.url.
+peers_up() {
+    PEERS="$*"
+    mkdir -p "$T/peers"
+    trap 'peers_down; cleanup' EXIT
+    trap 'exit 1' INT TERM HUP
+    for n in $PEERS; do
+        "$top_srcdir/tests/peers/$n.sh" start "$T/peers" >"$T/$n.url" 2>"$T/$n.err" &
+    done
+    wait
+    for n in $PEERS; do [ -s "$T/$n.url" ] || { cat "$T/$n.err"; fail "peer $n did not start"; }; done
+}
+peers_down() {
+    for n in $PEERS; do "$top_srcdir/tests/peers/$n.sh" stop "$T/peers" >/dev/null 2>&1 || true; done
+}
