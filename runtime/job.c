@@ -116,12 +116,31 @@ static int inputs_bounded(const sl_job_t *job) {
     return 1;
 }
 
+static void inputs_deadline_cb(evutil_socket_t fd, short what, void *arg) {
+    sl_job_t *job = arg;
+    (void)fd;
+    (void)what;
+    sl_log(SL_LOG_WARN, "job", "inputs did not finish stopping within task.shutdown.ms");
+    event_base_loopbreak(job->base);
+}
+
 static void done_cb(evutil_socket_t fd, short what, void *arg) {
     sl_job_t *job = arg;
     (void)fd;
     (void)what;
     if (__atomic_load_n(&job->workers_done, __ATOMIC_SEQ_CST) == job->jc.threads) {
-        event_base_loopbreak(job->base);
+        /* Every partition is drained, committed and closed: the inputs finish what they owe
+         * (final checkpoints elsewhere, lease releases), within task.shutdown.ms. */
+        int pending = sl_inputs_stop(job);
+        if (pending && !job->inputs_stopping) {
+            struct timeval tv = {(time_t)(job->jc.shutdown_timeout_ms / 1000),
+                                 (suseconds_t)((job->jc.shutdown_timeout_ms % 1000) * 1000)};
+            job->inputs_stopping = 1;
+            if ((job->inputs_ev = event_new(job->base, -1, 0, inputs_deadline_cb, job)))
+                event_add(job->inputs_ev, &tv);
+        }
+        if (!pending)
+            event_base_loopbreak(job->base);
         return;
     }
     if (job->running == 1 && (__atomic_load_n(&job->failed, __ATOMIC_SEQ_CST) ||
@@ -239,7 +258,7 @@ sl_err_t sl_job_run(sl_job_t *job) {
             sl_job_fail(job, "out of memory");
             break;
         }
-        if (sl_input_discover(in) != SL_OK)
+        if (sl_input_open(in) != SL_OK || sl_input_discover(in) != SL_OK)
             break;
         if (in->discover_ms > 0) {
             struct timeval tv = {(time_t)(in->discover_ms / 1000),
@@ -268,6 +287,9 @@ out:
     job->workers = NULL;
     for (int i = 0; job->ins && i < job->ninputs; i++)
         sl_input_destroy(job->ins[i]);
+    if (job->inputs_ev)
+        event_free(job->inputs_ev);
+    job->inputs_ev = NULL;
     free(job->ins);
     job->ins = NULL;
     sl_metrics_server_stop(job->msrv);

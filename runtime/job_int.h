@@ -12,6 +12,7 @@
 #define SL_JOB_INT_H
 
 #include <pthread.h>
+#include <stdint.h>
 
 #include <event2/event.h>
 
@@ -75,16 +76,34 @@ typedef struct sl_ptrack {
     char offset[48];
 } sl_ptrack_t;
 
+/* NEW: handed over, not opened; RUNNING: polled; DRAINING: winding down (end of input,
+ * release or loss): flushing, waiting for acknowledgements; DONE: closed (a zombie while
+ * records of it are still in flight). */
 typedef enum { SL_PART_NEW, SL_PART_RUNNING, SL_PART_DRAINING, SL_PART_DONE } sl_part_state_t;
+
+/* A partition id the input announced. part is the live partition (NULL once it is gone);
+ * closing: removal asked for and not finished; done: it reached its end (never re-added). */
+typedef struct sl_known {
+    char *id;
+    struct sl_part *part;
+    uint64_t serial;
+    int closing;
+    int done;
+} sl_known_t;
 
 struct sl_input {
     struct sl_job *job;
     sl_stream_t *st;
     int64_t discover_ms;
     struct event *discover_ev;
-    char **known; /* partition ids announced so far */
+    pthread_mutex_t lock; /* guards known (the main thread adds, workers retire) */
+    sl_known_t *known;
     int nknown, capknown;
     int next_worker;
+    void *state;  /* in_open's */
+    int opened;   /* in_open succeeded: in_close is owed */
+    int stopping; /* in_stop called */
+    int stopped;  /* sl_input_stopped() called */
     char errmsg[512];
 };
 
@@ -92,6 +111,12 @@ struct sl_part {
     sl_input_t *in;
     struct sl_worker *w;
     char *id;
+    uint64_t serial;   /* unique per job: matches stop requests to this very partition */
+    int stop_how;      /* -1 none, else sl_part_stop_t being carried out */
+    int why;           /* sl_close_t once closing */
+    int revoked;       /* lost: never commit again */
+    int flushed;       /* its chain was flushed while winding down */
+    int64_t wind_deadline;
     void *state;
     int opened;
     sl_part_state_t pstate;
@@ -132,6 +157,7 @@ typedef struct sl_worker {
     struct event *wake_ev, *commit_ev, *tick_ev;
     pthread_mutex_t lock; /* guards inbox and the stop request */
     sl_part_t *inbox;     /* partitions handed over by the main thread */
+    struct sl_stopreq *stops; /* stop requests from the main thread */
     int stop_requested;
     sl_part_t *parts;
     int nparts;
@@ -163,6 +189,9 @@ struct sl_job {
     int stop_count;  /* atomic: sl_job_stop() calls */
     int failed;      /* atomic: some part failed the job */
     int live_parts;  /* atomic: partitions not yet done */
+    uint64_t part_serial; /* main thread: last partition serial handed out */
+    struct event *inputs_ev; /* main thread: input stop deadline */
+    int inputs_stopping;
     int workers_done; /* atomic */
     char failmsg[1024];
     pthread_mutex_t faillock;
@@ -184,6 +213,8 @@ void sl_job_notify(struct sl_job *job);
 sl_worker_t *sl_worker_new(struct sl_job *job, int idx);
 sl_err_t sl_worker_start(sl_worker_t *w);
 void sl_worker_adopt(sl_worker_t *w, sl_part_t *part); /* any thread */
+/* Asks w to stop the partition with this serial (sl_part_stop_t how). Any thread. */
+void sl_worker_stop_part(sl_worker_t *w, sl_part_t *part, uint64_t serial, int how);
 void sl_worker_request_stop(sl_worker_t *w);           /* any thread: drain and finish */
 void sl_worker_join(sl_worker_t *w);
 void sl_worker_destroy(sl_worker_t *w);
@@ -191,6 +222,13 @@ void sl_worker_destroy(sl_worker_t *w);
 sl_input_t *sl_input_new(struct sl_job *job, sl_stream_t *st);
 void sl_input_destroy(sl_input_t *in);
 sl_err_t sl_input_discover(sl_input_t *in);
+/* Calls the plugin's in_open (if any); fails the job on error. Main thread. */
+sl_err_t sl_input_open(sl_input_t *in);
 void sl_part_destroy(sl_part_t *part);
+/* Worker: the partition is gone for good; when it left early (released, lost) its id may be
+ * announced again. */
+void sl_input_retire(sl_input_t *in, sl_part_t *part);
+/* Main thread: starts in_stop on every input; returns how many have not stopped yet. */
+int sl_inputs_stop(struct sl_job *job);
 
 #endif

@@ -70,18 +70,34 @@ sl_input_t *sl_input_new(sl_job_t *job, sl_stream_t *st) {
         return NULL;
     in->job = job;
     in->st = st;
+    pthread_mutex_init(&in->lock, NULL);
     return in;
 }
 
 void sl_input_destroy(sl_input_t *in) {
     if (!in)
         return;
+    if (in->opened && in->st->sys->plugin->in_close)
+        in->st->sys->plugin->in_close(in, in->state);
     if (in->discover_ev)
         event_free(in->discover_ev);
     for (int i = 0; i < in->nknown; i++)
-        free(in->known[i]);
+        free(in->known[i].id);
     free(in->known);
+    pthread_mutex_destroy(&in->lock);
     free(in);
+}
+
+sl_err_t sl_input_open(sl_input_t *in) {
+    const sl_system_plugin_t *pl = in->st->sys->plugin;
+    if (!pl->in_open)
+        return SL_OK;
+    if (pl->in_open(in, &in->state) != SL_OK) {
+        sl_job_fail(in->job, "%s", in->errmsg[0] ? in->errmsg : "cannot open input");
+        return SL_ERR_IO;
+    }
+    in->opened = 1;
+    return SL_OK;
 }
 
 const char *sl_input_system(const sl_input_t *in) {
@@ -99,6 +115,58 @@ const void *sl_input_stream_conf(const sl_input_t *in) {
 int sl_input_start_upcoming(const sl_input_t *in) {
     return in->st->generic.offset_default == 1;
 }
+const char *sl_input_job_name(const sl_input_t *in) {
+    return in->job->jc.name;
+}
+const char *sl_input_job_id(const sl_input_t *in) {
+    return in->job->jc.id;
+}
+void *sl_input_state(const sl_input_t *in) {
+    return in->state;
+}
+struct event_base *sl_input_base(const sl_input_t *in) {
+    return in->job->base;
+}
+int sl_input_worker_count(const sl_input_t *in) {
+    return in->job->jc.threads;
+}
+int sl_input_job_stopping(const sl_input_t *in) {
+    return __atomic_load_n(&in->job->running, __ATOMIC_SEQ_CST) != 1 ||
+           __atomic_load_n(&in->job->failed, __ATOMIC_SEQ_CST);
+}
+
+sl_err_t sl_input_checkpoint_read(sl_input_t *in, const char *partition, char **offset,
+                                  int64_t *subseq) {
+    sl_err_t err;
+    *offset = NULL;
+    *subseq = 0;
+    if (!in->job->ckpt)
+        return SL_ERR_STATE;
+    err = sl_ckpt_read(in->job->ckpt, in->st->sys->name, in->st->name, partition, offset, subseq);
+    if (err == SL_OK && !*offset)
+        return SL_ERR_NOENT;
+    return err;
+}
+
+sl_err_t sl_input_checkpoint_write(sl_input_t *in, const char *partition, const char *offset,
+                                   int64_t subseq) {
+    sl_ckpt_t cp;
+    char errstr[512];
+    sl_err_t err;
+    if (!in->job->ckpt)
+        return SL_ERR_STATE;
+    memset(&cp, 0, sizeof(cp));
+    cp.system = in->st->sys->name;
+    cp.stream = in->st->name;
+    cp.partition = partition;
+    cp.offset = offset;
+    cp.subseq = subseq;
+    err = sl_ckpt_write(in->job->ckpt, &cp, 1, errstr, sizeof(errstr));
+    if (err != SL_OK)
+        sl_log(SL_LOG_ERROR, "ckpt", "%s/%s/%s: checkpoint write failed: %s", in->st->sys->name,
+               in->st->name, partition, errstr);
+    return err;
+}
 
 void sl_input_set_discover_interval(sl_input_t *in, int64_t interval_ms) {
     in->discover_ms = interval_ms;
@@ -115,33 +183,55 @@ sl_err_t sl_input_fail(sl_input_t *in, const char *fmt, ...) {
     return SL_ERR_IO;
 }
 
+/* The known entry of partition, or NULL. Caller holds in->lock. */
+static sl_known_t *known_find(sl_input_t *in, const char *partition) {
+    for (int i = 0; i < in->nknown; i++)
+        if (!strcmp(in->known[i].id, partition))
+            return &in->known[i];
+    return NULL;
+}
+
 sl_err_t sl_input_add_partition(sl_input_t *in, const char *partition) {
     sl_job_t *job = in->job;
     sl_part_t *part;
+    sl_known_t *k;
     sl_worker_t *w;
 
-    for (int i = 0; i < in->nknown; i++)
-        if (!strcmp(in->known[i], partition))
-            return SL_OK;
+    pthread_mutex_lock(&in->lock);
+    if ((k = known_find(in, partition))) {
+        int closing = k->closing;
+        pthread_mutex_unlock(&in->lock);
+        return closing ? SL_ERR_STATE : SL_OK;
+    }
     if (in->nknown == in->capknown) {
         int cap = in->capknown ? in->capknown * 2 : 8;
-        char **grown = realloc(in->known, sizeof(*grown) * (size_t)cap);
-        if (!grown)
+        sl_known_t *grown = realloc(in->known, sizeof(*grown) * (size_t)cap);
+        if (!grown) {
+            pthread_mutex_unlock(&in->lock);
             return SL_ERR_NOMEM;
+        }
         in->known = grown;
         in->capknown = cap;
     }
-    if (!(in->known[in->nknown] = sl_strdup(partition)))
-        return SL_ERR_NOMEM;
-    in->nknown++;
-    if (!(part = calloc(1, sizeof(*part))) || !(part->id = sl_strdup(partition))) {
-        free(part);
+    k = &in->known[in->nknown];
+    memset(k, 0, sizeof(*k));
+    if (!(k->id = sl_strdup(partition)) || !(part = calloc(1, sizeof(*part))) ||
+        !(part->id = sl_strdup(partition))) {
+        if (k->id)
+            free(part);
+        free(k->id);
+        pthread_mutex_unlock(&in->lock);
         return SL_ERR_NOMEM;
     }
+    in->nknown++;
     part->in = in;
+    part->serial = k->serial = ++job->part_serial;
+    part->stop_how = -1;
+    k->part = part;
     /* Round robin over the workers, continuing across inputs. */
     w = job->workers[in->next_worker++ % job->jc.threads];
     part->w = w;
+    pthread_mutex_unlock(&in->lock);
     __atomic_add_fetch(&job->live_parts, 1, __ATOMIC_SEQ_CST);
     sl_log_debug("worker", "partition %s/%s/%s -> worker %d", in->st->sys->name, in->st->name,
                  partition, w->idx);
@@ -149,11 +239,78 @@ sl_err_t sl_input_add_partition(sl_input_t *in, const char *partition) {
     return SL_OK;
 }
 
+sl_err_t sl_input_remove_partition(sl_input_t *in, const char *partition, sl_part_stop_t how) {
+    sl_known_t *k;
+    sl_part_t *part;
+    uint64_t serial;
+
+    pthread_mutex_lock(&in->lock);
+    k = known_find(in, partition);
+    if (!k || k->closing || k->done || !k->part) {
+        pthread_mutex_unlock(&in->lock);
+        return SL_ERR_NOENT;
+    }
+    k->closing = 1;
+    part = k->part;
+    serial = k->serial;
+    pthread_mutex_unlock(&in->lock);
+    sl_log(SL_LOG_INFO, "worker", "%s/%s/%s: %s", in->st->sys->name, in->st->name, partition,
+           how == SL_PART_LOST ? "lost: stopping at once" : "released: handing it over");
+    /* part is only used by the worker as a key matched with the serial: it may be gone. */
+    sl_worker_stop_part(part->w, part, serial, (int)how);
+    return SL_OK;
+}
+
+void sl_input_retire(sl_input_t *in, sl_part_t *part) {
+    pthread_mutex_lock(&in->lock);
+    for (int i = 0; i < in->nknown; i++) {
+        sl_known_t *k = &in->known[i];
+        if (k->part != part || k->serial != part->serial)
+            continue;
+        k->part = NULL;
+        if (part->why == SL_CLOSE_RELEASED || part->why == SL_CLOSE_LOST || k->closing) {
+            /* It left early: forget it, so it can be announced again. */
+            free(k->id);
+            in->known[i] = in->known[--in->nknown];
+        } else {
+            k->done = 1;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&in->lock);
+}
+
 sl_err_t sl_input_discover(sl_input_t *in) {
     sl_err_t err = in->st->sys->plugin->discover(in);
     if (err != SL_OK)
         sl_job_fail(in->job, "%s", in->errmsg[0] ? in->errmsg : sl_err_str(err));
     return err;
+}
+
+void sl_input_stopped(sl_input_t *in) {
+    if (in->stopped)
+        return;
+    in->stopped = 1;
+    sl_job_notify(in->job);
+}
+
+int sl_inputs_stop(sl_job_t *job) {
+    int pending = 0;
+    for (int i = 0; job->ins && i < job->ninputs; i++) {
+        sl_input_t *in = job->ins[i];
+        if (!in)
+            continue;
+        if (!in->stopping) {
+            in->stopping = 1;
+            if (in->opened && in->st->sys->plugin->in_stop)
+                in->st->sys->plugin->in_stop(in, in->state);
+            else
+                in->stopped = 1;
+        }
+        if (!in->stopped)
+            pending++;
+    }
+    return pending;
 }
 
 /* --- partitions (worker thread) ------------------------------------------------------------ */
@@ -166,6 +323,12 @@ sl_input_t *sl_part_input(const sl_part_t *part) {
 }
 struct event_base *sl_part_base(const sl_part_t *part) {
     return part->w->base;
+}
+int sl_part_worker(const sl_part_t *part) {
+    return part->w->idx;
+}
+sl_close_t sl_part_closing(const sl_part_t *part) {
+    return (sl_close_t)part->why;
 }
 
 void sl_part_set_idle_interval(sl_part_t *part, int64_t ms) {
@@ -270,28 +433,31 @@ static sl_ptrack_t *track_new(sl_part_t *part, const char *offset, int64_t subse
     return tr;
 }
 
-sl_err_t sl_part_deliver(sl_part_t *part, sl_buf_t *buf, size_t off, size_t len,
-                         const char *key, size_t keylen, const char *offset, int64_t subseq,
-                         int64_t event_time_ms) {
+sl_err_t sl_part_deliver_ex(sl_part_t *part, const sl_delivery_t *d) {
     sl_stream_t *st = part->in->st;
     sl_ptrack_t *tr;
     sl_record_t *rec;
     sl_err_t err;
 
-    if (!(rec = sl_record_new()) || !(tr = track_new(part, offset, subseq))) {
+    if (!(rec = sl_record_new()) || !(tr = track_new(part, d->offset, d->subseq))) {
         sl_record_unref(rec);
         return sl_part_fail(part, "out of memory");
     }
     /* The record holds the tracker from here; the tracker is released when the last record
      * derived from this source offset is dropped or acknowledged. */
-    if (sl_record_set_source(rec, st->sys->name, st->name, part->id, offset, subseq,
-                             sl_now_ms(), &tr->base) != SL_OK ||
-        (buf && sl_record_set_slice(rec, buf, off, len) != SL_OK) ||
-        (key && sl_record_set_key(rec, key, keylen) != SL_OK)) {
+    if (sl_record_set_source(rec, st->sys->name, st->name, part->id, d->offset, d->subseq,
+                             d->arrival_ms ? d->arrival_ms : sl_now_ms(), &tr->base) != SL_OK ||
+        (d->buf && sl_record_set_slice(rec, d->buf, d->off, d->len) != SL_OK) ||
+        (d->key && sl_record_set_key(rec, d->key, d->keylen) != SL_OK)) {
         sl_record_unref(rec);
         return sl_part_fail(part, "out of memory");
     }
-    rec->event_time = event_time_ms;
+    for (int i = 0; i < d->nheaders; i++)
+        if (sl_record_set_header(rec, d->headers[2 * i], d->headers[2 * i + 1]) != SL_OK) {
+            sl_record_unref(rec);
+            return sl_part_fail(part, "out of memory");
+        }
+    rec->event_time = d->event_time_ms;
     if (part->m_in)
         sl_metric_add(part->m_in, 1);
     err = sl_chain_process(part->chain, rec);
@@ -300,14 +466,14 @@ sl_err_t sl_part_deliver(sl_part_t *part, sl_buf_t *buf, size_t off, size_t len,
             sl_metric_add(part->m_errors, 1);
         if (part->in->job->jc.error_policy == 1) {
             sl_log(SL_LOG_ERROR, "record", "%s/%s/%s offset %s: %s (skipped: "
-                   "task.error.policy=skip)", st->sys->name, st->name, part->id, offset,
+                   "task.error.policy=skip)", st->sys->name, st->name, part->id, d->offset,
                    sl_chain_error(part->chain));
             sl_record_unref(rec);
             return SL_OK;
         }
         /* Mark the partition before the record (and its tracker) goes. */
         part->failed = 1;
-        sl_part_fail(part, "offset %s: %s", offset, sl_chain_error(part->chain));
+        sl_part_fail(part, "offset %s: %s", d->offset, sl_chain_error(part->chain));
         sl_job_fail(part->in->job, "%s", part->errmsg);
         sl_record_unref(rec);
         return SL_ERR_RECORD;
@@ -316,6 +482,22 @@ sl_err_t sl_part_deliver(sl_part_t *part, sl_buf_t *buf, size_t off, size_t len,
     if (part->inflight >= part->in->job->jc.max_inflight)
         part->blocked = 1;
     return SL_OK;
+}
+
+sl_err_t sl_part_deliver(sl_part_t *part, sl_buf_t *buf, size_t off, size_t len,
+                         const char *key, size_t keylen, const char *offset, int64_t subseq,
+                         int64_t event_time_ms) {
+    sl_delivery_t d;
+    memset(&d, 0, sizeof(d));
+    d.buf = buf;
+    d.off = off;
+    d.len = len;
+    d.key = key;
+    d.keylen = keylen;
+    d.offset = offset;
+    d.subseq = subseq;
+    d.event_time_ms = event_time_ms;
+    return sl_part_deliver_ex(part, &d);
 }
 
 void sl_part_destroy(sl_part_t *part) {
@@ -381,7 +563,7 @@ void sl_output_ack(sl_output_t *out, sl_record_t *rec, sl_err_t err) {
                    src->offset, out->errmsg[0] ? out->errmsg : sl_err_str(err));
         } else {
             /* Fail before dropping the reference: the offset must never become committable. */
-            if (rec->track)
+            if (rec->track && ((sl_ptrack_t *)rec->track)->part)
                 ((sl_ptrack_t *)rec->track)->part->failed = 1;
             sl_job_fail(out->w->job, "%s/%s/%s offset %s: %s", src->system, src->stream,
                         src->partition, src->offset, out->errmsg[0] ? out->errmsg : sl_err_str(err));

@@ -14,7 +14,7 @@
 #include "sluice/conf.h"
 #include "sluice/record.h"
 
-#define SL_SYSTEM_ABI_VERSION 1
+#define SL_SYSTEM_ABI_VERSION 2
 
 typedef struct sl_input sl_input_t;   /* one input stream of the job (task.inputs entry) */
 typedef struct sl_part sl_part_t;     /* one partition of an input, owned by a worker */
@@ -43,6 +43,17 @@ typedef struct sl_system_plugin {
     size_t stream_conf_size;
 
     /* --- consumer (all NULL for a producer-only system) --- */
+    /* On the main thread, before the first discover(): the input's own state (shared by its
+     * partitions through sl_input_state(); thread safety is the connector's business), e.g. a
+     * lease coordinator with timers on sl_input_base(). Optional. */
+    sl_err_t (*in_open)(sl_input_t *in, void **statep);
+    /* On the main thread, once every worker drained, committed and closed its partitions at
+     * the end of the job: finish what the input owes (write final checkpoints, release leases)
+     * and call sl_input_stopped() when done, from this call or later from the main loop.
+     * The job waits up to task.shutdown.ms. Optional (NULL: stopped at once). */
+    void (*in_stop)(sl_input_t *in, void *state);
+    /* On the main thread after in_stop (or on a failed start): free the state. Optional. */
+    void (*in_close)(sl_input_t *in, void *state);
     /* On the main thread: find the input's partitions and announce each with
      * sl_input_add_partition(). Called at start and then every discover interval when the
      * input is unbounded (sl_input_set_discover_interval). Returns SL_OK or an error after
@@ -54,8 +65,12 @@ typedef struct sl_system_plugin {
     /* On the worker: deliver up to max records with sl_part_deliver(); tell what comes next. */
     sl_poll_t (*part_poll)(sl_part_t *part, void *state, int max);
     /* On the worker: the checkpoint of the partition advanced (for systems that store
-     * checkpoints themselves, e.g. a KCL lease table). Optional. */
+     * checkpoints themselves, e.g. a KCL lease table). Called after the offset was written
+     * to the local store, never for a partition being stopped as lost. Optional. */
     sl_err_t (*part_commit)(sl_part_t *part, void *state, const char *offset, int64_t subseq);
+    /* On the worker, after the partition's last commit: at its end (SL_POLL_EOF, once every
+     * record was acknowledged and committed), when it was removed
+     * (sl_input_remove_partition()) or at the end of the job. sl_part_closing() tells why. */
     void (*part_close)(sl_part_t *part, void *state);
 
     /* --- producer (all NULL for a consumer-only system) --- */
@@ -81,11 +96,61 @@ const char *sl_input_system(const sl_input_t *in);
 const char *sl_input_stream(const sl_input_t *in);
 const void *sl_input_system_conf(const sl_input_t *in);
 const void *sl_input_stream_conf(const sl_input_t *in);
+/* The job's name and id (job.name, job.id). Borrowed. */
+const char *sl_input_job_name(const sl_input_t *in);
+const char *sl_input_job_id(const sl_input_t *in);
+/* The state in_open() set (NULL without in_open). Any thread. */
+void *sl_input_state(const sl_input_t *in);
+/* The main thread's event loop (for in_open/in_stop timers and I/O). Borrowed. */
+struct event_base *sl_input_base(const sl_input_t *in);
+/* Worker threads of the job (job.container.thread.count); sl_part_worker() is in [0, n). */
+int sl_input_worker_count(const sl_input_t *in);
+/* Tells the job that in_stop() finished. Main thread. */
+void sl_input_stopped(sl_input_t *in);
+/* The job is stopping (a stop was asked for, or it failed): start nothing new. Any thread. */
+int sl_input_job_stopping(const sl_input_t *in);
+/* Reads / writes this input's checkpoint of partition in the job's local store (the SQLite
+ * mirror), for systems that keep positions of their own (a shard's SHARD_END). Thread-safe.
+ * read: *offset receives a malloc'ed copy the caller frees; SL_ERR_NOENT when there is none. */
+sl_err_t sl_input_checkpoint_read(sl_input_t *in, const char *partition, char **offset,
+                                  int64_t *subseq);
+sl_err_t sl_input_checkpoint_write(sl_input_t *in, const char *partition, const char *offset,
+                                   int64_t subseq);
 /* The generic stream settings (samza.offset.default: 0 oldest, 1 upcoming; reset offset). */
 int sl_input_start_upcoming(const sl_input_t *in);
 
-/* Announces a partition (id copied). A partition already known is ignored. */
+/* Announces a partition (id copied). A partition already known is ignored (SL_OK); one still
+ * closing after sl_input_remove_partition() is refused with SL_ERR_STATE (try again later).
+ * Main thread. */
 sl_err_t sl_input_add_partition(sl_input_t *in, const char *partition);
+
+/* How a partition leaves before its end. */
+typedef enum {
+    /* Handing it over (lease released, rebalancing, shard given up): stop reading, flush the
+     * chain, wait (up to task.shutdown.ms) for the acknowledgements, commit, close. */
+    SL_PART_RELEASE = 0,
+    /* Someone else owns it now (lease lost): stop reading at once and never commit again;
+     * records in flight finish without moving the checkpoint. */
+    SL_PART_LOST = 1,
+} sl_part_stop_t;
+
+/* Stops a running partition the way how says; part_close() follows on its worker, after which
+ * the id may be announced again. Unknown or already stopping partitions: SL_ERR_NOENT. Main
+ * thread. */
+sl_err_t sl_input_remove_partition(sl_input_t *in, const char *partition, sl_part_stop_t how);
+
+/* Why part_close() is called: 0 end of the partition (EOF, all committed), 1 released, 2 lost,
+ * 3 the job is ending (drained and committed as far as acknowledged), 4 failure. Worker. */
+typedef enum {
+    SL_CLOSE_EOF = 0,
+    SL_CLOSE_RELEASED = 1,
+    SL_CLOSE_LOST = 2,
+    SL_CLOSE_SHUTDOWN = 3,
+    SL_CLOSE_FAILED = 4,
+} sl_close_t;
+sl_close_t sl_part_closing(const sl_part_t *part);
+/* The index of the worker thread owning the partition, in [0, sl_input_worker_count()). */
+int sl_part_worker(const sl_part_t *part);
 /* Asks for discover() every interval_ms (0 = never again; the input is then bounded: the job
  * ends when all its partitions reached EOF). */
 void sl_input_set_discover_interval(sl_input_t *in, int64_t interval_ms);
@@ -102,6 +167,22 @@ struct event_base *sl_part_base(const sl_part_t *part);
 sl_err_t sl_part_deliver(sl_part_t *part, sl_buf_t *buf, size_t off, size_t len,
                          const char *key, size_t keylen, const char *offset, int64_t subseq,
                          int64_t event_time_ms);
+/* One record with everything a source knows about it: sl_part_deliver() plus the source's
+ * arrival time and headers (name/value pairs, copied; e.g. an explicit hash key). */
+typedef struct sl_delivery {
+    sl_buf_t *buf;              /* payload = buf[off .. off+len) (NULL: empty payload) */
+    size_t off, len;
+    const char *key;            /* NULL: no key */
+    size_t keylen;
+    const char *offset;         /* copied */
+    int64_t subseq;
+    int64_t event_time_ms;      /* 0: none */
+    int64_t arrival_ms;         /* 0: now */
+    const char *const *headers; /* 2 * nheaders strings */
+    int nheaders;
+} sl_delivery_t;
+sl_err_t sl_part_deliver_ex(sl_part_t *part, const sl_delivery_t *d);
+
 /* Reports a record the connector could not turn into a record (too large, undecodable) at
  * offset, saying why. Under task.error.policy=skip it is logged and counted and SL_OK is
  * returned (the connector skips it); under fail the job fails and an error is returned. */

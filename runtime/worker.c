@@ -78,7 +78,7 @@ static int commit(sl_worker_t *w) {
         goto done;
     }
     for (sl_part_t *p = w->parts; p; p = p->next) {
-        if (!p->dirty || !p->done_offset || !part_checkpoints(p))
+        if (!p->dirty || !p->done_offset || !part_checkpoints(p) || p->revoked)
             continue;
         cps[n].system = p->in->st->sys->name;
         cps[n].stream = p->in->st->name;
@@ -99,7 +99,7 @@ static int commit(sl_worker_t *w) {
         p->dirty = 0;
         sl_log_debug("ckpt", "committed %s/%s/%s at %s.%lld", p->in->st->sys->name,
                      p->in->st->name, p->id, p->done_offset, (long long)p->done_subseq);
-        if (p->opened && p->in->st->sys->plugin->part_commit)
+        if (p->opened && !p->revoked && p->in->st->sys->plugin->part_commit)
             p->in->st->sys->plugin->part_commit(p, p->state, p->done_offset, p->done_subseq);
     }
 done:
@@ -128,6 +128,42 @@ static void part_done(sl_part_t *part) {
         sl_job_notify(job); /* lets the main thread see that inputs may be exhausted */
 }
 
+/* Frees a closed partition whose records are all gone, unless the worker is ending (then
+ * sl_worker_destroy frees everything). Returns 1 when it was freed. */
+static int part_reap(sl_part_t *part) {
+    sl_worker_t *w = part->w;
+    if (part->pstate != SL_PART_DONE || part->opened || part->inflight > 0 || w->draining)
+        return 0;
+    for (sl_part_t **pp = &w->parts; *pp; pp = &(*pp)->next)
+        if (*pp == part) {
+            *pp = part->next;
+            w->nparts--;
+            break;
+        }
+    sl_input_retire(part->in, part);
+    sl_chain_destroy(part->chain);
+    part->chain = NULL;
+    sl_part_destroy(part);
+    return 1;
+}
+
+/* The partition stops for good (part->why says why): the connector closes it, its chain goes
+ * (records an operator still held are dropped: nothing past them was committed), and it is
+ * freed once no record of it is in flight. */
+static void part_close(sl_part_t *part) {
+    if (part->poll_ev)
+        event_del(part->poll_ev);
+    if (part->opened) {
+        part->opened = 0;
+        part->in->st->sys->plugin->part_close(part, part->state);
+        part->state = NULL;
+    }
+    part_done(part);
+    sl_chain_destroy(part->chain);
+    part->chain = NULL;
+    part_reap(part);
+}
+
 static void schedule(sl_part_t *part, int idle) {
     struct timeval tv;
     if (part->pstate != SL_PART_RUNNING)
@@ -144,21 +180,59 @@ static void schedule(sl_part_t *part, int idle) {
     event_add(part->poll_ev, &tv);
 }
 
-/* End of a bounded partition: flush its chain, get everything acknowledged, commit. */
+/* Winding a partition down (its end, or a release): flush its chain, get everything
+ * acknowledged (a release waits at most task.shutdown.ms), commit, close. Called again from
+ * the poll event every 20 ms while acknowledgements are owed. */
 static void part_finish(sl_part_t *part) {
     sl_worker_t *w = part->w;
-    if (part->chain)
-        sl_chain_flush(part->chain);
-    flush_outputs(w);
-    if (part->inflight == 0 || w->job->failed) {
-        commit(w);
-        part_done(part);
-    } else {
-        /* Asynchronous producers still owe acknowledgements: look again shortly. */
-        part->pstate = SL_PART_DRAINING;
-        struct timeval tv = {0, 20000};
-        event_add(part->poll_ev, &tv);
+    sl_job_t *job = w->job;
+    if (!part->flushed) {
+        part->flushed = 1;
+        if (part->chain)
+            sl_chain_flush(part->chain);
     }
+    flush_outputs(w);
+    if (part->inflight > 0 && !job->failed && sl_mono_ms() < part->wind_deadline) {
+        /* Asynchronous producers still owe acknowledgements: look again shortly. */
+        struct timeval tv = {0, 20000};
+        part->pstate = SL_PART_DRAINING;
+        event_add(part->poll_ev, &tv);
+        return;
+    }
+    commit(w);
+    if (part->inflight > 0 && !job->failed)
+        sl_log(SL_LOG_WARN, "worker", "%s/%s/%s: %d records still unacknowledged after "
+               "task.shutdown.ms; their offsets stay uncommitted", part->in->st->sys->name,
+               part->in->st->name, part->id, part->inflight);
+    /* Whatever is acknowledged later belongs to the next owner's range: never commit it. */
+    if (part->why != SL_CLOSE_EOF || part->inflight > 0)
+        part->revoked = 1;
+    part_close(part);
+}
+
+/* Carries out a stop request from the main thread (sl_input_remove_partition). */
+static void part_stop(sl_part_t *part, int how) {
+    if (part->pstate == SL_PART_DONE || part->stop_how >= 0)
+        return;
+    part->stop_how = how;
+    if (part->pstate == SL_PART_NEW) {
+        part->why = how == SL_PART_LOST ? SL_CLOSE_LOST : SL_CLOSE_RELEASED;
+        part_close(part);
+        return;
+    }
+    if (how == SL_PART_LOST) {
+        part->revoked = 1;
+        part->why = SL_CLOSE_LOST;
+        part_close(part);
+        return;
+    }
+    part->why = SL_CLOSE_RELEASED;
+    if (part->pstate == SL_PART_RUNNING) {
+        part->pstate = SL_PART_DRAINING;
+        part->wind_deadline = sl_mono_ms() + part->w->job->jc.shutdown_timeout_ms;
+    }
+    event_del(part->poll_ev);
+    event_active(part->poll_ev, EV_TIMEOUT, 0);
 }
 
 static void poll_cb(evutil_socket_t fd, short what, void *arg) {
@@ -204,6 +278,9 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg) {
         part->eof = 1;
         sl_log(SL_LOG_INFO, "worker", "%s/%s/%s: end of input", part->in->st->sys->name,
                part->in->st->name, part->id);
+        part->why = SL_CLOSE_EOF;
+        part->wind_deadline = INT64_MAX; /* the end of a partition waits for every ack */
+        part->pstate = SL_PART_DRAINING;
         part_finish(part);
         break;
     case SL_POLL_WAIT:
@@ -222,6 +299,7 @@ static void adopt(sl_worker_t *w, sl_part_t *part) {
     w->parts = part;
     w->nparts++;
     part->idle_ms = 100;
+    part->why = SL_CLOSE_FAILED; /* until it runs */
     if (!(part->poll_ev = event_new(w->base, -1, 0, poll_cb, part)))
         goto fail_oom;
     snprintf(labels, sizeof(labels), "system=\"%s\",stream=\"%s\",partition=\"%s\"",
@@ -253,6 +331,7 @@ static void adopt(sl_worker_t *w, sl_part_t *part) {
     }
     part->opened = 1;
     part->pstate = SL_PART_RUNNING;
+    part->why = SL_CLOSE_EOF;
     free(offset);
     schedule(part, 0);
     return;
@@ -263,9 +342,17 @@ fail:
     part_done(part);
 }
 
+typedef struct sl_stopreq {
+    struct sl_stopreq *next;
+    sl_part_t *part;
+    uint64_t serial;
+    int how;
+} sl_stopreq_t;
+
 static void wake_cb(evutil_socket_t fd, short what, void *arg) {
     sl_worker_t *w = arg;
     sl_part_t *in, *next;
+    sl_stopreq_t *stops;
     int stop;
     (void)fd;
     (void)what;
@@ -273,6 +360,8 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg) {
     pthread_mutex_lock(&w->lock);
     in = w->inbox;
     w->inbox = NULL;
+    stops = w->stops;
+    w->stops = NULL;
     stop = w->stop_requested;
     pthread_mutex_unlock(&w->lock);
     for (; in; in = next) {
@@ -287,6 +376,18 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg) {
             continue;
         }
         adopt(w, in);
+    }
+    while (stops) {
+        sl_stopreq_t *r = stops;
+        stops = r->next;
+        /* The partition may be gone already (it ended): match pointer and serial. */
+        for (sl_part_t *p = w->parts; p; p = p->next)
+            if (p == r->part && p->serial == r->serial) {
+                if (!w->draining)
+                    part_stop(p, r->how);
+                break;
+            }
+        free(r);
     }
     if (stop && !w->draining) {
         w->draining = 1;
@@ -320,8 +421,18 @@ static int drain_step(sl_worker_t *w) {
                "task.shutdown.ms; their offsets stay uncommitted", w->idx, pending);
     if (!aborting)
         commit(w);
-    for (sl_part_t *p = w->parts; p; p = p->next)
+    /* Close every partition here, on its thread, while the loop is alive (connectors release
+     * what they hold on it); the structures are freed by sl_worker_destroy. */
+    for (sl_part_t *p = w->parts; p; p = p->next) {
+        if (p->pstate != SL_PART_DONE)
+            p->why = job->failed ? SL_CLOSE_FAILED : SL_CLOSE_SHUTDOWN;
+        if (p->opened) {
+            p->opened = 0;
+            p->in->st->sys->plugin->part_close(p, p->state);
+            p->state = NULL;
+        }
         part_done(p);
+    }
     return 1;
 }
 
@@ -337,9 +448,13 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg) {
         }
         return;
     }
-    for (sl_part_t *p = w->parts; p; p = p->next)
+    for (sl_part_t *p = w->parts, *next; p; p = next) {
+        next = p->next;
         if (p->chain && p->pstate == SL_PART_RUNNING)
             sl_chain_tick(p->chain, now);
+        else if (p->pstate == SL_PART_DONE)
+            part_reap(p);
+    }
 }
 
 static void *worker_main(void *arg) {
@@ -417,6 +532,22 @@ void sl_worker_adopt(sl_worker_t *w, sl_part_t *part) {
     event_active(w->wake_ev, EV_TIMEOUT, 0);
 }
 
+void sl_worker_stop_part(sl_worker_t *w, sl_part_t *part, uint64_t serial, int how) {
+    sl_stopreq_t *r = calloc(1, sizeof(*r));
+    if (!r) {
+        sl_log(SL_LOG_ERROR, "worker", "out of memory: cannot stop partition %s", part->id);
+        return;
+    }
+    r->part = part;
+    r->serial = serial;
+    r->how = how;
+    pthread_mutex_lock(&w->lock);
+    r->next = w->stops;
+    w->stops = r;
+    pthread_mutex_unlock(&w->lock);
+    event_active(w->wake_ev, EV_TIMEOUT, 0);
+}
+
 void sl_worker_request_stop(sl_worker_t *w) {
     pthread_mutex_lock(&w->lock);
     w->stop_requested = 1;
@@ -458,6 +589,11 @@ void sl_worker_destroy(sl_worker_t *w) {
         sl_part_t *p = w->inbox;
         w->inbox = p->next;
         sl_part_destroy(p);
+    }
+    while (w->stops) {
+        sl_stopreq_t *r = w->stops;
+        w->stops = r->next;
+        free(r);
     }
     if (w->wake_ev)
         event_free(w->wake_ev);
