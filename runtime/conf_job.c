@@ -252,8 +252,14 @@ static sl_stream_t *add_stream(sl_job_t *job, const char *entry, const char *lis
         if (!(st->conf = calloc(1, sys->plugin->stream_conf_size ? sys->plugin->stream_conf_size : 1)))
             goto oom;
         sl_conf_apply(conf, sys->plugin->stream_props, prefixes, st->conf);
+        if (sys->plugin->stream_check)
+            sys->plugin->stream_check(conf, prefixes, st->conf, input);
     }
-    sl_sb_free(&p1);
+    st->default_prefix = p1.buf;
+    st->prefixes[0] = st->prefix;
+    st->prefixes[1] = st->default_prefix;
+    st->prefixes[2] = sys->prefix;
+    st->prefixes[3] = NULL;
     return st;
 oom:
     sl_sb_free(&p0);
@@ -275,6 +281,7 @@ static void free_stream(sl_stream_t *st) {
     free(st->conf);
     free(st->name);
     free(st->prefix);
+    free(st->default_prefix);
     free(st);
 }
 

@@ -194,6 +194,33 @@ sl_ckpt_store_t *sl_job_open_checkpoints(sl_job_t *job, char *errstr, size_t err
     return sl_ckpt_sqlite_open(ckpt_path, job->jc.name, job->jc.id, errstr, errlen);
 }
 
+sl_err_t sl_job_ext_checkpoints(sl_job_t *job, const char *stream, const char *partition,
+                                int reset, sl_ckpt_list_cb cb, void *opaque, int *n,
+                                char *errstr, size_t errlen) {
+    *n = 0;
+    for (int i = 0; i < job->ninputs; i++) {
+        sl_stream_t *st = job->inputs[i];
+        sl_input_t *in;
+        sl_err_t err;
+        int count = 0;
+        if (!st->sys->plugin->ext_checkpoints || (stream && strcmp(stream, st->name) != 0))
+            continue;
+        if (!(in = sl_input_new(job, st))) {
+            snprintf(errstr, errlen, "out of memory");
+            return SL_ERR_NOMEM;
+        }
+        err = st->sys->plugin->ext_checkpoints(in, reset, partition, cb, opaque, &count, errstr,
+                                               errlen);
+        sl_input_destroy(in);
+        if (err == SL_ERR_NOENT)
+            continue;
+        if (err != SL_OK)
+            return err;
+        *n += count;
+    }
+    return SL_OK;
+}
+
 static void use_pthreads(void) {
     evthread_use_pthreads();
 }

@@ -63,6 +63,8 @@ typedef struct sl_stream {
     char *prefix; /* "systems.<sys>.streams.<name>." */
     sl_stream_generic_t generic;
     void *conf; /* plugin->stream_props filled */
+    char *default_prefix; /* "systems.<sys>.default.stream." */
+    const char *prefixes[4]; /* prefix, default_prefix, sys->prefix, NULL */
 } sl_stream_t;
 
 /* One in-flight source offset of a partition, in the partition's FIFO. */
@@ -204,6 +206,12 @@ void sl_job_unconfigure(struct sl_job *job);
 
 /* job.c: opens the job's checkpoint store (job.checkpoint.sqlite.path or its default). */
 sl_ckpt_store_t *sl_job_open_checkpoints(struct sl_job *job, char *errstr, size_t errlen);
+/* job.c: lists (reset 0) or deletes (reset 1) the checkpoints the job's input systems keep
+ * outside the local store (KCL lease tables), filtered by stream and partition (NULL: all);
+ * *n receives the count. SL_OK when there were none. */
+sl_err_t sl_job_ext_checkpoints(struct sl_job *job, const char *stream, const char *partition,
+                                int reset, sl_ckpt_list_cb cb, void *opaque, int *n,
+                                char *errstr, size_t errlen);
 /* job.c: fails the job with a message (first message wins); safe from any thread. */
 void sl_job_fail(struct sl_job *job, const char *fmt, ...) SL_PRINTF(2, 3);
 /* job.c: tells the main thread that a partition or a worker finished; any thread. */

@@ -47,6 +47,7 @@ const sl_prop_t sl_stream_generic_props[] = {
 static const sl_system_plugin_t *const builtin_systems[] = {
     &sl_system_file,
     &sl_system_stdio,
+    &sl_system_kinesis,
 };
 
 const sl_system_plugin_t *sl_system_find(const char *factory) {
@@ -115,6 +116,15 @@ const void *sl_input_stream_conf(const sl_input_t *in) {
 int sl_input_start_upcoming(const sl_input_t *in) {
     return in->st->generic.offset_default == 1;
 }
+sl_conf_t *sl_input_conf(const sl_input_t *in) {
+    return in->job->conf;
+}
+const char *const *sl_input_prefixes(const sl_input_t *in) {
+    return in->st->prefixes;
+}
+const char *sl_input_factory(const sl_input_t *in) {
+    return in->st->sys->factory;
+}
 const char *sl_input_job_name(const sl_input_t *in) {
     return in->job->jc.name;
 }
@@ -181,6 +191,16 @@ sl_err_t sl_input_fail(sl_input_t *in, const char *fmt, ...) {
         vsnprintf(in->errmsg + n, sizeof(in->errmsg) - (size_t)n, fmt, ap);
     va_end(ap);
     return SL_ERR_IO;
+}
+
+void sl_input_abort(sl_input_t *in, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    sl_input_fail(in, "%s", msg);
+    sl_job_fail(in->job, "%s", in->errmsg);
 }
 
 /* The known entry of partition, or NULL. Caller holds in->lock. */
@@ -329,6 +349,11 @@ int sl_part_worker(const sl_part_t *part) {
 }
 sl_close_t sl_part_closing(const sl_part_t *part) {
     return (sl_close_t)part->why;
+}
+
+void sl_part_set_lag(sl_part_t *part, int64_t ms) {
+    if (part->m_lag)
+        sl_metric_set(part->m_lag, ms);
 }
 
 void sl_part_set_idle_interval(sl_part_t *part, int64_t ms) {

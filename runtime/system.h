@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 
+#include "checkpoint.h"
 #include "sluice/conf.h"
 #include "sluice/record.h"
 
@@ -41,6 +42,12 @@ typedef struct sl_system_plugin {
     size_t system_conf_size;
     const sl_prop_t *stream_props;  /* systems.<sys>.streams.<stream>.* (may be NULL) */
     size_t stream_conf_size;
+    /* After the stream table was applied to conf (keys read from prefixes, most specific
+     * first): checks what one row cannot (combinations, formats), adding each problem with
+     * sl_conf_error(); may fill derived fields of stream_conf. input: 1 for a task.inputs
+     * stream, 0 for an output. Returns the number of errors added. Optional. */
+    int (*stream_check)(sl_conf_t *conf, const char *const *prefixes, void *stream_conf,
+                        int input);
 
     /* --- consumer (all NULL for a producer-only system) --- */
     /* On the main thread, before the first discover(): the input's own state (shared by its
@@ -72,6 +79,14 @@ typedef struct sl_system_plugin {
      * record was acknowledged and committed), when it was removed
      * (sl_input_remove_partition()) or at the end of the job. sl_part_closing() tells why. */
     void (*part_close)(sl_part_t *part, void *state);
+    /* For `sluice checkpoints`, with the job not running: the positions the system keeps
+     * outside the local store (a KCL lease table) for input in. Lists them (reset 0: cb for
+     * each, as sl_ckpt_t with updated_ms -1) or deletes them (reset 1), for partition only when
+     * not NULL; runs its own event loop and returns when done; *n receives the count.
+     * SL_ERR_NOENT when this input keeps nothing outside the local store. Optional. */
+    sl_err_t (*ext_checkpoints)(sl_input_t *in, int reset, const char *partition,
+                                sl_ckpt_list_cb cb, void *opaque, int *n, char *errstr,
+                                size_t errlen);
 
     /* --- producer (all NULL for a consumer-only system) --- */
     /* On a worker: create the producer of one output stream. */
@@ -96,6 +111,13 @@ const char *sl_input_system(const sl_input_t *in);
 const char *sl_input_stream(const sl_input_t *in);
 const void *sl_input_system_conf(const sl_input_t *in);
 const void *sl_input_stream_conf(const sl_input_t *in);
+/* The job's configuration (for building AWS credential providers at run time). Borrowed. */
+sl_conf_t *sl_input_conf(const sl_input_t *in);
+/* The scopes the input stream's keys were read from, most specific first, NULL-terminated
+ * (systems.<sys>.streams.<stream>., systems.<sys>.default.stream., systems.<sys>.). Borrowed. */
+const char *const *sl_input_prefixes(const sl_input_t *in);
+/* The factory spelling the system was configured with (systems.<sys>.samza.factory). */
+const char *sl_input_factory(const sl_input_t *in);
 /* The job's name and id (job.name, job.id). Borrowed. */
 const char *sl_input_job_name(const sl_input_t *in);
 const char *sl_input_job_id(const sl_input_t *in);
@@ -105,6 +127,9 @@ void *sl_input_state(const sl_input_t *in);
 struct event_base *sl_input_base(const sl_input_t *in);
 /* Worker threads of the job (job.container.thread.count); sl_part_worker() is in [0, n). */
 int sl_input_worker_count(const sl_input_t *in);
+/* Fails the job from an input's own callbacks (timers, I/O of in_open's state), with a
+ * message ("system 's' stream 'x': what"). Main thread. */
+void sl_input_abort(sl_input_t *in, const char *fmt, ...) SL_PRINTF(2, 3);
 /* Tells the job that in_stop() finished. Main thread. */
 void sl_input_stopped(sl_input_t *in);
 /* The job is stopping (a stop was asked for, or it failed): start nothing new. Any thread. */
@@ -190,6 +215,9 @@ sl_err_t sl_part_bad_record(sl_part_t *part, const char *offset, const char *fmt
     SL_PRINTF(3, 4);
 /* Records why a partition callback failed. Returns SL_ERR_IO. */
 sl_err_t sl_part_fail(sl_part_t *part, const char *fmt, ...) SL_PRINTF(2, 3);
+/* How far the partition is behind the newest data of its stream, in ms (Kinesis'
+ * MillisBehindLatest), exported as the gauge sluice_partition_lag_ms. Worker. */
+void sl_part_set_lag(sl_part_t *part, int64_t ms);
 /* How long an SL_POLL_IDLE partition waits before the next poll (default 100 ms). */
 void sl_part_set_idle_interval(sl_part_t *part, int64_t ms);
 /* For SL_POLL_WAIT connectors: wake the poller (data arrived asynchronously) on this worker. */
@@ -218,5 +246,6 @@ extern const sl_prop_t sl_stream_generic_props[];
 /* Built-in systems. */
 extern const sl_system_plugin_t sl_system_file;
 extern const sl_system_plugin_t sl_system_stdio;
+extern const sl_system_plugin_t sl_system_kinesis;
 
 #endif

@@ -310,6 +310,11 @@ static void adopt(sl_worker_t *w, sl_part_t *part) {
                                 labels, "Records that left the operator chain.");
     part->m_errors = sl_metric_get(job->metrics, SL_METRIC_COUNTER, "sluice_records_errors_total",
                                    labels, "Records that failed (operator, input or sink).");
+    part->m_lag = sl_metric_get(job->metrics, SL_METRIC_GAUGE, "sluice_partition_lag_ms", labels,
+                                "How far a partition is behind the newest data of its stream "
+                                "(Kinesis MillisBehindLatest), in milliseconds; -1 unknown.");
+    if (part->m_lag)
+        sl_metric_set(part->m_lag, -1);
     if (part_checkpoints(part) && !st->generic.reset_offset) {
         err = sl_ckpt_read(job->ckpt, st->sys->name, st->name, part->id, &offset, &subseq);
         if (err != SL_OK && err != SL_ERR_NOENT) {

@@ -23,6 +23,7 @@
 #define EXIT_USAGE 2
 #define EXIT_CONFIG 3
 #define EXIT_CKPT 4
+#define EXIT_EXT 1004 /* internal: an external store failed (reported as EXIT_CKPT) */
 #define EXIT_ABORTED 130
 
 static const char *progname = "sluice";
@@ -65,7 +66,10 @@ static const char usage_ckpt[] =
     "       sluice checkpoints reset JOB [--stream S] [--partition P]\n"
     "\n"
     "Lists or deletes the checkpoints of the job (its job.name and job.id) in its SQLite\n"
-    "checkpoint store; filters narrow them to one stream and/or partition.\n";
+    "checkpoint store, and the positions its inputs keep elsewhere: the DynamoDB lease table\n"
+    "of a Kinesis input (reset deletes the leases, so the next run starts every shard at its\n"
+    "initial position: stop every worker of the job first). Filters narrow them to one\n"
+    "stream and/or partition (shard).\n";
 
 static const char usage_aws[] =
     "usage: sluice aws SERVICE OPERATION [JSON] [options]\n"
@@ -249,8 +253,12 @@ static int print_ckpt(void *opaque, const sl_ckpt_t *cp) {
     if ((*n)++ == 0)
         printf("%-12s %-24s %-40s %-24s %-8s %s\n", "SYSTEM", "STREAM", "PARTITION", "OFFSET",
                "SUBSEQ", "UPDATED_MS");
-    printf("%-12s %-24s %-40s %-24s %-8lld %lld\n", cp->system, cp->stream, cp->partition,
-           cp->offset, (long long)cp->subseq, (long long)cp->updated_ms);
+    if (cp->updated_ms < 0) /* kept by the system itself (a KCL lease table) */
+        printf("%-12s %-24s %-40s %-24s %-8lld %s\n", cp->system, cp->stream, cp->partition,
+               cp->offset ? cp->offset : "-", (long long)cp->subseq, "lease-table");
+    else
+        printf("%-12s %-24s %-40s %-24s %-8lld %lld\n", cp->system, cp->stream, cp->partition,
+               cp->offset, (long long)cp->subseq, (long long)cp->updated_ms);
     return 0;
 }
 
@@ -259,7 +267,7 @@ static int cmd_checkpoints(int argc, char **argv) {
     sl_job_t *job = NULL;
     sl_ckpt_store_t *st;
     char errstr[512];
-    int rc, n = 0;
+    int rc, n = 0, ext = 0;
 
     if (argc < 1 || wants_help(argc, argv)) {
         fputs(usage_ckpt, argc < 1 ? stderr : stdout);
@@ -277,16 +285,28 @@ static int cmd_checkpoints(int argc, char **argv) {
     if (!strcmp(argv[0], "list")) {
         if (sl_ckpt_list(st, filters[0], filters[1], print_ckpt, &n) != SL_OK)
             rc = EXIT_CKPT;
+        else if (sl_job_ext_checkpoints(job, filters[0], filters[1], 0, print_ckpt, &n, &ext,
+                                        errstr, sizeof(errstr)) != SL_OK)
+            rc = EXIT_EXT;
         else if (n == 0)
             printf("no checkpoints\n");
     } else {
         if (sl_ckpt_reset(st, filters[0], filters[1], &n) != SL_OK)
             rc = EXIT_CKPT;
+        else if (sl_job_ext_checkpoints(job, filters[0], filters[1], 1, NULL, NULL, &ext,
+                                        errstr, sizeof(errstr)) != SL_OK)
+            rc = EXIT_EXT;
+        else if (ext)
+            printf("deleted %d checkpoint(s) and %d lease(s)\n", n, ext);
         else
             printf("deleted %d checkpoint(s)\n", n);
     }
-    if (rc)
+    if (rc == EXIT_EXT) {
+        fprintf(stderr, "%s: %s\n", progname, errstr);
+        rc = EXIT_CKPT;
+    } else if (rc) {
         fprintf(stderr, "%s: checkpoint store error\n", progname);
+    }
     sl_ckpt_close(st);
     sl_job_destroy(job);
     return rc;

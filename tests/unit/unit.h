@@ -20,6 +20,8 @@ void test_http_register(void);
 void test_creds_register(void);
 void test_aws_client_register(void);
 void test_kpl_register(void);
+void test_kinesis_api_register(void);
+void test_kinesis_conf_register(void);
 
 /* A fresh temporary directory for a test (mkdtemp under $TMPDIR); the path is static storage
  * valid until the next call. */

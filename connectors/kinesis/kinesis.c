@@ -1,0 +1,607 @@
+/*
+ * kinesis.c: the `kinesis` system plugin (consumer side). The input's state (kin_input_t) holds
+ * the main thread's AWS clients and the lease coordinator; partitions are shards the
+ * coordinator announces once it holds their lease and their parents are finished. Shards read
+ * on worker threads through one HTTP/Kinesis client per worker (kin_worker_ctx_t). Worker
+ * threads report committed positions and closed shards to the coordinator through a message
+ * queue; where a shard starts is handed the other way through the starts table.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "kinesis.h"
+#include "kinesis_lease.h"
+#include "sluice/log.h"
+#include "util_str.h"
+
+/* ---- starts and messages ------------------------------------------------------------------ */
+
+typedef struct kin_start_entry {
+    struct kin_start_entry *next;
+    char *shard;
+    kin_start_t st;
+} kin_start_entry_t;
+
+void kin_start_clear(kin_start_t *st) {
+    if (!st)
+        return;
+    free(st->checkpoint);
+    free(st->start_hash);
+    free(st->end_hash);
+    memset(st, 0, sizeof(*st));
+}
+
+static sl_err_t start_copy(kin_start_t *dst, const kin_start_t *src) {
+    *dst = *src;
+    dst->checkpoint = dst->start_hash = dst->end_hash = NULL;
+    if ((src->checkpoint && !(dst->checkpoint = sl_strdup(src->checkpoint))) ||
+        (src->start_hash && !(dst->start_hash = sl_strdup(src->start_hash))) ||
+        (src->end_hash && !(dst->end_hash = sl_strdup(src->end_hash)))) {
+        kin_start_clear(dst);
+        return SL_ERR_NOMEM;
+    }
+    return SL_OK;
+}
+
+sl_err_t kin_input_set_start(kin_input_t *k, const char *shard, const kin_start_t *st) {
+    kin_start_entry_t *e;
+    kin_start_t copy;
+    if (start_copy(&copy, st) != SL_OK)
+        return SL_ERR_NOMEM;
+    pthread_mutex_lock(&k->lock);
+    for (e = k->starts; e; e = e->next)
+        if (!strcmp(e->shard, shard))
+            break;
+    if (!e) {
+        if (!(e = calloc(1, sizeof(*e))) || !(e->shard = sl_strdup(shard))) {
+            pthread_mutex_unlock(&k->lock);
+            free(e);
+            kin_start_clear(&copy);
+            return SL_ERR_NOMEM;
+        }
+        e->next = k->starts;
+        k->starts = e;
+    } else {
+        kin_start_clear(&e->st);
+    }
+    e->st = copy;
+    pthread_mutex_unlock(&k->lock);
+    return SL_OK;
+}
+
+sl_err_t kin_input_get_start(kin_input_t *k, const char *shard, kin_start_t *out) {
+    sl_err_t err = SL_ERR_NOENT;
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&k->lock);
+    for (kin_start_entry_t *e = k->starts; e; e = e->next)
+        if (!strcmp(e->shard, shard)) {
+            err = start_copy(out, &e->st);
+            break;
+        }
+    pthread_mutex_unlock(&k->lock);
+    return err;
+}
+
+void kin_msg_free(kin_msg_t *m) {
+    if (!m)
+        return;
+    free(m->shard);
+    free(m->seq);
+    kin_shard_list_free(m->children, m->n_children);
+    free(m);
+}
+
+void kin_input_post(kin_input_t *k, kin_msg_t *m) {
+    m->next = NULL;
+    pthread_mutex_lock(&k->lock);
+    if (k->msgs_tail)
+        k->msgs_tail->next = m;
+    else
+        k->msgs = m;
+    k->msgs_tail = m;
+    pthread_mutex_unlock(&k->lock);
+    if (k->msg_ev)
+        event_active(k->msg_ev, EV_TIMEOUT, 0);
+}
+
+static void msg_cb(evutil_socket_t fd, short what, void *arg) {
+    kin_input_t *k = arg;
+    kin_msg_t *m;
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&k->lock);
+    m = k->msgs;
+    k->msgs = k->msgs_tail = NULL;
+    pthread_mutex_unlock(&k->lock);
+    while (m) {
+        kin_msg_t *next = m->next;
+        if (k->coord)
+            kin_coord_message(k->coord, m);
+        else
+            kin_msg_free(m);
+        m = next;
+    }
+}
+
+/* ---- AWS clients -------------------------------------------------------------------------- */
+
+static const char *region_of(const kin_conf_t *kc) {
+    /* With only an endpoint (a local peer), sign for us-east-1 as the SDKs do. */
+    return kc->aws.region && *kc->aws.region ? kc->aws.region : "us-east-1";
+}
+
+static sl_retry_policy_t policy_of(const kin_backoff_t *b) {
+    sl_retry_policy_t p;
+    p.base_ms = b->base_ms;
+    p.max_ms = b->max_ms > b->base_ms ? b->max_ms : b->base_ms;
+    p.exp = b->expconst;
+    p.max_retries = b->max_retries;
+    return p;
+}
+
+/* HTTP client, credentials and a client of service on base. */
+static sl_err_t clients_new(sl_input_t *in, const kin_conf_t *kc, struct event_base *base,
+                            sl_http_t **http, sl_creds_t **creds, char *errstr, size_t errlen) {
+    sl_aws_http_opts_t ho;
+    sl_creds_provider_t *prov;
+    sl_aws_conf_http_opts(&kc->aws, &ho);
+    if (!(*http = sl_http_new(base, &ho.http, errstr, errlen)))
+        return SL_ERR_IO;
+    prov = sl_aws_conf_provider(sl_input_conf(in), sl_input_prefixes(in), &kc->aws, base, *http);
+    if (!prov) {
+        snprintf(errstr, errlen, "cannot set up AWS credentials");
+        return SL_ERR_CONF;
+    }
+    if (!(*creds = sl_creds_new(base, prov, NULL, errstr, errlen)))
+        return SL_ERR_IO;
+    return SL_OK;
+}
+
+static sl_aws_client_t *kinesis_client(sl_http_t *http, sl_creds_t *creds, const kin_conf_t *kc,
+                                       const sl_retry_policy_t *retry, char *errstr,
+                                       size_t errlen) {
+    sl_aws_client_opts_t co;
+    memset(&co, 0, sizeof(co));
+    co.service = "kinesis";
+    co.signing_name = "kinesis";
+    co.region = region_of(kc);
+    co.endpoint = kc->aws.endpoint && *kc->aws.endpoint ? kc->aws.endpoint : NULL;
+    co.target_prefix = "Kinesis_20131202";
+    co.json_version = "1.1";
+    co.retry = *retry;
+    return sl_aws_client_new(http, creds, &co, errstr, errlen);
+}
+
+static sl_aws_client_t *dynamodb_client(sl_http_t *http, sl_creds_t *creds,
+                                        const kin_conf_t *kc, char *errstr, size_t errlen) {
+    sl_aws_client_opts_t co;
+    memset(&co, 0, sizeof(co));
+    co.service = "dynamodb";
+    co.signing_name = "dynamodb";
+    co.region = region_of(kc);
+    co.endpoint = kc->aws.dynamodb_endpoint && *kc->aws.dynamodb_endpoint
+                      ? kc->aws.dynamodb_endpoint : NULL;
+    co.target_prefix = "DynamoDB_20120810";
+    co.json_version = "1.0";
+    co.retry = (sl_retry_policy_t){100, 2000, 2.0, 4};
+    return sl_aws_client_new(http, creds, &co, errstr, errlen);
+}
+
+kin_worker_ctx_t *kin_worker_ctx_get(kin_input_t *k, sl_part_t *part, char *errstr,
+                                     size_t errlen) {
+    int idx = sl_part_worker(part);
+    kin_worker_ctx_t *wc;
+    sl_retry_policy_t retry = policy_of(&k->kc->getrecords);
+
+    /* Only this worker's thread ever touches its slot. */
+    if (idx < 0 || idx >= k->nworkers) {
+        snprintf(errstr, errlen, "worker %d out of range", idx);
+        return NULL;
+    }
+    if ((wc = k->workers[idx])) {
+        wc->refs++;
+        return wc;
+    }
+    if (!(wc = calloc(1, sizeof(*wc)))) {
+        snprintf(errstr, errlen, "out of memory");
+        return NULL;
+    }
+    wc->base = sl_part_base(part);
+    if (clients_new(k->in, k->kc, wc->base, &wc->http, &wc->creds, errstr, errlen) != SL_OK ||
+        !(wc->kinesis = kinesis_client(wc->http, wc->creds, k->kc, &retry, errstr, errlen))) {
+        sl_creds_destroy(wc->creds);
+        sl_http_destroy(wc->http);
+        free(wc);
+        return NULL;
+    }
+    wc->refs = 1;
+    k->workers[idx] = wc;
+    return wc;
+}
+
+void kin_worker_ctx_put(kin_input_t *k, sl_part_t *part) {
+    int idx = sl_part_worker(part);
+    kin_worker_ctx_t *wc = idx >= 0 && idx < k->nworkers ? k->workers[idx] : NULL;
+    if (!wc || --wc->refs > 0)
+        return;
+    sl_aws_client_destroy(wc->kinesis);
+    sl_creds_destroy(wc->creds);
+    sl_http_destroy(wc->http);
+    free(wc);
+    k->workers[idx] = NULL;
+}
+
+/* ---- the input ---------------------------------------------------------------------------- */
+
+static void input_free(kin_input_t *k) {
+    if (!k)
+        return;
+    kin_coord_destroy(k->coord);
+    k->coord = NULL;
+    if (k->msg_ev)
+        event_free(k->msg_ev);
+    k->msg_ev = NULL;
+    while (k->msgs) {
+        kin_msg_t *m = k->msgs;
+        k->msgs = m->next;
+        kin_msg_free(m);
+    }
+    while (k->starts) {
+        kin_start_entry_t *e = k->starts;
+        k->starts = e->next;
+        kin_start_clear(&e->st);
+        free(e->shard);
+        free(e);
+    }
+    sl_aws_client_destroy(k->dynamodb);
+    sl_aws_client_destroy(k->kinesis);
+    sl_creds_destroy(k->creds);
+    sl_http_destroy(k->http);
+    free(k->workers);
+    free(k->stream);
+    pthread_mutex_destroy(&k->lock);
+    free(k);
+}
+
+static int wants_dynamodb(const kin_conf_t *kc, int samza) {
+    if (kc->lease_store == KIN_STORE_DYNAMODB)
+        return 1;
+    if (kc->lease_store == KIN_STORE_SQLITE)
+        return 0;
+    /* auto: a DynamoDB setting, or Samza's factory (whose connector always used the KCL). */
+    return samza || (kc->aws.dynamodb_endpoint && *kc->aws.dynamodb_endpoint) ||
+           (kc->table_name && *kc->table_name) ||
+           (kc->aws.application_name && *kc->aws.application_name);
+}
+
+static sl_err_t kin_in_open(sl_input_t *in, void **statep) {
+    const kin_conf_t *kc = sl_input_stream_conf(in);
+    kin_input_t *k = calloc(1, sizeof(*k));
+    sl_retry_policy_t list_retry = policy_of(&kc->listshards);
+    char errstr[512];
+
+    if (!k)
+        return sl_input_fail(in, "out of memory");
+    pthread_mutex_init(&k->lock, NULL);
+    k->in = in;
+    k->kc = kc;
+    k->samza_factory = kin_factory_is_samza(sl_input_factory(in));
+    k->store = wants_dynamodb(kc, k->samza_factory) ? KIN_STORE_DYNAMODB : KIN_STORE_SQLITE;
+    k->nworkers = sl_input_worker_count(in);
+    if (!(k->stream = sl_strdup(kc->stream_name && *kc->stream_name ? kc->stream_name
+                                                                     : sl_input_stream(in))) ||
+        !(k->workers = calloc((size_t)k->nworkers, sizeof(*k->workers))) ||
+        !(k->msg_ev = event_new(sl_input_base(in), -1, 0, msg_cb, k))) {
+        input_free(k);
+        return sl_input_fail(in, "out of memory");
+    }
+    if (clients_new(in, kc, sl_input_base(in), &k->http, &k->creds, errstr, sizeof(errstr)) !=
+            SL_OK ||
+        !(k->kinesis = kinesis_client(k->http, k->creds, kc, &list_retry, errstr,
+                                      sizeof(errstr))) ||
+        (k->store == KIN_STORE_DYNAMODB &&
+         !(k->dynamodb = dynamodb_client(k->http, k->creds, kc, errstr, sizeof(errstr)))) ||
+        !(k->coord = kin_coord_new(k, errstr, sizeof(errstr)))) {
+        input_free(k);
+        return sl_input_fail(in, "%s", errstr);
+    }
+    sl_log(SL_LOG_INFO, "kinesis", "stream %s: shard positions kept in %s", k->stream,
+           k->store == KIN_STORE_DYNAMODB ? "a DynamoDB lease table"
+                                          : "the local checkpoint store (one worker)");
+    if (kin_coord_start(k->coord) != SL_OK) {
+        input_free(k);
+        return sl_input_fail(in, "cannot start the lease coordinator");
+    }
+    sl_input_set_discover_interval(in, kc->discovery_interval_ms);
+    *statep = k;
+    return SL_OK;
+}
+
+static sl_err_t kin_discover(sl_input_t *in) {
+    kin_input_t *k = sl_input_state(in);
+    if (k && k->coord)
+        kin_coord_sync(k->coord);
+    return SL_OK;
+}
+
+static void kin_in_stop(sl_input_t *in, void *state) {
+    kin_input_t *k = state;
+    msg_cb(-1, 0, k); /* what the shards said last */
+    kin_coord_stop(k->coord);
+    (void)in;
+}
+
+static void kin_in_close(sl_input_t *in, void *state) {
+    (void)in;
+    input_free(state);
+}
+
+/* ---- partitions --------------------------------------------------------------------------- */
+
+typedef struct kin_part {
+    kin_input_t *k;
+    kin_worker_ctx_t *wc;
+    kin_shard_t *shard;
+    char *committed;    /* last committed sequence number */
+    int64_t committed_sub;
+} kin_part_t;
+
+static sl_err_t kin_part_open(sl_part_t *part, const char *offset, int64_t subseq,
+                              void **statep) {
+    kin_input_t *k = sl_input_state(sl_part_input(part));
+    kin_part_t *kp;
+    kin_start_t start;
+    char errstr[512];
+
+    if (!k)
+        return sl_part_fail(part, "kinesis input not open");
+    if (kin_input_get_start(k, sl_part_id(part), &start) != SL_OK)
+        return sl_part_fail(part, "no start position known for this shard");
+    if (!(kp = calloc(1, sizeof(*kp)))) {
+        kin_start_clear(&start);
+        return sl_part_fail(part, "out of memory");
+    }
+    kp->k = k;
+    if (!(kp->wc = kin_worker_ctx_get(k, part, errstr, sizeof(errstr)))) {
+        kin_start_clear(&start);
+        free(kp);
+        return sl_part_fail(part, "%s", errstr);
+    }
+    kp->shard = kin_shard_open(part, k->kc, k->stream, kp->wc->kinesis, &start, offset, subseq);
+    kin_start_clear(&start);
+    if (!kp->shard) {
+        kin_worker_ctx_put(k, part);
+        free(kp);
+        return SL_ERR_IO; /* kin_shard_open said why */
+    }
+    *statep = kp;
+    return SL_OK;
+}
+
+static sl_poll_t kin_part_poll(sl_part_t *part, void *state, int max) {
+    kin_part_t *kp = state;
+    sl_poll_t r = kin_shard_poll(kp->shard, max);
+    sl_part_set_lag(part, kin_shard_millis_behind(kp->shard));
+    return r;
+}
+
+static sl_err_t kin_part_commit(sl_part_t *part, void *state, const char *offset,
+                                int64_t subseq) {
+    kin_part_t *kp = state;
+    kin_msg_t *m;
+    char *copy = sl_strdup(offset);
+    if (!copy)
+        return SL_ERR_NOMEM;
+    free(kp->committed);
+    kp->committed = copy;
+    kp->committed_sub = subseq;
+    if (!(m = calloc(1, sizeof(*m))) || !(m->shard = sl_strdup(sl_part_id(part))) ||
+        !(m->seq = sl_strdup(offset))) {
+        kin_msg_free(m);
+        return SL_ERR_NOMEM;
+    }
+    m->kind = KIN_MSG_CHECKPOINT;
+    m->sub = subseq;
+    kin_input_post(kp->k, m);
+    return SL_OK;
+}
+
+static void kin_part_close(sl_part_t *part, void *state) {
+    kin_part_t *kp = state;
+    kin_msg_t *m = calloc(1, sizeof(*m));
+    const kin_shard_info_t *children = NULL;
+    size_t n = 0;
+    int64_t last_sub = 0;
+    const char *last = kin_shard_last_delivered(kp->shard, &last_sub);
+
+    if (m && (m->shard = sl_strdup(sl_part_id(part)))) {
+        m->kind = KIN_MSG_CLOSED;
+        m->why = (int)sl_part_closing(part);
+        /* The shard is finished only when it was read to its end and the last record read
+         * was also committed (an end with nothing new since the start counts too). */
+        if (m->why == SL_CLOSE_EOF && kin_shard_ended(kp->shard, &children, &n) &&
+            (!last || (kp->committed && !kin_xseq_cmp(last, last_sub, kp->committed,
+                                                      kp->committed_sub)))) {
+            m->shard_end = 1;
+            if (n && (m->children = calloc(n, sizeof(*m->children)))) {
+                m->n_children = n;
+                for (size_t i = 0; i < n; i++) {
+                    const kin_shard_info_t *c = &children[i];
+                    kin_shard_info_t *d = &m->children[i];
+                    d->id = c->id ? sl_strdup(c->id) : NULL;
+                    d->parent = c->parent ? sl_strdup(c->parent) : NULL;
+                    d->adjacent_parent = c->adjacent_parent ? sl_strdup(c->adjacent_parent) : NULL;
+                    d->start_hash = c->start_hash ? sl_strdup(c->start_hash) : NULL;
+                    d->end_hash = c->end_hash ? sl_strdup(c->end_hash) : NULL;
+                }
+            }
+        }
+        kin_input_post(kp->k, m);
+    } else {
+        kin_msg_free(m);
+        sl_log(SL_LOG_ERROR, "kinesis", "%s: out of memory reporting the shard closed",
+               sl_part_id(part));
+    }
+    kin_shard_close(kp->shard);
+    kin_worker_ctx_put(kp->k, part);
+    free(kp->committed);
+    free(kp);
+}
+
+/* ---- `sluice checkpoints` on the lease table ----------------------------------------------- */
+
+typedef struct ext_run {
+    struct event_base *base;
+    sl_lease_table_t *lt;
+    const char *system, *stream, *partition;
+    int reset;
+    sl_ckpt_list_cb cb;
+    void *opaque;
+    int n, pending, failed;
+    char *errstr;
+    size_t errlen;
+    const char *table;
+} ext_run_t;
+
+static void ext_deleted(void *opaque, sl_lease_result_t *res) {
+    ext_run_t *r = opaque;
+    if (res->err == SL_OK || res->err == SL_ERR_NOENT) {
+        r->n++;
+    } else if (!r->failed) {
+        r->failed = 1;
+        snprintf(r->errstr, r->errlen, "lease table %s: %s", r->table,
+                 res->msg ? res->msg : sl_err_str(res->err));
+    }
+    if (--r->pending == 0)
+        event_base_loopbreak(r->base);
+}
+
+static void ext_listed(void *opaque, sl_lease_result_t *res) {
+    ext_run_t *r = opaque;
+    if (res->err != SL_OK) {
+        r->failed = 1;
+        snprintf(r->errstr, r->errlen, "lease table %s: %s", r->table,
+                 res->msg ? res->msg : sl_err_str(res->err));
+        event_base_loopbreak(r->base);
+        return;
+    }
+    for (size_t i = 0; i < res->n_leases; i++) {
+        sl_lease_t *l = res->leases[i];
+        if (r->partition && strcmp(r->partition, l->key) != 0)
+            continue;
+        if (r->reset) {
+            if (sl_lease_table_delete(r->lt, l->key, -1, ext_deleted, r) == SL_OK)
+                r->pending++;
+            continue;
+        }
+        sl_ckpt_t cp;
+        memset(&cp, 0, sizeof(cp));
+        cp.system = r->system;
+        cp.stream = r->stream;
+        cp.partition = l->key;
+        cp.offset = l->checkpoint;
+        cp.subseq = l->checkpoint_sub;
+        cp.updated_ms = -1;
+        r->n++;
+        if (r->cb)
+            r->cb(r->opaque, &cp);
+    }
+    if (r->pending == 0)
+        event_base_loopbreak(r->base);
+}
+
+static sl_err_t kin_ext_checkpoints(sl_input_t *in, int reset, const char *partition,
+                                    sl_ckpt_list_cb cb, void *opaque, int *n, char *errstr,
+                                    size_t errlen) {
+    const kin_conf_t *kc = sl_input_stream_conf(in);
+    sl_http_t *http = NULL;
+    sl_creds_t *creds = NULL;
+    sl_aws_client_t *ddb = NULL;
+    ext_run_t r;
+    char table[1024];
+    sl_err_t err = SL_OK;
+
+    *n = 0;
+    if (!wants_dynamodb(kc, kin_factory_is_samza(sl_input_factory(in))))
+        return SL_ERR_NOENT;
+    if (kc->table_name && *kc->table_name)
+        snprintf(table, sizeof(table), "%s", kc->table_name);
+    else if (kc->aws.application_name && *kc->aws.application_name)
+        snprintf(table, sizeof(table), "%s", kc->aws.application_name);
+    else
+        snprintf(table, sizeof(table), "%s-%s-%s", sl_input_job_name(in), sl_input_job_id(in),
+                 kc->stream_name && *kc->stream_name ? kc->stream_name : sl_input_stream(in));
+    memset(&r, 0, sizeof(r));
+    r.system = sl_input_system(in);
+    r.stream = sl_input_stream(in);
+    r.partition = partition;
+    r.reset = reset;
+    r.cb = cb;
+    r.opaque = opaque;
+    r.errstr = errstr;
+    r.errlen = errlen;
+    r.table = table;
+    if (!(r.base = event_base_new()) ||
+        clients_new(in, kc, r.base, &http, &creds, errstr, errlen) != SL_OK ||
+        !(ddb = dynamodb_client(http, creds, kc, errstr, errlen)) ||
+        !(r.lt = sl_lease_table_new(ddb, r.base, table, errstr, errlen))) {
+        err = SL_ERR_IO;
+        goto out;
+    }
+    if (sl_lease_table_list(r.lt, ext_listed, &r) != SL_OK) {
+        snprintf(errstr, errlen, "cannot list lease table %s", table);
+        err = SL_ERR_IO;
+        goto out;
+    }
+    event_base_dispatch(r.base);
+    if (r.failed)
+        err = SL_ERR_IO;
+    *n = r.n;
+out:
+    sl_lease_table_destroy(r.lt);
+    sl_aws_client_destroy(ddb);
+    sl_creds_destroy(creds);
+    sl_http_destroy(http);
+    if (r.base)
+        event_base_free(r.base);
+    return err;
+}
+
+static int kin_stream_check(sl_conf_t *conf, const char *const *prefixes, void *stream_conf,
+                            int input) {
+    (void)input;
+    return kin_conf_check(conf, prefixes, stream_conf);
+}
+
+const sl_system_plugin_t sl_system_kinesis = {
+    .abi_version = SL_SYSTEM_ABI_VERSION,
+    .name = "kinesis",
+    .factories = kin_factories,
+    .description =
+        "Amazon Kinesis Data Streams. The consumer reads every shard of a stream the way the "
+        "KCL does: shards are leased through a DynamoDB table with the KCL's own schema, so "
+        "many sluice workers (and Java KCL workers of the same application) share one stream; "
+        "a child shard starts only after its parents were read to their end; KPL aggregates "
+        "are de-aggregated. Without DynamoDB, one worker keeps positions in the local "
+        "checkpoint store. Each record's partition is its shard id, its offset the sequence "
+        "number, its sub-offset the KPL sub-sequence number, its key the partition key and its "
+        "event time the approximate arrival time.",
+    .flags = 0,
+    .system_props = NULL,
+    .system_conf_size = 0,
+    .stream_props = kin_stream_props,
+    .stream_conf_size = sizeof(kin_conf_t),
+    .stream_check = kin_stream_check,
+    .in_open = kin_in_open,
+    .in_stop = kin_in_stop,
+    .in_close = kin_in_close,
+    .discover = kin_discover,
+    .part_open = kin_part_open,
+    .part_poll = kin_part_poll,
+    .part_commit = kin_part_commit,
+    .part_close = kin_part_close,
+    .ext_checkpoints = kin_ext_checkpoints,
+};

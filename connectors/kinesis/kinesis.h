@@ -1,0 +1,297 @@
+/*
+ * kinesis.h: the inside of the `kinesis` system (consumer side), shared by its modules:
+ *
+ *   kinesis_conf.c   the stream property table (sluice names + Flink, Pulsar, Samza/KCL aliases)
+ *                    and the checks that need more than one key
+ *   kinesis_api.c    the Kinesis calls the consumer makes (ListShards, DescribeStreamSummary,
+ *                    GetShardIterator, GetRecords) as request builders and strict response
+ *                    parsers, plus sequence-number and timestamp helpers
+ *   kinesis_shard.c  one shard read on a worker thread: iterator, GetRecords loop with rate
+ *                    limit and backoff, KPL de-aggregation, delivery, shard end
+ *   kinesis_coord.c  the lease coordinator on the main thread: shard sync, take / renew /
+ *                    steal / evict on the KCL lease table, parent-before-child, checkpoints
+ *   kinesis.c        the system plugin gluing them to the runtime (system.h)
+ *
+ * Threads: the coordinator runs on the main loop; shards run on worker loops. They talk only
+ * through kin_input_t's mutex-protected tables and message queue.
+ */
+#ifndef SL_KINESIS_H
+#define SL_KINESIS_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "aws_client.h"
+#include "aws_conf.h"
+#include "kinesis_kpl.h"
+#include "system.h"
+
+/* ---- configuration (kinesis_conf.c) -------------------------------------------------------- */
+
+/* Initial position of a shard that has no checkpoint. */
+typedef enum {
+    KIN_POS_DEFAULT = 0, /* unset: from samza.offset.default (oldest: TRIM_HORIZON) */
+    KIN_POS_LATEST,
+    KIN_POS_TRIM_HORIZON,
+    KIN_POS_AT_TIMESTAMP,
+} kin_pos_t;
+
+typedef enum {
+    KIN_STORE_AUTO = 0, /* dynamodb when a DynamoDB setting is present (or Samza's factory) */
+    KIN_STORE_DYNAMODB,
+    KIN_STORE_SQLITE,
+} kin_store_t;
+
+/* One backoff family of Flink's scan.* options. */
+typedef struct kin_backoff {
+    int max_retries;
+    int64_t base_ms;
+    int64_t max_ms;
+    double expconst;
+} kin_backoff_t;
+
+/* systems.<sys>.streams.<stream>.* (and system-level defaults) of the kinesis system. Strings
+ * are heap copies ("" when unset), freed with the table. */
+typedef struct kin_conf {
+    sl_aws_conf_t aws;
+    char *stream_name;        /* "stream" / awsKinesisStreamName; "" = the sluice stream name */
+    char *stream_arn;         /* ListShards/GetRecords by StreamARN when set */
+    char *initpos;            /* "", LATEST, TRIM_HORIZON, AT_TIMESTAMP (validated) */
+    int initpos_e;            /* kin_pos_t, filled by kin_conf_check() */
+    char *initpos_timestamp;  /* startAtTime / scan.stream.initpos-timestamp */
+    char *initpos_ts_format;  /* Java SimpleDateFormat pattern */
+    int64_t initpos_ts_ms;    /* parsed by kin_conf_check() (ms since the epoch) */
+    char *record_publisher;   /* POLLING | EFO */
+    int use_efo;              /* useEnhancedFanOut */
+    char *efo_consumer_name;
+    char *efo_registration;
+    char *efo_consumer_arn;
+    int max_records;          /* GetRecords Limit, 1..10000 */
+    int64_t getrecords_interval_ms; /* minimum time between GetRecords calls of a shard */
+    int adaptive_reads;
+    kin_backoff_t getrecords; /* throttling / transient errors of GetRecords */
+    kin_backoff_t getiterator;
+    kin_backoff_t listshards;
+    kin_backoff_t describe;
+    int64_t discovery_interval_ms; /* shard sync */
+    int receive_queue;        /* records buffered per shard, fetched but not yet delivered */
+    /* checkpoints */
+    int64_t checkpoint_interval_ms; /* lease table writes per shard at most this often */
+    int checkpoint_retries;   /* numRetries */
+    /* leases (aws.kcl.*) */
+    int lease_store;          /* kin_store_t */
+    char *table_name;         /* "" = applicationName, else <job.name>-<job.id>-<stream> */
+    int create_table;
+    char *worker_id;          /* "" = <hostname>:<job.name>-<job.id> */
+    int64_t failover_ms;
+    int64_t epsilon_ms;
+    int64_t take_interval_ms; /* 0 = (failover + epsilon) * 2, as the KCL */
+    int max_leases_for_worker;
+    int max_leases_to_steal;
+    int64_t parent_poll_ms;
+    int cleanup_leases;       /* delete a finished shard's lease once its children started */
+    int64_t shutdown_grace_ms; /* graceful shutdown: how long to wait for lease releases */
+} kin_conf_t;
+
+extern const sl_prop_t kin_stream_props[];
+
+/* The factory spellings (NULL-terminated) and whether a spelling is Samza's class name. */
+extern const char *const kin_factories[];
+int kin_factory_is_samza(const char *factory);
+
+/* Checks what the table cannot (AWS settings through sl_aws_conf_check, initpos and its
+ * timestamp with its format, EFO asked for, lease store choices, ranges that depend on each
+ * other) and adds every problem to conf's error list; fills initpos_e and initpos_ts_ms.
+ * prefixes: the scopes the stream's keys were read from (as sl_conf_apply got them). Returns
+ * the number of errors added. */
+int kin_conf_check(sl_conf_t *conf, const char *const *prefixes, kin_conf_t *kc);
+
+/* ---- the Kinesis API (kinesis_api.c) ------------------------------------------------------ */
+
+/* Compares two Kinesis sequence numbers (decimal strings without sign, up to 128 digits):
+ * <0, 0, >0. Numerical order (length first, then digits); leading zeros ignored. */
+int kin_seq_cmp(const char *a, const char *b);
+
+/* (seq, sub) against (cseq, csub): <0, 0, >0. */
+int kin_xseq_cmp(const char *seq, int64_t sub, const char *cseq, int64_t csub);
+
+/* Parses ts as a point in time into *ms: epoch seconds (integer or with a fraction, Flink's and
+ * the KCL's numeric form), or a date in the Java SimpleDateFormat pattern fmt (NULL or "": the
+ * Flink default yyyy-MM-dd'T'HH:mm:ss.SSSXXX; letters supported: y M d H m s S X Z z('Z'/'UTC')
+ * and quoted literals), or ISO 8601 with a zone as a fallback when fmt is the default. Returns
+ * SL_OK or SL_ERR_INVAL with errstr naming what did not match. */
+sl_err_t kin_parse_time(const char *ts, const char *fmt, int64_t *ms, char *errstr,
+                        size_t errlen);
+
+/* A shard as ListShards describes it. Strings owned. */
+typedef struct kin_shard_info {
+    char *id;
+    char *parent;           /* NULL when none */
+    char *adjacent_parent;  /* NULL when none */
+    char *start_hash, *end_hash; /* decimal */
+    char *start_seq;        /* SequenceNumberRange.StartingSequenceNumber */
+    char *end_seq;          /* NULL while the shard is open */
+} kin_shard_info_t;
+
+void kin_shard_info_free(kin_shard_info_t *s); /* the members; accepts NULL */
+void kin_shard_list_free(kin_shard_info_t *s, size_t n); /* members and the array */
+
+/* Lists every shard of the stream (all pages: NextToken, MaxResults 1000), by name or ARN (one
+ * of them non-empty), with filter_type NULL (all shards) or a ShardFilter Type
+ * ("AT_TRIM_HORIZON", "AT_LATEST", "FROM_TIMESTAMP" with ts_ms). retry: the call's policy.
+ * cb gets the shards (it may take ownership by setting *shards to NULL) or an error. */
+typedef void (*kin_list_cb)(void *opaque, sl_err_t err, const char *msg,
+                            kin_shard_info_t **shards, size_t n);
+sl_err_t kin_list_shards(sl_aws_client_t *c, const char *stream, const char *arn,
+                         const char *filter_type, int64_t ts_ms, const sl_retry_policy_t *retry,
+                         kin_list_cb cb, void *opaque);
+/* Cancels what kin_list_shards started for opaque (no callback). */
+void kin_list_shards_cancel(sl_aws_client_t *c, void *opaque);
+
+/* One record of a GetRecords answer, pointing into kin_records_t's decoded data. */
+typedef struct kin_record {
+    const char *seq;          /* SequenceNumber */
+    const char *pk;           /* PartitionKey */
+    size_t pklen;
+    size_t off, len;          /* the decoded Data in kin_records_t.buf */
+    int64_t arrival_ms;       /* ApproximateArrivalTimestamp (ms) */
+    const char *encryption;   /* EncryptionType ("KMS") or NULL */
+} kin_record_t;
+
+/* A parsed GetRecords answer. buf holds every record's decoded Data back to back (one
+ * allocation, shared with the records delivered from it). */
+typedef struct kin_records {
+    kin_record_t *recs;
+    size_t n;
+    sl_buf_t *buf;            /* one reference owned here */
+    char *next_iterator;      /* NULL: the shard is closed and fully read */
+    int64_t millis_behind;    /* -1 when absent */
+    kin_shard_info_t *children; /* ChildShards (id, parents, hash range), NULL when absent */
+    size_t n_children;
+    char *strings;            /* storage of seq/pk/encryption strings */
+} kin_records_t;
+
+void kin_records_free(kin_records_t *r); /* members, not r; accepts NULL */
+
+/* Parses a GetRecords result object (borrowed) strictly into *out (zeroed first): every field
+ * with its JSON type, Data valid base64. SL_ERR_INVAL with errstr naming the record and field. */
+sl_err_t kin_parse_get_records(const json_t *res, kin_records_t *out, char *errstr,
+                               size_t errlen);
+
+/* ---- the shared input state (kinesis.c) ---------------------------------------------------- */
+
+/* Where a shard starts, decided by the coordinator before it announces the partition. */
+typedef struct kin_start {
+    char *checkpoint;         /* sequence number, or NULL to use pos */
+    int64_t sub;
+    int pos;                  /* kin_pos_t when checkpoint is NULL */
+    int64_t ts_ms;            /* AT_TIMESTAMP */
+    int use_runtime_offset;   /* sqlite store: the offset part_open() got wins when present */
+    char *start_hash, *end_hash; /* the shard's hash key range (decimal) or NULL */
+} kin_start_t;
+
+typedef struct kin_coord kin_coord_t;
+
+/* Messages from shards (worker threads) to the coordinator (main thread). */
+typedef enum {
+    KIN_MSG_CHECKPOINT = 1, /* a committed (seq, sub) */
+    KIN_MSG_CLOSED = 2,     /* the partition closed (why: sl_close_t); shard_end + children */
+} kin_msg_kind_t;
+
+typedef struct kin_msg {
+    struct kin_msg *next;
+    kin_msg_kind_t kind;
+    char *shard;
+    char *seq;
+    int64_t sub;
+    int why;                /* sl_close_t */
+    int shard_end;          /* the shard was read to its end and everything was committed */
+    kin_shard_info_t *children; /* from ChildShards, may be NULL */
+    size_t n_children;
+} kin_msg_t;
+
+void kin_msg_free(kin_msg_t *m);
+
+typedef struct kin_input {
+    sl_input_t *in;
+    const kin_conf_t *kc;
+    char *stream;             /* the Kinesis stream name */
+    int samza_factory;
+    int store;                /* kin_store_t resolved */
+    /* main thread */
+    sl_http_t *http;
+    sl_creds_t *creds;
+    sl_aws_client_t *kinesis; /* ListShards, DescribeStreamSummary */
+    sl_aws_client_t *dynamodb;
+    kin_coord_t *coord;
+    struct event *msg_ev;
+    /* shared */
+    pthread_mutex_t lock;
+    kin_msg_t *msgs, *msgs_tail;
+    struct kin_start_entry *starts; /* shard -> kin_start_t */
+    struct kin_worker_ctx **workers; /* one per worker thread, created lazily on it */
+    int nworkers;
+} kin_input_t;
+
+/* Posts m (ownership passes) to the coordinator. Any thread. */
+void kin_input_post(kin_input_t *k, kin_msg_t *m);
+/* Stores the start of shard (copied; replaces an older one). Any thread. */
+sl_err_t kin_input_set_start(kin_input_t *k, const char *shard, const kin_start_t *st);
+/* Copies the start of shard into *out (caller frees with kin_start_clear); SL_ERR_NOENT. */
+sl_err_t kin_input_get_start(kin_input_t *k, const char *shard, kin_start_t *out);
+void kin_start_clear(kin_start_t *st);
+
+/* Per worker thread: one HTTP client and one Kinesis client on that worker's loop, shared by
+ * the shards it reads; created by the first shard opened there, destroyed with the last. */
+typedef struct kin_worker_ctx {
+    int refs;
+    struct event_base *base;
+    sl_http_t *http;
+    sl_creds_t *creds;
+    sl_aws_client_t *kinesis;
+} kin_worker_ctx_t;
+
+/* The worker context of part's worker (created on first use, one reference taken), or NULL
+ * with errstr filled. Worker thread. */
+kin_worker_ctx_t *kin_worker_ctx_get(kin_input_t *k, sl_part_t *part, char *errstr,
+                                     size_t errlen);
+void kin_worker_ctx_put(kin_input_t *k, sl_part_t *part);
+
+/* ---- one shard (kinesis_shard.c), worker thread ------------------------------------------ */
+
+typedef struct kin_shard kin_shard_t;
+
+/* Opens shard sl_part_id(part) for reading from start (borrowed; copied as needed), with
+ * GetShardIterator / GetRecords through client (borrowed, on the worker's loop). Returns the
+ * shard state or NULL after sl_part_fail(). */
+kin_shard_t *kin_shard_open(sl_part_t *part, const kin_conf_t *kc, const char *stream,
+                            sl_aws_client_t *client, const kin_start_t *start,
+                            const char *runtime_offset, int64_t runtime_subseq);
+/* part_poll: delivers up to max buffered records; fetches more in the background. */
+sl_poll_t kin_shard_poll(kin_shard_t *s, int max);
+/* The shard was read to its end (every record delivered) and the answers named these children
+ * (borrowed, n may be 0 when the service did not say). */
+int kin_shard_ended(const kin_shard_t *s, const kin_shard_info_t **children, size_t *n);
+/* The last (seq, sub) delivered (NULL before the first record). */
+const char *kin_shard_last_delivered(const kin_shard_t *s, int64_t *sub);
+/* Milliseconds behind the tip as last reported (-1 unknown). */
+int64_t kin_shard_millis_behind(const kin_shard_t *s);
+/* Cancels the calls in flight and frees everything. */
+void kin_shard_close(kin_shard_t *s);
+
+/* ---- the coordinator (kinesis_coord.c), main thread ---------------------------------------- */
+
+kin_coord_t *kin_coord_new(kin_input_t *k, char *errstr, size_t errlen);
+/* Ensures the lease table (or nothing, for sqlite), then syncs shards and starts the timers. */
+sl_err_t kin_coord_start(kin_coord_t *c);
+/* A shard sync now (discover()). */
+void kin_coord_sync(kin_coord_t *c);
+/* Handles one message from a shard (takes ownership). */
+void kin_coord_message(kin_coord_t *c, kin_msg_t *m);
+/* Graceful stop: writes pending checkpoints, releases every lease, then sl_input_stopped(). */
+void kin_coord_stop(kin_coord_t *c);
+void kin_coord_destroy(kin_coord_t *c);
+
+#endif

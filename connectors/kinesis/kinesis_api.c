@@ -1,0 +1,1133 @@
+/*
+ * kinesis_api.c: the Kinesis API as the consumer speaks it, declared in kinesis.h. Sequence
+ * numbers are compared as decimal numbers; start timestamps are parsed the way Flink and the
+ * KCL accept them (epoch seconds or a Java SimpleDateFormat pattern); ListShards walks every
+ * page of a stream's shards on the coordinator's loop; GetRecords answers are parsed strictly
+ * and quickly into one decoded data buffer and one strings arena, which kinesis_shard.c then
+ * de-aggregates and delivers without copying. Everything here is a request builder or a parser:
+ * retries and backoff belong to aws_client.c, what to do next to the callers.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "kinesis.h"
+#include "sluice/log.h"
+#include "util_str.h"
+#include "util_time.h"
+
+/* ---- sequence numbers --------------------------------------------------------------------- */
+
+int kin_seq_cmp(const char *a, const char *b) {
+    size_t la, lb;
+    int c;
+    if (!a)
+        a = "";
+    if (!b)
+        b = "";
+    while (*a == '0')
+        a++;
+    while (*b == '0')
+        b++;
+    la = strlen(a);
+    lb = strlen(b);
+    if (la != lb)
+        return la < lb ? -1 : 1;
+    c = memcmp(a, b, la);
+    return c < 0 ? -1 : c > 0;
+}
+
+int kin_xseq_cmp(const char *seq, int64_t sub, const char *cseq, int64_t csub) {
+    int c = kin_seq_cmp(seq, cseq);
+    if (c)
+        return c;
+    return sub < csub ? -1 : sub > csub;
+}
+
+static int all_digits(const char *s, size_t n) {
+    if (!n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* ---- timestamps --------------------------------------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, int m, int d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int days_in_month(int64_t y, int m) {
+    static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        return 29;
+    return dm[m - 1];
+}
+
+typedef struct tfields {
+    int64_t year;
+    int month, day, hour, min, sec, ms;
+    int zone_min; /* offset east of UTC */
+} tfields_t;
+
+/* Why a parse failed: a mismatch (the text has another shape) or a value out of range (the
+ * shape was right; this message is the one to show). */
+enum { T_OK = 0, T_MISMATCH = 1, T_RANGE = 2, T_BADFMT = 3 };
+
+static int64_t tfields_ms(const tfields_t *f) {
+    int64_t days = days_from_civil(f->year, f->month, f->day);
+    return (((days * 24 + f->hour) * 60 + f->min) * 60 + f->sec) * 1000 + f->ms -
+           (int64_t)f->zone_min * 60000;
+}
+
+/* Range checks shared by the pattern and ISO parsers; fills why. */
+static int tfields_check(const tfields_t *f, char *why, size_t wlen) {
+    if (f->year < 1 || f->year > 9999)
+        return snprintf(why, wlen, "year %lld out of range", (long long)f->year), T_RANGE;
+    if (f->month < 1 || f->month > 12)
+        return snprintf(why, wlen, "month %d out of range", f->month), T_RANGE;
+    if (f->day < 1 || f->day > days_in_month(f->year, f->month))
+        return snprintf(why, wlen, "day %d out of range for %04lld-%02d", f->day,
+                        (long long)f->year, f->month), T_RANGE;
+    if (f->hour > 23)
+        return snprintf(why, wlen, "hour %d out of range", f->hour), T_RANGE;
+    if (f->min > 59)
+        return snprintf(why, wlen, "minute %d out of range", f->min), T_RANGE;
+    if (f->sec > 59)
+        return snprintf(why, wlen, "second %d out of range", f->sec), T_RANGE;
+    if (f->ms > 999)
+        return snprintf(why, wlen, "millisecond %d out of range", f->ms), T_RANGE;
+    return T_OK;
+}
+
+/* A zone at *p: 'Z', "UTC"/"GMT" optionally followed by an offset, or an offset +hh, +hhmm,
+ * +hh:mm (SimpleDateFormat's X, Z and z forms, read alike). Returns T_OK and advances *p. */
+static int parse_zone(const char **p, int *zone_min, char *why, size_t wlen) {
+    const char *s = *p;
+    int sign, hh, mm = 0;
+    if (*s == 'Z' || *s == 'z') {
+        *zone_min = 0;
+        *p = s + 1;
+        return T_OK;
+    }
+    if (!strncmp(s, "UTC", 3) || !strncmp(s, "GMT", 3)) {
+        s += 3;
+        if (*s != '+' && *s != '-') {
+            *zone_min = 0;
+            *p = s;
+            return T_OK;
+        }
+    }
+    if (*s != '+' && *s != '-')
+        return snprintf(why, wlen, "expected a time zone"), T_MISMATCH;
+    sign = *s++ == '-' ? -1 : 1;
+    if (!isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1]))
+        return snprintf(why, wlen, "expected a time zone offset"), T_MISMATCH;
+    hh = (s[0] - '0') * 10 + (s[1] - '0');
+    s += 2;
+    if (*s == ':')
+        s++;
+    if (isdigit((unsigned char)s[0]) && isdigit((unsigned char)s[1])) {
+        mm = (s[0] - '0') * 10 + (s[1] - '0');
+        s += 2;
+    } else if (s[-1] == ':') {
+        return snprintf(why, wlen, "expected minutes in the time zone offset"), T_MISMATCH;
+    }
+    if (hh > 23 || mm > 59)
+        return snprintf(why, wlen, "time zone offset %02d:%02d out of range", hh, mm), T_RANGE;
+    *zone_min = sign * (hh * 60 + mm);
+    *p = s;
+    return T_OK;
+}
+
+static const char *const month_names[12] = {"january", "february", "march",     "april",
+                                             "may",     "june",     "july",      "august",
+                                             "september", "october", "november", "december"};
+
+static int is_numeric_letter(char c) {
+    return c == 'y' || c == 'M' || c == 'd' || c == 'H' || c == 'm' || c == 's' || c == 'S';
+}
+
+/* Whether the pattern at f starts with a numeric field (for SimpleDateFormat's abutting
+ * fields: "yyyyMMdd"). */
+static int next_is_numeric(const char *f) {
+    int n = 0;
+    if (!is_numeric_letter(*f))
+        return 0;
+    while (*f == 'M' && f[n] == 'M')
+        n++;
+    return *f != 'M' || n < 3;
+}
+
+/* Checks the pattern itself (letters supported, quotes closed), so a bad format is reported
+ * as such whatever the text. */
+static int check_format(const char *q, char *why, size_t wlen) {
+    while (*q) {
+        if (*q == '\'') {
+            if (q[1] == '\'') {
+                q += 2;
+                continue;
+            }
+            for (q++;; q++) {
+                if (!*q)
+                    return snprintf(why, wlen, "unterminated quote in the date format"), T_BADFMT;
+                if (*q == '\'' && q[1] == '\'')
+                    q++;
+                else if (*q == '\'')
+                    break;
+            }
+            q++;
+            continue;
+        }
+        if (((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z')) && !is_numeric_letter(*q) &&
+            *q != 'X' && *q != 'Z' && *q != 'z')
+            return snprintf(why, wlen, "unsupported letter '%c' in the date format", *q),
+                   T_BADFMT;
+        q++;
+    }
+    return T_OK;
+}
+
+/* Matches ts against a SimpleDateFormat pattern (checked by check_format). why says what
+ * failed. */
+static int parse_pattern(const char *ts, const char *fmt, tfields_t *f, char *why, size_t wlen) {
+    const char *p = ts, *q = fmt;
+    int rc;
+    int64_t now_year = 1970 + sl_now_ms() / (int64_t)31556952000;
+
+    f->year = 1970;
+    f->month = f->day = 1;
+    f->hour = f->min = f->sec = f->ms = 0;
+    f->zone_min = 0;
+    while (*q) {
+        char c = *q;
+        if (c == '\'') {
+            /* '' is a quote; 'text' is literal text in which '' is a quote */
+            if (q[1] == '\'') {
+                if (*p != '\'')
+                    return snprintf(why, wlen, "position %d: expected \"'\"", (int)(p - ts)),
+                           T_MISMATCH;
+                p++;
+                q += 2;
+                continue;
+            }
+            q++;
+            for (;;) {
+                if (!*q)
+                    return snprintf(why, wlen, "unterminated quote in the date format"),
+                           T_BADFMT;
+                if (*q == '\'') {
+                    if (q[1] != '\'')
+                        break;
+                    q++;
+                }
+                if (*p != *q)
+                    return snprintf(why, wlen, "position %d: expected '%c'", (int)(p - ts), *q),
+                           T_MISMATCH;
+                p++;
+                q++;
+            }
+            q++;
+            continue;
+        }
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) {
+            if (*p != c)
+                return snprintf(why, wlen, "position %d: expected '%c'", (int)(p - ts), c),
+                       T_MISMATCH;
+            p++;
+            q++;
+            continue;
+        }
+        int count = 0;
+        while (q[count] == c)
+            count++;
+        q += count;
+        if (c == 'X' || c == 'Z' || c == 'z') {
+            if ((rc = parse_zone(&p, &f->zone_min, why, wlen)) != T_OK) {
+                if (rc == T_MISMATCH)
+                    snprintf(why, wlen, "position %d: expected a time zone for %c",
+                             (int)(p - ts), c);
+                return rc;
+            }
+            continue;
+        }
+        if (c == 'M' && count >= 3) {
+            int found = -1;
+            size_t best = 0;
+            /* full names first ("March"), then the abbreviations ("Mar") */
+            for (int i = 0; i < 12 && found < 0; i++)
+                if (!strncasecmp(p, month_names[i], strlen(month_names[i]))) {
+                    found = i;
+                    best = strlen(month_names[i]);
+                }
+            for (int i = 0; i < 12 && found < 0; i++)
+                if (!strncasecmp(p, month_names[i], 3)) {
+                    found = i;
+                    best = 3;
+                }
+            if (found < 0)
+                return snprintf(why, wlen, "position %d: expected a month name", (int)(p - ts)),
+                       T_MISMATCH;
+            f->month = found + 1;
+            p += best;
+            continue;
+        }
+        if (!is_numeric_letter(c))
+            return snprintf(why, wlen, "unsupported letter '%c' in the date format", c),
+                   T_BADFMT;
+        /* SimpleDateFormat: a number abutting the next numeric field has exactly the pattern's
+         * width; otherwise it takes every digit there is. */
+        int fixed = next_is_numeric(q), nd = 0;
+        int64_t v = 0;
+        while (isdigit((unsigned char)p[nd]) && (!fixed || nd < count) && nd < 10) {
+            v = v * 10 + (p[nd] - '0');
+            nd++;
+        }
+        if (nd == 0 || (fixed && nd < count))
+            return snprintf(why, wlen, "position %d: expected %s%d digit%s for %.*s",
+                            (int)(p - ts), fixed ? "" : "at least ", fixed ? count : 1,
+                            fixed && count > 1 ? "s" : "", count, q - count),
+                   T_MISMATCH;
+        if (nd == 10)
+            return snprintf(why, wlen, "position %d: number too long for %.*s", (int)(p - ts),
+                            count, q - count),
+                   T_RANGE;
+        p += nd;
+        switch (c) {
+        case 'y':
+            if (count <= 2 && nd == 2) {
+                /* two-digit years fall in the 100 years starting 80 years ago */
+                int64_t start = now_year - 80, amb = start % 100;
+                v += (start / 100) * 100 + (v < amb ? 100 : 0);
+            }
+            f->year = v;
+            if (v < 1 || v > 9999)
+                return snprintf(why, wlen, "year %lld out of range", (long long)v), T_RANGE;
+            break;
+        case 'M':
+            if (v < 1 || v > 12)
+                return snprintf(why, wlen, "month %lld out of range", (long long)v), T_RANGE;
+            f->month = (int)v;
+            break;
+        case 'd':
+            if (v < 1 || v > 31)
+                return snprintf(why, wlen, "day %lld out of range", (long long)v), T_RANGE;
+            f->day = (int)v;
+            break;
+        case 'H':
+            if (v > 23)
+                return snprintf(why, wlen, "hour %lld out of range", (long long)v), T_RANGE;
+            f->hour = (int)v;
+            break;
+        case 'm':
+            if (v > 59)
+                return snprintf(why, wlen, "minute %lld out of range", (long long)v), T_RANGE;
+            f->min = (int)v;
+            break;
+        case 's':
+            if (v > 59)
+                return snprintf(why, wlen, "second %lld out of range", (long long)v), T_RANGE;
+            f->sec = (int)v;
+            break;
+        default: /* 'S': a count of milliseconds, as in Java (".5" is 5 ms) */
+            if (v > 999)
+                return snprintf(why, wlen, "millisecond %lld out of range", (long long)v),
+                       T_RANGE;
+            f->ms = (int)v;
+            break;
+        }
+    }
+    if (*p)
+        return snprintf(why, wlen, "position %d: unexpected '%.20s'", (int)(p - ts), p),
+               T_MISMATCH;
+    return tfields_check(f, why, wlen);
+}
+
+/* ISO 8601 with a zone: YYYY-MM-DD(T| )hh:mm[:ss[(.|,)fraction]](Z|+hh[:mm]). */
+static int parse_iso(const char *ts, tfields_t *f, char *why, size_t wlen) {
+    const char *p = ts;
+    int v[5], rc;
+    static const char seps[5] = {'-', '-', 'T', ':', '\0'};
+    memset(f, 0, sizeof(*f));
+    for (int i = 0; i < 5; i++) {
+        int w = i == 0 ? 4 : 2;
+        v[i] = 0;
+        for (int k = 0; k < w; k++, p++) {
+            if (!isdigit((unsigned char)*p))
+                return snprintf(why, wlen, "not ISO 8601"), T_MISMATCH;
+            v[i] = v[i] * 10 + (*p - '0');
+        }
+        if (i == 2) {
+            if (*p != 'T' && *p != 't' && *p != ' ')
+                return snprintf(why, wlen, "not ISO 8601"), T_MISMATCH;
+            p++;
+        } else if (seps[i]) {
+            if (*p != seps[i])
+                return snprintf(why, wlen, "not ISO 8601"), T_MISMATCH;
+            p++;
+        }
+    }
+    f->year = v[0];
+    f->month = v[1];
+    f->day = v[2];
+    f->hour = v[3];
+    f->min = v[4];
+    if (*p == ':') {
+        p++;
+        if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]))
+            return snprintf(why, wlen, "not ISO 8601"), T_MISMATCH;
+        f->sec = (p[0] - '0') * 10 + (p[1] - '0');
+        p += 2;
+        if (*p == '.' || *p == ',') {
+            int nd = 0, ms = 0;
+            for (p++; isdigit((unsigned char)*p); p++, nd++)
+                if (nd < 3)
+                    ms = ms * 10 + (*p - '0');
+            if (!nd)
+                return snprintf(why, wlen, "not ISO 8601"), T_MISMATCH;
+            for (; nd < 3; nd++)
+                ms *= 10;
+            f->ms = ms;
+        }
+    }
+    if ((rc = parse_zone(&p, &f->zone_min, why, wlen)) != T_OK)
+        return rc == T_MISMATCH ? (snprintf(why, wlen, "not ISO 8601"), T_MISMATCH) : rc;
+    if (*p)
+        return snprintf(why, wlen, "not ISO 8601"), T_MISMATCH;
+    return tfields_check(f, why, wlen);
+}
+
+/* Epoch seconds: digits with an optional fraction (truncated to ms, as Flink's
+ * (long) (Double.parseDouble(ts) * 1000)). */
+static int parse_epoch(const char *ts, int64_t *ms) {
+    const char *p = ts;
+    int64_t sec = 0, frac = 0;
+    int nd = 0, nf = 0;
+    for (; isdigit((unsigned char)*p); p++) {
+        if (++nd > 12) /* beyond year 33658: not a start position */
+            return -1;
+        sec = sec * 10 + (*p - '0');
+    }
+    if (*p == '.') {
+        for (p++; isdigit((unsigned char)*p); p++, nf++)
+            if (nf < 3)
+                frac = frac * 10 + (*p - '0');
+        for (int k = nf; k < 3; k++)
+            frac *= 10;
+    }
+    if (*p || (nd == 0 && nf == 0))
+        return -1;
+    *ms = sec * 1000 + frac;
+    return 0;
+}
+
+#define DEFAULT_TS_FORMAT "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"
+
+sl_err_t kin_parse_time(const char *ts, const char *fmt, int64_t *ms, char *errstr,
+                        size_t errlen) {
+    char why[160], why2[160];
+    tfields_t f;
+    int rc, rc2, is_default = !fmt || !*fmt || !strcmp(fmt, DEFAULT_TS_FORMAT);
+    if (is_default)
+        fmt = DEFAULT_TS_FORMAT;
+    if (!ts || !*ts) {
+        sl_errf(errstr, errlen, "empty timestamp");
+        return SL_ERR_INVAL;
+    }
+    /* Flink tries the pattern first and falls back to epoch seconds. A pattern without a zone
+     * is read as UTC (Java would use the JVM's zone; a start position must not depend on the
+     * host's TZ). */
+    if (check_format(fmt, why, sizeof(why)) != T_OK) {
+        sl_errf(errstr, errlen, "date format '%s': %s", fmt, why);
+        return SL_ERR_INVAL;
+    }
+    rc = parse_pattern(ts, fmt, &f, why, sizeof(why));
+    if (rc == T_OK) {
+        *ms = tfields_ms(&f);
+        return SL_OK;
+    }
+    if (rc == T_BADFMT) {
+        sl_errf(errstr, errlen, "date format '%s': %s", fmt, why);
+        return SL_ERR_INVAL;
+    }
+    if (is_default) {
+        rc2 = parse_iso(ts, &f, why2, sizeof(why2));
+        if (rc2 == T_OK) {
+            *ms = tfields_ms(&f);
+            return SL_OK;
+        }
+        if (rc == T_MISMATCH && rc2 == T_RANGE) {
+            rc = rc2;
+            memcpy(why, why2, sizeof(why));
+        }
+    }
+    if (parse_epoch(ts, ms) == 0)
+        return SL_OK;
+    if (rc == T_RANGE)
+        sl_errf(errstr, errlen, "'%s': %s", ts, why);
+    else
+        sl_errf(errstr, errlen, "'%s': does not match %s (%s)%s", ts, fmt, why,
+                is_default ? ", ISO 8601 with a zone, or epoch seconds" : " or epoch seconds");
+    return SL_ERR_INVAL;
+}
+
+/* ---- JSON field access -------------------------------------------------------------------- */
+
+/* The string member key of o. Returns 1 when present, 0 when absent or null and optional;
+ * -1 with errstr "<where>.<key>: ..." when missing and required, or of another type. */
+static int get_str(const json_t *o, const char *key, int required, const char **out,
+                   size_t *len, const char *where, char *errstr, size_t errlen) {
+    const json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) {
+        if (!required)
+            return 0;
+        sl_errf(errstr, errlen, "%s.%s: missing", where, key);
+        return -1;
+    }
+    if (!json_is_string(v)) {
+        sl_errf(errstr, errlen, "%s.%s: expected a string", where, key);
+        return -1;
+    }
+    *out = json_string_value(v);
+    if (len)
+        *len = json_string_length(v);
+    return 1;
+}
+
+/* A required object member. */
+static const json_t *get_obj(const json_t *o, const char *key, const char *where, char *errstr,
+                             size_t errlen) {
+    const json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) {
+        sl_errf(errstr, errlen, "%s.%s: missing", where, key);
+        return NULL;
+    }
+    if (!json_is_object(v)) {
+        sl_errf(errstr, errlen, "%s.%s: expected an object", where, key);
+        return NULL;
+    }
+    return v;
+}
+
+/* A decimal string member (hash keys, sequence numbers) copied into *out. */
+static int get_dec(const json_t *o, const char *key, int required, char **out,
+                   const char *where, char *errstr, size_t errlen) {
+    const char *s;
+    size_t n;
+    int r = get_str(o, key, required, &s, &n, where, errstr, errlen);
+    if (r <= 0)
+        return r;
+    if (!all_digits(s, n)) {
+        sl_errf(errstr, errlen, "%s.%s: '%.40s' is not a decimal number", where, key, s);
+        return -1;
+    }
+    if (!(*out = sl_strndup(s, n))) {
+        sl_errf(errstr, errlen, "out of memory");
+        return -1;
+    }
+    return 1;
+}
+
+static int get_hash_range(const json_t *o, kin_shard_info_t *si, const char *where,
+                          char *errstr, size_t errlen) {
+    char w[96];
+    const json_t *r = get_obj(o, "HashKeyRange", where, errstr, errlen);
+    if (!r)
+        return -1;
+    snprintf(w, sizeof(w), "%s.HashKeyRange", where);
+    if (get_dec(r, "StartingHashKey", 1, &si->start_hash, w, errstr, errlen) < 0 ||
+        get_dec(r, "EndingHashKey", 1, &si->end_hash, w, errstr, errlen) < 0)
+        return -1;
+    return 0;
+}
+
+static int get_id(const json_t *o, const char *key, int required, char **out, const char *where,
+                  char *errstr, size_t errlen) {
+    const char *s;
+    size_t n;
+    int r = get_str(o, key, required, &s, &n, where, errstr, errlen);
+    if (r <= 0)
+        return r;
+    if (!n) {
+        sl_errf(errstr, errlen, "%s.%s: empty", where, key);
+        return -1;
+    }
+    if (!(*out = sl_strndup(s, n))) {
+        sl_errf(errstr, errlen, "out of memory");
+        return -1;
+    }
+    return 1;
+}
+
+/* ---- shards ------------------------------------------------------------------------------- */
+
+void kin_shard_info_free(kin_shard_info_t *s) {
+    if (!s)
+        return;
+    free(s->id);
+    free(s->parent);
+    free(s->adjacent_parent);
+    free(s->start_hash);
+    free(s->end_hash);
+    free(s->start_seq);
+    free(s->end_seq);
+    memset(s, 0, sizeof(*s));
+}
+
+void kin_shard_list_free(kin_shard_info_t *s, size_t n) {
+    if (!s)
+        return;
+    for (size_t i = 0; i < n; i++)
+        kin_shard_info_free(&s[i]);
+    free(s);
+}
+
+/* One element of ListShards' Shards. */
+static int parse_shard(const json_t *o, size_t idx, kin_shard_info_t *si, char *errstr,
+                       size_t errlen) {
+    char where[96], w2[128];
+    const json_t *r;
+    memset(si, 0, sizeof(*si));
+    snprintf(where, sizeof(where), "Shards[%zu]", idx);
+    if (!json_is_object(o)) {
+        sl_errf(errstr, errlen, "%s: expected an object", where);
+        return -1;
+    }
+    if (get_id(o, "ShardId", 1, &si->id, where, errstr, errlen) < 0)
+        return -1;
+    /* name the shard in every later message */
+    snprintf(where, sizeof(where), "Shards[%zu] (%.48s)", idx, si->id);
+    if (get_id(o, "ParentShardId", 0, &si->parent, where, errstr, errlen) < 0 ||
+        get_id(o, "AdjacentParentShardId", 0, &si->adjacent_parent, where, errstr, errlen) < 0 ||
+        get_hash_range(o, si, where, errstr, errlen) < 0)
+        return -1;
+    if (!(r = get_obj(o, "SequenceNumberRange", where, errstr, errlen)))
+        return -1;
+    snprintf(w2, sizeof(w2), "%s.SequenceNumberRange", where);
+    if (get_dec(r, "StartingSequenceNumber", 1, &si->start_seq, w2, errstr, errlen) < 0 ||
+        get_dec(r, "EndingSequenceNumber", 0, &si->end_seq, w2, errstr, errlen) < 0)
+        return -1;
+    return 0;
+}
+
+/* One listing in progress. Listings are found by (client, opaque) for cancelling, in one list
+ * guarded by a mutex: listings are rare and may run on several loops. */
+typedef struct list_ctx {
+    struct list_ctx *next;
+    sl_aws_client_t *c;
+    char *stream, *arn, *filter_type;
+    int64_t ts_ms;
+    sl_retry_policy_t retry;
+    kin_list_cb cb;
+    void *opaque;
+    kin_shard_info_t *shards;
+    size_t n, cap;
+    int restarted;
+    int pages;
+} list_ctx_t;
+
+static pthread_mutex_t lists_lock = PTHREAD_MUTEX_INITIALIZER;
+static list_ctx_t *lists;
+
+static void list_free(list_ctx_t *l) {
+    kin_shard_list_free(l->shards, l->n);
+    free(l->stream);
+    free(l->arn);
+    free(l->filter_type);
+    free(l);
+}
+
+/* Takes l out of the registry; 1 when it was there (not cancelled meanwhile). */
+static int list_unlink(list_ctx_t *l) {
+    int found = 0;
+    pthread_mutex_lock(&lists_lock);
+    for (list_ctx_t **pp = &lists; *pp; pp = &(*pp)->next)
+        if (*pp == l) {
+            *pp = l->next;
+            found = 1;
+            break;
+        }
+    pthread_mutex_unlock(&lists_lock);
+    return found;
+}
+
+static const char *list_what(const list_ctx_t *l) {
+    return l->arn ? l->arn : l->stream;
+}
+
+static void list_result(void *opaque, const sl_aws_result_t *res);
+
+static sl_err_t list_request(list_ctx_t *l, const char *token) {
+    json_t *body = json_object();
+    if (!body)
+        return SL_ERR_NOMEM;
+    if (token) {
+        /* later pages: NextToken identifies the stream; StreamName is refused with it */
+        json_object_set_new(body, "NextToken", json_string(token));
+    } else {
+        if (l->arn)
+            json_object_set_new(body, "StreamARN", json_string(l->arn));
+        else
+            json_object_set_new(body, "StreamName", json_string(l->stream));
+        if (l->filter_type) {
+            json_t *f = json_pack("{s:s}", "Type", l->filter_type);
+            if (f && !strcmp(l->filter_type, "FROM_TIMESTAMP"))
+                json_object_set_new(f, "Timestamp", json_real((double)l->ts_ms / 1000.0));
+            json_object_set_new(body, "ShardFilter", f);
+        }
+    }
+    json_object_set_new(body, "MaxResults", json_integer(1000));
+    return sl_aws_call(l->c, "ListShards", body, &l->retry, list_result, l);
+}
+
+static void list_done(list_ctx_t *l, sl_err_t err, const char *msg) {
+    kin_shard_info_t *shards = err == SL_OK ? l->shards : NULL;
+    size_t n = err == SL_OK ? l->n : 0;
+    if (err == SL_OK)
+        l->shards = NULL;
+    l->cb(l->opaque, err, msg, &shards, n);
+    kin_shard_list_free(shards, n);
+    list_free(l);
+}
+
+static void list_result(void *opaque, const sl_aws_result_t *res) {
+    list_ctx_t *l = opaque;
+    char errstr[512], msg[768];
+    const json_t *arr, *tok;
+    const char *token = NULL;
+    size_t n;
+
+    if (res->err != SL_OK) {
+        if (res->type && !strcmp(res->type, "ExpiredNextTokenException") && !l->restarted) {
+            /* the listing took too long between pages: start over, once */
+            sl_log(SL_LOG_WARN, "kinesis", "ListShards %s: %s; listing again from the start",
+                   list_what(l), res->type);
+            l->restarted = 1;
+            kin_shard_list_free(l->shards, l->n);
+            l->shards = NULL;
+            l->n = l->cap = 0;
+            if (list_request(l, NULL) == SL_OK)
+                return;
+        }
+        list_unlink(l);
+        snprintf(msg, sizeof(msg), "ListShards %s: %s%s%s", list_what(l),
+                 res->type ? res->type : sl_err_str(res->err),
+                 res->message && *res->message ? ": " : "", res->message ? res->message : "");
+        list_done(l, res->err, msg);
+        return;
+    }
+    arr = json_object_get(res->result, "Shards");
+    if (!json_is_array(arr)) {
+        snprintf(errstr, sizeof(errstr), "Shards: %s", arr ? "expected an array" : "missing");
+        goto bad;
+    }
+    n = json_array_size(arr);
+    if (l->n + n > l->cap) {
+        size_t cap = l->cap ? l->cap : 16;
+        kin_shard_info_t *v;
+        while (cap < l->n + n)
+            cap *= 2;
+        if (!(v = realloc(l->shards, cap * sizeof(*v)))) {
+            snprintf(errstr, sizeof(errstr), "out of memory");
+            goto bad;
+        }
+        l->shards = v;
+        l->cap = cap;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (parse_shard(json_array_get(arr, i), i, &l->shards[l->n], errstr, sizeof(errstr)) <
+            0) {
+            kin_shard_info_free(&l->shards[l->n]);
+            goto bad;
+        }
+        l->n++;
+    }
+    l->pages++;
+    tok = json_object_get(res->result, "NextToken");
+    if (tok && !json_is_null(tok)) {
+        if (!json_is_string(tok) || !*json_string_value(tok)) {
+            snprintf(errstr, sizeof(errstr), "NextToken: expected a non-empty string");
+            goto bad;
+        }
+        token = json_string_value(tok);
+    }
+    if (token) {
+        if (list_request(l, token) == SL_OK)
+            return;
+        snprintf(errstr, sizeof(errstr), "out of memory");
+        list_unlink(l);
+        snprintf(msg, sizeof(msg), "ListShards %s: %s", list_what(l), errstr);
+        list_done(l, SL_ERR_NOMEM, msg);
+        return;
+    }
+    list_unlink(l);
+    sl_log_debug("kinesis", "ListShards %s: %zu shard(s) in %d page(s)", list_what(l), l->n,
+                 l->pages);
+    list_done(l, SL_OK, NULL);
+    return;
+bad:
+    list_unlink(l);
+    snprintf(msg, sizeof(msg), "ListShards %s: malformed answer: %s", list_what(l), errstr);
+    list_done(l, SL_ERR_INVAL, msg);
+}
+
+sl_err_t kin_list_shards(sl_aws_client_t *c, const char *stream, const char *arn,
+                         const char *filter_type, int64_t ts_ms, const sl_retry_policy_t *retry,
+                         kin_list_cb cb, void *opaque) {
+    list_ctx_t *l;
+    sl_err_t err;
+    if ((!stream || !*stream) && (!arn || !*arn))
+        return SL_ERR_INVAL;
+    if (!(l = calloc(1, sizeof(*l))))
+        return SL_ERR_NOMEM;
+    l->c = c;
+    l->cb = cb;
+    l->opaque = opaque;
+    l->ts_ms = ts_ms;
+    if (retry)
+        l->retry = *retry;
+    else
+        l->retry = (sl_retry_policy_t){500, 5000, 2.0, 10};
+    if ((arn && *arn && !(l->arn = sl_strdup(arn))) ||
+        (stream && *stream && !(l->stream = sl_strdup(stream))) ||
+        (filter_type && *filter_type && !(l->filter_type = sl_strdup(filter_type)))) {
+        list_free(l);
+        return SL_ERR_NOMEM;
+    }
+    pthread_mutex_lock(&lists_lock);
+    l->next = lists;
+    lists = l;
+    pthread_mutex_unlock(&lists_lock);
+    if ((err = list_request(l, NULL)) != SL_OK) {
+        list_unlink(l);
+        list_free(l);
+    }
+    return err;
+}
+
+void kin_list_shards_cancel(sl_aws_client_t *c, void *opaque) {
+    list_ctx_t *found = NULL;
+    pthread_mutex_lock(&lists_lock);
+    for (list_ctx_t **pp = &lists; *pp;) {
+        list_ctx_t *l = *pp;
+        if (l->c == c && l->opaque == opaque) {
+            *pp = l->next;
+            l->next = found;
+            found = l;
+        } else {
+            pp = &l->next;
+        }
+    }
+    pthread_mutex_unlock(&lists_lock);
+    while (found) {
+        list_ctx_t *l = found;
+        found = l->next;
+        sl_aws_cancel(c, l);
+        list_free(l);
+    }
+}
+
+/* ---- GetRecords --------------------------------------------------------------------------- */
+
+#define X 0xff
+static const uint8_t b64_val[256] = {
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, 62, X, X, X, 63,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, X, X, X, X, X, X,
+    X, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, X, X, X, X, X,
+    X, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, X, X, X, X, X,
+    /* 128..255: none is base64 */
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+};
+#undef X
+
+/* The decoded length of padded base64 s[0..n), or (size_t)-1 when n is not a multiple of 4. */
+static size_t b64_len(const char *s, size_t n) {
+    size_t pad = 0;
+    if (n % 4)
+        return (size_t)-1;
+    if (n && s[n - 1] == '=')
+        pad = n >= 2 && s[n - 2] == '=' ? 2 : 1;
+    return n / 4 * 3 - pad;
+}
+
+/* Decodes padded base64 s[0..n) into out (b64_len(s, n) bytes). Returns 0, -1 when invalid. */
+static int b64_decode(const char *s, size_t n, uint8_t *out) {
+    const uint8_t *p = (const uint8_t *)s;
+    size_t full = n ? n / 4 - 1 : 0;
+    for (size_t i = 0; i < full; i++, p += 4, out += 3) {
+        uint32_t a = b64_val[p[0]], b = b64_val[p[1]], c = b64_val[p[2]], d = b64_val[p[3]];
+        if ((a | b | c | d) & 0x80)
+            return -1;
+        uint32_t v = a << 18 | b << 12 | c << 6 | d;
+        out[0] = (uint8_t)(v >> 16);
+        out[1] = (uint8_t)(v >> 8);
+        out[2] = (uint8_t)v;
+    }
+    if (!n)
+        return 0;
+    /* the last quantum may hold padding (unused low bits are ignored, as most decoders do) */
+    uint32_t a = b64_val[p[0]], b = b64_val[p[1]], c, d;
+    if ((a | b) & 0x80)
+        return -1;
+    if (p[2] == '=') {
+        if (p[3] != '=')
+            return -1;
+        out[0] = (uint8_t)(a << 2 | b >> 4);
+        return 0;
+    }
+    c = b64_val[p[2]];
+    if (c & 0x80)
+        return -1;
+    if (p[3] == '=') {
+        out[0] = (uint8_t)(a << 2 | b >> 4);
+        out[1] = (uint8_t)(b << 4 | c >> 2);
+        return 0;
+    }
+    d = b64_val[p[3]];
+    if (d & 0x80)
+        return -1;
+    out[0] = (uint8_t)(a << 2 | b >> 4);
+    out[1] = (uint8_t)(b << 4 | c >> 2);
+    out[2] = (uint8_t)(c << 6 | d);
+    return 0;
+}
+
+void kin_records_free(kin_records_t *r) {
+    if (!r)
+        return;
+    free(r->recs);
+    sl_buf_unref(r->buf);
+    free(r->next_iterator);
+    kin_shard_list_free(r->children, r->n_children);
+    free(r->strings);
+    memset(r, 0, sizeof(*r));
+}
+
+static int parse_child(const json_t *o, size_t idx, kin_shard_info_t *si, char *errstr,
+                       size_t errlen) {
+    char where[96];
+    const json_t *parents;
+    size_t np;
+    memset(si, 0, sizeof(*si));
+    snprintf(where, sizeof(where), "ChildShards[%zu]", idx);
+    if (!json_is_object(o)) {
+        sl_errf(errstr, errlen, "%s: expected an object", where);
+        return -1;
+    }
+    if (get_id(o, "ShardId", 1, &si->id, where, errstr, errlen) < 0)
+        return -1;
+    snprintf(where, sizeof(where), "ChildShards[%zu] (%.48s)", idx, si->id);
+    parents = json_object_get(o, "ParentShards");
+    if (!json_is_array(parents)) {
+        sl_errf(errstr, errlen, "%s.ParentShards: %s", where,
+                parents ? "expected an array" : "missing");
+        return -1;
+    }
+    np = json_array_size(parents);
+    if (np > 2) {
+        sl_errf(errstr, errlen, "%s.ParentShards: %zu parents (at most 2)", where, np);
+        return -1;
+    }
+    for (size_t i = 0; i < np; i++) {
+        const json_t *p = json_array_get(parents, i);
+        char **dst = i == 0 ? &si->parent : &si->adjacent_parent;
+        if (!json_is_string(p) || !json_string_length(p)) {
+            sl_errf(errstr, errlen, "%s.ParentShards[%zu]: expected a shard id", where, i);
+            return -1;
+        }
+        if (!(*dst = sl_strdup(json_string_value(p)))) {
+            sl_errf(errstr, errlen, "out of memory");
+            return -1;
+        }
+    }
+    return get_hash_range(o, si, where, errstr, errlen);
+}
+
+static const char enc_kms[] = "KMS";
+
+/* Per-record scratch between the two passes. */
+typedef struct rec_scratch {
+    const char *data;
+    size_t data_len;
+    size_t seq_len;
+} rec_scratch_t;
+
+sl_err_t kin_parse_get_records(const json_t *res, kin_records_t *out, char *errstr,
+                               size_t errlen) {
+    const json_t *recs, *v;
+    rec_scratch_t *scr = NULL;
+    size_t n, data_total = 0, str_total = 0, doff = 0, soff = 0;
+    uint8_t *data = NULL;
+    char where[48];
+    sl_err_t err = SL_ERR_INVAL;
+
+    memset(out, 0, sizeof(*out));
+    out->millis_behind = -1;
+    if (!json_is_object(res)) {
+        sl_errf(errstr, errlen, "the answer is not a JSON object");
+        return SL_ERR_INVAL;
+    }
+    recs = json_object_get(res, "Records");
+    if (!json_is_array(recs)) {
+        sl_errf(errstr, errlen, "Records: %s", recs ? "expected an array" : "missing");
+        return SL_ERR_INVAL;
+    }
+    n = json_array_size(recs);
+    if (n) {
+        if (!(out->recs = malloc(n * sizeof(*out->recs))) || !(scr = malloc(n * sizeof(*scr))))
+            goto oom;
+    }
+    /* pass 1: shapes and sizes; the record fields point into the JSON for now */
+    for (size_t i = 0; i < n; i++) {
+        const json_t *r = json_array_get(recs, i);
+        kin_record_t *kr = &out->recs[i];
+        const char *enc;
+        size_t dlen, elen;
+        snprintf(where, sizeof(where), "Records[%zu]", i);
+        if (!json_is_object(r)) {
+            sl_errf(errstr, errlen, "%s: expected an object", where);
+            goto fail;
+        }
+        if (get_str(r, "SequenceNumber", 1, &kr->seq, &scr[i].seq_len, where, errstr, errlen) <
+                0 ||
+            get_str(r, "PartitionKey", 1, &kr->pk, &kr->pklen, where, errstr, errlen) < 0 ||
+            get_str(r, "Data", 1, &scr[i].data, &scr[i].data_len, where, errstr, errlen) < 0)
+            goto fail;
+        if (!all_digits(kr->seq, scr[i].seq_len)) {
+            sl_errf(errstr, errlen, "%s.SequenceNumber: '%.40s' is not a decimal number", where,
+                    kr->seq);
+            goto fail;
+        }
+        if ((dlen = b64_len(scr[i].data, scr[i].data_len)) == (size_t)-1) {
+            sl_errf(errstr, errlen, "%s.Data: not valid base64 (length %zu)", where,
+                    scr[i].data_len);
+            goto fail;
+        }
+        kr->len = dlen;
+        data_total += dlen;
+        v = json_object_get(r, "ApproximateArrivalTimestamp");
+        if (!v || json_is_null(v)) {
+            sl_errf(errstr, errlen, "%s.ApproximateArrivalTimestamp: missing", where);
+            goto fail;
+        }
+        if (!json_is_number(v)) {
+            sl_errf(errstr, errlen, "%s.ApproximateArrivalTimestamp: expected a number", where);
+            goto fail;
+        }
+        kr->arrival_ms = json_is_integer(v) ? (int64_t)json_integer_value(v) * 1000
+                                            : (int64_t)llround(json_real_value(v) * 1000.0);
+        kr->encryption = NULL;
+        switch (get_str(r, "EncryptionType", 0, &enc, &elen, where, errstr, errlen)) {
+        case -1:
+            goto fail;
+        case 1:
+            /* the usual values need no storage; NONE means no header at all */
+            if (!strcmp(enc, enc_kms))
+                kr->encryption = enc_kms;
+            else if (strcmp(enc, "NONE") != 0) {
+                kr->encryption = enc;
+                str_total += elen + 1;
+            }
+            break;
+        default:
+            break;
+        }
+        str_total += scr[i].seq_len + 1 + kr->pklen + 1;
+    }
+    v = json_object_get(res, "NextShardIterator");
+    if (v && !json_is_null(v)) {
+        if (!json_is_string(v) || !json_string_length(v)) {
+            sl_errf(errstr, errlen, "NextShardIterator: expected a non-empty string");
+            goto fail;
+        }
+        if (!(out->next_iterator = sl_strdup(json_string_value(v))))
+            goto oom;
+    }
+    v = json_object_get(res, "MillisBehindLatest");
+    if (v && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0) {
+            sl_errf(errstr, errlen, "MillisBehindLatest: expected a non-negative integer");
+            goto fail;
+        }
+        out->millis_behind = (int64_t)json_integer_value(v);
+    }
+    v = json_object_get(res, "ChildShards");
+    if (v && !json_is_null(v)) {
+        size_t nc;
+        if (!json_is_array(v)) {
+            sl_errf(errstr, errlen, "ChildShards: expected an array");
+            goto fail;
+        }
+        nc = json_array_size(v);
+        if (nc) {
+            if (!(out->children = calloc(nc, sizeof(*out->children))))
+                goto oom;
+            for (size_t i = 0; i < nc; i++) {
+                out->n_children = i + 1;
+                if (parse_child(json_array_get(v, i), i, &out->children[i], errstr, errlen) < 0)
+                    goto fail;
+            }
+        }
+    }
+    /* pass 2: one data buffer, one strings arena */
+    if (n) {
+        if (!(out->buf = sl_buf_new(NULL, data_total)) || !(out->strings = malloc(str_total)))
+            goto oom;
+        data = (uint8_t *)sl_buf_data(out->buf);
+    }
+    for (size_t i = 0; i < n; i++) {
+        kin_record_t *kr = &out->recs[i];
+        if (b64_decode(scr[i].data, scr[i].data_len, data + doff) < 0) {
+            sl_errf(errstr, errlen, "Records[%zu].Data: not valid base64", i);
+            goto fail;
+        }
+        kr->off = doff;
+        doff += kr->len;
+        memcpy(out->strings + soff, kr->seq, scr[i].seq_len + 1);
+        kr->seq = out->strings + soff;
+        soff += scr[i].seq_len + 1;
+        memcpy(out->strings + soff, kr->pk, kr->pklen + 1);
+        kr->pk = out->strings + soff;
+        soff += kr->pklen + 1;
+        if (kr->encryption && kr->encryption != enc_kms) {
+            size_t el = strlen(kr->encryption);
+            memcpy(out->strings + soff, kr->encryption, el + 1);
+            kr->encryption = out->strings + soff;
+            soff += el + 1;
+        }
+    }
+    out->n = n;
+    free(scr);
+    return SL_OK;
+oom:
+    sl_errf(errstr, errlen, "out of memory");
+    err = SL_ERR_NOMEM;
+fail:
+    free(scr);
+    /* the records' pointers may still point into the JSON: drop them before freeing */
+    out->n = 0;
+    kin_records_free(out);
+    out->millis_behind = -1;
+    return err;
+}

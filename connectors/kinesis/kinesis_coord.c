@@ -1,0 +1,1149 @@
+/*
+ * kinesis_coord.c: the lease coordinator of one Kinesis input, on the main thread. It decides
+ * which shards this worker reads, the way the KCL's lease coordinator does and on the same
+ * DynamoDB items (kinesis_lease.c), so Java KCL workers of the same application can share the
+ * stream:
+ *
+ *   shard sync   ListShards; a lease is created for every shard that needs one (descendants of
+ *                leased shards from TRIM_HORIZON, new roots from the initial position)
+ *   taker        every take interval: Scan the table, note whose counters moved (a lease is
+ *                expired when its counter stood still for FailoverTimeMillis on our clock),
+ *                count the live workers and take expired leases up to the fair share, then
+ *                steal from the most loaded workers (several per pass, not the KCL's one)
+ *   renewer      every failover/3 - epsilon: bump the counter of each held lease; a failed
+ *                condition is re-read, never retried blindly: still ours -> adopt the counter,
+ *                someone else's -> the shard is lost and stops before its next checkpoint
+ *   checkpoints  positions the runtime committed (after the sinks acknowledged) are written at
+ *                most every checkpoint.interval per shard, and at release and shutdown
+ *   shard end    a shard read to its end and committed gets SHARD_END and childShardIds; its
+ *                children start only when every parent lease is at SHARD_END (or gone)
+ *   shutdown     final checkpoints, then every lease is released (owner removed) so another
+ *                worker takes it at its next taker pass instead of after the failover time
+ *
+ * Without DynamoDB (the sqlite store) there is one worker: every shard is ours, positions live
+ * in the local checkpoint store and SHARD_END is recorded there.
+ *
+ * One operation at a time per lease (busy), so our own renewals never race our checkpoints.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "kinesis.h"
+#include "kinesis_lease.h"
+#include "sluice/log.h"
+#include "util_str.h"
+#include "util_time.h"
+
+#define SENT_SHARD_END "SHARD_END"
+
+enum op { OP_NONE, OP_CREATE, OP_TAKE, OP_RENEW, OP_CHECKPOINT, OP_SHARD_END, OP_EVICT, OP_GET };
+
+typedef struct clease {
+    struct kin_coord *c;
+    char *key;
+    sl_lease_t *lease;       /* last known item (NULL: not in the table, or sqlite store) */
+    int64_t seen_counter;
+    int64_t changed_ms;      /* monotonic time the counter last moved (our clock) */
+    uint64_t mod_gen;        /* coordinator generation of our last completed write */
+    int in_table;
+    int held;                /* ours: renewed, and readable */
+    int64_t renewed_ms;
+    int running;             /* announced to the runtime and not closed yet */
+    int finished;            /* SHARD_END */
+    int busy;                /* an operation is in flight */
+    enum op op;
+    /* checkpoint to write */
+    char *ck_seq;
+    int64_t ck_sub;
+    int ck_dirty;
+    int ck_force;
+    int ck_lost_races;
+    int64_t ck_written_ms;
+    /* shard end to write */
+    int end_pending;
+    char **children;
+    size_t n_children;
+    int end_wait_sync;       /* shard end known, children not yet: waits for a listing */
+    int release_pending;     /* evict once the checkpoint is written */
+    int waiting_parents;
+    char *start_hash, *end_hash; /* from the listing when the item has none */
+    char **parents;          /* sqlite store: parents from the listing */
+    size_t n_parents;
+} clease_t;
+
+struct kin_coord {
+    kin_input_t *k;
+    const kin_conf_t *kc;
+    sl_lease_table_t *lt;    /* NULL: sqlite store */
+    char *worker_id;
+    char *table;
+    clease_t **leases;
+    size_t n, cap;
+    struct event *renew_ev, *take_ev, *pump_ev;
+    int64_t renew_ms, take_ms;
+    int ensured;
+    int listing_shards, sync_again;
+    int scanning, scan_again;
+    uint64_t gen, scan_gen;
+    int stopping, stopped;
+    int pos;                 /* resolved initial position (kin_pos_t) */
+    uint64_t rng;
+    int warned_same_id;
+};
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static const char *pos_name(int pos) {
+    switch (pos) {
+    case KIN_POS_LATEST: return "LATEST";
+    case KIN_POS_AT_TIMESTAMP: return "AT_TIMESTAMP";
+    default: return "TRIM_HORIZON";
+    }
+}
+
+static int is_sentinel(const char *ck) {
+    return !strcmp(ck, "TRIM_HORIZON") || !strcmp(ck, "LATEST") ||
+           !strcmp(ck, "AT_TIMESTAMP") || !strcmp(ck, SENT_SHARD_END);
+}
+
+static clease_t *find(kin_coord_t *c, const char *key) {
+    for (size_t i = 0; i < c->n; i++)
+        if (!strcmp(c->leases[i]->key, key))
+            return c->leases[i];
+    return NULL;
+}
+
+static clease_t *get_or_add(kin_coord_t *c, const char *key) {
+    clease_t *l = find(c, key);
+    if (l)
+        return l;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        clease_t **grown = realloc(c->leases, cap * sizeof(*grown));
+        if (!grown)
+            return NULL;
+        c->leases = grown;
+        c->cap = cap;
+    }
+    if (!(l = calloc(1, sizeof(*l))) || !(l->key = sl_strdup(key))) {
+        free(l);
+        return NULL;
+    }
+    l->c = c;
+    l->changed_ms = sl_mono_ms();
+    c->leases[c->n++] = l;
+    return l;
+}
+
+static void strv_free(char **v, size_t n) {
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void clease_free(clease_t *l) {
+    sl_lease_free(l->lease);
+    free(l->key);
+    free(l->ck_seq);
+    strv_free(l->children, l->n_children);
+    strv_free(l->parents, l->n_parents);
+    free(l->start_hash);
+    free(l->end_hash);
+    free(l);
+}
+
+static void set_lease(clease_t *l, sl_lease_t *lease) {
+    sl_lease_free(l->lease);
+    l->lease = lease;
+    if (lease) {
+        if (lease->counter != l->seen_counter)
+            l->changed_ms = sl_mono_ms();
+        l->seen_counter = lease->counter;
+        l->in_table = 1;
+        if (lease->checkpoint && !strcmp(lease->checkpoint, SENT_SHARD_END))
+            l->finished = 1;
+    }
+}
+
+static const char *owner_of(const clease_t *l) {
+    return l->lease && l->lease->owner ? l->lease->owner : NULL;
+}
+
+static int is_mine(const kin_coord_t *c, const clease_t *l) {
+    const char *o = owner_of(l);
+    return o && !strcmp(o, c->worker_id);
+}
+
+static void stop_if_done(kin_coord_t *c);
+static void scan(kin_coord_t *c);
+static void try_start(kin_coord_t *c, clease_t *l);
+static void pump(kin_coord_t *c);
+
+/* The shard is no longer ours: stop it at once (no more checkpoints). */
+static void lose(kin_coord_t *c, clease_t *l, const char *why) {
+    if (!l->held)
+        return;
+    sl_log(SL_LOG_WARN, "kinesis", "stream %s shard %s: lease lost (%s)%s", c->k->stream, l->key,
+           why, l->running ? ": stopping it before its next checkpoint" : "");
+    l->held = 0;
+    l->ck_dirty = 0;
+    l->release_pending = 0;
+    l->end_pending = 0;
+    if (l->running && sl_input_remove_partition(c->k->in, l->key, SL_PART_LOST) == SL_OK)
+        l->running = 0;
+}
+
+/* ---- operations on one lease --------------------------------------------------------------- */
+
+static void op_done(void *opaque, sl_lease_result_t *res);
+
+static void begin(clease_t *l, enum op op) {
+    l->busy = 1;
+    l->op = op;
+}
+
+static void start_get(kin_coord_t *c, clease_t *l) {
+    begin(l, OP_GET);
+    if (sl_lease_table_get(c->lt, l->key, op_done, l) != SL_OK)
+        l->busy = 0;
+}
+
+static void write_checkpoint(kin_coord_t *c, clease_t *l) {
+    begin(l, OP_CHECKPOINT);
+    if (sl_lease_table_checkpoint(c->lt, l->key, l->seen_counter, c->worker_id, l->ck_seq,
+                                  l->ck_sub, op_done, l) != SL_OK)
+        l->busy = 0;
+}
+
+static void write_shard_end(kin_coord_t *c, clease_t *l) {
+    begin(l, OP_SHARD_END);
+    if (l->n_children) {
+        if (sl_lease_table_shard_end(c->lt, l->key, l->seen_counter, c->worker_id,
+                                     (const char *const *)l->children, l->n_children, op_done,
+                                     l) != SL_OK)
+            l->busy = 0;
+    } else if (sl_lease_table_checkpoint(c->lt, l->key, l->seen_counter, c->worker_id,
+                                         SENT_SHARD_END, 0, op_done, l) != SL_OK) {
+        l->busy = 0;
+    }
+}
+
+static void handle_lost_race(kin_coord_t *c, clease_t *l, enum op op) {
+    /* Re-read: the outcome decides (never retry blindly). */
+    (void)op;
+    start_get(c, l);
+}
+
+static void after_get(kin_coord_t *c, clease_t *l, sl_lease_result_t *res) {
+    if (res->err == SL_ERR_NOENT) {
+        l->in_table = 0;
+        set_lease(l, NULL);
+        lose(c, l, "its item was deleted");
+        return;
+    }
+    if (res->err != SL_OK || !res->lease)
+        return; /* the next pass tries again */
+    set_lease(l, res->lease);
+    res->lease = NULL;
+    if (l->held && !is_mine(c, l)) {
+        lose(c, l, owner_of(l) ? "another worker took it" : "it was released by someone else");
+        return;
+    }
+    if (l->held) {
+        /* Still ours: our write lost to a write made under our own worker id (a renewal of
+         * a concurrent operation, or another process using the same id). Adopt the counter. */
+        if (++l->ck_lost_races > 3 && !c->warned_same_id) {
+            c->warned_same_id = 1;
+            sl_log(SL_LOG_ERROR, "kinesis", "stream %s shard %s: its lease keeps changing under "
+                   "worker id '%s': is another process using the same aws.kcl.WorkerIdentifier?",
+                   c->k->stream, l->key, c->worker_id);
+        }
+        l->renewed_ms = sl_mono_ms();
+    }
+}
+
+static void op_done(void *opaque, sl_lease_result_t *res) {
+    clease_t *l = opaque;
+    kin_coord_t *c = l->c;
+    enum op op = l->op;
+    int64_t now = sl_mono_ms();
+
+    l->busy = 0;
+    l->op = OP_NONE;
+    l->mod_gen = ++c->gen;
+    if (op == OP_GET) {
+        after_get(c, l, res);
+        goto out;
+    }
+    if (res->err == SL_ERR_STATE && res->lost_race) {
+        if (op == OP_CREATE) /* someone else created it: fine */
+            goto out;
+        if (op == OP_TAKE) {
+            sl_log_debug("kinesis", "shard %s: take lost to another worker", l->key);
+            goto out;
+        }
+        if (op == OP_CHECKPOINT || op == OP_SHARD_END) {
+            if (++l->ck_lost_races > l->c->kc->checkpoint_retries + 3) {
+                lose(c, l, "its checkpoint kept failing its condition");
+                goto out;
+            }
+        }
+        if (op == OP_EVICT) { /* not ours any more anyway */
+            l->held = 0;
+            l->release_pending = 0;
+            goto out;
+        }
+        handle_lost_race(c, l, op);
+        goto out;
+    }
+    if (res->err != SL_OK) {
+        sl_log(SL_LOG_WARN, "kinesis", "stream %s shard %s: lease table write failed: %s",
+               c->k->stream, l->key, res->msg ? res->msg : sl_err_str(res->err));
+        if (op == OP_EVICT) {
+            l->release_pending = 0; /* it will expire; nothing else to do */
+            l->held = 0;
+        }
+        goto out;
+    }
+    if (res->lease) {
+        set_lease(l, res->lease);
+        res->lease = NULL;
+    }
+    switch (op) {
+    case OP_CREATE:
+        scan(c); /* take it without waiting for the next taker pass */
+        break;
+    case OP_TAKE:
+        l->held = 1;
+        l->renewed_ms = now;
+        l->ck_lost_races = 0;
+        sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: lease taken (checkpoint %s)",
+               c->k->stream, l->key,
+               l->lease && l->lease->checkpoint ? l->lease->checkpoint : "none");
+        try_start(c, l);
+        break;
+    case OP_RENEW:
+        l->renewed_ms = now;
+        break;
+    case OP_CHECKPOINT:
+        l->renewed_ms = now;
+        l->ck_written_ms = now;
+        l->ck_lost_races = 0;
+        /* A newer position may have arrived while this one was on the wire. */
+        if (l->lease && l->lease->checkpoint && l->ck_seq &&
+            !strcmp(l->lease->checkpoint, l->ck_seq) && l->lease->checkpoint_sub == l->ck_sub) {
+            l->ck_dirty = 0;
+            l->ck_force = 0;
+        }
+        sl_log_debug("kinesis", "shard %s: checkpoint %s.%" PRId64 " written", l->key,
+                     l->lease && l->lease->checkpoint ? l->lease->checkpoint : "?",
+                     l->lease ? l->lease->checkpoint_sub : 0);
+        break;
+    case OP_SHARD_END:
+        l->end_pending = 0;
+        l->finished = 1;
+        l->held = 0; /* nothing left to read: stop renewing, let it be */
+        l->ck_dirty = 0;
+        l->release_pending = 0;
+        sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: finished (SHARD_END)", c->k->stream,
+               l->key);
+        /* Children waiting on it may start; the children themselves may be new. */
+        kin_coord_sync(c);
+        break;
+    case OP_EVICT:
+        l->held = 0;
+        l->release_pending = 0;
+        sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: lease released", c->k->stream,
+               l->key);
+        break;
+    default:
+        break;
+    }
+out:
+    pump(c);
+    stop_if_done(c);
+}
+
+/* ---- starting a shard ---------------------------------------------------------------------- */
+
+static int parents_finished(kin_coord_t *c, clease_t *l) {
+    char **parents = c->lt && l->lease ? l->lease->parents : l->parents;
+    size_t n = c->lt && l->lease ? l->lease->n_parents : l->n_parents;
+    for (size_t i = 0; i < n; i++) {
+        clease_t *p = find(c, parents[i]);
+        /* A parent without a lease was never read here or is long gone: not a blocker. */
+        if (p && (p->in_table || !c->lt) && !p->finished)
+            return 0;
+    }
+    return 1;
+}
+
+static void try_start(kin_coord_t *c, clease_t *l) {
+    kin_start_t st;
+    const char *ck;
+    sl_err_t err;
+
+    if (c->stopping || !l->held || l->running || l->finished || l->busy ||
+        sl_input_job_stopping(c->k->in))
+        return;
+    if (!parents_finished(c, l)) {
+        if (!l->waiting_parents)
+            sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: waiting for its parent shards "
+                   "to be read to their end", c->k->stream, l->key);
+        l->waiting_parents = 1;
+        return;
+    }
+    l->waiting_parents = 0;
+    memset(&st, 0, sizeof(st));
+    ck = l->lease ? l->lease->checkpoint : NULL;
+    st.pos = c->pos;
+    st.ts_ms = c->kc->initpos_ts_ms;
+    if (ck && !strcmp(ck, "TRIM_HORIZON"))
+        st.pos = KIN_POS_TRIM_HORIZON;
+    else if (ck && !strcmp(ck, "LATEST"))
+        st.pos = KIN_POS_LATEST;
+    else if (ck && !strcmp(ck, "AT_TIMESTAMP"))
+        st.pos = KIN_POS_AT_TIMESTAMP;
+    else if (ck && c->lt && !is_sentinel(ck)) {
+        st.checkpoint = (char *)ck;
+        st.sub = l->lease->checkpoint_sub;
+    }
+    /* The local store: the runtime hands part_open the shard's local checkpoint, if any. */
+    st.use_runtime_offset = !c->lt;
+    if (l->lease && l->lease->starting_hash_key && l->lease->ending_hash_key) {
+        st.start_hash = l->lease->starting_hash_key;
+        st.end_hash = l->lease->ending_hash_key;
+    } else {
+        st.start_hash = l->start_hash;
+        st.end_hash = l->end_hash;
+    }
+    if (kin_input_set_start(c->k, l->key, &st) != SL_OK)
+        return;
+    err = sl_input_add_partition(c->k->in, l->key);
+    if (err == SL_ERR_STATE)
+        return; /* its previous run is still closing: next pass */
+    if (err != SL_OK) {
+        sl_log(SL_LOG_ERROR, "kinesis", "stream %s shard %s: cannot start: %s", c->k->stream,
+               l->key, sl_err_str(err));
+        return;
+    }
+    l->running = 1;
+    if (st.use_runtime_offset) {
+        char *off = NULL;
+        int64_t sub = 0;
+        if (sl_input_checkpoint_read(c->k->in, l->key, &off, &sub) == SL_OK && off) {
+            sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: reading after checkpoint "
+                   "%s.%" PRId64, c->k->stream, l->key, off, sub);
+            free(off);
+            return;
+        }
+        free(off);
+    }
+    if (st.checkpoint)
+        sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: reading after checkpoint "
+               "%s.%" PRId64, c->k->stream, l->key, st.checkpoint, st.sub);
+    else
+        sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: reading from %s", c->k->stream,
+               l->key, pos_name(st.pos));
+}
+
+/* ---- shard sync ---------------------------------------------------------------------------- */
+
+typedef struct sync_ctx {
+    kin_shard_info_t *shards;
+    size_t n;
+    signed char *want; /* -1 unknown, 0 no, 1 root (initial position), 2 descendant */
+} sync_ctx_t;
+
+static kin_shard_info_t *shard_by_id(sync_ctx_t *s, const char *id) {
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->shards[i].id, id))
+            return &s->shards[i];
+    return NULL;
+}
+
+/* Whether shard i needs a lease and how it starts; has(id) = a lease (or a local checkpoint)
+ * exists. Depth-bounded recursion over the parents (a listing has no cycles; the bound guards
+ * against a malformed one). */
+static int want_lease(kin_coord_t *c, sync_ctx_t *s, size_t i, int depth) {
+    kin_shard_info_t *sh = &s->shards[i];
+    const char *ps[2] = {sh->parent, sh->adjacent_parent};
+    int desc = 0;
+    if (s->want[i] >= 0)
+        return s->want[i];
+    if (depth > 64)
+        return 0;
+    for (int j = 0; j < 2; j++) {
+        clease_t *pl;
+        kin_shard_info_t *psh;
+        if (!ps[j])
+            continue;
+        pl = find(c, ps[j]);
+        if (pl && (pl->in_table || (!c->lt && pl->finished)))
+            desc = 1;
+        else if ((psh = shard_by_id(s, ps[j])) &&
+                 want_lease(c, s, (size_t)(psh - s->shards), depth + 1))
+            desc = 1;
+    }
+    if (desc)
+        s->want[i] = 2;
+    else if (c->pos == KIN_POS_LATEST && sh->end_seq)
+        s->want[i] = 0; /* a closed shard holds only old data */
+    else
+        s->want[i] = 1;
+    return s->want[i];
+}
+
+static char **strv_of(const char *a, const char *b, size_t *n) {
+    char **v = calloc(2, sizeof(*v));
+    *n = 0;
+    if (!v)
+        return NULL;
+    if (a)
+        v[(*n)++] = sl_strdup(a);
+    if (b)
+        v[(*n)++] = sl_strdup(b);
+    return v;
+}
+
+static void create_lease(kin_coord_t *c, clease_t *l, const kin_shard_info_t *sh, int how) {
+    sl_lease_t lease;
+    char *parents[2];
+    size_t np = 0;
+
+    memset(&lease, 0, sizeof(lease));
+    lease.key = sh->id;
+    lease.checkpoint = (char *)(how == 2 && c->pos != KIN_POS_AT_TIMESTAMP
+                                    ? "TRIM_HORIZON" : pos_name(c->pos));
+    if (sh->parent)
+        parents[np++] = sh->parent;
+    if (sh->adjacent_parent)
+        parents[np++] = sh->adjacent_parent;
+    lease.parents = np ? parents : NULL;
+    lease.n_parents = np;
+    lease.starting_hash_key = sh->start_hash;
+    lease.ending_hash_key = sh->end_hash;
+    begin(l, OP_CREATE);
+    if (sl_lease_table_create(c->lt, &lease, op_done, l) != SL_OK)
+        l->busy = 0;
+    else
+        sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: lease created (from %s)",
+               c->k->stream, sh->id, lease.checkpoint);
+}
+
+static void apply_listing(kin_coord_t *c, kin_shard_info_t *shards, size_t n) {
+    sync_ctx_t s = {shards, n, NULL};
+    if (n && !(s.want = malloc(n))) {
+        sl_log(SL_LOG_ERROR, "kinesis", "out of memory in shard sync");
+        return;
+    }
+    memset(s.want, 0xff, n);
+    /* sqlite store: a shard with a local checkpoint is ours already (finished at SHARD_END);
+     * all of them first, so their children know their parents' state. */
+    for (size_t i = 0; !c->lt && i < n; i++) {
+        kin_shard_info_t *sh = &shards[i];
+        clease_t *l = find(c, sh->id);
+        char *off = NULL;
+        int64_t sub = 0;
+        if (l || sl_input_checkpoint_read(c->k->in, sh->id, &off, &sub) != SL_OK)
+            continue;
+        if (!(l = get_or_add(c, sh->id))) {
+            free(off);
+            continue;
+        }
+        l->finished = !strcmp(off, SENT_SHARD_END);
+        l->held = !l->finished;
+        free(off);
+        l->parents = strv_of(sh->parent, sh->adjacent_parent, &l->n_parents);
+        l->start_hash = sl_strdup(sh->start_hash);
+        l->end_hash = sl_strdup(sh->end_hash);
+    }
+    /* Finished shards waiting to learn their children (the answer did not name them). */
+    for (size_t i = 0; i < n; i++) {
+        kin_shard_info_t *sh = &shards[i];
+        const char *ps[2] = {sh->parent, sh->adjacent_parent};
+        for (int j = 0; j < 2; j++) {
+            clease_t *pl = ps[j] ? find(c, ps[j]) : NULL;
+            char **grown;
+            if (!pl || !pl->end_wait_sync)
+                continue;
+            if ((grown = realloc(pl->children, (pl->n_children + 1) * sizeof(*grown)))) {
+                pl->children = grown;
+                if ((grown[pl->n_children] = sl_strdup(sh->id)))
+                    pl->n_children++;
+            }
+        }
+    }
+    for (size_t i = 0; i < c->n; i++)
+        if (c->leases[i]->end_wait_sync) {
+            c->leases[i]->end_wait_sync = 0;
+            c->leases[i]->end_pending = 1;
+        }
+    for (size_t i = 0; i < n; i++) {
+        kin_shard_info_t *sh = &shards[i];
+        clease_t *l = find(c, sh->id);
+        int how;
+        if (l && (l->in_table || l->held || l->finished))
+            continue;
+        how = want_lease(c, &s, i, 0);
+        if (!how)
+            continue;
+        if (!(l = get_or_add(c, sh->id)))
+            continue;
+        free(l->start_hash);
+        free(l->end_hash);
+        l->start_hash = sl_strdup(sh->start_hash);
+        l->end_hash = sl_strdup(sh->end_hash);
+        if (c->lt) {
+            if (!l->busy)
+                create_lease(c, l, sh, how);
+        } else {
+            /* One worker: the lease is ours, in memory. Descendants start at their first
+             * record; roots at the initial position. */
+            l->held = 1;
+            l->parents = strv_of(sh->parent, sh->adjacent_parent, &l->n_parents);
+            if (how == 2 && c->pos == KIN_POS_LATEST) {
+                /* Read a child whole: write its start so part_open finds no offset and the
+                 * start says TRIM_HORIZON. */
+                l->lease = calloc(1, sizeof(*l->lease));
+                if (l->lease) {
+                    l->lease->key = sl_strdup(sh->id);
+                    l->lease->checkpoint = sl_strdup("TRIM_HORIZON");
+                }
+            }
+        }
+    }
+    free(s.want);
+    if (!c->lt)
+        for (size_t i = 0; i < c->n; i++)
+            try_start(c, c->leases[i]);
+    pump(c);
+}
+
+static void listed(void *opaque, sl_err_t err, const char *msg, kin_shard_info_t **shards,
+                   size_t n) {
+    kin_coord_t *c = opaque;
+    c->listing_shards = 0;
+    if (err != SL_OK) {
+        sl_log(SL_LOG_WARN, "kinesis", "stream %s: ListShards failed: %s (next shard sync "
+               "tries again)", c->k->stream, msg ? msg : sl_err_str(err));
+    } else if (!c->stopping) {
+        apply_listing(c, *shards, n);
+    }
+    /* Whatever happens, a shard end waiting for a listing is written now (children or not). */
+    for (size_t i = 0; i < c->n; i++)
+        if (c->leases[i]->end_wait_sync) {
+            c->leases[i]->end_wait_sync = 0;
+            c->leases[i]->end_pending = 1;
+        }
+    pump(c);
+    if (c->sync_again && !c->stopping) {
+        c->sync_again = 0;
+        kin_coord_sync(c);
+    }
+    stop_if_done(c);
+}
+
+void kin_coord_sync(kin_coord_t *c) {
+    if (c->stopping || !c->ensured)
+        return;
+    if (c->listing_shards) {
+        c->sync_again = 1;
+        return;
+    }
+    sl_retry_policy_t retry = {c->kc->listshards.base_ms,
+                               c->kc->listshards.max_ms > c->kc->listshards.base_ms
+                                   ? c->kc->listshards.max_ms : c->kc->listshards.base_ms,
+                               c->kc->listshards.expconst, c->kc->listshards.max_retries};
+    if (kin_list_shards(c->k->kinesis, c->kc->stream_arn && *c->kc->stream_arn ? NULL
+                                                                              : c->k->stream,
+                        c->kc->stream_arn && *c->kc->stream_arn ? c->kc->stream_arn : NULL,
+                        NULL, 0, &retry, listed, c) == SL_OK)
+        c->listing_shards = 1;
+}
+
+/* ---- the taker ----------------------------------------------------------------------------- */
+
+typedef struct owner_count {
+    const char *owner;
+    int n;
+} owner_count_t;
+
+static void shuffle(kin_coord_t *c, clease_t **v, size_t n) {
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(sl_rand_next(&c->rng) % i);
+        clease_t *t = v[i - 1];
+        v[i - 1] = v[j];
+        v[j] = t;
+    }
+}
+
+static void take(kin_coord_t *c, clease_t *l) {
+    const char *old = owner_of(l);
+    begin(l, OP_TAKE);
+    if (sl_lease_table_take(c->lt, l->key, l->seen_counter, old, c->worker_id, op_done, l) !=
+        SL_OK)
+        l->busy = 0;
+}
+
+static void take_pass(kin_coord_t *c) {
+    int64_t now = sl_mono_ms();
+    size_t nactive = 0, held = 0, nexp = 0, nowners = 0;
+    clease_t **expired = NULL;
+    owner_count_t *owners = NULL;
+    int target, need, stolen = 0;
+
+    if (!c->n)
+        return;
+    if (!(expired = calloc(c->n, sizeof(*expired))) || !(owners = calloc(c->n, sizeof(*owners))))
+        goto out;
+    for (size_t i = 0; i < c->n; i++) {
+        clease_t *l = c->leases[i];
+        const char *o;
+        if (!l->in_table || l->finished)
+            continue;
+        nactive++;
+        if (l->held) {
+            held++;
+            continue;
+        }
+        o = owner_of(l);
+        /* Ours by id but not held: left by our previous run (the id is stable): take it
+         * back at once. Unowned: free. Else expired when its counter stood still. */
+        if (!o || !strcmp(o, c->worker_id) || now - l->changed_ms > c->kc->failover_ms) {
+            if (!l->busy)
+                expired[nexp++] = l;
+            continue;
+        }
+        size_t j;
+        for (j = 0; j < nowners; j++)
+            if (!strcmp(owners[j].owner, o))
+                break;
+        if (j == nowners)
+            owners[nowners++].owner = o;
+        owners[j].n++;
+    }
+    if (!nactive)
+        goto out;
+    /* Live workers: owners of unexpired leases, and us. */
+    target = (int)((nactive + nowners) / (nowners + 1));
+    if ((size_t)target * (nowners + 1) < nactive)
+        target++;
+    if (target > c->kc->max_leases_for_worker)
+        target = c->kc->max_leases_for_worker;
+    need = target - (int)held;
+    if (need <= 0)
+        goto out;
+    shuffle(c, expired, nexp);
+    for (size_t i = 0; i < nexp && need > 0; i++, need--)
+        take(c, expired[i]);
+    /* Steal from the most loaded workers down to the fair share, several per pass. */
+    while (need > 0 && stolen < c->kc->max_leases_to_steal) {
+        owner_count_t *most = NULL;
+        clease_t *victim = NULL;
+        size_t cands = 0;
+        for (size_t j = 0; j < nowners; j++)
+            if (!most || owners[j].n > most->n)
+                most = &owners[j];
+        if (!most)
+            break;
+        /* Over the share; or at it while we are two or more short (the KCL's rounding rule:
+         * 3 workers on 7 leases settle at 3/2/2, not 3/3/1). */
+        if (!(most->n > target || (most->n == target && need > 1)))
+            break;
+        for (size_t i = 0; i < c->n; i++) {
+            clease_t *l = c->leases[i];
+            const char *o = owner_of(l);
+            if (l->in_table && !l->finished && !l->held && !l->busy && o &&
+                !strcmp(o, most->owner) && sl_rand_next(&c->rng) % ++cands == 0)
+                victim = l;
+        }
+        if (!victim)
+            break;
+        sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: stealing it from %s (%d leases, "
+               "fair share %d)", c->k->stream, victim->key, most->owner, most->n, target);
+        take(c, victim);
+        most->n--;
+        need--;
+        stolen++;
+    }
+out:
+    free(expired);
+    free(owners);
+}
+
+static void scan(kin_coord_t *c);
+
+static void scanned(void *opaque, sl_lease_result_t *res) {
+    kin_coord_t *c = opaque;
+    c->scanning = 0;
+    if (c->scan_again) {
+        c->scan_again = 0;
+        scan(c);
+    }
+    if (res->err != SL_OK) {
+        sl_log(SL_LOG_WARN, "kinesis", "stream %s: cannot list the lease table %s: %s",
+               c->k->stream, c->table, res->msg ? res->msg : sl_err_str(res->err));
+        stop_if_done(c);
+        return;
+    }
+    for (size_t i = 0; i < c->n; i++)
+        c->leases[i]->in_table = 0;
+    for (size_t i = 0; i < res->n_leases; i++) {
+        sl_lease_t *lease = res->leases[i];
+        clease_t *l = get_or_add(c, lease->key);
+        if (!l)
+            continue;
+        l->in_table = 1;
+        /* Our own writes since the scan began are newer than what it read. */
+        if (l->busy || l->mod_gen > c->scan_gen)
+            continue;
+        set_lease(l, lease);
+        res->leases[i] = NULL;
+        if (l->held && !is_mine(c, l))
+            lose(c, l, owner_of(l) ? "another worker took it" : "someone released it");
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        clease_t *l = c->leases[i];
+        if (!l->in_table && l->held && !l->busy && l->mod_gen <= c->scan_gen)
+            lose(c, l, "its item is gone from the table");
+    }
+    if (!c->stopping) {
+        take_pass(c);
+        for (size_t i = 0; i < c->n; i++)
+            try_start(c, c->leases[i]);
+    }
+    stop_if_done(c);
+}
+
+static void scan(kin_coord_t *c) {
+    if (!c->lt || !c->ensured || c->stopping)
+        return;
+    if (c->scanning) {
+        c->scan_again = 1;
+        return;
+    }
+    c->scan_gen = c->gen;
+    if (sl_lease_table_list(c->lt, scanned, c) == SL_OK)
+        c->scanning = 1;
+}
+
+static void take_cb(evutil_socket_t fd, short what, void *arg) {
+    kin_coord_t *c = arg;
+    (void)fd;
+    (void)what;
+    if (!c->stopping)
+        scan(c);
+}
+
+/* ---- the renewer and the checkpoint writer ------------------------------------------------- */
+
+/* Starts what each lease owes, one operation per lease. */
+static void pump(kin_coord_t *c) {
+    int64_t now = sl_mono_ms();
+    if (!c->lt)
+        return;
+    for (size_t i = 0; i < c->n; i++) {
+        clease_t *l = c->leases[i];
+        if (l->busy || !l->held)
+            continue;
+        if (l->end_pending) {
+            write_shard_end(c, l);
+        } else if (l->ck_dirty && l->ck_seq &&
+                   (l->ck_force || c->stopping ||
+                    now - l->ck_written_ms >= c->kc->checkpoint_interval_ms)) {
+            write_checkpoint(c, l);
+        } else if (l->release_pending && !l->ck_dirty && !l->running) {
+            begin(l, OP_EVICT);
+            if (sl_lease_table_evict(c->lt, l->key, c->worker_id, op_done, l) != SL_OK) {
+                l->busy = 0;
+                l->release_pending = 0;
+            }
+        }
+    }
+}
+
+static void pump_cb(evutil_socket_t fd, short what, void *arg) {
+    kin_coord_t *c = arg;
+    (void)fd;
+    (void)what;
+    pump(c);
+    stop_if_done(c);
+}
+
+static void renew_cb(evutil_socket_t fd, short what, void *arg) {
+    kin_coord_t *c = arg;
+    int64_t now = sl_mono_ms();
+    (void)fd;
+    (void)what;
+    for (size_t i = 0; i < c->n; i++) {
+        clease_t *l = c->leases[i];
+        if (!l->held)
+            continue;
+        /* Unable to prove it is still ours for a whole failover time: others may have it. */
+        if (now - l->renewed_ms > c->kc->failover_ms) {
+            lose(c, l, "not renewed within aws.kcl.FailoverTimeMillis");
+            continue;
+        }
+        if (l->busy)
+            continue;
+        begin(l, OP_RENEW);
+        if (sl_lease_table_renew(c->lt, l->key, l->seen_counter, c->worker_id, op_done, l) !=
+            SL_OK)
+            l->busy = 0;
+    }
+    /* Shards waiting on parents: parents' progress shows in the next scan; poll for it at
+     * aws.kcl.ParentShardPollIntervalMillis at least. */
+    pump(c);
+}
+
+/* ---- messages from the shards -------------------------------------------------------------- */
+
+void kin_coord_message(kin_coord_t *c, kin_msg_t *m) {
+    clease_t *l = find(c, m->shard);
+    if (!l)
+        goto out;
+    if (m->kind == KIN_MSG_CHECKPOINT) {
+        if (!l->held)
+            goto out;
+        if (l->ck_seq && !kin_xseq_cmp(l->ck_seq, l->ck_sub, m->seq, m->sub))
+            goto out;
+        /* Never backwards: the runtime commits in order, but be sure. */
+        if (l->ck_seq && kin_xseq_cmp(m->seq, m->sub, l->ck_seq, l->ck_sub) < 0)
+            goto out;
+        free(l->ck_seq);
+        l->ck_seq = m->seq;
+        m->seq = NULL;
+        l->ck_sub = m->sub;
+        l->ck_dirty = 1;
+        pump(c);
+        goto out;
+    }
+    /* KIN_MSG_CLOSED */
+    l->running = 0;
+    if (m->shard_end) {
+        if (!c->lt) {
+            sl_input_checkpoint_write(c->k->in, l->key, SENT_SHARD_END, 0);
+            l->finished = 1;
+            l->held = 0;
+            sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: finished (SHARD_END)",
+                   c->k->stream, l->key);
+            kin_coord_sync(c);
+            goto out;
+        }
+        if (!l->held)
+            goto out;
+        /* Children named by GetRecords; else those the last listing knows. */
+        strv_free(l->children, l->n_children);
+        l->children = NULL;
+        l->n_children = 0;
+        if (m->n_children && (l->children = calloc(m->n_children, sizeof(char *)))) {
+            for (size_t i = 0; i < m->n_children; i++)
+                if (m->children[i].id)
+                    l->children[l->n_children++] = sl_strdup(m->children[i].id);
+        } else {
+            size_t cnt = 0;
+            for (size_t i = 0; i < c->n; i++) {
+                sl_lease_t *cl = c->leases[i]->lease;
+                for (size_t j = 0; cl && j < cl->n_parents; j++)
+                    if (!strcmp(cl->parents[j], l->key))
+                        cnt++;
+            }
+            if (cnt && (l->children = calloc(cnt, sizeof(char *))))
+                for (size_t i = 0; i < c->n; i++) {
+                    sl_lease_t *cl = c->leases[i]->lease;
+                    for (size_t j = 0; cl && j < cl->n_parents; j++)
+                        if (!strcmp(cl->parents[j], l->key))
+                            l->children[l->n_children++] = sl_strdup(cl->key);
+                }
+        }
+        /* Child leases the answer described are created now rather than at the next sync. */
+        for (size_t i = 0; i < m->n_children; i++) {
+            kin_shard_info_t *ch = &m->children[i];
+            clease_t *cl;
+            if (!ch->id || ((cl = find(c, ch->id)) && cl->in_table) ||
+                !(cl = get_or_add(c, ch->id)) || cl->busy)
+                continue;
+            create_lease(c, cl, ch, 2);
+        }
+        l->ck_dirty = 0;
+        if (l->n_children) {
+            l->end_pending = 1;
+        } else {
+            /* Not named (kinesalite omits ChildShards): the listing will say. */
+            l->end_wait_sync = 1;
+            kin_coord_sync(c);
+        }
+        pump(c);
+        goto out;
+    }
+    if (m->why == SL_CLOSE_RELEASED || m->why == SL_CLOSE_SHUTDOWN || m->why == SL_CLOSE_FAILED) {
+        /* Final position first (forced), then the release. */
+        if (l->held && c->lt) {
+            l->ck_force = 1;
+            l->release_pending = 1;
+        }
+        pump(c);
+    }
+out:
+    kin_msg_free(m);
+    stop_if_done(c);
+}
+
+/* ---- life cycle ---------------------------------------------------------------------------- */
+
+static void ensured(void *opaque, sl_lease_result_t *res) {
+    kin_coord_t *c = opaque;
+    struct timeval tv;
+    if (res->err != SL_OK) {
+        sl_log(SL_LOG_ERROR, "kinesis", "stream %s: lease table %s: %s", c->k->stream, c->table,
+               res->msg ? res->msg : sl_err_str(res->err));
+        /* Without its lease table the input cannot read anything: fail the job loudly. */
+        sl_input_abort(c->k->in, "lease table %s: %s", c->table,
+                       res->msg ? res->msg : sl_err_str(res->err));
+        return;
+    }
+    if (res->created)
+        sl_log(SL_LOG_INFO, "kinesis", "stream %s: created lease table %s", c->k->stream,
+               c->table);
+    c->ensured = 1;
+    tv.tv_sec = (time_t)(c->renew_ms / 1000);
+    tv.tv_usec = (suseconds_t)((c->renew_ms % 1000) * 1000);
+    event_add(c->renew_ev, &tv);
+    tv.tv_sec = (time_t)(c->take_ms / 1000);
+    tv.tv_usec = (suseconds_t)((c->take_ms % 1000) * 1000);
+    event_add(c->take_ev, &tv);
+    kin_coord_sync(c);
+    scan(c);
+}
+
+kin_coord_t *kin_coord_new(kin_input_t *k, char *errstr, size_t errlen) {
+    kin_coord_t *c = calloc(1, sizeof(*c));
+    const kin_conf_t *kc = k->kc;
+    struct event_base *base = sl_input_base(k->in);
+    char host[256], buf[1024];
+
+    if (!c) {
+        snprintf(errstr, errlen, "out of memory");
+        return NULL;
+    }
+    c->k = k;
+    c->kc = kc;
+    c->rng = (uint64_t)sl_now_ms() ^ ((uint64_t)getpid() << 32);
+    c->pos = kc->initpos_e;
+    if (c->pos == KIN_POS_DEFAULT)
+        c->pos = sl_input_start_upcoming(k->in) ? KIN_POS_LATEST : KIN_POS_TRIM_HORIZON;
+    if (kc->worker_id && *kc->worker_id) {
+        c->worker_id = sl_strdup(kc->worker_id);
+    } else {
+        if (gethostname(host, sizeof(host)) != 0)
+            snprintf(host, sizeof(host), "localhost");
+        host[sizeof(host) - 1] = '\0';
+        snprintf(buf, sizeof(buf), "%s:%s-%s", host, sl_input_job_name(k->in),
+                 sl_input_job_id(k->in));
+        c->worker_id = sl_strdup(buf);
+    }
+    if (kc->table_name && *kc->table_name)
+        snprintf(buf, sizeof(buf), "%s", kc->table_name);
+    else if (kc->aws.application_name && *kc->aws.application_name)
+        snprintf(buf, sizeof(buf), "%s", kc->aws.application_name);
+    else
+        snprintf(buf, sizeof(buf), "%s-%s-%s", sl_input_job_name(k->in), sl_input_job_id(k->in),
+                 k->stream);
+    c->table = sl_strdup(buf);
+    c->renew_ms = kc->failover_ms / 3 - kc->epsilon_ms;
+    if (c->renew_ms < 50)
+        c->renew_ms = 50;
+    c->take_ms = kc->take_interval_ms > 0 ? kc->take_interval_ms
+                                          : (kc->failover_ms + kc->epsilon_ms) * 2;
+    if (!c->worker_id || !c->table ||
+        !(c->renew_ev = event_new(base, -1, EV_PERSIST, renew_cb, c)) ||
+        !(c->take_ev = event_new(base, -1, EV_PERSIST, take_cb, c)) ||
+        !(c->pump_ev = event_new(base, -1, 0, pump_cb, c))) {
+        snprintf(errstr, errlen, "out of memory");
+        kin_coord_destroy(c);
+        return NULL;
+    }
+    if (k->store == KIN_STORE_DYNAMODB &&
+        !(c->lt = sl_lease_table_new(k->dynamodb, base, c->table, errstr, errlen))) {
+        kin_coord_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+sl_err_t kin_coord_start(kin_coord_t *c) {
+    if (!c->lt) {
+        c->ensured = 1;
+        kin_coord_sync(c);
+        return SL_OK;
+    }
+    sl_log(SL_LOG_INFO, "kinesis", "stream %s: worker %s, lease table %s", c->k->stream,
+           c->worker_id, c->table);
+    return sl_lease_table_ensure(c->lt, c->kc->create_table, ensured, c);
+}
+
+static int outstanding(kin_coord_t *c) {
+    if (c->listing_shards || c->scanning)
+        return 1;
+    for (size_t i = 0; i < c->n; i++) {
+        clease_t *l = c->leases[i];
+        if (l->busy ||
+            (l->held && (l->ck_dirty || l->release_pending || l->end_pending || l->end_wait_sync)))
+            return 1;
+    }
+    return 0;
+}
+
+static void stop_if_done(kin_coord_t *c) {
+    if (!c->stopping || c->stopped || outstanding(c))
+        return;
+    c->stopped = 1;
+    if (c->lt)
+        sl_log(SL_LOG_INFO, "kinesis", "stream %s: final checkpoints written, leases released",
+               c->k->stream);
+    sl_input_stopped(c->k->in);
+}
+
+void kin_coord_stop(kin_coord_t *c) {
+    c->stopping = 1;
+    if (c->renew_ev)
+        event_del(c->renew_ev);
+    if (c->take_ev)
+        event_del(c->take_ev);
+    if (c->lt)
+        for (size_t i = 0; i < c->n; i++) {
+            clease_t *l = c->leases[i];
+            if (l->held && !l->finished) {
+                l->ck_force = 1;
+                l->release_pending = 1;
+                l->running = 0;
+            }
+        }
+    pump(c);
+    stop_if_done(c);
+}
+
+void kin_coord_destroy(kin_coord_t *c) {
+    if (!c)
+        return;
+    sl_lease_table_destroy(c->lt);
+    kin_list_shards_cancel(c->k->kinesis, c);
+    if (c->renew_ev)
+        event_free(c->renew_ev);
+    if (c->take_ev)
+        event_free(c->take_ev);
+    if (c->pump_ev)
+        event_free(c->pump_ev);
+    for (size_t i = 0; i < c->n; i++)
+        clease_free(c->leases[i]);
+    free(c->leases);
+    free(c->worker_id);
+    free(c->table);
+    free(c);
+}
