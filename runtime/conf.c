@@ -1113,12 +1113,13 @@ int sl_conf_apply(sl_conf_t *conf, const sl_prop_t *table, const char *const *pr
 
 /* ---- unknown keys ------------------------------------------------------------------------ */
 
-/* Appends prefix+name of every suggestible row of table (not IGNORED) to names, NUL-separated,
- * recording where each starts in offs. */
+/* Appends prefix+name of every suggestible row of table (not IGNORED patterns: a key-like
+ * IGNORED row is a real setting of another product and a fine suggestion) to names,
+ * NUL-separated, recording where each starts in offs. */
 static void add_candidates(sl_sb_t *names, int *offs, int *n, int cap, const char *prefix,
                            const sl_prop_t *table) {
     for (const sl_prop_t *row = table; row->name && *n < cap; row++) {
-        if (row->type == SL_PROP_IGNORED)
+        if (row->type == SL_PROP_IGNORED && strchr(row->name, '*'))
             continue;
         offs[(*n)++] = (int)names->len;
         sl_sb_puts(names, prefix);

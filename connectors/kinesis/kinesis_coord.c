@@ -41,7 +41,10 @@
 
 #define SENT_SHARD_END "SHARD_END"
 
-enum op { OP_NONE, OP_CREATE, OP_TAKE, OP_RENEW, OP_CHECKPOINT, OP_SHARD_END, OP_EVICT, OP_GET };
+enum op {
+    OP_NONE, OP_CREATE, OP_TAKE, OP_RENEW, OP_CHECKPOINT, OP_SHARD_END, OP_EVICT, OP_GET,
+    OP_DELETE
+};
 
 typedef struct clease {
     struct kin_coord *c;
@@ -84,11 +87,11 @@ struct kin_coord {
     char *table;
     clease_t **leases;
     size_t n, cap;
-    struct event *renew_ev, *take_ev, *pump_ev;
+    struct event *renew_ev, *take_ev, *pump_ev, *parent_ev, *grace_ev, *describe_ev;
     int64_t renew_ms, take_ms;
     int ensured;
     int listing_shards, sync_again;
-    int scanning, scan_again;
+    int scanning, scan_again, synced_once;
     uint64_t gen, scan_gen;
     int stopping, stopped;
     int pos;                 /* resolved initial position (kin_pos_t) */
@@ -181,6 +184,8 @@ static int is_mine(const kin_coord_t *c, const clease_t *l) {
 
 static void stop_if_done(kin_coord_t *c);
 static void scan(kin_coord_t *c);
+static void describe_cb(evutil_socket_t fd, short what, void *arg);
+static void grace_cb(evutil_socket_t fd, short what, void *arg);
 static void try_start(kin_coord_t *c, clease_t *l);
 static void pump(kin_coord_t *c);
 
@@ -293,6 +298,8 @@ static void op_done(void *opaque, sl_lease_result_t *res) {
                 goto out;
             }
         }
+        if (op == OP_DELETE) /* changed since we looked: the next pass decides again */
+            goto out;
         if (op == OP_EVICT) { /* not ours any more anyway */
             l->held = 0;
             l->release_pending = 0;
@@ -316,6 +323,9 @@ static void op_done(void *opaque, sl_lease_result_t *res) {
     }
     switch (op) {
     case OP_CREATE:
+        sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: lease created (from %s)",
+               c->k->stream, l->key,
+               l->lease && l->lease->checkpoint ? l->lease->checkpoint : "?");
         scan(c); /* take it without waiting for the next taker pass */
         break;
     case OP_TAKE:
@@ -354,12 +364,19 @@ static void op_done(void *opaque, sl_lease_result_t *res) {
                l->key);
         /* Children waiting on it may start; the children themselves may be new. */
         kin_coord_sync(c);
+        scan(c);
         break;
     case OP_EVICT:
         l->held = 0;
         l->release_pending = 0;
         sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: lease released", c->k->stream,
                l->key);
+        break;
+    case OP_DELETE:
+        l->in_table = 0;
+        set_lease(l, NULL);
+        sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: finished lease deleted (its "
+               "children are under way)", c->k->stream, l->key);
         break;
     default:
         break;
@@ -531,9 +548,6 @@ static void create_lease(kin_coord_t *c, clease_t *l, const kin_shard_info_t *sh
     begin(l, OP_CREATE);
     if (sl_lease_table_create(c->lt, &lease, op_done, l) != SL_OK)
         l->busy = 0;
-    else
-        sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: lease created (from %s)",
-               c->k->stream, sh->id, lease.checkpoint);
 }
 
 static void apply_listing(kin_coord_t *c, kin_shard_info_t *shards, size_t n) {
@@ -779,6 +793,24 @@ out:
 
 static void scan(kin_coord_t *c);
 
+/* aws.kcl.CleanupLeasesUponShardCompletion: the last owner of a finished shard deletes its
+ * lease once every child has a lease that moved past its starting position (so nobody will
+ * wait on the parent again, and a restart cannot re-read it). */
+static void cleanup(kin_coord_t *c, clease_t *l) {
+    if (!l->finished || !l->in_table || l->busy || !l->lease || !is_mine(c, l) ||
+        !l->lease->n_children)
+        return;
+    for (size_t i = 0; i < l->lease->n_children; i++) {
+        clease_t *ch = find(c, l->lease->children[i]);
+        const char *ck = ch && ch->in_table && ch->lease ? ch->lease->checkpoint : NULL;
+        if (!ck || (is_sentinel(ck) && strcmp(ck, SENT_SHARD_END) != 0))
+            return;
+    }
+    begin(l, OP_DELETE);
+    if (sl_lease_table_delete(c->lt, l->key, l->seen_counter, op_done, l) != SL_OK)
+        l->busy = 0;
+}
+
 static void scanned(void *opaque, sl_lease_result_t *res) {
     kin_coord_t *c = opaque;
     c->scanning = 0;
@@ -813,10 +845,17 @@ static void scanned(void *opaque, sl_lease_result_t *res) {
         if (!l->in_table && l->held && !l->busy && l->mod_gen <= c->scan_gen)
             lose(c, l, "its item is gone from the table");
     }
+    if (!c->synced_once) {
+        c->synced_once = 1;
+        kin_coord_sync(c);
+    }
     if (!c->stopping) {
         take_pass(c);
         for (size_t i = 0; i < c->n; i++)
             try_start(c, c->leases[i]);
+        if (c->kc->cleanup_leases)
+            for (size_t i = 0; i < c->n; i++)
+                cleanup(c, c->leases[i]);
     }
     stop_if_done(c);
 }
@@ -900,6 +939,17 @@ static void renew_cb(evutil_socket_t fd, short what, void *arg) {
     /* Shards waiting on parents: parents' progress shows in the next scan; poll for it at
      * aws.kcl.ParentShardPollIntervalMillis at least. */
     pump(c);
+}
+
+static void parent_cb(evutil_socket_t fd, short what, void *arg) {
+    kin_coord_t *c = arg;
+    (void)fd;
+    (void)what;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->leases[i]->waiting_parents && c->leases[i]->held) {
+            scan(c); /* re-reads the parents; try_start follows */
+            return;
+        }
 }
 
 /* ---- messages from the shards -------------------------------------------------------------- */
@@ -1018,8 +1068,10 @@ static void ensured(void *opaque, sl_lease_result_t *res) {
     tv.tv_sec = (time_t)(c->take_ms / 1000);
     tv.tv_usec = (suseconds_t)((c->take_ms % 1000) * 1000);
     event_add(c->take_ev, &tv);
-    kin_coord_sync(c);
-    scan(c);
+    tv.tv_sec = (time_t)(c->kc->parent_poll_ms / 1000);
+    tv.tv_usec = (suseconds_t)((c->kc->parent_poll_ms % 1000) * 1000);
+    event_add(c->parent_ev, &tv);
+    scan(c); /* the first scan is followed by the first shard sync */
 }
 
 kin_coord_t *kin_coord_new(kin_input_t *k, char *errstr, size_t errlen) {
@@ -1064,7 +1116,10 @@ kin_coord_t *kin_coord_new(kin_input_t *k, char *errstr, size_t errlen) {
     if (!c->worker_id || !c->table ||
         !(c->renew_ev = event_new(base, -1, EV_PERSIST, renew_cb, c)) ||
         !(c->take_ev = event_new(base, -1, EV_PERSIST, take_cb, c)) ||
-        !(c->pump_ev = event_new(base, -1, 0, pump_cb, c))) {
+        !(c->pump_ev = event_new(base, -1, 0, pump_cb, c)) ||
+        !(c->parent_ev = event_new(base, -1, EV_PERSIST, parent_cb, c)) ||
+        !(c->grace_ev = event_new(base, -1, 0, grace_cb, c)) ||
+        !(c->describe_ev = event_new(base, -1, 0, describe_cb, c))) {
         snprintf(errstr, errlen, "out of memory");
         kin_coord_destroy(c);
         return NULL;
@@ -1077,15 +1132,91 @@ kin_coord_t *kin_coord_new(kin_input_t *k, char *errstr, size_t errlen) {
     return c;
 }
 
-sl_err_t kin_coord_start(kin_coord_t *c) {
+/* After the stream checked out: the lease table (or straight to the first shard sync). */
+static void begin_leasing(kin_coord_t *c) {
     if (!c->lt) {
         c->ensured = 1;
         kin_coord_sync(c);
-        return SL_OK;
+        return;
     }
     sl_log(SL_LOG_INFO, "kinesis", "stream %s: worker %s, lease table %s", c->k->stream,
            c->worker_id, c->table);
-    return sl_lease_table_ensure(c->lt, c->kc->create_table, ensured, c);
+    if (sl_lease_table_ensure(c->lt, c->kc->create_table, ensured, c) != SL_OK)
+        sl_input_abort(c->k->in, "cannot start checking lease table %s", c->table);
+}
+
+static void describe(kin_coord_t *c);
+
+static void described(void *opaque, const sl_aws_result_t *res) {
+    kin_coord_t *c = opaque;
+    const char *status = NULL;
+    struct timeval tv = {1, 0};
+    if (c->stopping)
+        return;
+    if (res->err == SL_OK) {
+        status = json_string_value(json_object_get(
+            json_object_get(res->result, "StreamDescriptionSummary"), "StreamStatus"));
+        if (status && !strcmp(status, "CREATING")) {
+            sl_log(SL_LOG_INFO, "kinesis", "stream %s is being created: waiting", c->k->stream);
+            event_add(c->describe_ev, &tv);
+            return;
+        }
+        if (status && !strcmp(status, "DELETING")) {
+            sl_input_abort(c->k->in, "stream %s is being deleted", c->k->stream);
+            return;
+        }
+        begin_leasing(c);
+        return;
+    }
+    if (res->type && !strcmp(res->type, "ResourceNotFoundException")) {
+        sl_input_abort(c->k->in, "stream %s does not exist at %s (DescribeStreamSummary: %s)",
+                       c->k->stream, sl_aws_client_endpoint(c->k->kinesis),
+                       res->message ? res->message : "not found");
+        return;
+    }
+    if (res->err == SL_ERR_INVAL && res->type &&
+        (!strcmp(res->type, "UnknownOperationException") ||
+         !strcmp(res->type, "InvalidAction"))) {
+        /* A stand-in without the call: ListShards will tell. */
+        begin_leasing(c);
+        return;
+    }
+    if (res->err == SL_ERR_INVAL) {
+        sl_input_abort(c->k->in, "stream %s: DescribeStreamSummary failed: %s%s%s",
+                       c->k->stream, res->type ? res->type : "error",
+                       res->message ? ": " : "", res->message ? res->message : "");
+        return;
+    }
+    sl_log(SL_LOG_WARN, "kinesis", "stream %s: DescribeStreamSummary failed (%s): trying "
+           "again", c->k->stream, res->message ? res->message : sl_err_str(res->err));
+    tv.tv_sec = (time_t)(c->kc->describe.max_ms / 1000);
+    tv.tv_usec = (suseconds_t)((c->kc->describe.max_ms % 1000) * 1000);
+    event_add(c->describe_ev, &tv);
+}
+
+static void describe(kin_coord_t *c) {
+    const kin_backoff_t *b = &c->kc->describe;
+    sl_retry_policy_t retry = {b->base_ms, b->max_ms > b->base_ms ? b->max_ms : b->base_ms,
+                               b->expconst, b->max_retries};
+    json_t *body = json_object();
+    if (c->kc->stream_arn && *c->kc->stream_arn)
+        json_object_set_new(body, "StreamARN", json_string(c->kc->stream_arn));
+    else
+        json_object_set_new(body, "StreamName", json_string(c->k->stream));
+    if (sl_aws_call(c->k->kinesis, "DescribeStreamSummary", body, &retry, described, c) !=
+        SL_OK)
+        sl_input_abort(c->k->in, "cannot call DescribeStreamSummary");
+}
+
+static void describe_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    describe(arg);
+}
+
+sl_err_t kin_coord_start(kin_coord_t *c) {
+    describe(c);
+    return SL_OK;
 }
 
 static int outstanding(kin_coord_t *c) {
@@ -1110,8 +1241,30 @@ static void stop_if_done(kin_coord_t *c) {
     sl_input_stopped(c->k->in);
 }
 
+static void grace_cb(evutil_socket_t fd, short what, void *arg) {
+    kin_coord_t *c = arg;
+    (void)fd;
+    (void)what;
+    if (c->stopped)
+        return;
+    sl_log(SL_LOG_WARN, "kinesis", "stream %s: lease table writes unfinished after "
+           "aws.kcl.ShutdownGraceMillis; the remaining leases expire after the failover time",
+           c->k->stream);
+    c->stopped = 1;
+    sl_input_stopped(c->k->in);
+}
+
 void kin_coord_stop(kin_coord_t *c) {
     c->stopping = 1;
+    if (c->grace_ev) {
+        struct timeval tv = {(time_t)(c->kc->shutdown_grace_ms / 1000),
+                             (suseconds_t)((c->kc->shutdown_grace_ms % 1000) * 1000)};
+        event_add(c->grace_ev, &tv);
+    }
+    if (c->parent_ev)
+        event_del(c->parent_ev);
+    if (c->describe_ev)
+        event_del(c->describe_ev);
     if (c->renew_ev)
         event_del(c->renew_ev);
     if (c->take_ev)
@@ -1140,6 +1293,13 @@ void kin_coord_destroy(kin_coord_t *c) {
         event_free(c->take_ev);
     if (c->pump_ev)
         event_free(c->pump_ev);
+    if (c->parent_ev)
+        event_free(c->parent_ev);
+    if (c->grace_ev)
+        event_free(c->grace_ev);
+    if (c->describe_ev)
+        event_free(c->describe_ev);
+    sl_aws_cancel(c->k->kinesis, c);
     for (size_t i = 0; i < c->n; i++)
         clease_free(c->leases[i]);
     free(c->leases);
