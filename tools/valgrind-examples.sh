@@ -1,11 +1,18 @@
 #!/bin/sh
 # valgrind-examples.sh SLUICE: runs the example jobs under valgrind (memcheck, full leak check)
-# and fails on any error or leak.
+# and fails on any error or leak. Jobs reading Kinesis run against local peers (kinesalite and
+# dynalite from tests/peers/): 100 records are put, the job runs until it wrote them all and is
+# then stopped with SIGTERM (a graceful stop: final checkpoints, lease release).
 set -eu
 SLUICE=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 top=$(cd "$(dirname "$0")/.." && pwd)
 T=$(mktemp -d "${TMPDIR:-/tmp}/sluice-vg.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+peers=""
+cleanup() {
+    for p in $peers; do "$top/tests/peers/$p.sh" stop "$T/peers" >/dev/null 2>&1 || true; done
+    rm -rf "$T"
+}
+trap cleanup EXIT
 cd "$T"
 cp -r "$top/examples" .
 chmod -R u+w examples
@@ -13,8 +20,45 @@ vg() {
     valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible \
         --errors-for-leak-kinds=definite,indirect,possible "$@"
 }
+# kinesis_job JOB: the Kinesis example against local peers, stopped once it archived 100 records.
+kinesis_job() {
+    mkdir -p "$T/peers"
+    KINESIS_ENDPOINT=$("$top/tests/peers/kinesalite.sh" start "$T/peers") || exit 1
+    peers="kinesalite"
+    DYNAMODB_ENDPOINT=$("$top/tests/peers/dynalite.sh" start "$T/peers") || exit 1
+    peers="kinesalite dynalite"
+    export KINESIS_ENDPOINT DYNAMODB_ENDPOINT AWS_ACCESS_KEY_ID=AKIDEXAMPLE \
+        AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY AWS_REGION=us-east-1 \
+        ARCHIVE="$T/orders.jsonl" WORKER=vg
+    aws="/usr/bin/aws --endpoint-url $KINESIS_ENDPOINT --region us-east-1"
+    $aws kinesis create-stream --stream-name orders --shard-count 2 >/dev/null
+    i=0
+    while [ $i -lt 50 ]; do
+        st=$($aws kinesis describe-stream-summary --stream-name orders --query StreamDescriptionSummary.StreamStatus --output text)
+        [ "$st" = ACTIVE ] && break
+        i=$((i + 1)); sleep 0.2
+    done
+    recs=$(python3 -c 'import base64, json; print(json.dumps([{"Data": base64.b64encode(("order %d" % i).encode()).decode(), "PartitionKey": "k%d" % i} for i in range(100)]))')
+    $aws kinesis put-records --stream-name orders --records "$recs" >/dev/null
+    # valgrind itself in the background (not the vg function: a subshell would get the TERM).
+    valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible \
+        --errors-for-leak-kinds=definite,indirect,possible "$SLUICE" run "$1" >/dev/null 2>"$T/vg.err" &
+    pid=$!
+    i=0
+    while [ "$(cat "$T/orders.jsonl" 2>/dev/null | wc -l)" -lt 100 ] && [ $i -lt 600 ]; do
+        i=$((i + 1)); sleep 0.2
+    done
+    kill -TERM $pid
+    wait $pid || { cat "$T/vg.err"; echo "valgrind: $1 failed"; exit 1; }
+    [ "$(wc -l <"$T/orders.jsonl")" -eq 100 ] || { cat "$T/vg.err"; echo "valgrind: $1 archived $(wc -l <"$T/orders.jsonl") of 100 records"; exit 1; }
+}
+
 for job in examples/jobs/*.properties; do
-    vg "$SLUICE" run "$job" >/dev/null 2>"$T/vg.err" || { cat "$T/vg.err"; echo "valgrind: $job failed"; exit 1; }
+    if grep -q 'samza.factory=kinesis' "$job"; then
+        kinesis_job "$job"
+    else
+        vg "$SLUICE" run "$job" >/dev/null 2>"$T/vg.err" || { cat "$T/vg.err"; echo "valgrind: $job failed"; exit 1; }
+    fi
     echo "valgrind: $job clean"
     vg "$SLUICE" config dump "$job" >/dev/null 2>"$T/vg.err" || { cat "$T/vg.err"; echo "valgrind: config dump $job failed"; exit 1; }
 done
