@@ -114,6 +114,7 @@ struct call {
     sl_aws_cb cb;
     void *opaque;
     int attempts;
+    int raw;           /* sl_aws_call_raw(): a 2xx body goes to the callback undecoded */
     int refreshed;
     int in_http;       /* an HTTP request is in flight */
     int listen_handle; /* waiting for credentials */
@@ -159,13 +160,16 @@ static void set_str(char **dst, const char *src) {
     *dst = src ? sl_strdup(src) : NULL;
 }
 
-/* Hands the outcome to the caller and frees the call. */
-static void finish(call_t *call, json_t *result) {
+/* Hands the outcome (result, or raw[0..raw_len) in raw mode) to the caller and frees the
+ * call. */
+static void finish_raw(call_t *call, json_t *result, const char *raw, size_t raw_len) {
     sl_aws_result_t res;
     memset(&res, 0, sizeof(res));
     res.err = call->err;
     res.status = call->status;
     res.result = result;
+    res.raw = raw;
+    res.raw_len = raw_len;
     res.type = call->type;
     res.message = call->message ? call->message : "";
     res.request_id = call->request_id;
@@ -178,6 +182,10 @@ static void finish(call_t *call, json_t *result) {
                      call->request_id ? call->request_id : "-");
     call->cb(call->opaque, &res);
     call_free(call);
+}
+
+static void finish(call_t *call, json_t *result) {
+    finish_raw(call, result, NULL, 0);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg) {
@@ -262,6 +270,10 @@ static void http_done(void *opaque, const sl_http_resp_t *resp) {
     if (resp->err != SL_OK) {
         set_str(&call->type, NULL);
         set_str(&call->message, resp->error);
+    } else if (call->raw && resp->status >= 200 && resp->status < 300) {
+        call->err = SL_OK;
+        finish_raw(call, NULL, resp->body_len ? resp->body : "", resp->body_len);
+        return;
     } else {
         doc = resp->body_len ? json_loadb(resp->body, resp->body_len, 0, &jerr) : json_object();
         if (resp->status >= 200 && resp->status < 300) {
@@ -459,8 +471,8 @@ int sl_aws_client_pending(const sl_aws_client_t *c) {
     return c->ncalls;
 }
 
-sl_err_t sl_aws_call(sl_aws_client_t *c, const char *op, json_t *body,
-                     const sl_retry_policy_t *retry, sl_aws_cb cb, void *opaque) {
+static sl_err_t call_start(sl_aws_client_t *c, const char *op, json_t *body,
+                           const sl_retry_policy_t *retry, sl_aws_cb cb, void *opaque, int raw) {
     call_t *call = calloc(1, sizeof(*call));
     sl_sb_t target = {0};
     if (!body)
@@ -470,6 +482,7 @@ sl_err_t sl_aws_call(sl_aws_client_t *c, const char *op, json_t *body,
     call->c = c;
     call->cb = cb;
     call->opaque = opaque;
+    call->raw = raw;
     call->retry = retry ? *retry : c->retry;
     sl_sb_printf(&target, "%s.%s", c->target_prefix, op);
     if (target.oom || !(call->op = sl_strdup(op)))
@@ -495,6 +508,16 @@ oom:
     if (call)
         call_free(call);
     return SL_ERR_NOMEM;
+}
+
+sl_err_t sl_aws_call(sl_aws_client_t *c, const char *op, json_t *body,
+                     const sl_retry_policy_t *retry, sl_aws_cb cb, void *opaque) {
+    return call_start(c, op, body, retry, cb, opaque, 0);
+}
+
+sl_err_t sl_aws_call_raw(sl_aws_client_t *c, const char *op, json_t *body,
+                         const sl_retry_policy_t *retry, sl_aws_cb cb, void *opaque) {
+    return call_start(c, op, body, retry, cb, opaque, 1);
 }
 
 /* Drops a call without its callback. */

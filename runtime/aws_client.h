@@ -78,9 +78,12 @@ void sl_aws_client_destroy(sl_aws_client_t *c);
 const char *sl_aws_client_endpoint(const sl_aws_client_t *c);
 
 /* The outcome of a call. On success err is SL_OK and result the decoded JSON body (borrowed for
- * the callback; json_incref to keep it). On failure err is SL_ERR_IO (transport, after the
- * retries), SL_ERR_RETRY (retryable but retries exhausted) or SL_ERR_INVAL (fatal AWS error);
- * status, type ("ResourceNotFoundException"), message and request_id say what happened. */
+ * the callback; json_incref to keep it), or, for sl_aws_call_raw(), result is NULL and
+ * raw/raw_len the body's bytes as received (borrowed for the callback: copy what must outlive
+ * it; not NUL-terminated; raw is never NULL on success, "" for an empty body). On failure err is
+ * SL_ERR_IO (transport, after the retries), SL_ERR_RETRY (retryable but retries exhausted) or
+ * SL_ERR_INVAL (fatal AWS error); status, type ("ResourceNotFoundException"), message and
+ * request_id say what happened, and result and raw are NULL in both modes. */
 typedef struct sl_aws_result {
     sl_err_t err;
     long status;
@@ -89,6 +92,8 @@ typedef struct sl_aws_result {
     const char *message;
     const char *request_id;
     int attempts;
+    const char *raw;
+    size_t raw_len;
 } sl_aws_result_t;
 
 typedef void (*sl_aws_cb)(void *opaque, const sl_aws_result_t *res);
@@ -98,6 +103,13 @@ typedef void (*sl_aws_cb)(void *opaque, const sl_aws_result_t *res);
  * from inside this call. Returns an error only when the call cannot be started. */
 sl_err_t sl_aws_call(sl_aws_client_t *c, const char *op, json_t *body,
                      const sl_retry_policy_t *retry, sl_aws_cb cb, void *opaque);
+
+/* sl_aws_call() for answers the caller decodes itself (GetRecords on the consumer's hot path):
+ * the same retries, classification, credential refresh and error decoding (a non-2xx answer is
+ * still read as a JSON error), but a 2xx answer is handed over undecoded in res->raw/raw_len
+ * (borrowed for the callback) with res->result NULL. */
+sl_err_t sl_aws_call_raw(sl_aws_client_t *c, const char *op, json_t *body,
+                         const sl_retry_policy_t *retry, sl_aws_cb cb, void *opaque);
 
 /* Drops every call whose callback opaque is opaque (waiting, retrying or on the wire), without
  * calling back: for an owner going away before its answers. Returns how many. */

@@ -180,6 +180,13 @@ void kin_records_free(kin_records_t *r); /* members, not r; accepts NULL */
 sl_err_t kin_parse_get_records(const json_t *res, kin_records_t *out, char *errstr,
                                size_t errlen);
 
+/* The same for the answer's bytes body[0..len) (borrowed; any bytes, no NUL needed), without a
+ * JSON document: accepts exactly what json_loadb() accepts (else SL_ERR_INVAL, "malformed JSON
+ * at byte N: ...") and otherwise gives kin_parse_get_records()'s result, field for field and
+ * message for message. The GetRecords hot path (kinesis_shard.c). */
+sl_err_t kin_scan_get_records(const char *body, size_t len, kin_records_t *out, char *errstr,
+                              size_t errlen);
+
 /* ---- the shared input state (kinesis.c) ---------------------------------------------------- */
 
 /* Where a shard starts, decided by the coordinator before it announces the partition. */

@@ -959,7 +959,8 @@ void kin_coord_message(kin_coord_t *c, kin_msg_t *m) {
     if (!l)
         goto out;
     if (m->kind == KIN_MSG_CHECKPOINT) {
-        if (!l->held)
+        /* The local store has it already; only a lease table needs the write. */
+        if (!l->held || !c->lt)
             goto out;
         if (l->ck_seq && !kin_xseq_cmp(l->ck_seq, l->ck_sub, m->seq, m->sub))
             goto out;

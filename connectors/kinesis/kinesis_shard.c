@@ -254,7 +254,8 @@ static void get_records(kin_shard_t *s, int limit) {
     json_object_set_new(body, "Limit", json_integer(limit));
     if (!s->stream)
         json_object_set_new(body, "StreamARN", json_string(s->kc->stream_arn));
-    if (sl_aws_call(s->client, "GetRecords", body, &s->rp_records, on_records, s) != SL_OK) {
+    /* raw: the answer goes to kin_scan_get_records() without a JSON document in between */
+    if (sl_aws_call_raw(s->client, "GetRecords", body, &s->rp_records, on_records, s) != SL_OK) {
         fail(s, "GetRecords: cannot start the call (out of memory)");
         return;
     }
@@ -301,6 +302,7 @@ static void on_records(void *opaque, const sl_aws_result_t *res) {
     kin_shard_t *s = opaque;
     kin_records_t r;
     char errstr[400];
+    sl_err_t err;
     s->call = CALL_NONE;
     if (res->err != SL_OK) {
         if (res->type && !strcmp(res->type, "ExpiredIteratorException")) {
@@ -329,7 +331,19 @@ static void on_records(void *opaque, const sl_aws_result_t *res) {
              *res->message ? ": " : "", res->message);
         return;
     }
-    if (kin_parse_get_records(res->result, &r, errstr, sizeof(errstr)) != SL_OK) {
+    if ((err = kin_scan_get_records(res->raw, res->raw_len, &r, errstr, sizeof(errstr))) !=
+        SL_OK) {
+        json_t *doc = err == SL_ERR_INVAL ? json_loadb(res->raw, res->raw_len, 0, NULL) : NULL;
+        if (err == SL_ERR_INVAL && !doc) {
+            /* not JSON at all (a proxy's page): transient, as a transport failure was before
+             * raw answers (the error path only: the hot path never builds a document) */
+            sl_log(SL_LOG_WARN, "kinesis", "shard %s of stream %s: GetRecords: the answer is "
+                   "not JSON: %s; trying again in %lld ms", s->id, stream_of(s), errstr,
+                   (long long)s->rp_records.max_ms);
+            arm(s, TIMER_FETCH, s->rp_records.max_ms);
+            return;
+        }
+        json_decref(doc);
         fail(s, "GetRecords: malformed answer: %s", errstr);
         return;
     }

@@ -4,8 +4,9 @@
  * real calls: the request shape (X-Amz-Target, content type, a SigV4 Authorization with the
  * right scope), throttling retried with backoff, fatal errors decoded from `__type` and
  * `message`/`Message`, retries exhausted, an expired token refreshing the credentials once,
- * and destroy with calls in flight. The signature itself is proved by test_sigv4.c and the
- * botocore cross-check; this server, like the local AWS peers, does not verify it.
+ * raw mode (a 2xx body undecoded, errors still decoded), and destroy with calls in flight.
+ * The signature itself is proved by test_sigv4.c and the botocore cross-check; this server,
+ * like the local AWS peers, does not verify it.
  */
 #include "config.h"
 
@@ -211,6 +212,9 @@ typedef struct {
     sl_aws_result_t res;
     char type[128], message[256], request_id[64];
     char result[512];
+    char raw[512];
+    size_t raw_len;
+    int has_raw;
 } outcome_t;
 
 static void on_result(void *opaque, const sl_aws_result_t *res) {
@@ -225,6 +229,12 @@ static void on_result(void *opaque, const sl_aws_result_t *res) {
         char *s = json_dumps(res->result, JSON_COMPACT | JSON_SORT_KEYS);
         snprintf(o->result, sizeof(o->result), "%s", s ? s : "");
         free(s);
+    }
+    o->has_raw = res->raw != NULL;
+    o->raw_len = res->raw_len;
+    if (res->raw && res->raw_len < sizeof(o->raw)) {
+        memcpy(o->raw, res->raw, res->raw_len); /* borrowed: copied before returning */
+        o->raw[res->raw_len] = '\0';
     }
 }
 
@@ -300,6 +310,54 @@ static void test_call_ok(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(fx.srv.last_auth, "/eu-west-1/kinesis/aws4_request"));
     CU_ASSERT_PTR_NOT_NULL(strstr(fx.srv.last_auth, "SignedHeaders=content-type;host;x-amz-date;"
                                                      "x-amz-security-token;x-amz-target"));
+    CU_ASSERT_EQUAL(sl_aws_client_pending(fx.client), 0);
+    fixture_down(&fx);
+}
+
+/* Raw mode: a 2xx body arrives undecoded (even when it is not JSON at all); throttling is
+ * retried and errors are decoded exactly as in JSON mode. */
+static void test_call_raw(void) {
+    fixture_t fx;
+    outcome_t o = {0}, o2 = {0}, o3 = {0};
+    reply_t script[] = {
+        {400, "{\"__type\":\"ProvisionedThroughputExceededException\",\"message\":\"slow\"}", NULL},
+        {200, " {\"Records\":[],\n\"MillisBehindLatest\":0} not JSON after all", NULL},
+        {400, "{\"__type\":\"com.amazonaws.kinesis.v20131202#ExpiredIteratorException\","
+              "\"message\":\"Iterator expired\"}", NULL},
+        {200, "", NULL}};
+    CU_ASSERT_EQUAL_FATAL(fixture_up(&fx), 0);
+    srv_script(&fx.srv, script, 4);
+    CU_ASSERT_EQUAL(sl_aws_call_raw(fx.client, "GetRecords",
+                                    json_pack("{s:s}", "ShardIterator", "it"), NULL, on_result,
+                                    &o), SL_OK);
+    CU_ASSERT_EQUAL(o.done, 0); /* never from inside the call */
+    run_until(&fx, &o);
+    CU_ASSERT_EQUAL(o.done, 1);
+    CU_ASSERT_EQUAL(o.res.err, SL_OK);
+    CU_ASSERT_EQUAL(o.res.status, 200);
+    CU_ASSERT_EQUAL(o.res.attempts, 2);
+    CU_ASSERT_PTR_NULL(o.res.result);
+    CU_ASSERT_TRUE(o.has_raw);
+    CU_ASSERT_STRING_EQUAL(o.raw, " {\"Records\":[],\n\"MillisBehindLatest\":0} not JSON after all");
+    CU_ASSERT_EQUAL(o.raw_len, strlen(o.raw));
+    CU_ASSERT_STRING_EQUAL(o.request_id, "req-123");
+    CU_ASSERT_STRING_EQUAL(fx.srv.last_target, "Kinesis_20131202.GetRecords");
+    CU_ASSERT_STRING_EQUAL(fx.srv.last_body, "{\"ShardIterator\":\"it\"}");
+    /* a fatal error is decoded from its JSON body as in JSON mode; no raw body */
+    sl_aws_call_raw(fx.client, "GetRecords", NULL, NULL, on_result, &o2);
+    run_until(&fx, &o2);
+    CU_ASSERT_EQUAL(o2.res.err, SL_ERR_INVAL);
+    CU_ASSERT_EQUAL(o2.res.status, 400);
+    CU_ASSERT_STRING_EQUAL(o2.type, "ExpiredIteratorException");
+    CU_ASSERT_STRING_EQUAL(o2.message, "Iterator expired");
+    CU_ASSERT_FALSE(o2.has_raw);
+    CU_ASSERT_PTR_NULL(o2.res.result);
+    /* an empty 2xx body: raw is "" (never NULL on success) */
+    sl_aws_call_raw(fx.client, "GetRecords", NULL, NULL, on_result, &o3);
+    run_until(&fx, &o3);
+    CU_ASSERT_EQUAL(o3.res.err, SL_OK);
+    CU_ASSERT_TRUE(o3.has_raw);
+    CU_ASSERT_EQUAL(o3.raw_len, 0);
     CU_ASSERT_EQUAL(sl_aws_client_pending(fx.client), 0);
     fixture_down(&fx);
 }
@@ -482,6 +540,7 @@ void test_aws_client_register(void) {
         {"classify", test_classify},
         {"call ok", test_call_ok},
         {"throttled then ok", test_call_throttled_then_ok},
+        {"raw answers", test_call_raw},
         {"fatal errors decoded", test_call_fatal_decoded},
         {"retries exhausted", test_call_retries_exhausted},
         {"expired token refresh", test_call_expired_token_refresh},
