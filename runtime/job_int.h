@@ -75,7 +75,7 @@ typedef struct sl_ptrack {
     int done;
     int64_t subseq;
     char *offset_heap;
-    char offset[48];
+    char offset[64]; /* a Kinesis sequence number (56 digits) fits */
 } sl_ptrack_t;
 
 /* NEW: handed over, not opened; RUNNING: polled; DRAINING: winding down (end of input,

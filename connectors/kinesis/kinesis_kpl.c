@@ -149,6 +149,10 @@ struct sl_kpl_deagg {
     EVP_MD *md;
     EVP_MD_CTX *ctx;
     kpl_table_t pks, ehks;
+    /* Per partition key table entry: 0 not hashed yet, 1 inside the range, 2 outside (one MD5
+     * per distinct key of an aggregate rather than one per sub-record). */
+    uint8_t *pk_range;
+    size_t pk_range_cap;
 
     /* The record loaded last. */
     const uint8_t *data;
@@ -191,6 +195,7 @@ void sl_kpl_deagg_destroy(sl_kpl_deagg_t *da) {
     EVP_MD_free(da->md);
     free(da->pks.v);
     free(da->ehks.v);
+    free(da->pk_range);
     free(da);
 }
 
@@ -275,10 +280,29 @@ static int rec_in_range(sl_kpl_deagg_t *da, const kpl_rec_t *rec, const sl_kpl_r
             return 0; /* negative or above 2^128-1: outside every range */
     } else {
         const kpl_slice_t *k = &da->pks.v[rec->pk_index];
-        uint8_t d[16];
+        uint8_t d[16], *memo = NULL;
+        int in;
+        if (rec->pk_index < da->pks.n) {
+            if (da->pk_range_cap < da->pks.n) {
+                uint8_t *grown = realloc(da->pk_range, da->pks.n);
+                if (grown) {
+                    da->pk_range = grown;
+                    da->pk_range_cap = da->pks.n;
+                    memset(da->pk_range, 0, da->pks.n);
+                }
+            }
+            if (da->pk_range_cap >= da->pks.n)
+                memo = &da->pk_range[rec->pk_index];
+        }
+        if (memo && *memo)
+            return *memo == 1;
         if (md5(da, k->p, k->len, d) < 0)
             return -2;
         hash_from_digest(d, &h);
+        in = sl_kpl_hash_cmp(&h, &range->start) >= 0 && sl_kpl_hash_cmp(&h, &range->end) <= 0;
+        if (memo)
+            *memo = in ? 1 : 2;
+        return in;
     }
     return sl_kpl_hash_cmp(&h, &range->start) >= 0 && sl_kpl_hash_cmp(&h, &range->end) <= 0;
 }
@@ -306,6 +330,8 @@ sl_err_t sl_kpl_deagg_load(sl_kpl_deagg_t *da, const void *data, size_t len, con
     da->ehk = ehk;
     da->next = 0;
     da->pks.n = da->ehks.n = 0;
+    if (da->pk_range)
+        memset(da->pk_range, 0, da->pk_range_cap);
     sl_pb_reader_init(&da->rd, NULL, 0);
 
     /* As the KCL: magic, then more than a digest's worth of bytes after it. */
