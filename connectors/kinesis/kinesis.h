@@ -290,6 +290,23 @@ void kin_shard_close(kin_shard_t *s);
 
 /* ---- the coordinator (kinesis_coord.c), main thread ---------------------------------------- */
 
+/* One lease as the taker sees it (only leases in the table and not finished). */
+typedef struct kin_take_view {
+    const char *owner; /* NULL: unowned */
+    int held;          /* ours, renewed */
+    int expired;       /* unowned, ours from a previous run, or its counter stood still for
+                        * the failover time */
+    int busy;          /* an operation is in flight: leave it */
+} kin_take_view_t;
+
+/* One taker pass: the fair share is ceil(leases / live workers) (live: owners of unexpired
+ * leases, and us), capped by max_for_worker; expired leases are taken first (in random order),
+ * then leases are stolen from the most loaded workers while they are over the share (or at it
+ * while we are two or more short), at most max_steal of them. Writes the indexes to take into
+ * out (room for n) and the share into *target; returns how many. Pure: no I/O. */
+size_t kin_take_plan(const kin_take_view_t *v, size_t n, int max_for_worker, int max_steal,
+                     uint64_t *rng, size_t *out, int *target);
+
 kin_coord_t *kin_coord_new(kin_input_t *k, char *errstr, size_t errlen);
 /* Ensures the lease table (or nothing, for sqlite), then syncs shards and starts the timers. */
 sl_err_t kin_coord_start(kin_coord_t *c);

@@ -688,13 +688,87 @@ typedef struct owner_count {
     int n;
 } owner_count_t;
 
-static void shuffle(kin_coord_t *c, clease_t **v, size_t n) {
-    for (size_t i = n; i > 1; i--) {
-        size_t j = (size_t)(sl_rand_next(&c->rng) % i);
-        clease_t *t = v[i - 1];
-        v[i - 1] = v[j];
-        v[j] = t;
+size_t kin_take_plan(const kin_take_view_t *v, size_t n, int max_for_worker, int max_steal,
+                     uint64_t *rng, size_t *out, int *target_out) {
+    size_t nactive = 0, held = 0, nexp = 0, nowners = 0, nout = 0;
+    size_t *expired = NULL;
+    owner_count_t *owners = NULL;
+    int target = 0, need, stolen = 0;
+
+    if (target_out)
+        *target_out = 0;
+    if (!n || !(expired = calloc(n, sizeof(*expired))) ||
+        !(owners = calloc(n, sizeof(*owners))))
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        size_t j;
+        nactive++;
+        if (v[i].held) {
+            held++;
+            continue;
+        }
+        if (v[i].expired || !v[i].owner) {
+            if (!v[i].busy)
+                expired[nexp++] = i;
+            continue;
+        }
+        for (j = 0; j < nowners; j++)
+            if (!strcmp(owners[j].owner, v[i].owner))
+                break;
+        if (j == nowners)
+            owners[nowners++].owner = v[i].owner;
+        owners[j].n++;
     }
+    /* Live workers: owners of unexpired leases, and us. */
+    target = (int)((nactive + nowners) / (nowners + 1));
+    if (target > max_for_worker)
+        target = max_for_worker;
+    if (target_out)
+        *target_out = target;
+    need = target - (int)held;
+    if (need <= 0)
+        goto out;
+    /* Expired and unowned leases first, in random order. */
+    for (size_t i = nexp; i > 1; i--) {
+        size_t j = (size_t)(sl_rand_next(rng) % i), t = expired[i - 1];
+        expired[i - 1] = expired[j];
+        expired[j] = t;
+    }
+    for (size_t i = 0; i < nexp && need > 0; i++, need--)
+        out[nout++] = expired[i];
+    /* Then steal from the most loaded workers down to the fair share, several per pass (the
+     * KCL steals one lease from one worker per pass). */
+    while (need > 0 && stolen < max_steal) {
+        owner_count_t *most = NULL;
+        size_t victim = n, cands = 0;
+        for (size_t j = 0; j < nowners; j++)
+            if (!most || owners[j].n > most->n)
+                most = &owners[j];
+        /* Over the share; or at it while we are two or more short (the KCL's rounding rule:
+         * 3 workers on 7 leases settle at 3/2/2, not 3/3/1). */
+        if (!most || !(most->n > target || (most->n == target && need > 1)))
+            break;
+        for (size_t i = 0; i < n; i++) {
+            int chosen = 0;
+            if (v[i].held || v[i].busy || v[i].expired || !v[i].owner ||
+                strcmp(v[i].owner, most->owner) != 0)
+                continue;
+            for (size_t k = 0; k < nout; k++)
+                chosen |= out[k] == i;
+            if (!chosen && sl_rand_next(rng) % ++cands == 0)
+                victim = i;
+        }
+        if (victim == n)
+            break;
+        out[nout++] = victim;
+        most->n--;
+        need--;
+        stolen++;
+    }
+out:
+    free(expired);
+    free(owners);
+    return nout;
 }
 
 static void take(kin_coord_t *c, clease_t *l) {
@@ -707,88 +781,42 @@ static void take(kin_coord_t *c, clease_t *l) {
 
 static void take_pass(kin_coord_t *c) {
     int64_t now = sl_mono_ms();
-    size_t nactive = 0, held = 0, nexp = 0, nowners = 0;
-    clease_t **expired = NULL;
-    owner_count_t *owners = NULL;
-    int target, need, stolen = 0;
+    kin_take_view_t *v = NULL;
+    clease_t **which = NULL;
+    size_t n = 0, *plan = NULL, nplan;
+    int target;
 
-    if (!c->n)
-        return;
-    if (!(expired = calloc(c->n, sizeof(*expired))) || !(owners = calloc(c->n, sizeof(*owners))))
+    if (!c->n || !(v = calloc(c->n, sizeof(*v))) || !(which = calloc(c->n, sizeof(*which))) ||
+        !(plan = calloc(c->n, sizeof(*plan))))
         goto out;
     for (size_t i = 0; i < c->n; i++) {
         clease_t *l = c->leases[i];
-        const char *o;
+        const char *o = owner_of(l);
         if (!l->in_table || l->finished)
             continue;
-        nactive++;
-        if (l->held) {
-            held++;
-            continue;
-        }
-        o = owner_of(l);
-        /* Ours by id but not held: left by our previous run (the id is stable): take it
-         * back at once. Unowned: free. Else expired when its counter stood still. */
-        if (!o || !strcmp(o, c->worker_id) || now - l->changed_ms > c->kc->failover_ms) {
-            if (!l->busy)
-                expired[nexp++] = l;
-            continue;
-        }
-        size_t j;
-        for (j = 0; j < nowners; j++)
-            if (!strcmp(owners[j].owner, o))
-                break;
-        if (j == nowners)
-            owners[nowners++].owner = o;
-        owners[j].n++;
+        which[n] = l;
+        v[n].owner = o;
+        v[n].held = l->held;
+        v[n].busy = l->busy;
+        /* Ours by id but not held: left by our previous run (the id is stable), take it back
+         * at once. Else expired when its counter stood still for the failover time. */
+        v[n].expired = !l->held && (!o || !strcmp(o, c->worker_id) ||
+                                    now - l->changed_ms > c->kc->failover_ms);
+        n++;
     }
-    if (!nactive)
-        goto out;
-    /* Live workers: owners of unexpired leases, and us. */
-    target = (int)((nactive + nowners) / (nowners + 1));
-    if ((size_t)target * (nowners + 1) < nactive)
-        target++;
-    if (target > c->kc->max_leases_for_worker)
-        target = c->kc->max_leases_for_worker;
-    need = target - (int)held;
-    if (need <= 0)
-        goto out;
-    shuffle(c, expired, nexp);
-    for (size_t i = 0; i < nexp && need > 0; i++, need--)
-        take(c, expired[i]);
-    /* Steal from the most loaded workers down to the fair share, several per pass. */
-    while (need > 0 && stolen < c->kc->max_leases_to_steal) {
-        owner_count_t *most = NULL;
-        clease_t *victim = NULL;
-        size_t cands = 0;
-        for (size_t j = 0; j < nowners; j++)
-            if (!most || owners[j].n > most->n)
-                most = &owners[j];
-        if (!most)
-            break;
-        /* Over the share; or at it while we are two or more short (the KCL's rounding rule:
-         * 3 workers on 7 leases settle at 3/2/2, not 3/3/1). */
-        if (!(most->n > target || (most->n == target && need > 1)))
-            break;
-        for (size_t i = 0; i < c->n; i++) {
-            clease_t *l = c->leases[i];
-            const char *o = owner_of(l);
-            if (l->in_table && !l->finished && !l->held && !l->busy && o &&
-                !strcmp(o, most->owner) && sl_rand_next(&c->rng) % ++cands == 0)
-                victim = l;
-        }
-        if (!victim)
-            break;
-        sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: stealing it from %s (%d leases, "
-               "fair share %d)", c->k->stream, victim->key, most->owner, most->n, target);
-        take(c, victim);
-        most->n--;
-        need--;
-        stolen++;
+    nplan = kin_take_plan(v, n, c->kc->max_leases_for_worker, c->kc->max_leases_to_steal,
+                          &c->rng, plan, &target);
+    for (size_t i = 0; i < nplan; i++) {
+        clease_t *l = which[plan[i]];
+        if (!v[plan[i]].expired)
+            sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: stealing it from %s (fair "
+                   "share %d)", c->k->stream, l->key, owner_of(l), target);
+        take(c, l);
     }
 out:
-    free(expired);
-    free(owners);
+    free(v);
+    free(which);
+    free(plan);
 }
 
 static void scan(kin_coord_t *c);
