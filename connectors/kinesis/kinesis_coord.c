@@ -357,9 +357,9 @@ static void op_done(void *opaque, sl_lease_result_t *res) {
     case OP_SHARD_END:
         l->end_pending = 0;
         l->finished = 1;
-        l->held = 0; /* nothing left to read: stop renewing, let it be */
         l->ck_dirty = 0;
-        l->release_pending = 0;
+        /* Nothing left to read: give the finished lease up (held until the release lands). */
+        l->release_pending = 1;
         sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: finished (SHARD_END)", c->k->stream,
                l->key);
         /* Children waiting on it may start; the children themselves may be new. */
@@ -821,12 +821,13 @@ out:
 
 static void scan(kin_coord_t *c);
 
-/* aws.kcl.CleanupLeasesUponShardCompletion: the last owner of a finished shard deletes its
- * lease once every child has a lease that moved past its starting position (so nobody will
+/* aws.kcl.CleanupLeasesUponShardCompletion: a worker (the last owner, or any once it released
+ * it; the delete is conditional on the counter, so one wins) deletes a finished shard's lease
+ * once every child has a lease that moved past its starting position (so nobody will
  * wait on the parent again, and a restart cannot re-read it). */
 static void cleanup(kin_coord_t *c, clease_t *l) {
-    if (!l->finished || !l->in_table || l->busy || !l->lease || !is_mine(c, l) ||
-        !l->lease->n_children)
+    if (!l->finished || !l->in_table || l->busy || !l->lease ||
+        (owner_of(l) && !is_mine(c, l)) || !l->lease->n_children)
         return;
     for (size_t i = 0; i < l->lease->n_children; i++) {
         clease_t *ch = find(c, l->lease->children[i]);
