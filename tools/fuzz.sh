@@ -11,12 +11,35 @@ mkdir -p "$out"
 command -v clang >/dev/null || { echo "fuzz.sh: clang is required (tools/deps.sh --test)"; exit 1; }
 [ -f "$out/config.h" ] || printf '#define _GNU_SOURCE 1\n' >"$out/config.h"
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$out -Iinclude -Iruntime -Iconnectors/kinesis"
-libs="$(pkg-config --libs libevent libevent_pthreads jansson openssl) -lpthread -lm"
+libs="$(pkg-config --libs libevent libevent_pthreads jansson openssl libcurl) -lpthread -lm"
+# getrecords_seeds DIR: GetRecords answers to start from (plain; escaped, spaced and with a
+# KPL-looking record; closed with children; refused), and JSON and field tokens as a dictionary.
+getrecords_seeds() {
+    r1='{"SequenceNumber":"49590338271490256608559692538361571095921575989136588898","ApproximateArrivalTimestamp":1.546300800123E9,"Data":"aGVsbG8=","PartitionKey":"pk1"}'
+    r2='{"PartitionKey":"p\u00e9\ud83d\ude00","Data":"84mawgo\/AAA=","ApproximateArrivalTimestamp":1546300801,"SequenceNumber":"\u00312","EncryptionType":"KMS","x":{"y":[1,-0.5e-3,true,null,"\"\\"]}}'
+    kids='[{"ShardId":"shardId-000000000002","ParentShards":["shardId-000000000000","shardId-000000000001"],"HashKeyRange":{"StartingHashKey":"0","EndingHashKey":"340282366920938463463374607431768211455"}}]'
+    printf '{"Records":[%s],"NextShardIterator":"AAAAAAAAAAH","MillisBehindLatest":2100}' "$r1" >"$1/plain.json"
+    printf ' {\n "MillisBehindLatest" : 0 ,\t"Records" : [ %s , %s ] , "NextShardIterator":%s}\r\n' \
+        "$r1" "$r2" '"it\/x"' >"$1/escaped.json"
+    printf '{"Records":[],"NextShardIterator":null,"ChildShards":%s}' "$kids" >"$1/closed.json"
+    printf '{"Records":[{"SequenceNumber":"12a","Data":"aGVsbG8","PartitionKey":5}],"ChildShards":{}}' >"$1/refused.json"
+    printf '%s\n' '"{"' '"}"' '"["' '"]"' '","' '":"' '"\""' '"\\u00"' '"\\ud83d\\ude00"' \
+        '"\\/"' '"null"' '"true"' '"1.5e9"' '"-0"' '"9223372036854775807"' '"\"Records\""' \
+        '"\"SequenceNumber\""' '"\"PartitionKey\""' '"\"Data\""' '"\"EncryptionType\""' \
+        '"\"ApproximateArrivalTimestamp\""' '"\"NextShardIterator\""' '"\"MillisBehindLatest\""' \
+        '"\"ChildShards\""' '"\"ShardId\""' '"\"ParentShards\""' '"\"HashKeyRange\""' \
+        '"\"StartingHashKey\""' '"\"EndingHashKey\""' '"\"KMS\""' '"\"NONE\""' '"=="' \
+        >"$out/getrecords.dict"
+}
+
 for src in tests/fuzz/fuzz_*.c; do
     name=$(basename "$src" .c)
     case $name in
         fuzz_props) deps="runtime/conf.c runtime/util_props.c runtime/util_str.c runtime/log.c" ;;
         fuzz_kpl) deps="connectors/kinesis/kinesis_kpl.c runtime/util_pb.c runtime/util_str.c runtime/log.c" ;;
+        fuzz_getrecords) deps="connectors/kinesis/kinesis_api.c runtime/aws_client.c runtime/aws_sigv4.c
+            runtime/aws_creds.c runtime/aws_creds_remote.c runtime/http.c runtime/record.c
+            runtime/util_str.c runtime/util_time.c runtime/log.c runtime/err.c" ;;
         *) echo "fuzz.sh: no build rule for $name"; exit 1 ;;
     esac
     # shellcheck disable=SC2086
@@ -25,8 +48,14 @@ for src in tests/fuzz/fuzz_*.c; do
     mkdir -p "$corpus"
     [ -d "tests/fuzz/corpus/$name" ] && cp tests/fuzz/corpus/"$name"/* "$corpus"/ 2>/dev/null || true
     [ "$name" = fuzz_props ] && cp examples/jobs/*.properties "$corpus"/
+    extra=
+    if [ "$name" = fuzz_getrecords ]; then
+        getrecords_seeds "$corpus"
+        extra="-dict=getrecords.dict"
+    fi
     echo "fuzz.sh: $name for ${secs}s"
-    (cd "$out" && "./$name" -max_len=65536 -max_total_time="$secs" -print_final_stats=1 \
+    # shellcheck disable=SC2086
+    (cd "$out" && "./$name" -max_len=65536 -max_total_time="$secs" -print_final_stats=1 $extra \
         "corpus-$name" >"$name.log" 2>&1) || { tail -40 "$out/$name.log"; echo "fuzz.sh: $name found a problem"; exit 1; }
     grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$out/$name.log" | sed "s/^/fuzz.sh: $name /"
 done

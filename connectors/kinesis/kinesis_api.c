@@ -3,13 +3,16 @@
  * numbers are compared as decimal numbers; start timestamps are parsed the way Flink and the
  * KCL accept them (epoch seconds or a Java SimpleDateFormat pattern); ListShards walks every
  * page of a stream's shards on the coordinator's loop; GetRecords answers are parsed strictly
- * and quickly into one decoded data buffer and one strings arena, which kinesis_shard.c then
- * de-aggregates and delivers without copying. Everything here is a request builder or a parser:
- * retries and backoff belong to aws_client.c, what to do next to the callers.
+ * into one decoded data buffer and one strings arena, which kinesis_shard.c then de-aggregates
+ * and delivers without copying: on the hot path by a single-pass scanner over the answer's bytes
+ * (no JSON document), with the jansson-based parser kept as its reference. Everything here is a
+ * request builder or a parser: retries and backoff belong to aws_client.c, what to do next to
+ * the callers.
  */
 #include "config.h"
 
 #include <ctype.h>
+#include <float.h>
 #include <limits.h>
 #include <locale.h>
 #include <math.h>
@@ -1408,6 +1411,63 @@ static char *unescape(const char *s, char *out) {
     }
 }
 
+/* jansson drops a NUL byte that directly follows a number or a literal (its lexer puts the
+ * byte back, then reads the NUL as "nothing buffered"): so must we, to accept what it accepts. */
+static void after_token(scan_t *sc) {
+    if (sc->p < sc->end && *sc->p == '\0')
+        sc->p++;
+}
+
+/* The value of the JSON real s[0..end) when Clinger's fast path applies: at most 15
+ * significant digits (exact in a double) scaled by 10^-22..10^22 (exact too), so one IEEE
+ * multiplication or division rounds it exactly as strtod() does. -1 when it does not apply. */
+static int real_fast(const char *s, const char *end, double *out) {
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    const char *q = s;
+    uint64_t m = 0;
+    int nd = 0, e = 0, neg = *q == '-';
+    double d;
+    q += neg;
+    for (int frac = 0;; q++) {
+        if (q < end && *q == '.' && !frac) {
+            frac = 1;
+            continue;
+        }
+        if (q >= end || *q < '0' || *q > '9')
+            break;
+        if ((m || *q != '0') && ++nd > 15)
+            return -1;
+        m = m * 10 + (uint64_t)(*q - '0');
+        e -= frac;
+    }
+    if (q < end && (*q == 'e' || *q == 'E')) {
+        int sign = 1, x = 0;
+        q++;
+        if (*q == '+' || *q == '-')
+            sign = *q++ == '-' ? -1 : 1;
+        for (; q < end; q++)
+            if (x < 1000)
+                x = x * 10 + (*q - '0');
+        e += sign * x;
+    }
+    if (!m) {
+        *out = neg ? -0.0 : 0.0;
+        return 0;
+    }
+    if (e < -22 || e > 22)
+        return -1;
+    d = e < 0 ? (double)m / pow10[-e] : (double)m * pow10[e];
+    *out = neg ? -d : d;
+    return 0;
+#else
+    (void)s, (void)end, (void)out;
+    return -1;
+#endif
+}
+
 /* The number at sc->p, as jansson reads it: JV_INT within json_int_t (beyond it jansson fails),
  * else JV_REAL with strtod()'s value (an overflow to infinity fails). */
 static int scan_number(scan_t *sc, jv_t *v) {
@@ -1438,6 +1498,7 @@ static int scan_number(scan_t *sc, jv_t *v) {
         v->kind = JV_INT;
         v->i = neg ? (int64_t)(0 - u) : (int64_t)u;
         sc->p = p;
+        after_token(sc);
         return 0;
     }
     if (*p == '.') {
@@ -1460,7 +1521,7 @@ static int scan_number(scan_t *sc, jv_t *v) {
      * reading past it. */
     if (p >= end)
         return syntax(sc, end, "unexpected end of input");
-    {
+    if (real_fast(s, p, &v->d) < 0) {
         char small[64], *copy = small, *stop;
         size_t n = (size_t)(p - s);
         if (sc->dp == '.') {
@@ -1490,6 +1551,7 @@ static int scan_number(scan_t *sc, jv_t *v) {
         return syntax(sc, s, "real number overflow");
     v->kind = JV_REAL;
     sc->p = p;
+    after_token(sc);
     return 0;
 }
 
@@ -1505,6 +1567,7 @@ static int scan_literal(scan_t *sc, jv_t *v) {
             !memcmp(sc->p, lits[i].text, lits[i].len)) {
             v->kind = lits[i].kind;
             sc->p += lits[i].len;
+            after_token(sc);
             return 0;
         }
     return syntax(sc, sc->p, "invalid token");
@@ -1615,8 +1678,15 @@ static int scan_next(scan_t *sc, char close) {
     return syntax(sc, sc->p, close == '}' ? "',' or '}' expected" : "',' or ']' expected");
 }
 
+typedef struct key_name {
+    const char *name;
+    size_t len;
+} key_name_t;
+
+#define KEY(s) {s, sizeof(s) - 1}
+
 /* Which known key k is: its index in names (as decoded), or -1. */
-static int key_index(const jv_t *k, const char *const *names, int n) {
+static int key_index(const jv_t *k, const key_name_t *names, int n) {
     char buf[32];
     const char *s = k->p;
     if (k->len >= sizeof(buf))
@@ -1624,7 +1694,7 @@ static int key_index(const jv_t *k, const char *const *names, int n) {
     if (k->esc)
         s = buf, unescape(k->p, buf);
     for (int i = 0; i < n; i++)
-        if (strlen(names[i]) == k->len && !memcmp(names[i], s, k->len))
+        if (names[i].len == k->len && !memcmp(names[i].name, s, k->len))
             return i;
     return -1;
 }
@@ -1640,8 +1710,8 @@ static void sv_set(sv_t *dst, const jv_t *v, size_t *nesc) {
 
 /* One element of Records (at depth 3) into r. */
 static int scan_record(scan_t *sc, scan_rec_t *r) {
-    static const char *const names[] = {"SequenceNumber", "PartitionKey", "Data",
-                                        "EncryptionType", "ApproximateArrivalTimestamp"};
+    static const key_name_t names[] = {KEY("SequenceNumber"), KEY("PartitionKey"), KEY("Data"),
+                                       KEY("EncryptionType"), KEY("ApproximateArrivalTimestamp")};
     jv_t k, v;
     int more;
     memset(r, 0, sizeof(*r));
@@ -1711,8 +1781,8 @@ static int scan_records(scan_t *sc) {
 
 /* The first pass over the whole answer. */
 static int scan_answer(scan_t *sc) {
-    static const char *const names[] = {"Records", "NextShardIterator", "MillisBehindLatest",
-                                        "ChildShards"};
+    static const key_name_t names[] = {KEY("Records"), KEY("NextShardIterator"),
+                                       KEY("MillisBehindLatest"), KEY("ChildShards")};
     jv_t k, v;
     int more;
     if (skip_ws_more(sc) < 0)

@@ -338,7 +338,8 @@ static void test_call_raw(void) {
     CU_ASSERT_EQUAL(o.res.attempts, 2);
     CU_ASSERT_PTR_NULL(o.res.result);
     CU_ASSERT_TRUE(o.has_raw);
-    CU_ASSERT_STRING_EQUAL(o.raw, " {\"Records\":[],\n\"MillisBehindLatest\":0} not JSON after all");
+    CU_ASSERT_STRING_EQUAL(o.raw,
+                           " {\"Records\":[],\n\"MillisBehindLatest\":0} not JSON after all");
     CU_ASSERT_EQUAL(o.raw_len, strlen(o.raw));
     CU_ASSERT_STRING_EQUAL(o.request_id, "req-123");
     CU_ASSERT_STRING_EQUAL(fx.srv.last_target, "Kinesis_20131202.GetRecords");

@@ -363,6 +363,740 @@ static void test_records_malformed(void) {
     }
 }
 
+/* --- the scanner against the reference parser --------------------------------------------- */
+
+static int str_eq(const char *a, const char *b) {
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* Where two parse results differ (records, offsets, strings and their places in the arena,
+ * buffer bytes, iterator, millis, children), or NULL when they are the same. */
+static const char *records_diff(const kin_records_t *a, const kin_records_t *b) {
+    if (a->n != b->n)
+        return "record count";
+    if (!a->buf != !b->buf || (!a->strings != !b->strings))
+        return "buffer or arena presence";
+    if (a->buf && (sl_buf_len(a->buf) != sl_buf_len(b->buf) ||
+                   memcmp(sl_buf_data(a->buf), sl_buf_data(b->buf), sl_buf_len(a->buf))))
+        return "buffer bytes";
+    for (size_t i = 0; i < a->n; i++) {
+        const kin_record_t *x = &a->recs[i], *y = &b->recs[i];
+        int xin, yin;
+        if (strcmp(x->seq, y->seq) || x->seq - a->strings != y->seq - b->strings)
+            return "SequenceNumber";
+        if (x->pklen != y->pklen || memcmp(x->pk, y->pk, x->pklen + 1) ||
+            x->pk - a->strings != y->pk - b->strings)
+            return "PartitionKey";
+        if (x->off != y->off || x->len != y->len)
+            return "data offset or length";
+        if (x->arrival_ms != y->arrival_ms)
+            return "ApproximateArrivalTimestamp";
+        if (!str_eq(x->encryption, y->encryption))
+            return "EncryptionType";
+        xin = x->encryption && x->encryption >= a->strings && x->encryption < x->pk;
+        yin = y->encryption && y->encryption >= b->strings && y->encryption < y->pk;
+        if (x->encryption && (xin != yin ||
+                              (xin && x->encryption - a->strings != y->encryption - b->strings)))
+            xin = -1;
+        if (xin < 0)
+            return "EncryptionType storage";
+    }
+    if (!str_eq(a->next_iterator, b->next_iterator))
+        return "NextShardIterator";
+    if (a->millis_behind != b->millis_behind)
+        return "MillisBehindLatest";
+    if (a->n_children != b->n_children)
+        return "ChildShards count";
+    for (size_t i = 0; i < a->n_children; i++) {
+        const kin_shard_info_t *x = &a->children[i], *y = &b->children[i];
+        if (!str_eq(x->id, y->id) || !str_eq(x->parent, y->parent) ||
+            !str_eq(x->adjacent_parent, y->adjacent_parent) ||
+            !str_eq(x->start_hash, y->start_hash) || !str_eq(x->end_hash, y->end_hash) ||
+            !str_eq(x->start_seq, y->start_seq) || !str_eq(x->end_seq, y->end_seq))
+            return "ChildShards member";
+    }
+    return NULL;
+}
+
+enum { DIFF_OK = 0, DIFF_INVAL = 1, DIFF_SYNTAX = 2, DIFF_MISMATCH = -1 };
+
+/* Runs both parsers on doc[0..len): the reference behind json_loadb() and the scanner. Returns
+ * DIFF_OK (both parsed, identically), DIFF_INVAL (both refused with the same message),
+ * DIFF_SYNTAX (jansson refused it and so did the scanner) or DIFF_MISMATCH (said on stderr). */
+static int diff_one(const char *doc, size_t len) {
+    json_error_t jerr;
+    json_t *j = json_loadb(doc, len, 0, &jerr);
+    kin_records_t a, b;
+    char ea[512] = "", eb[512] = "";
+    const char *why = NULL;
+    sl_err_t ra = j ? kin_parse_get_records(j, &a, ea, sizeof(ea)) : SL_ERR_INVAL;
+    sl_err_t rb = kin_scan_get_records(doc, len, &b, eb, sizeof(eb));
+    int rc;
+    if (!j) {
+        snprintf(ea, sizeof(ea), "jansson: %s", jerr.text);
+        rc = DIFF_SYNTAX;
+        if (rb != SL_ERR_INVAL || !strstr(eb, "malformed JSON at byte "))
+            why = "jansson refused, the scanner did not";
+    } else if (ra != rb) {
+        why = "result codes";
+    } else if (ra == SL_OK) {
+        why = records_diff(&a, &b);
+        rc = DIFF_OK;
+    } else {
+        rc = DIFF_INVAL;
+        if (strcmp(ea, eb))
+            why = "error messages";
+        if (b.recs || b.buf || b.children || b.next_iterator || b.strings || b.n)
+            why = "left-overs after an error";
+    }
+    if (j && ra == SL_OK)
+        kin_records_free(&a);
+    if (rb == SL_OK)
+        kin_records_free(&b);
+    json_decref(j);
+    if (!why)
+        return rc;
+    fprintf(stderr, "\nscanner and reference differ (%s) on %zu bytes: '%.*s%s'\n"
+            "  reference: %d %s\n  scanner:   %d %s\n", why, len, (int)(len < 400 ? len : 400),
+            doc, len < 400 ? "" : "...", ra, ea, rb, eb);
+    return DIFF_MISMATCH;
+}
+
+/* A generator of GetRecords answers in every shape the JSON grammar allows. */
+typedef struct gen {
+    uint64_t rng;
+    sl_sb_t sb;
+    int escapes; /* 0..3: how eagerly strings are written with escapes */
+    int spaces;  /* 0..3: how much whitespace goes between tokens */
+} gen_t;
+
+static unsigned rnd(gen_t *g, unsigned n) {
+    return (unsigned)(sl_rand_next(&g->rng) % n);
+}
+
+static void g_ws(gen_t *g) {
+    static const char ws[] = " \t\n\r";
+    if (!g->spaces || rnd(g, 4) >= (unsigned)g->spaces)
+        return;
+    for (unsigned i = rnd(g, 4) + 1; i; i--)
+        sl_sb_putc(&g->sb, ws[rnd(g, 4)]);
+}
+
+static void g_u(gen_t *g, unsigned u) {
+    sl_sb_printf(&g->sb, rnd(g, 2) ? "\\u%04x" : "\\u%04X", u);
+}
+
+/* s[0..n) (valid UTF-8) as a JSON string, escaped as g->escapes asks (and as JSON needs). */
+static void g_str(gen_t *g, const char *s, size_t n) {
+    sl_sb_putc(&g->sb, '"');
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+        int esc = g->escapes && rnd(g, 8) < (unsigned)g->escapes;
+        if (c == '"' || c == '\\' || c < 0x20 || (esc && c < 0x80)) {
+            static const char short_esc[] = "\"\\/\b\f\n\r\t", short_ch[] = "\"\\/bfnrt";
+            const char *k = c ? strchr(short_esc, c) : NULL;
+            if (k && rnd(g, 2))
+                sl_sb_printf(&g->sb, "\\%c", short_ch[k - short_esc]);
+            else
+                g_u(g, c);
+        } else if (esc) {
+            uint32_t u = len == 2 ? (c & 0x1fu) : len == 3 ? (c & 0x0fu) : (c & 0x07u);
+            for (size_t k = 1; k < len; k++)
+                u = u << 6 | ((unsigned char)s[i + k] & 0x3fu);
+            if (u >= 0x10000) {
+                g_u(g, 0xd800 + ((u - 0x10000) >> 10));
+                g_u(g, 0xdc00 + ((u - 0x10000) & 0x3ff));
+            } else {
+                g_u(g, u);
+            }
+        } else {
+            sl_sb_append(&g->sb, s + i, len);
+        }
+        i += len;
+    }
+    sl_sb_putc(&g->sb, '"');
+}
+
+static void g_cstr(gen_t *g, const char *s) {
+    g_str(g, s, strlen(s));
+}
+
+/* A text of up to max pieces: ASCII, 2-, 3- and 4-byte UTF-8, and characters JSON escapes. */
+static void g_text(gen_t *g, char *buf, size_t max) {
+    static const char *const pieces[] = {"a", "Z", "0", "7", "-", "_", " ", "/", "\"", "\\",
+                                         "\n", "\t", "\x01", "\x1f", "\x7f", "\xc3\xa9",
+                                         "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xef\xbf\xbf"};
+    size_t n = rnd(g, (unsigned)max + 1), len = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = pieces[rnd(g, sizeof(pieces) / sizeof(pieces[0]))];
+        memcpy(buf + len, p, strlen(p));
+        len += strlen(p);
+    }
+    buf[len] = '\0';
+}
+
+static void g_number(gen_t *g) {
+    switch (rnd(g, 8)) {
+    case 0: sl_sb_printf(&g->sb, "%d", (int)rnd(g, 2000000) - 1000000); break;
+    case 1: sl_sb_puts(&g->sb, rnd(g, 2) ? "9223372036854775807" : "-9223372036854775808"); break;
+    case 2: sl_sb_printf(&g->sb, "%u.%03u", rnd(g, 100000), rnd(g, 1000)); break;
+    case 3: sl_sb_printf(&g->sb, "-%u.%ue%s%u", rnd(g, 10), rnd(g, 1000), rnd(g, 2) ? "-" : "+",
+                         rnd(g, 300)); break;
+    case 4: sl_sb_puts(&g->sb, rnd(g, 2) ? "1e-400" : "-0"); break;
+    case 5: sl_sb_printf(&g->sb, "%uE%u", rnd(g, 10), rnd(g, 30)); break;
+    case 6: sl_sb_puts(&g->sb, "0.000000000000000000000000000000000000000000000001"); break;
+    default: sl_sb_puts(&g->sb, "0"); break;
+    }
+}
+
+/* Any JSON value, nested at most depth more levels. */
+static void g_any(gen_t *g, int depth) {
+    char text[64];
+    unsigned kind = rnd(g, depth > 0 ? 8 : 6);
+    switch (kind) {
+    case 0: sl_sb_puts(&g->sb, "true"); break;
+    case 1: sl_sb_puts(&g->sb, "false"); break;
+    case 2: sl_sb_puts(&g->sb, "null"); break;
+    case 3: g_number(g); break;
+    case 4:
+    case 5:
+        g_text(g, text, 12);
+        g_cstr(g, text);
+        break;
+    default: {
+        int obj = kind == 6;
+        unsigned n = rnd(g, 4);
+        sl_sb_putc(&g->sb, obj ? '{' : '[');
+        g_ws(g);
+        for (unsigned i = 0; i < n; i++) {
+            if (i) {
+                sl_sb_putc(&g->sb, ',');
+                g_ws(g);
+            }
+            if (obj) {
+                g_text(g, text, 6);
+                g_cstr(g, text);
+                g_ws(g);
+                sl_sb_putc(&g->sb, ':');
+                g_ws(g);
+            }
+            g_any(g, depth - 1);
+            g_ws(g);
+        }
+        sl_sb_putc(&g->sb, obj ? '}' : ']');
+        break;
+    }
+    }
+}
+
+/* The members of an object, in a random order: each is a key and a function writing its value
+ * (NULL: an arbitrary value). */
+typedef struct member {
+    const char *key;
+    void (*put)(gen_t *g, void *arg);
+    void *arg;
+} member_t;
+
+static void g_object(gen_t *g, member_t *m, size_t n) {
+    char text[64];
+    for (size_t i = n; i > 1; i--) { /* shuffle */
+        size_t j = rnd(g, (unsigned)i);
+        member_t t = m[i - 1];
+        m[i - 1] = m[j];
+        m[j] = t;
+    }
+    sl_sb_putc(&g->sb, '{');
+    g_ws(g);
+    for (size_t i = 0; i < n; i++) {
+        if (i) {
+            sl_sb_putc(&g->sb, ',');
+            g_ws(g);
+        }
+        if (m[i].key) {
+            g_cstr(g, m[i].key);
+        } else {
+            g_text(g, text, 6);
+            g_cstr(g, text);
+        }
+        g_ws(g);
+        sl_sb_putc(&g->sb, ':');
+        g_ws(g);
+        if (m[i].put)
+            m[i].put(g, m[i].arg);
+        else
+            g_any(g, 3);
+        g_ws(g);
+    }
+    sl_sb_putc(&g->sb, '}');
+}
+
+static void put_str(gen_t *g, void *arg) {
+    g_cstr(g, arg);
+}
+
+static void put_raw(gen_t *g, void *arg) {
+    sl_sb_puts(&g->sb, arg);
+}
+
+/* ApproximateArrivalTimestamp in the forms JSON writers use. */
+static void put_ts(gen_t *g, void *arg) {
+    uint64_t ms = 1500000000000ULL + rnd(g, 400000000) * 1000ULL + rnd(g, 1000);
+    (void)arg;
+    switch (rnd(g, 7)) {
+    case 0: sl_sb_printf(&g->sb, "%llu", (unsigned long long)(ms / 1000)); break;
+    case 1: sl_sb_printf(&g->sb, "%llu.%03u", (unsigned long long)(ms / 1000),
+                         (unsigned)(ms % 1000)); break;
+    case 2: sl_sb_printf(&g->sb, "%.12E", (double)ms / 1000.0); break;
+    case 3: sl_sb_printf(&g->sb, "%.9e", (double)ms / 1000.0); break;
+    case 4: sl_sb_printf(&g->sb, "%llue-3", (unsigned long long)ms); break;
+    case 5: sl_sb_printf(&g->sb, "%llu.5", (unsigned long long)(ms / 1000)); break;
+    default: sl_sb_printf(&g->sb, "0.%04u", rnd(g, 10000)); break;
+    }
+}
+
+typedef struct grec {
+    char seq[64], pk[160], enc[16];
+    char *data64;
+    int has_enc;
+} grec_t;
+
+static void put_rec(gen_t *g, void *arg) {
+    grec_t *r = arg;
+    member_t m[8];
+    size_t n = 0;
+    m[n++] = (member_t){"SequenceNumber", put_str, r->seq};
+    m[n++] = (member_t){"PartitionKey", put_str, r->pk};
+    m[n++] = (member_t){"Data", put_str, r->data64};
+    m[n++] = (member_t){"ApproximateArrivalTimestamp", put_ts, NULL};
+    if (r->has_enc)
+        m[n++] = (member_t){"EncryptionType", r->has_enc == 2 ? put_raw : put_str,
+                            r->has_enc == 2 ? "null" : r->enc};
+    if (!rnd(g, 4))
+        m[n++] = (member_t){NULL, NULL, NULL}; /* an unknown field */
+    if (!rnd(g, 16)) /* a repeated key: the last one wins */
+        m[n++] = (member_t){"Data", put_raw, "\"SGVsbG8=\""};
+    g_object(g, m, n);
+}
+
+typedef struct grecs {
+    grec_t *recs;
+    size_t n;
+} grecs_t;
+
+static void put_recs(gen_t *g, void *arg) {
+    grecs_t *rs = arg;
+    sl_sb_putc(&g->sb, '[');
+    g_ws(g);
+    for (size_t i = 0; i < rs->n; i++) {
+        if (i) {
+            sl_sb_putc(&g->sb, ',');
+            g_ws(g);
+        }
+        put_rec(g, &rs->recs[i]);
+        g_ws(g);
+    }
+    sl_sb_putc(&g->sb, ']');
+}
+
+static void put_range(gen_t *g, void *arg) {
+    member_t h[2] = {{"StartingHashKey", put_str, "0"}, {"EndingHashKey", put_str, MAX128}};
+    (void)arg;
+    g_object(g, h, 2);
+}
+
+static void put_children(gen_t *g, void *arg) {
+    unsigned n = rnd(g, 3);
+    (void)arg;
+    sl_sb_putc(&g->sb, '[');
+    for (unsigned i = 0; i < n; i++) {
+        char id[32];
+        member_t m[4];
+        snprintf(id, sizeof(id), "shardId-%012u", rnd(g, 1000));
+        if (i)
+            sl_sb_putc(&g->sb, ',');
+        m[0] = (member_t){"ShardId", put_str, id};
+        m[1] = (member_t){"ParentShards", put_raw,
+                          rnd(g, 2) ? "[\"shardId-000000000000\",\"shardId-000000000001\"]"
+                                    : "[\"shardId-000000000000\"]"};
+        m[2] = (member_t){"HashKeyRange", put_range, NULL};
+        m[3] = (member_t){NULL, NULL, NULL};
+        g_object(g, m, 3 + rnd(g, 2));
+    }
+    sl_sb_putc(&g->sb, ']');
+}
+
+/* Replaces the value of the first key k in the document with v (a semantic fault). */
+static void g_replace_value(sl_sb_t *sb, const char *k, const char *v) {
+    char pat[64], *at, *end;
+    int depth = 0, in_str = 0;
+    snprintf(pat, sizeof(pat), "\"%s\":", k);
+    if (!(at = strstr(sb->buf, pat)))
+        return;
+    at += strlen(pat);
+    for (end = at; *end; end++) {
+        if (in_str) {
+            if (*end == '\\')
+                end++;
+            else if (*end == '"')
+                in_str = 0;
+            continue;
+        }
+        if (*end == '"')
+            in_str = 1;
+        else if (*end == '{' || *end == '[')
+            depth++;
+        else if (*end == '}' || *end == ']') {
+            if (!depth)
+                break;
+            depth--;
+        } else if (*end == ',' && !depth)
+            break;
+    }
+    sl_sb_t out = {0};
+    sl_sb_append(&out, sb->buf, (size_t)(at - sb->buf));
+    sl_sb_puts(&out, v);
+    sl_sb_puts(&out, end);
+    sl_sb_free(sb);
+    *sb = out;
+}
+
+/* One answer: count records of random shapes (data of 0..300 bytes, binary, or a KPL
+ * aggregate), optional iterator, millis, children and unknown fields, written with random key
+ * order, whitespace and escapes; fault > 0 then breaks one field's meaning. */
+static void g_answer(gen_t *g, size_t count, const sl_kpl_agg_out_t *kpl, int fault) {
+    grecs_t rs = {calloc(count ? count : 1, sizeof(grec_t)), count};
+    member_t m[8];
+    size_t n = 0;
+    char it[200];
+    uint8_t data[300];
+    for (size_t i = 0; i < count; i++) {
+        grec_t *r = &rs.recs[i];
+        size_t dlen;
+        int len = snprintf(r->seq, sizeof(r->seq), "4959033827149025660855969253836157109592%04u",
+                           rnd(g, 10000));
+        (void)len;
+        g_text(g, r->pk, 30);
+        switch (rnd(g, 8)) {
+        case 0: dlen = 0; break;
+        case 1: dlen = 1 + rnd(g, 3); break;
+        case 2: dlen = 100; break;
+        default: dlen = rnd(g, sizeof(data) + 1); break;
+        }
+        for (size_t k = 0; k < dlen; k++)
+            data[k] = (uint8_t)rnd(g, 256);
+        if (kpl && !rnd(g, 4))
+            r->data64 = b64(kpl->data, kpl->len);
+        else
+            r->data64 = b64(data, dlen);
+        r->has_enc = (int)rnd(g, 4);
+        snprintf(r->enc, sizeof(r->enc), "%s", rnd(g, 3) == 0 ? "NONE" : rnd(g, 2) ? "KMS" : "AES");
+    }
+    m[n++] = (member_t){"Records", put_recs, &rs};
+    switch (rnd(g, 4)) {
+    case 0: break;
+    case 1: m[n++] = (member_t){"NextShardIterator", put_raw, "null"}; break;
+    default:
+        g_text(g, it, 40);
+        if (!*it)
+            snprintf(it, sizeof(it), "AAAAAAAAAAH/+=");
+        m[n++] = (member_t){"NextShardIterator", put_str, it};
+        break;
+    }
+    if (rnd(g, 4))
+        m[n++] = (member_t){"MillisBehindLatest", put_raw, rnd(g, 2) ? "0" : "86400000"};
+    if (!rnd(g, 4))
+        m[n++] = (member_t){"ChildShards", put_children, NULL};
+    for (unsigned k = rnd(g, 3); k; k--)
+        m[n++] = (member_t){NULL, NULL, NULL};
+    g_ws(g);
+    g_object(g, m, n);
+    g_ws(g);
+    if (fault) {
+        static const struct {
+            const char *key, *value;
+        } faults[] = {
+            {"SequenceNumber", "5"}, {"SequenceNumber", "\"12a\""}, {"SequenceNumber", "null"},
+            {"SequenceNumber", "\"\""}, {"PartitionKey", "[]"}, {"PartitionKey", "null"},
+            {"Data", "\"aGVsbG8\""}, {"Data", "\"aGVs!G8=\""}, {"Data", "\"YQ==YQ==\""},
+            {"Data", "\"\\u00e9AAA\""}, {"Data", "{}"}, {"Data", "\"A===\""},
+            {"Data", "\"AB\\u003d=\""}, {"ApproximateArrivalTimestamp", "\"1\""},
+            {"ApproximateArrivalTimestamp", "null"}, {"ApproximateArrivalTimestamp", "true"},
+            {"ApproximateArrivalTimestamp", "1e300"}, {"ApproximateArrivalTimestamp", "-1.5"},
+            {"ApproximateArrivalTimestamp", "9223372036854775807"},
+            {"EncryptionType", "5"}, {"EncryptionType", "\"K\\u004dS\""},
+            {"NextShardIterator", "\"\""}, {"NextShardIterator", "7"},
+            {"MillisBehindLatest", "-1"}, {"MillisBehindLatest", "1.0"},
+            {"MillisBehindLatest", "\"5\""}, {"ChildShards", "{}"}, {"ChildShards", "[5]"},
+            {"ChildShards", "[{\"ShardId\":\"\",\"ParentShards\":[]}]"},
+            {"ChildShards", "[{\"ShardId\":\"s\",\"ParentShards\":[\"a\",\"b\",\"c\"]}]"},
+            {"Records", "null"}, {"Records", "{}"}, {"Records", "[[]]"}, {"Records", "[{}]"},
+        };
+        size_t f = rnd(g, sizeof(faults) / sizeof(faults[0]));
+        g_replace_value(&g->sb, faults[f].key, faults[f].value);
+    }
+    for (size_t i = 0; i < count; i++)
+        free(rs.recs[i].data64);
+    free(rs.recs);
+}
+
+static void test_scan_differential(void) {
+    gen_t g = {.rng = 0x5eed};
+    sl_kpl_agg_t *agg = sl_kpl_agg_new(0, 0, 0);
+    sl_kpl_agg_out_t kpl;
+    char err[256];
+    int counts[3] = {0, 0, 0}, mismatches = 0;
+    static const uint8_t bytes[] = {'"', '\\', '{', '}', '[', ']', ',', ':', '0', '9', 'e',
+                                    '.', '-', 'u', 'n', ' ', 0x00, 0x1f, 0x7f, 0x80, 0xc3,
+                                    0xed, 0xf4, 0xff, '/', '+', '='};
+    CU_ASSERT_EQUAL(sl_kpl_agg_add(agg, "a", NULL, "one", 3, err, sizeof(err)), SL_OK);
+    CU_ASSERT_EQUAL(sl_kpl_agg_add(agg, "b", "123", "two", 3, err, sizeof(err)), SL_OK);
+    CU_ASSERT_EQUAL_FATAL(sl_kpl_agg_flush(agg, &kpl), SL_OK);
+    for (int iter = 0; iter < 1500; iter++) {
+        size_t count = iter % 10 == 0 ? 0 : rnd(&g, iter % 25 == 1 ? 120 : 10);
+        int rc;
+        g.escapes = (int)rnd(&g, 4);
+        g.spaces = (int)rnd(&g, 4);
+        sl_sb_reset(&g.sb);
+        g_answer(&g, count, &kpl, iter % 2);
+        CU_ASSERT_FALSE_FATAL(g.sb.oom);
+        rc = diff_one(g.sb.buf, g.sb.len);
+        if (rc == DIFF_MISMATCH)
+            mismatches++;
+        else
+            counts[rc]++;
+        /* the same answer with a few bytes changed, cut or inserted */
+        if (iter % 2 == 0 && g.sb.len) {
+            for (unsigned k = rnd(&g, 3) + 1; k; k--) {
+                size_t at = rnd(&g, (unsigned)g.sb.len);
+                uint8_t b = bytes[rnd(&g, sizeof(bytes))];
+                switch (rnd(&g, 4)) {
+                case 0:
+                    g.sb.len = at;
+                    break;
+                case 1:
+                    memmove(g.sb.buf + at, g.sb.buf + at + 1, g.sb.len - at - 1);
+                    g.sb.len--;
+                    break;
+                case 2:
+                    sl_sb_putc(&g.sb, ' ');
+                    memmove(g.sb.buf + at + 1, g.sb.buf + at, g.sb.len - at - 1);
+                    g.sb.buf[at] = (char)b;
+                    break;
+                default: g.sb.buf[at] = (char)b; break;
+                }
+                if (!g.sb.len)
+                    break;
+            }
+            rc = diff_one(g.sb.buf, g.sb.len);
+            if (rc == DIFF_MISMATCH)
+                mismatches++;
+            else
+                counts[rc]++;
+        }
+        if (mismatches > 5)
+            break;
+    }
+    CU_ASSERT_EQUAL(mismatches, 0);
+    /* every kind of outcome was reached, plenty of times */
+    CU_ASSERT_TRUE(counts[DIFF_OK] > 800);
+    CU_ASSERT_TRUE(counts[DIFF_INVAL] > 200);
+    CU_ASSERT_TRUE(counts[DIFF_SYNTAX] > 400);
+    sl_sb_free(&g.sb);
+    sl_kpl_agg_out_free(&kpl);
+    sl_kpl_agg_destroy(agg);
+}
+
+/* Hand-picked answers: JSON that must be refused (as jansson refuses it), edge cases that must
+ * be read exactly as the reference reads them, and the scanner's own position report. */
+static void test_scan_targeted(void) {
+    static const struct {
+        const char *json;
+        int want; /* DIFF_* */
+    } cases[] = {
+        {"", DIFF_SYNTAX},
+        {" \n\t\r ", DIFF_SYNTAX},
+        {"{", DIFF_SYNTAX},
+        {"\"Records\"", DIFF_SYNTAX},
+        {"5", DIFF_SYNTAX},
+        {"{\"Records\":[]", DIFF_SYNTAX},
+        {"{\"Records\":[]}x", DIFF_SYNTAX},
+        {"{\"Records\":[]} {}", DIFF_SYNTAX},
+        {"{\"Records\":[],}", DIFF_SYNTAX},
+        {"{\"Records\":[,]}", DIFF_SYNTAX},
+        {"{\"Records\":[1,]}", DIFF_SYNTAX},
+        {"{\"Records\" []}", DIFF_SYNTAX},
+        {"{'Records':[]}", DIFF_SYNTAX},
+        {"{Records:[]}", DIFF_SYNTAX},
+        {"{\"Records\":[01]}", DIFF_SYNTAX},
+        {"{\"Records\":[-01]}", DIFF_SYNTAX},
+        {"{\"Records\":[1.]}", DIFF_SYNTAX},
+        {"{\"Records\":[.5]}", DIFF_SYNTAX},
+        {"{\"Records\":[1e]}", DIFF_SYNTAX},
+        {"{\"Records\":[1e+]}", DIFF_SYNTAX},
+        {"{\"Records\":[-]}", DIFF_SYNTAX},
+        {"{\"Records\":[+1]}", DIFF_SYNTAX},
+        {"{\"Records\":[0x10]}", DIFF_SYNTAX},
+        {"{\"Records\":[Infinity]}", DIFF_SYNTAX},
+        {"{\"Records\":[NaN]}", DIFF_SYNTAX},
+        {"{\"Records\":[tru]}", DIFF_SYNTAX},
+        {"{\"Records\":[nulll]}", DIFF_SYNTAX},
+        {"{\"Records\":[True]}", DIFF_SYNTAX},
+        {"{\"Records\":[\"\\x\"]}", DIFF_SYNTAX},
+        {"{\"Records\":[\"\\u12\"]}", DIFF_SYNTAX},
+        {"{\"Records\":[\"\\u12G4\"]}", DIFF_SYNTAX},
+        {"{\"Records\":[\"\\ud800\"]}", DIFF_SYNTAX},
+        {"{\"Records\":[\"\\udc00\\ud800\"]}", DIFF_SYNTAX},
+        {"{\"Records\":[\"\\ud800\\u0041\"]}", DIFF_SYNTAX},
+        {"{\"Records\":[\"\\ud800\\n\"]}", DIFF_SYNTAX},
+        {"{\"Records\":[\"\\u0000\"]}", DIFF_SYNTAX},
+        {"{\"Records\\u0000\":[]}", DIFF_SYNTAX},
+        {"{\"Records\":[\"a\nb\"]}", DIFF_SYNTAX},
+        {"{\"Records\":[\"a\tb\"]}", DIFF_SYNTAX},
+        {"{\"Records\":[\"\xc3\"]}", DIFF_SYNTAX},
+        {"{\"Records\":[\"\xc0\xaf\"]}", DIFF_SYNTAX},
+        {"{\"Records\":[\"\xe0\x80\xaf\"]}", DIFF_SYNTAX},
+        {"{\"Records\":[\"\xed\xa0\x80\"]}", DIFF_SYNTAX},
+        {"{\"Records\":[\"\xf4\x90\x80\x80\"]}", DIFF_SYNTAX},
+        {"{\"Records\":[\"\xf8\x88\x80\x80\x80\"]}", DIFF_SYNTAX},
+        {"{\"Records\":[\"\x80\"]}", DIFF_SYNTAX},
+        {"\xef\xbb\xbf{\"Records\":[]}", DIFF_SYNTAX},
+        {"{\"Records\":[99999999999999999999]}", DIFF_SYNTAX},
+        {"{\"Records\":[9223372036854775808]}", DIFF_SYNTAX},
+        {"{\"Records\":[-9223372036854775809]}", DIFF_SYNTAX},
+        {"{\"Records\":[1e400]}", DIFF_SYNTAX},
+        {"{\"Records\":[-1.8e308]}", DIFF_SYNTAX},
+        {"{\"Records\":[{\"a\"}]}", DIFF_SYNTAX},
+        {"{\"Records\":[{\"a\":}]}", DIFF_SYNTAX},
+        {"{\"Records\":[{,}]}", DIFF_SYNTAX},
+        {"{\"Records\":[],\"x\":[}", DIFF_SYNTAX},
+        {"{\"Records\":[],\"x\":{]}", DIFF_SYNTAX},
+        /* accepted by both, and read alike */
+        {"{\"Records\":[],\"x\":[9223372036854775807,-9223372036854775808,-0,1e-400,1E+2]}",
+         DIFF_OK},
+        {"{\"Recor\\u0064s\":[],\"Next\\u0053hardIterator\":\"it\\/\\u00e9\\ud83d\\ude00\"}",
+         DIFF_OK},
+        {"{\"Records\":[{\"SequenceNumber\":\"\\u0031\\u0032\",\"PartitionKey\":\"\","
+         "\"Data\":\"\\/\\/\\/\\/\",\"ApproximateArrivalTimestamp\":1.6e9}]}",
+         DIFF_OK},
+        {"{\"Records\":[{\"SequenceNumber\":\"1\",\"PartitionKey\":\"k\",\"Data\":\"YWI=\","
+         "\"ApproximateArrivalTimestamp\":1600000000.123,\"EncryptionType\":\"AES\","
+         "\"x\":{\"y\":[{\"z\":\"\\\"}]\"}]}},"
+         "{\"ApproximateArrivalTimestamp\":16e8,\"Data\":\"\",\"PartitionKey\":\"\\\"\","
+         "\"SequenceNumber\":\"2\",\"EncryptionType\":\"NONE\"}],\"MillisBehindLatest\":0}",
+         DIFF_OK},
+        {"{\"Records\":[{\"SequenceNumber\":\"1\",\"PartitionKey\":\"k\",\"Data\":\"eA==\","
+         "\"Data\":\"YWI=\",\"ApproximateArrivalTimestamp\":0.0005}],"
+         "\"Records\":[{\"SequenceNumber\":\"3\",\"PartitionKey\":\"k\",\"Data\":\"\","
+         "\"ApproximateArrivalTimestamp\":-1}],\"NextShardIterator\":\"a\","
+         "\"NextShardIterator\":null}",
+         DIFF_OK},
+        {" \t\r\n{ \"Records\" : [ ] , \"ChildShards\" : [ { \"ShardId\" : \"s\" , "
+         "\"ParentShards\" : [ ] , \"HashKeyRange\" : { \"StartingHashKey\" : \"0\" , "
+         "\"EndingHashKey\" : \"1\" } } ] } \n",
+         DIFF_OK},
+        /* refused for their meaning, with the reference's messages */
+        {"[]", DIFF_INVAL},
+        {"[{\"Records\":[]}]", DIFF_INVAL},
+        {"{\"Records\":[],\"Records\":5}", DIFF_INVAL},
+        {"{\"Records\":[{\"SequenceNumber\":\"\\u0031x\",\"PartitionKey\":\"k\","
+         "\"Data\":\"\",\"ApproximateArrivalTimestamp\":1}]}",
+         DIFF_INVAL},
+        {"{\"Records\":[{\"SequenceNumber\":\"1\",\"PartitionKey\":\"k\","
+         "\"Data\":\"YW\\u003d=\",\"ApproximateArrivalTimestamp\":1}]}",
+         DIFF_OK},
+        {"{\"Records\":[{\"SequenceNumber\":\"1\",\"PartitionKey\":\"k\","
+         "\"Data\":\"YQ=\\u003d\\u0041\",\"ApproximateArrivalTimestamp\":1}]}",
+         DIFF_INVAL},
+    };
+    kin_records_t r;
+    char err[256];
+    sl_sb_t deep = {0};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc = diff_one(cases[i].json, strlen(cases[i].json));
+        if (rc != cases[i].want) {
+            fprintf(stderr, "\ncase %zu: got %d, want %d\n", i, rc, cases[i].want);
+            CU_FAIL("targeted case");
+        }
+    }
+    /* bytes after a NUL, and a NUL where whitespace could be */
+    CU_ASSERT_EQUAL(diff_one("{\"Records\":[]}\0", 15), DIFF_SYNTAX);
+    CU_ASSERT_EQUAL(diff_one("{\"Records\":\0[]}", 15), DIFF_SYNTAX);
+    CU_ASSERT_EQUAL(diff_one("{\"Records\":[\"\0\"]}", 17), DIFF_SYNTAX);
+    /* jansson's lexer drops one NUL right after a number or literal: accepted alike */
+    CU_ASSERT_EQUAL(diff_one("{\"Records\":[],\"x\":true\0}", 24), DIFF_OK);
+    CU_ASSERT_EQUAL(diff_one("{\"Records\":[],\"x\":[1\0,2.5\0]}", 28), DIFF_OK);
+    CU_ASSERT_EQUAL(diff_one("{\"Records\":[1\0]}", 16), DIFF_INVAL);
+    CU_ASSERT_EQUAL(diff_one("{\"Records\":[1\0\0]}", 17), DIFF_SYNTAX);
+    CU_ASSERT_EQUAL(diff_one("{\"Records\":[],\"x\":\"s\"\0}", 23), DIFF_SYNTAX);
+    /* jansson's nesting limit, to the level: the answer is 1, "x"'s value 2 */
+    for (int k = 2045; k <= 2048; k++) {
+        for (int empty = 0; empty < 2; empty++) {
+            sl_sb_reset(&deep);
+            sl_sb_puts(&deep, "{\"Records\":[],\"x\":");
+            for (int d = 0; d < k; d++)
+                sl_sb_puts(&deep, d % 2 ? "[" : "{\"k\":");
+            if (!empty)
+                sl_sb_puts(&deep, "0");
+            else
+                sl_sb_puts(&deep, "[]");
+            for (int d = k - 1; d >= 0; d--)
+                sl_sb_puts(&deep, d % 2 ? "]" : "}");
+            sl_sb_puts(&deep, "}");
+            int rc = diff_one(deep.buf, deep.len);
+            CU_ASSERT_TRUE(rc == DIFF_OK || rc == DIFF_SYNTAX);
+            /* the innermost value sits at depth k + 2 (empty: an array at k + 2) */
+            CU_ASSERT_EQUAL(rc, k + 2 <= 2048 ? DIFF_OK : DIFF_SYNTAX);
+        }
+    }
+    sl_sb_free(&deep);
+    /* the scanner's own report of malformed JSON: what and where */
+    CU_ASSERT_EQUAL(kin_scan_get_records("{\"Records\":[1,]}", 16, &r, err, sizeof(err)),
+                    SL_ERR_INVAL);
+    CU_ASSERT_STRING_EQUAL(err, "malformed JSON at byte 14: invalid token");
+    CU_ASSERT_EQUAL(kin_scan_get_records("{\"Records\":[\"abc", 16, &r, err, sizeof(err)),
+                    SL_ERR_INVAL);
+    CU_ASSERT_STRING_EQUAL(err, "malformed JSON at byte 12: unterminated string");
+    CU_ASSERT_PTR_NULL(r.recs);
+    CU_ASSERT_EQUAL(r.millis_behind, -1);
+    CU_ASSERT_EQUAL(kin_scan_get_records(NULL, 0, &r, err, sizeof(err)), SL_ERR_INVAL);
+    /* a page in the layout the service writes, read through exactly as the reference */
+    const char *page = "{\"Records\":[],\"NextShardIterator\":\"x\"}";
+    CU_ASSERT_EQUAL_FATAL(kin_scan_get_records(page, strlen(page), &r, err, sizeof(err)), SL_OK);
+    CU_ASSERT_STRING_EQUAL(r.next_iterator, "x");
+    CU_ASSERT_EQUAL(r.n, 0);
+    CU_ASSERT_PTR_NULL(r.buf);
+    kin_records_free(&r);
+}
+
+/* Every canned answer of the reference's own tests gives the same through the scanner. */
+static void test_scan_reference_cases(void) {
+    static const char *const docs[] = {
+        ("{\"Records\":[{\"SequenceNumber\":"
+         "\"49590338271490256608559692538361571095921575989136588898\","
+         "\"ApproximateArrivalTimestamp\":1546300800.123,\"Data\":\"aGVsbG8=\","
+         "\"PartitionKey\":\"pk1\"},{\"SequenceNumber\":"
+         "\"49590338271490256608559692540925702759324208523137515618\","
+         "\"ApproximateArrivalTimestamp\":1546300801,\"Data\":\"\",\"PartitionKey\":\"p\\u00e9\","
+         "\"EncryptionType\":\"KMS\"}],\"NextShardIterator\":\"AAAAAAAAAAH\","
+         "\"MillisBehindLatest\":2100}"),
+        "{}",
+        "{\"Records\":{}}",
+        "{\"Records\":[5]}",
+        ("{\"Records\":[{\"SequenceNumber\":\"1\",\"ApproximateArrivalTimestamp\":1,"
+         "\"PartitionKey\":\"k\",\"Data\":\"aGk=\"},{\"SequenceNumber\":\"2\","
+         "\"ApproximateArrivalTimestamp\":1,\"PartitionKey\":\"k\",\"Data\":\"aGk=\"},"
+         "{\"SequenceNumber\":\"3\",\"ApproximateArrivalTimestamp\":1,\"PartitionKey\":\"k\","
+         "\"Data\":\"aGVs!G8=\"}],\"MillisBehindLatest\":-5}"),
+        ("{\"Records\":[],\"ChildShards\":[{\"ShardId\":\"shardId-2\",\"ParentShards\":[],"
+         "\"HashKeyRange\":{\"StartingHashKey\":\"0\",\"EndingHashKey\":\"-1\"}}]}"),
+        "{\"Records\":[],\"ChildShards\":[{\"ParentShards\":[]}]}",
+        "{\"Records\":[],\"ChildShards\":[{\"ShardId\":\"s\",\"ParentShards\":[1]}]}",
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++)
+        CU_ASSERT_TRUE(diff_one(docs[i], strlen(docs[i])) >= 0);
+}
+
 /* --- a fake Kinesis on 127.0.0.1 ----------------------------------------------------------- */
 
 typedef struct frec {
@@ -1376,6 +2110,26 @@ static void test_shard_malformed_answer(void) {
     h_down(&h);
 }
 
+/* A 2xx answer that is not JSON at all (a proxy's page) is transient: the same call again. */
+static void test_shard_not_json(void) {
+    harness_t h;
+    CU_ASSERT_EQUAL_FATAL(h_up(&h), 0);
+    fill_plain(&h.srv, 3);
+    h.srv.closed = 1;
+    h.srv.inject[0] = (inject_t){"GetRecords", 1, 200, "<html>gateway busy</html>"};
+    h.srv.ninject = 1;
+    CU_ASSERT_EQUAL_FATAL(h_open(&h, NULL, 0), 0);
+    h_run(&h, h_eof, 5000);
+    CU_ASSERT_TRUE(h.eof);
+    CU_ASSERT_STRING_EQUAL(h.part->errmsg, "");
+    CU_ASSERT_EQUAL_FATAL(h.ngot, 3);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_STRING_EQUAL(h.got[i].seq, h.srv.recs[i].seq);
+    CU_ASSERT_EQUAL(fake_count(&h.srv, "GetRecords"), 2);
+    CU_ASSERT_EQUAL(fake_count(&h.srv, "GetShardIterator"), 1);
+    h_down(&h);
+}
+
 static void test_shard_bad_checkpoint(void) {
     harness_t h;
     CU_ASSERT_EQUAL_FATAL(h_up(&h), 0);
@@ -1443,6 +2197,9 @@ void test_kinesis_api_register(void) {
         {"records_kpl", test_records_kpl},
         {"records_closed", test_records_closed},
         {"records_malformed", test_records_malformed},
+        {"scan_reference_cases", test_scan_reference_cases},
+        {"scan_targeted", test_scan_targeted},
+        {"scan_differential", test_scan_differential},
         {"list_shards", test_list_shards},
         {"list_shards_expired_token", test_list_shards_expired_token},
         {"list_shards_malformed_cancel", test_list_shards_malformed_cancel},
@@ -1459,6 +2216,7 @@ void test_kinesis_api_register(void) {
         {"shard_at_timestamp", test_shard_at_timestamp},
         {"shard_fatal", test_shard_fatal},
         {"shard_malformed_answer", test_shard_malformed_answer},
+        {"shard_not_json", test_shard_not_json},
         {"shard_bad_checkpoint", test_shard_bad_checkpoint},
         {"shard_delivery_fails", test_shard_delivery_fails},
         {"shard_adaptive", test_shard_adaptive},
