@@ -218,6 +218,8 @@ kin_worker_ctx_t *kin_worker_ctx_get(kin_input_t *k, sl_part_t *part, char *errs
         return NULL;
     }
     wc->refs = 1;
+    wc->gate.max_calls = k->kc->max_inflight_calls > 0 ? k->kc->max_inflight_calls : 8;
+    wc->gate.max_bytes = k->kc->buffer_bytes > 0 ? (size_t)k->kc->buffer_bytes : 16u << 20;
     k->workers[idx] = wc;
     return wc;
 }
@@ -370,7 +372,8 @@ static sl_err_t kin_part_open(sl_part_t *part, const char *offset, int64_t subse
         free(kp);
         return sl_part_fail(part, "%s", errstr);
     }
-    kp->shard = kin_shard_open(part, k->kc, k->stream, kp->wc->kinesis, &start, offset, subseq);
+    kp->shard = kin_shard_open(part, k->kc, k->stream, kp->wc->kinesis, &kp->wc->gate, &start,
+                               offset, subseq);
     kin_start_clear(&start);
     if (!kp->shard) {
         kin_worker_ctx_put(k, part);

@@ -77,6 +77,8 @@ typedef struct kin_conf {
     kin_backoff_t describe;
     int64_t discovery_interval_ms; /* shard sync */
     int receive_queue;        /* records buffered per shard, fetched but not yet delivered */
+    int64_t buffer_bytes;     /* record bytes buffered per worker thread, over its shards */
+    int max_inflight_calls;   /* GetRecords in flight per worker thread */
     /* checkpoints */
     int64_t checkpoint_interval_ms; /* lease table writes per shard at most this often */
     int checkpoint_retries;   /* numRetries */
@@ -250,10 +252,20 @@ sl_err_t kin_input_set_start(kin_input_t *k, const char *shard, const kin_start_
 sl_err_t kin_input_get_start(kin_input_t *k, const char *shard, kin_start_t *out);
 void kin_start_clear(kin_start_t *st);
 
+/* The reader's budget on one worker thread, shared by its shards: GetRecords calls in flight
+ * and record bytes fetched but not delivered. A shard over budget queues itself (FIFO) and is
+ * started again when a call ends or a batch is delivered. Worker thread only. */
+typedef struct kin_gate {
+    int calls, max_calls;
+    size_t bytes, max_bytes;
+    struct kin_shard *waiting, *waiting_tail;
+} kin_gate_t;
+
 /* Per worker thread: one HTTP client and one Kinesis client on that worker's loop, shared by
  * the shards it reads; created by the first shard opened there, destroyed with the last. */
 typedef struct kin_worker_ctx {
     int refs;
+    kin_gate_t gate;
     struct event_base *base;
     sl_http_t *http;
     sl_creds_t *creds;
@@ -271,10 +283,11 @@ void kin_worker_ctx_put(kin_input_t *k, sl_part_t *part);
 typedef struct kin_shard kin_shard_t;
 
 /* Opens shard sl_part_id(part) for reading from start (borrowed; copied as needed), with
- * GetShardIterator / GetRecords through client (borrowed, on the worker's loop). Returns the
- * shard state or NULL after sl_part_fail(). */
+ * GetShardIterator / GetRecords through client (borrowed, on the worker's loop), within the
+ * worker's budget gate (borrowed; NULL: unbounded). Returns the shard state or NULL after
+ * sl_part_fail(). */
 kin_shard_t *kin_shard_open(sl_part_t *part, const kin_conf_t *kc, const char *stream,
-                            sl_aws_client_t *client, const kin_start_t *start,
+                            sl_aws_client_t *client, kin_gate_t *gate, const kin_start_t *start,
                             const char *runtime_offset, int64_t runtime_subseq);
 /* part_poll: delivers up to max buffered records; fetches more in the background. */
 sl_poll_t kin_shard_poll(kin_shard_t *s, int max);

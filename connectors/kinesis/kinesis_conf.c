@@ -201,6 +201,15 @@ const sl_prop_t kin_stream_props[] = {
      "stops calling GetRecords until the job catches up."},
     {"receiveQueueSize", SL_PROP_ALIAS, 0, NULL, 0, 0, "receive.queue.size", 0,
      "Pulsar's spelling (Pulsar's default, 1000, is for the whole source)."},
+    {"receive.buffer.size", SL_PROP_SIZE, KO(buffer_bytes), "16M", 65536, 1073741824.0, NULL, 0,
+     "Record bytes fetched but not yet processed, per worker thread, over all its shards. When "
+     "reached, its shards wait with their next GetRecords until the job catches up; with "
+     "receive.max-inflight-requests this bounds the reader's memory however many shards a "
+     "worker reads."},
+    {"receive.max-inflight-requests", SL_PROP_INT, KO(max_inflight_calls), "8", 1, 1024.0, NULL,
+     0,
+     "GetRecords calls in flight at once per worker thread, over all its shards (each answer "
+     "can hold up to 10 MB); shards beyond it wait their turn in order."},
     {"checkpoint.interval", SL_PROP_DURATION, KO(checkpoint_interval_ms), "60s", 0, DAY_MS, NULL,
      0,
      "Shortest time between two writes of a shard's committed position to the lease table; "

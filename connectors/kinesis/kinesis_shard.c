@@ -86,7 +86,83 @@ struct kin_shard {
     kin_shard_info_t *children;
     size_t n_children;
     int64_t millis_behind;
+    /* the worker's budget */
+    kin_gate_t *gate;
+    int gated;            /* a GetRecords of ours counts in gate->calls */
+    int queued;           /* waiting in gate's FIFO */
+    struct kin_shard *gate_next;
+    size_t held_bytes;    /* decoded bytes of our batches, counted in gate->bytes */
 };
+
+/* ---- the worker's budget ------------------------------------------------------------------ */
+
+static void fetch_maybe(kin_shard_t *s);
+
+static int gate_full(const kin_gate_t *g) {
+    return g->calls >= g->max_calls || g->bytes >= g->max_bytes;
+}
+
+static void gate_enqueue(kin_shard_t *s) {
+    kin_gate_t *g = s->gate;
+    if (s->queued)
+        return;
+    s->queued = 1;
+    s->gate_next = NULL;
+    if (g->waiting_tail)
+        g->waiting_tail->gate_next = s;
+    else
+        g->waiting = s;
+    g->waiting_tail = s;
+}
+
+static void gate_unqueue(kin_shard_t *s) {
+    kin_gate_t *g = s->gate;
+    kin_shard_t *prev = NULL;
+    if (!s->queued)
+        return;
+    for (kin_shard_t *q = g->waiting; q; prev = q, q = q->gate_next)
+        if (q == s) {
+            if (prev)
+                prev->gate_next = s->gate_next;
+            else
+                g->waiting = s->gate_next;
+            if (g->waiting_tail == s)
+                g->waiting_tail = prev;
+            break;
+        }
+    s->queued = 0;
+    s->gate_next = NULL;
+}
+
+/* Room again: let the waiting shards try, oldest first, while it lasts. */
+static void gate_wake(kin_gate_t *g) {
+    while (g && g->waiting && !gate_full(g)) {
+        kin_shard_t *s = g->waiting;
+        gate_unqueue(s);
+        fetch_maybe(s);
+    }
+}
+
+static void gate_call_done(kin_shard_t *s) {
+    if (s->gate && s->gated) {
+        s->gated = 0;
+        s->gate->calls--;
+    }
+}
+
+static void gate_add_bytes(kin_shard_t *s, size_t n) {
+    s->held_bytes += n;
+    if (s->gate)
+        s->gate->bytes += n;
+}
+
+static void gate_sub_bytes(kin_shard_t *s, size_t n) {
+    if (n > s->held_bytes)
+        n = s->held_bytes;
+    s->held_bytes -= n;
+    if (s->gate)
+        s->gate->bytes -= n;
+}
 
 static sl_retry_policy_t policy(const kin_backoff_t *b) {
     sl_retry_policy_t p;
@@ -140,7 +216,6 @@ static void arm(kin_shard_t *s, enum timer_kind kind, int64_t ms) {
 
 static void on_iterator(void *opaque, const sl_aws_result_t *res);
 static void on_records(void *opaque, const sl_aws_result_t *res);
-static void fetch_maybe(kin_shard_t *s);
 
 /* Asks GetShardIterator of type (seq and ts as the type needs). */
 static void iterator_request(kin_shard_t *s, const char *type, const char *seq, int64_t ts_ms) {
@@ -281,7 +356,20 @@ static void fetch_maybe(kin_shard_t *s) {
         arm(s, TIMER_FETCH, due - now);
         return;
     }
+    if (s->gate) {
+        if (gate_full(s->gate)) {
+            gate_enqueue(s); /* in turn, when a call ends or records are delivered */
+            return;
+        }
+        gate_unqueue(s);
+        s->gate->calls++;
+        s->gated = 1;
+    }
     get_records(s, limit);
+    if (s->call != CALL_RECORDS && s->gated) {
+        gate_call_done(s); /* it did not start */
+        gate_wake(s->gate);
+    }
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg) {
@@ -298,8 +386,18 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg) {
         fetch_maybe(s);
 }
 
+static void on_records_inner(kin_shard_t *s, const sl_aws_result_t *res);
+
 static void on_records(void *opaque, const sl_aws_result_t *res) {
     kin_shard_t *s = opaque;
+    kin_gate_t *g = s->gate;
+    gate_call_done(s);
+    on_records_inner(s, res);
+    /* s may have asked again already; others waiting get the slot this call freed. */
+    gate_wake(g);
+}
+
+static void on_records_inner(kin_shard_t *s, const sl_aws_result_t *res) {
     kin_records_t r;
     char errstr[400];
     sl_err_t err;
@@ -387,6 +485,7 @@ static void on_records(void *opaque, const sl_aws_result_t *res) {
             s->head = b;
         s->tail = b;
         s->buffered += r.n;
+        gate_add_bytes(s, r.buf ? sl_buf_len(r.buf) : 0);
         sl_log_debug("kinesis", "shard %s: %zu record(s), %zu buffered, %lld ms behind", s->id,
                      r.n, s->buffered, (long long)s->millis_behind);
     } else {
@@ -408,7 +507,7 @@ static int is_seq(const char *s) {
 }
 
 kin_shard_t *kin_shard_open(sl_part_t *part, const kin_conf_t *kc, const char *stream,
-                            sl_aws_client_t *client, const kin_start_t *start,
+                            sl_aws_client_t *client, kin_gate_t *gate, const kin_start_t *start,
                             const char *runtime_offset, int64_t runtime_subseq) {
     kin_shard_t *s = calloc(1, sizeof(*s));
     const char *ck = NULL;
@@ -420,6 +519,7 @@ kin_shard_t *kin_shard_open(sl_part_t *part, const kin_conf_t *kc, const char *s
     s->part = part;
     s->kc = kc;
     s->client = client;
+    s->gate = gate;
     s->id = sl_part_id(part);
     s->millis_behind = -1;
     s->rp_records = policy(&kc->getrecords);
@@ -518,8 +618,10 @@ static void batch_pop(kin_shard_t *s) {
     s->cur = 0;
     s->loaded = 0;
     s->last_src = NULL; /* its strings go now: a new batch may reuse the address */
+    gate_sub_bytes(s, b->r.buf ? sl_buf_len(b->r.buf) : 0);
     kin_records_free(&b->r);
     free(b);
+    gate_wake(s->gate);
 }
 
 static int remember_last(kin_shard_t *s, const char *seq, int64_t sub) {
@@ -674,6 +776,16 @@ void kin_shard_close(kin_shard_t *s) {
         sl_aws_cancel(s->client, s);
     if (s->timer)
         event_free(s->timer);
+    if (s->gate) {
+        kin_gate_t *g = s->gate;
+        gate_unqueue(s);
+        gate_call_done(s); /* its call was cancelled */
+        gate_sub_bytes(s, s->held_bytes);
+        s->gate = NULL;    /* batch_pop must not wake others into this shard's teardown */
+        while (s->head)
+            batch_pop(s);
+        gate_wake(g);
+    }
     while (s->head)
         batch_pop(s);
     sl_kpl_deagg_destroy(s->da);

@@ -1528,7 +1528,7 @@ static void h_down(harness_t *h) {
 }
 
 static int h_open(harness_t *h, const char *runtime_offset, int64_t runtime_sub) {
-    h->shard = kin_shard_open(h->part, &h->kc, "orders", h->client, &h->start, runtime_offset,
+    h->shard = kin_shard_open(h->part, &h->kc, "orders", h->client, NULL, &h->start, runtime_offset,
                               runtime_sub);
     if (!h->shard)
         return -1;
@@ -1817,7 +1817,7 @@ static void test_shard_buffer_bound(void) {
     h.srv.closed = 1;
     h.kc.max_records = 10;
     h.kc.receive_queue = 3;
-    h.shard = kin_shard_open(h.part, &h.kc, "orders", h.client, &h.start, NULL, 0);
+    h.shard = kin_shard_open(h.part, &h.kc, "orders", h.client, NULL, &h.start, NULL, 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(h.shard);
     /* nobody polls: the buffer fills with 3 records and no more calls go out */
     h_run(&h, h_never, 700);
