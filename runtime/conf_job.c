@@ -40,7 +40,8 @@ const sl_prop_t sl_job_props[] = {
      "it in sluice_records_errors_total and goes on."},
     {"task.max.inflight", SL_PROP_INT, JO(max_inflight), "10000", 1, 10000000, NULL, 0,
      "Per partition, the most source records read but not yet acknowledged by the sinks; "
-     "reading pauses above it."},
+     "reading pauses above it. Over a whole worker thread, reaching it makes the producers "
+     "send what they buffered at once."},
     {"task.poll.batch", SL_PROP_INT, JO(poll_batch), "1024", 1, 1000000, NULL, 0,
      "Records a partition delivers per turn of its worker's event loop."},
     {"task.shutdown.ms", SL_PROP_DURATION, JO(shutdown_timeout_ms), "30000", 0, 3600000.0, NULL,

@@ -67,6 +67,10 @@ typedef struct sl_stream {
     const char *prefixes[4]; /* prefix, default_prefix, sys->prefix, NULL */
 } sl_stream_t;
 
+/* Finished trackers a partition keeps for reuse; the rest are freed (a burst of in-flight
+ * records must not stay allocated in every partition). */
+#define SL_TRACK_FREE_MAX 64
+
 /* One in-flight source offset of a partition, in the partition's FIFO. */
 typedef struct sl_ptrack {
     sl_track_t base; /* first: records point here */
@@ -131,6 +135,7 @@ struct sl_part {
     /* checkpoint tracking */
     sl_ptrack_t *head, *tail, *free;
     int inflight;
+    int nfree;   /* trackers kept for reuse (bounded) */
     int blocked; /* polling paused: too many records in flight */
     char *done_offset; /* newest offset whose records are all acknowledged */
     int64_t done_subseq;
@@ -163,6 +168,7 @@ typedef struct sl_worker {
     int stop_requested;
     sl_part_t *parts;
     int nparts;
+    int inflight; /* source offsets in flight over all its partitions */
     sl_output_t **outs; /* one per job output, same order as job->outputs */
     int draining;
     int64_t drain_deadline;

@@ -418,9 +418,16 @@ static void track_zero(sl_track_t *base) {
             part->tail = NULL;
         free(h->offset_heap);
         h->offset_heap = NULL;
-        h->next = part->free;
-        part->free = h;
+        /* Keep a few for reuse; a burst's worth would stay allocated per partition. */
+        if (part->nfree < SL_TRACK_FREE_MAX) {
+            h->next = part->free;
+            part->free = h;
+            part->nfree++;
+        } else {
+            free(h);
+        }
         part->inflight--;
+        part->w->inflight--;
     }
     if (part->blocked && part->inflight <= part->in->job->jc.max_inflight / 2) {
         part->blocked = 0;
@@ -431,10 +438,12 @@ static void track_zero(sl_track_t *base) {
 static sl_ptrack_t *track_new(sl_part_t *part, const char *offset, int64_t subseq) {
     sl_ptrack_t *tr = part->free;
     size_t n = strlen(offset);
-    if (tr)
+    if (tr) {
         part->free = tr->next;
-    else if (!(tr = malloc(sizeof(*tr))))
+        part->nfree--;
+    } else if (!(tr = malloc(sizeof(*tr)))) {
         return NULL;
+    }
     memset(&tr->base, 0, sizeof(tr->base));
     tr->base.on_zero = track_zero;
     tr->next = NULL;
@@ -447,6 +456,7 @@ static sl_ptrack_t *track_new(sl_part_t *part, const char *offset, int64_t subse
     } else if (!(tr->offset_heap = sl_strdup(offset))) {
         tr->next = part->free;
         part->free = tr;
+        part->nfree++;
         return NULL;
     }
     if (part->tail)
@@ -455,6 +465,7 @@ static sl_ptrack_t *track_new(sl_part_t *part, const char *offset, int64_t subse
         part->head = tr;
     part->tail = tr;
     part->inflight++;
+    part->w->inflight++;
     return tr;
 }
 

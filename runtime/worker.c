@@ -240,6 +240,7 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg) {
     sl_worker_t *w = part->w;
     sl_job_t *job = w->job;
     sl_poll_t r;
+    int max;
     (void)fd;
     (void)what;
 
@@ -257,7 +258,16 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg) {
         if (part->blocked)
             return;
     }
-    r = part->in->st->sys->plugin->part_poll(part, part->state, job->jc.poll_batch);
+    /* No more than the partition may still have in flight. */
+    max = job->jc.poll_batch;
+    if (job->jc.max_inflight - part->inflight < max)
+        max = job->jc.max_inflight - part->inflight > 0 ? job->jc.max_inflight - part->inflight
+                                                        : 1;
+    r = part->in->st->sys->plugin->part_poll(part, part->state, max);
+    /* Many partitions each under their bound can still add up: past task.max.inflight over
+     * the whole worker, have the producers send (and synchronous ones acknowledge) now. */
+    if (w->inflight >= job->jc.max_inflight)
+        flush_outputs(w);
     if (part->errmsg[0] && !job->failed)
         sl_job_fail(job, "%s", part->errmsg);
     if (__atomic_load_n(&job->failed, __ATOMIC_RELAXED))
