@@ -351,7 +351,9 @@ static void fetch_maybe(kin_shard_t *s) {
     if (!(limit = next_limit(s)))
         return; /* full: the next poll that makes room calls again */
     now = sl_mono_ms();
-    due = s->last_get_ms ? s->last_get_ms + s->interval_ms : now;
+    /* 5% over the interval: it runs from when our call started, and the service counts from
+     * when it arrived; a late send of the previous call must not let two land too close. */
+    due = s->last_get_ms ? s->last_get_ms + s->interval_ms + s->interval_ms / 20 : now;
     if (now < due) {
         arm(s, TIMER_FETCH, due - now);
         return;
