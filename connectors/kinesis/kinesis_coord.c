@@ -94,6 +94,7 @@ struct kin_coord {
     int scanning, scan_again, synced_once;
     uint64_t gen, scan_gen;
     int stopping, stopped;
+    int stop_failures;       /* lease table writes that failed while stopping */
     int pos;                 /* resolved initial position (kin_pos_t) */
     uint64_t rng;
     int warned_same_id;
@@ -311,6 +312,8 @@ static void op_done(void *opaque, sl_lease_result_t *res) {
     if (res->err != SL_OK) {
         sl_log(SL_LOG_WARN, "kinesis", "stream %s shard %s: lease table write failed: %s",
                c->k->stream, l->key, res->msg ? res->msg : sl_err_str(res->err));
+        if (c->stopping)
+            c->stop_failures++;
         if (op == OP_EVICT) {
             l->release_pending = 0; /* it will expire; nothing else to do */
             l->held = 0;
@@ -1265,7 +1268,11 @@ static void stop_if_done(kin_coord_t *c) {
     if (!c->stopping || c->stopped || outstanding(c))
         return;
     c->stopped = 1;
-    if (c->lt)
+    if (c->lt && c->stop_failures)
+        sl_log(SL_LOG_WARN, "kinesis", "stream %s: stopped; %d lease table write(s) failed: "
+               "those shards resume from their last written checkpoint, their leases expire "
+               "after aws.kcl.FailoverTimeMillis", c->k->stream, c->stop_failures);
+    else if (c->lt)
         sl_log(SL_LOG_INFO, "kinesis", "stream %s: final checkpoints written, leases released",
                c->k->stream);
     sl_input_stopped(c->k->in);
