@@ -25,7 +25,7 @@ if ! python3 -c 'import aws_kinesis_agg.aggregator' 2>/dev/null; then
 fi
 "$SLUICE" config docs | grep -q scan.stream.initpos || fail "this sluice has no kinesis consumer (no scan.stream.initpos)"
 
-peers_up kinesalite dynalite
+kin_up kinesalite dynalite
 KIN=$(cat "$T/kinesalite.url")
 DDB=$(cat "$T/dynalite.url")
 SEED=${KIN_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}

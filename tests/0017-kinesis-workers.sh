@@ -21,7 +21,7 @@ KILL_BOUND=$((FAILOVER + TAKER + RENEW + 1000))
 HANDOVER_BOUND=${KIN_HANDOVER_MS:-2000}
 TABLE=kt-leases-17
 
-peers_up kinesalite dynalite
+kin_up kinesalite dynalite
 KIN=$(cat "$T/kinesalite.url")
 DDB=$(cat "$T/dynalite.url")
 say "kinesalite $KIN, dynalite $DDB"
@@ -54,8 +54,8 @@ sys.exit(1)
 EOF
 }
 
-kpy poll "$DDB" "$TABLE" "$T/timeline.jsonl" "$T/stop.poll" 2>"$T/poll.err" &
-POLL=$!
+python3 "$T/kin.py" poll "$DDB" "$TABLE" "$T/timeline.jsonl" "$T/stop.poll" 2>"$T/poll.err" &
+POLL=$!; kin_track "$POLL"
 for w in w1 w2 w3; do
     { kin_props kt $w wk "$KIN" "$T/out-$w.jsonl" "$T/$w.db"
       echo "systems.kin.aws.dynamodb.endpoint=$DDB"
@@ -80,8 +80,8 @@ bal=$(tl_first "$t_start" 'len(L) == 8 and sorted(__import__("collections").Coun
 say "leases 3/3/2 ($(owners | cut -d' ' -f2-)) after $bal ms by the poller (seen by the AWS CLI after $((t_bal - t_start)) ms)"
 
 # ---- producer ------------------------------------------------------------------------------------
-kpy produce "$KIN" wk "$T/produced.jsonl" "$T/stop.prod" ids 100 2>"$T/prod.err" &
-PROD=$!
+python3 "$T/kin.py" produce "$KIN" wk "$T/produced.jsonl" "$T/stop.prod" ids 100 2>"$T/prod.err" &
+PROD=$!; kin_track "$PROD"
 sleep 6
 kin_alive "$PROD" || { cat "$T/prod.err"; fail "the producer died"; }
 

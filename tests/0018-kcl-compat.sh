@@ -22,7 +22,7 @@ JAVA=ip-10-0-3-17.ec2.internal:3b7e2f10-5d64-4c1a-9e6b-4f0c8a2d7b91   # a KCL 2.
 K1=shardId-000000000001
 K0=shardId-000000000000
 
-peers_up kinesalite dynalite
+kin_up kinesalite dynalite
 KIN=$(cat "$T/kinesalite.url")
 DDB=$(cat "$T/dynalite.url")
 say "kinesalite $KIN, dynalite $DDB"
@@ -84,7 +84,8 @@ say "KCL lease of $K1 written: owner $JAVA, counter $COUNTER, checkpoint $CK (12
 { kin_props kt w1 kc "$KIN" "$T/out.jsonl" "$T/w1.db"
   echo "systems.kin.aws.dynamodb.endpoint=$DDB"
   echo "systems.kin.streams.kc.aws.kcl.TableName=$TABLE"; } >"$T/job.properties"
-kpy poll "$DDB" "$TABLE" "$T/timeline.jsonl" "$T/stop.poll" 2>"$T/poll.err" &
+python3 "$T/kin.py" poll "$DDB" "$TABLE" "$T/timeline.jsonl" "$T/stop.poll" 2>"$T/poll.err" &
+kin_track $!
 t_start=$(now_ms)
 kin_run "$T/job.properties" "$T/job.log"; P=$KIN_PID
 

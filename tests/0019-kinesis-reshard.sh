@@ -19,7 +19,7 @@ PEER=0019-kinesis-reshard
 "$SLUICE" config docs | grep -q scan.stream.initpos || fail "this sluice has no kinesis consumer (no scan.stream.initpos)"
 
 KEYS=50
-peers_up kinesis-local kinesalite dynalite
+kin_up kinesis-local kinesalite dynalite
 DDB=$(cat "$T/dynalite.url")
 
 # calls N: waits until the producer finished N put-records calls in this phase.
@@ -54,13 +54,13 @@ for peer in ${KIN_RESHARD_PEERS:-kinesis-local kinesalite}; do
     { kin_props kt-sql w1 $S "$KIN" "$T/$peer.sql.jsonl" "$T/$peer.sql.db"
       echo "systems.kin.streams.$S.aws.kcl.LeaseStore=sqlite"; } >"$T/$peer.sql.properties"
     rm -f "$T/stop.poll"
-    kpy poll "$DDB" "reshard-$peer" "$T/$peer.timeline" "$T/stop.poll" 2>"$T/$peer.poll.err" &
-    POLL=$!
+    python3 "$T/kin.py" poll "$DDB" "reshard-$peer" "$T/$peer.timeline" "$T/stop.poll" 2>"$T/$peer.poll.err" &
+    POLL=$!; kin_track "$POLL"
     kin_run "$T/$peer.ddb.properties" "$T/$peer.ddb.log"; PD=$KIN_PID
     kin_run "$T/$peer.keep.properties" "$T/$peer.keep.log"; PK=$KIN_PID
     kin_run "$T/$peer.sql.properties" "$T/$peer.sql.log"; PS=$KIN_PID
-    kpy produce "$KIN" $S "$T/$peer.produced" "$T/$peer.stop" keys $KEYS 2>"$T/$peer.prod.err" &
-    PROD=$!
+    python3 "$T/kin.py" produce "$KIN" $S "$T/$peer.produced" "$T/$peer.stop" keys $KEYS 2>"$T/$peer.prod.err" &
+    PROD=$!; kin_track "$PROD"
 
     calls 3; jobs_alive
     read -r P0 MID <<EOF

@@ -10,8 +10,10 @@ export top_srcdir top_builddir SLUICE
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/sluice-test.XXXXXX")
 cleanup() {
-    # Stop anything the test left running.
-    for p in $(jobs -p 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+    # Stop anything the test left running. (Not $(jobs -p): dash runs the substitution in a
+    # subshell whose job table is empty.)
+    jobs -p >"$T/.jobs" 2>/dev/null || true
+    while read -r p; do kill -9 "$p" 2>/dev/null || true; done <"$T/.jobs"
     if [ "${KEEP:-0}" = 1 ]; then echo "# kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT

@@ -78,11 +78,28 @@ P
     case $4 in https:*) echo "systems.kin.aws.trust.all.certificates=true" ;; esac
 }
 
-# kin_run PROPS LOG: starts `sluice run PROPS` in the background (a job of this shell, so
-# common.sh's cleanup kills it); its pid is in $KIN_PID.
+# Every process a test starts in the background (sluice, producers, pollers) is listed in
+# $T/kin.pids and killed when the test exits, whatever the outcome. (common.sh's cleanup reads
+# $(jobs -p), which dash runs in a subshell where the job table is empty.)
+: >"$T/kin.pids"
+kin_track() { echo "$1" >>"$T/kin.pids"; }
+kin_killall() {
+    for _p in $(cat "$T/kin.pids" 2>/dev/null); do
+        # Only a process of this test: its command line names $T.
+        if tr '\0' ' ' <"/proc/$_p/cmdline" 2>/dev/null | grep -qF "$T/"; then kill -9 "$_p" 2>/dev/null || true; fi
+    done
+}
+# kin_up PEER...: peers_up, and an exit trap that also stops what kin_track listed.
+kin_up() {
+    peers_up "$@"
+    trap 'kin_killall; peers_down; cleanup' EXIT
+}
+
+# kin_run PROPS LOG: starts `sluice run PROPS` in the background; its pid is in $KIN_PID.
 kin_run() {
     "$SLUICE" run "$1" >>"$2" 2>&1 &
     KIN_PID=$!
+    kin_track "$KIN_PID"
 }
 # kin_alive PID: the process exists and is not a zombie.
 kin_alive() { peer_alive "$1"; }
