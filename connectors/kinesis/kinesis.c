@@ -133,13 +133,15 @@ static const char *region_of(const kin_conf_t *kc) {
     return kc->aws.region && *kc->aws.region ? kc->aws.region : "us-east-1";
 }
 
-static sl_retry_policy_t policy_of(const kin_backoff_t *b) {
-    sl_retry_policy_t p;
-    p.base_ms = b->base_ms;
-    p.max_ms = b->max_ms > b->base_ms ? b->max_ms : b->base_ms;
-    p.exp = b->expconst;
-    p.max_retries = b->max_retries;
-    return p;
+const char *kin_table_name(const sl_input_t *in, const kin_conf_t *kc, char *buf, size_t len) {
+    if (kc->table_name && *kc->table_name)
+        snprintf(buf, len, "%s", kc->table_name);
+    else if (kc->aws.application_name && *kc->aws.application_name)
+        snprintf(buf, len, "%s", kc->aws.application_name);
+    else
+        snprintf(buf, len, "%s-%s-%s", sl_input_job_name(in), sl_input_job_id(in),
+                 kc->stream_name && *kc->stream_name ? kc->stream_name : sl_input_stream(in));
+    return buf;
 }
 
 /* HTTP client, credentials and a client of service on base. */
@@ -194,7 +196,7 @@ kin_worker_ctx_t *kin_worker_ctx_get(kin_input_t *k, sl_part_t *part, char *errs
                                      size_t errlen) {
     int idx = sl_part_worker(part);
     kin_worker_ctx_t *wc;
-    sl_retry_policy_t retry = policy_of(&k->kc->getrecords);
+    sl_retry_policy_t retry = kin_backoff_policy(&k->kc->getrecords);
 
     /* Only this worker's thread ever touches its slot. */
     if (idx < 0 || idx >= k->nworkers) {
@@ -282,7 +284,7 @@ static int wants_dynamodb(const kin_conf_t *kc, int samza) {
 static sl_err_t kin_in_open(sl_input_t *in, void **statep) {
     const kin_conf_t *kc = sl_input_stream_conf(in);
     kin_input_t *k = calloc(1, sizeof(*k));
-    sl_retry_policy_t list_retry = policy_of(&kc->listshards);
+    sl_retry_policy_t list_retry = kin_backoff_policy(&kc->listshards);
     char errstr[512];
 
     if (!k)
@@ -530,13 +532,7 @@ static sl_err_t kin_ext_checkpoints(sl_input_t *in, int reset, const char *parti
     *n = 0;
     if (!wants_dynamodb(kc, kin_factory_is_samza(sl_input_factory(in))))
         return SL_ERR_NOENT;
-    if (kc->table_name && *kc->table_name)
-        snprintf(table, sizeof(table), "%s", kc->table_name);
-    else if (kc->aws.application_name && *kc->aws.application_name)
-        snprintf(table, sizeof(table), "%s", kc->aws.application_name);
-    else
-        snprintf(table, sizeof(table), "%s-%s-%s", sl_input_job_name(in), sl_input_job_id(in),
-                 kc->stream_name && *kc->stream_name ? kc->stream_name : sl_input_stream(in));
+    kin_table_name(in, kc, table, sizeof(table));
     memset(&r, 0, sizeof(r));
     r.system = sl_input_system(in);
     r.stream = sl_input_stream(in);

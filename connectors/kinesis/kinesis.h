@@ -99,6 +99,9 @@ typedef struct kin_conf {
 
 extern const sl_prop_t kin_stream_props[];
 
+/* The retry policy of one backoff family (max never below base). */
+sl_retry_policy_t kin_backoff_policy(const kin_backoff_t *b);
+
 /* The factory spellings (NULL-terminated) and whether a spelling is Samza's class name. */
 extern const char *const kin_factories[];
 int kin_factory_is_samza(const char *factory);
@@ -243,6 +246,10 @@ typedef struct kin_input {
     struct kin_worker_ctx **workers; /* one per worker thread, created lazily on it */
     int nworkers;
 } kin_input_t;
+
+/* The lease table's name: aws.kcl.TableName, else applicationName, else Samza's
+ * <job.name>-<job.id>-<stream> (the Kinesis stream name). Into buf; returns buf. */
+const char *kin_table_name(const sl_input_t *in, const kin_conf_t *kc, char *buf, size_t len);
 
 /* Posts m (ownership passes) to the coordinator. Any thread. */
 void kin_input_post(kin_input_t *k, kin_msg_t *m);

@@ -610,3 +610,12 @@ int kin_conf_check(sl_conf_t *conf, const char *const *prefixes, kin_conf_t *kc)
     check_leases(conf, prefixes, kc);
     return sl_conf_error_count(conf) - before;
 }
+
+sl_retry_policy_t kin_backoff_policy(const kin_backoff_t *b) {
+    sl_retry_policy_t p;
+    p.base_ms = b->base_ms > 0 ? b->base_ms : 1;
+    p.max_ms = b->max_ms > p.base_ms ? b->max_ms : p.base_ms;
+    p.exp = b->expconst > 0 ? b->expconst : 1.5;
+    p.max_retries = b->max_retries > 0 ? b->max_retries : 0;
+    return p;
+}

@@ -673,10 +673,7 @@ void kin_coord_sync(kin_coord_t *c) {
         c->sync_again = 1;
         return;
     }
-    sl_retry_policy_t retry = {c->kc->listshards.base_ms,
-                               c->kc->listshards.max_ms > c->kc->listshards.base_ms
-                                   ? c->kc->listshards.max_ms : c->kc->listshards.base_ms,
-                               c->kc->listshards.expconst, c->kc->listshards.max_retries};
+    sl_retry_policy_t retry = kin_backoff_policy(&c->kc->listshards);
     if (kin_list_shards(c->k->kinesis, c->kc->stream_arn && *c->kc->stream_arn ? NULL
                                                                               : c->k->stream,
                         c->kc->stream_arn && *c->kc->stream_arn ? c->kc->stream_arn : NULL,
@@ -1133,14 +1130,7 @@ kin_coord_t *kin_coord_new(kin_input_t *k, char *errstr, size_t errlen) {
                  sl_input_job_id(k->in));
         c->worker_id = sl_strdup(buf);
     }
-    if (kc->table_name && *kc->table_name)
-        snprintf(buf, sizeof(buf), "%s", kc->table_name);
-    else if (kc->aws.application_name && *kc->aws.application_name)
-        snprintf(buf, sizeof(buf), "%s", kc->aws.application_name);
-    else
-        snprintf(buf, sizeof(buf), "%s-%s-%s", sl_input_job_name(k->in), sl_input_job_id(k->in),
-                 k->stream);
-    c->table = sl_strdup(buf);
+    c->table = sl_strdup(kin_table_name(k->in, kc, buf, sizeof(buf)));
     c->renew_ms = kc->failover_ms / 3 - kc->epsilon_ms;
     if (c->renew_ms < 50)
         c->renew_ms = 50;
@@ -1228,9 +1218,7 @@ static void described(void *opaque, const sl_aws_result_t *res) {
 }
 
 static void describe(kin_coord_t *c) {
-    const kin_backoff_t *b = &c->kc->describe;
-    sl_retry_policy_t retry = {b->base_ms, b->max_ms > b->base_ms ? b->max_ms : b->base_ms,
-                               b->expconst, b->max_retries};
+    sl_retry_policy_t retry = kin_backoff_policy(&c->kc->describe);
     json_t *body = json_object();
     if (c->kc->stream_arn && *c->kc->stream_arn)
         json_object_set_new(body, "StreamARN", json_string(c->kc->stream_arn));

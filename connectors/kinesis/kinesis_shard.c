@@ -164,15 +164,6 @@ static void gate_sub_bytes(kin_shard_t *s, size_t n) {
         s->gate->bytes -= n;
 }
 
-static sl_retry_policy_t policy(const kin_backoff_t *b) {
-    sl_retry_policy_t p;
-    p.base_ms = b->base_ms > 0 ? b->base_ms : 1;
-    p.max_ms = b->max_ms > p.base_ms ? b->max_ms : p.base_ms;
-    p.exp = b->expconst > 0 ? b->expconst : 1.5;
-    p.max_retries = b->max_retries > 0 ? b->max_retries : 0;
-    return p;
-}
-
 static void add_stream(const kin_shard_t *s, json_t *body) {
     if (s->stream)
         json_object_set_new(body, "StreamName", json_string(s->stream));
@@ -524,8 +515,8 @@ kin_shard_t *kin_shard_open(sl_part_t *part, const kin_conf_t *kc, const char *s
     s->gate = gate;
     s->id = sl_part_id(part);
     s->millis_behind = -1;
-    s->rp_records = policy(&kc->getrecords);
-    s->rp_iterator = policy(&kc->getiterator);
+    s->rp_records = kin_backoff_policy(&kc->getrecords);
+    s->rp_iterator = kin_backoff_policy(&kc->getiterator);
     s->interval_ms = kc->getrecords_interval_ms > MIN_INTERVAL_MS ? kc->getrecords_interval_ms
                                                                    : MIN_INTERVAL_MS;
     if (!(kc->stream_arn && *kc->stream_arn)) {
