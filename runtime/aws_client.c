@@ -471,12 +471,12 @@ int sl_aws_client_pending(const sl_aws_client_t *c) {
     return c->ncalls;
 }
 
-static sl_err_t call_start(sl_aws_client_t *c, const char *op, json_t *body,
-                           const sl_retry_policy_t *retry, sl_aws_cb cb, void *opaque, int raw) {
+/* Starts a call with the serialized body (ownership taken, also on failure). */
+static sl_err_t call_start_body(sl_aws_client_t *c, const char *op, char *body, size_t len,
+                                const sl_retry_policy_t *retry, sl_aws_cb cb, void *opaque,
+                                int raw) {
     call_t *call = calloc(1, sizeof(*call));
     sl_sb_t target = {0};
-    if (!body)
-        body = json_object(); /* no parameters: "{}" */
     if (!call || !body)
         goto oom;
     call->c = c;
@@ -489,12 +489,11 @@ static sl_err_t call_start(sl_aws_client_t *c, const char *op, json_t *body,
         goto oom;
     call->target = target.buf;
     target.buf = NULL;
-    if (!(call->body = json_dumps(body, JSON_COMPACT)))
-        goto oom;
-    call->body_len = strlen(call->body);
+    call->body = body;
+    call->body_len = len;
+    body = NULL;
     if (!(call->timer = evtimer_new(sl_http_base(c->http), timer_cb, call)))
         goto oom;
-    json_decref(body);
     call->next = c->calls;
     if (c->calls)
         c->calls->prev = call;
@@ -503,11 +502,30 @@ static sl_err_t call_start(sl_aws_client_t *c, const char *op, json_t *body,
     schedule(call, 0); /* never call back from inside sl_aws_call() */
     return SL_OK;
 oom:
-    json_decref(body);
+    free(body);
     sl_sb_free(&target);
     if (call)
         call_free(call);
     return SL_ERR_NOMEM;
+}
+
+static sl_err_t call_start(sl_aws_client_t *c, const char *op, json_t *body,
+                           const sl_retry_policy_t *retry, sl_aws_cb cb, void *opaque, int raw) {
+    char *text;
+    if (!body)
+        body = json_object(); /* no parameters: "{}" */
+    if (!body)
+        return SL_ERR_NOMEM;
+    text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!text)
+        return SL_ERR_NOMEM;
+    return call_start_body(c, op, text, strlen(text), retry, cb, opaque, raw);
+}
+
+sl_err_t sl_aws_call_body(sl_aws_client_t *c, const char *op, char *body, size_t len,
+                          const sl_retry_policy_t *retry, sl_aws_cb cb, void *opaque) {
+    return call_start_body(c, op, body, len, retry, cb, opaque, 1);
 }
 
 sl_err_t sl_aws_call(sl_aws_client_t *c, const char *op, json_t *body,

@@ -111,6 +111,11 @@ sl_err_t sl_aws_call(sl_aws_client_t *c, const char *op, json_t *body,
 sl_err_t sl_aws_call_raw(sl_aws_client_t *c, const char *op, json_t *body,
                          const sl_retry_policy_t *retry, sl_aws_cb cb, void *opaque);
 
+/* sl_aws_call_raw() with a body the caller serialized (the PutRecords hot path): takes
+ * ownership of body[0..len) (malloc'd, freed by the client, also when the call cannot start). */
+sl_err_t sl_aws_call_body(sl_aws_client_t *c, const char *op, char *body, size_t len,
+                          const sl_retry_policy_t *retry, sl_aws_cb cb, void *opaque);
+
 /* Drops every call whose callback opaque is opaque (waiting, retrying or on the wire), without
  * calling back: for an owner going away before its answers. Returns how many. */
 int sl_aws_cancel(sl_aws_client_t *c, void *opaque);

@@ -351,9 +351,7 @@ static void unknown_type(sl_conf_t *conf, const spec_op_t *sop, const char *key)
     sl_sb_free(&known);
 }
 
-/* dlopen()s the library of sop, as given and then relative to the job file's directory. */
-static void *load_library(sl_conf_t *conf, spec_op_t *sop, const char *key) {
-    const char *path = sop->gen.library;
+void *sl_library_open(sl_conf_t *conf, const char *path, const char *what, const char *key) {
     const char *origin = sl_conf_origin(conf);
     const char *slash;
     char err1[512], err2[512] = "";
@@ -379,12 +377,12 @@ static void *load_library(sl_conf_t *conf, spec_op_t *sop, const char *key) {
     }
     /* Quote the attempt that found a file: its error says what is really wrong with it. */
     if (*err2 && access(alt.buf, F_OK) == 0)
-        sl_conf_error(conf, key, "cannot load operator library '%s': %s", alt.buf, err2);
+        sl_conf_error(conf, key, "cannot load %s library '%s': %s", what, alt.buf, err2);
     else if (*err2)
-        sl_conf_error(conf, key, "cannot load operator library '%s' (also tried '%s'): %s", path,
-                      alt.buf, err1);
+        sl_conf_error(conf, key, "cannot load %s library '%s' (also tried '%s'): %s", what,
+                      path, alt.buf, err1);
     else
-        sl_conf_error(conf, key, "cannot load operator library '%s': %s", path, err1);
+        sl_conf_error(conf, key, "cannot load %s library '%s': %s", what, path, err1);
 done:
     sl_sb_free(&alt);
     return dl;
@@ -418,7 +416,7 @@ static int resolve_plugin(sl_conf_t *conf, spec_op_t *sop) {
             return -1;
         }
     } else {
-        sop->dl = load_library(conf, sop, lkey);
+        sop->dl = sl_library_open(conf, sop->gen.library, "operator", lkey);
         if (!sop->dl)
             return -1;
         dlerror();

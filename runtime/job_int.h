@@ -137,6 +137,7 @@ struct sl_part {
     int inflight;
     int nfree;   /* trackers kept for reuse (bounded) */
     int blocked; /* polling paused: too many records in flight */
+    int out_wait; /* polling paused: a producer is full (sl_output_set_busy) */
     char *done_offset; /* newest offset whose records are all acknowledged */
     int64_t done_subseq;
     int dirty; /* done_offset moved since the last commit */
@@ -152,6 +153,7 @@ struct sl_output {
     void *state;
     int opened;
     sl_metric_t *m_sent, *m_acked, *m_failed;
+    int busy; /* sl_output_set_busy(): pushing back on the chain */
     char errmsg[512];
 };
 
@@ -169,6 +171,7 @@ typedef struct sl_worker {
     sl_part_t *parts;
     int nparts;
     int inflight; /* source offsets in flight over all its partitions */
+    int busy_outs; /* producers asking to stop reading (sl_output_set_busy) */
     sl_output_t **outs; /* one per job output, same order as job->outputs */
     int draining;
     int64_t drain_deadline;

@@ -574,6 +574,54 @@ const void *sl_output_stream_conf(const sl_output_t *out) {
     return out->st->conf;
 }
 
+sl_conf_t *sl_output_conf(const sl_output_t *out) {
+    return out->w->job->conf;
+}
+const char *const *sl_output_prefixes(const sl_output_t *out) {
+    return out->st->prefixes;
+}
+struct event_base *sl_output_base(const sl_output_t *out) {
+    return out->w->base;
+}
+int sl_output_worker(const sl_output_t *out) {
+    return out->w->idx;
+}
+const char *sl_output_job_name(const sl_output_t *out) {
+    return out->w->job->jc.name;
+}
+const char *sl_output_job_id(const sl_output_t *out) {
+    return out->w->job->jc.id;
+}
+
+void sl_output_set_busy(sl_output_t *out, int busy) {
+    sl_worker_t *w = out->w;
+    busy = busy != 0;
+    if (out->busy == busy)
+        return;
+    out->busy = busy;
+    w->busy_outs += busy ? 1 : -1;
+    if (w->busy_outs > 0)
+        return;
+    /* The last producer that was full has room again: partitions paused for it read on. */
+    for (sl_part_t *p = w->parts; p; p = p->next)
+        if (p->out_wait) {
+            p->out_wait = 0;
+            sl_part_wake(p);
+        }
+}
+
+void sl_output_abort(sl_output_t *out, const char *fmt, ...) {
+    va_list ap;
+    int n = snprintf(out->errmsg, sizeof(out->errmsg), "output %s.%s: ", out->st->sys->name,
+                     out->st->name);
+    va_start(ap, fmt);
+    if (n > 0 && (size_t)n < sizeof(out->errmsg))
+        vsnprintf(out->errmsg + n, sizeof(out->errmsg) - (size_t)n, fmt, ap);
+    va_end(ap);
+    sl_job_fail(out->w->job, "%s", out->errmsg);
+    out->w->failed = 1;
+}
+
 sl_err_t sl_output_fail(sl_output_t *out, const char *fmt, ...) {
     va_list ap;
     int n = snprintf(out->errmsg, sizeof(out->errmsg), "output %s.%s: ", out->st->sys->name,
@@ -583,6 +631,13 @@ sl_err_t sl_output_fail(sl_output_t *out, const char *fmt, ...) {
         vsnprintf(out->errmsg + n, sizeof(out->errmsg) - (size_t)n, fmt, ap);
     va_end(ap);
     return SL_ERR_IO;
+}
+
+void sl_output_drop(sl_output_t *out, sl_record_t *rec) {
+    (void)out;
+    if (rec->track && ((sl_ptrack_t *)rec->track)->part)
+        ((sl_ptrack_t *)rec->track)->part->failed = 1;
+    sl_record_unref(rec);
 }
 
 void sl_output_ack(sl_output_t *out, sl_record_t *rec, sl_err_t err) {

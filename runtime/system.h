@@ -227,10 +227,32 @@ const char *sl_output_system(const sl_output_t *out);
 const char *sl_output_stream(const sl_output_t *out);
 const void *sl_output_system_conf(const sl_output_t *out);
 const void *sl_output_stream_conf(const sl_output_t *out);
+/* The job's configuration and the scopes the output stream's keys were read from (see
+ * sl_input_prefixes()). Borrowed, valid for the life of the output. */
+sl_conf_t *sl_output_conf(const sl_output_t *out);
+const char *const *sl_output_prefixes(const sl_output_t *out);
+/* The worker's event loop the producer runs on (timers, HTTP). Borrowed. */
+struct event_base *sl_output_base(const sl_output_t *out);
+/* The index of the output's worker thread, in [0, job.container.thread.count). */
+int sl_output_worker(const sl_output_t *out);
+/* The job's name and id (job.name, job.id). Borrowed. */
+const char *sl_output_job_name(const sl_output_t *out);
+const char *sl_output_job_id(const sl_output_t *out);
+/* Back pressure: busy 1 tells the worker to stop reading its partitions (the producer holds as
+ * much as it may buffer); busy 0 lets them read again. Records already in the chain still
+ * arrive through out_send(), so a producer must accept them (never drop). Worker thread. */
+void sl_output_set_busy(sl_output_t *out, int busy);
+/* Fails the job from a producer (sink.fail-on-error, a fatal answer of the sink), whatever
+ * task.error.policy says, with a message ("output 's.x': what"). Worker thread. */
+void sl_output_abort(sl_output_t *out, const char *fmt, ...) SL_PRINTF(2, 3);
 /* Acknowledges rec (err SL_OK = durably accepted by the sink) and drops the connector's
  * reference. On a failure the record is handled by task.error.policy. */
 void sl_output_ack(sl_output_t *out, sl_record_t *rec, sl_err_t err);
 sl_err_t sl_output_fail(sl_output_t *out, const char *fmt, ...) SL_PRINTF(2, 3);
+/* Drops the connector's reference to rec without acknowledging it (a producer closing with
+ * records it never got confirmed): its source offset, and everything after it in its
+ * partition, never becomes committable. Nothing is logged. */
+void sl_output_drop(sl_output_t *out, sl_record_t *rec);
 
 /* --- the registry -------------------------------------------------------------------------- */
 

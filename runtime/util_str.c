@@ -40,6 +40,10 @@ static int sb_reserve(sl_sb_t *sb, size_t extra) {
     return 0;
 }
 
+char *sl_sb_room(sl_sb_t *sb, size_t n) {
+    return sb_reserve(sb, n) < 0 ? NULL : sb->buf + sb->len;
+}
+
 void sl_sb_append(sl_sb_t *sb, const void *data, size_t len) {
     if (sb_reserve(sb, len) < 0)
         return;

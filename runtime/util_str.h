@@ -22,6 +22,9 @@ typedef struct sl_sb {
 } sl_sb_t;
 
 void sl_sb_append(sl_sb_t *sb, const void *data, size_t len);
+/* Room for n more bytes (and a NUL) at the end: the caller writes them there, then adds n to
+ * .len. NULL when out of memory (.oom set). */
+char *sl_sb_room(sl_sb_t *sb, size_t n);
 void sl_sb_puts(sl_sb_t *sb, const char *s);
 void sl_sb_putc(sl_sb_t *sb, char c);
 void sl_sb_printf(sl_sb_t *sb, const char *fmt, ...) SL_PRINTF(2, 3);

@@ -252,6 +252,11 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg) {
         return;
     if (__atomic_load_n(&job->failed, __ATOMIC_RELAXED))
         return;
+    if (w->busy_outs > 0) {
+        /* A producer is full: sl_output_set_busy(out, 0) wakes us. */
+        part->out_wait = 1;
+        return;
+    }
     if (part->blocked) {
         /* Synchronous producers acknowledge on flush; asynchronous ones wake us later. */
         flush_outputs(w);

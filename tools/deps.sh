@@ -8,7 +8,8 @@ set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
       libevent-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libjansson-dev
       libcunit1-dev librdkafka-dev"
-TEST_PKGS="clang valgrind curl python3 sqlite3 time jq awscli nodejs openjdk-17-jre-headless python3-venv"
+TEST_PKGS="clang valgrind curl python3 sqlite3 time jq awscli nodejs openjdk-17-jre-headless python3-venv
+           flatbuffers-compiler"
 
 want=$PKGS
 [ "${1:-}" = "--test" ] && want="$PKGS $TEST_PKGS"

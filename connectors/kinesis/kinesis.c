@@ -144,15 +144,17 @@ const char *kin_table_name(const sl_input_t *in, const kin_conf_t *kc, char *buf
     return buf;
 }
 
-/* HTTP client, credentials and a client of service on base. */
-static sl_err_t clients_new(sl_input_t *in, const kin_conf_t *kc, struct event_base *base,
-                            sl_http_t **http, sl_creds_t **creds, char *errstr, size_t errlen) {
+sl_err_t kin_clients_new(sl_conf_t *conf, const char *const *prefixes, const kin_conf_t *kc,
+                         struct event_base *base, int64_t request_timeout_ms, sl_http_t **http,
+                         sl_creds_t **creds, char *errstr, size_t errlen) {
     sl_aws_http_opts_t ho;
     sl_creds_provider_t *prov;
     sl_aws_conf_http_opts(&kc->aws, &ho);
+    if (request_timeout_ms > 0)
+        ho.http.request_timeout_ms = request_timeout_ms;
     if (!(*http = sl_http_new(base, &ho.http, errstr, errlen)))
         return SL_ERR_IO;
-    prov = sl_aws_conf_provider(sl_input_conf(in), sl_input_prefixes(in), &kc->aws, base, *http);
+    prov = sl_aws_conf_provider(conf, prefixes, &kc->aws, base, *http);
     if (!prov) {
         snprintf(errstr, errlen, "cannot set up AWS credentials");
         return SL_ERR_CONF;
@@ -162,9 +164,9 @@ static sl_err_t clients_new(sl_input_t *in, const kin_conf_t *kc, struct event_b
     return SL_OK;
 }
 
-static sl_aws_client_t *kinesis_client(sl_http_t *http, sl_creds_t *creds, const kin_conf_t *kc,
-                                       const sl_retry_policy_t *retry, char *errstr,
-                                       size_t errlen) {
+sl_aws_client_t *kin_kinesis_client(sl_http_t *http, sl_creds_t *creds, const kin_conf_t *kc,
+                                    const sl_retry_policy_t *retry, char *errstr,
+                                    size_t errlen) {
     sl_aws_client_opts_t co;
     memset(&co, 0, sizeof(co));
     co.service = "kinesis";
@@ -212,8 +214,9 @@ kin_worker_ctx_t *kin_worker_ctx_get(kin_input_t *k, sl_part_t *part, char *errs
         return NULL;
     }
     wc->base = sl_part_base(part);
-    if (clients_new(k->in, k->kc, wc->base, &wc->http, &wc->creds, errstr, errlen) != SL_OK ||
-        !(wc->kinesis = kinesis_client(wc->http, wc->creds, k->kc, &retry, errstr, errlen))) {
+    if (kin_clients_new(sl_input_conf(k->in), sl_input_prefixes(k->in), k->kc, wc->base, 0,
+                        &wc->http, &wc->creds, errstr, errlen) != SL_OK ||
+        !(wc->kinesis = kin_kinesis_client(wc->http, wc->creds, k->kc, &retry, errstr, errlen))) {
         sl_creds_destroy(wc->creds);
         sl_http_destroy(wc->http);
         free(wc);
@@ -302,9 +305,10 @@ static sl_err_t kin_in_open(sl_input_t *in, void **statep) {
         input_free(k);
         return sl_input_fail(in, "out of memory");
     }
-    if (clients_new(in, kc, sl_input_base(in), &k->http, &k->creds, errstr, sizeof(errstr)) !=
+    if (kin_clients_new(sl_input_conf(in), sl_input_prefixes(in), kc, sl_input_base(in), 0,
+                        &k->http, &k->creds, errstr, sizeof(errstr)) !=
             SL_OK ||
-        !(k->kinesis = kinesis_client(k->http, k->creds, kc, &list_retry, errstr,
+        !(k->kinesis = kin_kinesis_client(k->http, k->creds, kc, &list_retry, errstr,
                                       sizeof(errstr))) ||
         (k->store == KIN_STORE_DYNAMODB &&
          !(k->dynamodb = dynamodb_client(k->http, k->creds, kc, errstr, sizeof(errstr)))) ||
@@ -544,7 +548,8 @@ static sl_err_t kin_ext_checkpoints(sl_input_t *in, int reset, const char *parti
     r.errlen = errlen;
     r.table = table;
     if (!(r.base = event_base_new()) ||
-        clients_new(in, kc, r.base, &http, &creds, errstr, errlen) != SL_OK ||
+        kin_clients_new(sl_input_conf(in), sl_input_prefixes(in), kc, r.base, 0, &http, &creds,
+                        errstr, errlen) != SL_OK ||
         !(ddb = dynamodb_client(http, creds, kc, errstr, errlen)) ||
         !(r.lt = sl_lease_table_new(ddb, r.base, table, errstr, errlen))) {
         err = SL_ERR_IO;
@@ -571,8 +576,10 @@ out:
 
 static int kin_stream_check(sl_conf_t *conf, const char *const *prefixes, void *stream_conf,
                             int input) {
-    (void)input;
-    return kin_conf_check(conf, prefixes, stream_conf);
+    int n = kin_conf_check(conf, prefixes, stream_conf);
+    if (!input)
+        n += kin_sink_check(conf, prefixes, stream_conf);
+    return n;
 }
 
 const sl_system_plugin_t sl_system_kinesis = {
@@ -587,7 +594,10 @@ const sl_system_plugin_t sl_system_kinesis = {
         "are de-aggregated. Without DynamoDB, one worker keeps positions in the local "
         "checkpoint store. Each record's partition is its shard id, its offset the sequence "
         "number, its sub-offset the KPL sub-sequence number, its key the partition key and its "
-        "event time the approximate arrival time.",
+        "event time the approximate arrival time. The producer writes with PutRecords "
+        "(batched, throttled and partial failures retried per record, order per partition key "
+        "kept, every record acknowledged only with its sequence number), optionally as KPL "
+        "aggregates grouped by shard, in Pulsar's message formats.",
     .flags = 0,
     .system_props = NULL,
     .system_conf_size = 0,
@@ -603,4 +613,8 @@ const sl_system_plugin_t sl_system_kinesis = {
     .part_commit = kin_part_commit,
     .part_close = kin_part_close,
     .ext_checkpoints = kin_ext_checkpoints,
+    .out_open = kin_sink_open,
+    .out_send = kin_sink_send,
+    .out_flush = kin_sink_flush,
+    .out_close = kin_sink_close,
 };

@@ -26,6 +26,7 @@
 #include "aws_client.h"
 #include "aws_conf.h"
 #include "kinesis_kpl.h"
+#include "sluice/partitioner.h"
 #include "system.h"
 
 /* ---- configuration (kinesis_conf.c) -------------------------------------------------------- */
@@ -51,6 +52,42 @@ typedef struct kin_backoff {
     int64_t max_ms;
     double expconst;
 } kin_backoff_t;
+
+/* How the sink picks each record's partition key (kin_sink_conf_t.partitioner_e). */
+typedef enum {
+    KIN_PART_DEFAULT = 0, /* the record key when it has one, else random */
+    KIN_PART_RANDOM,      /* a random key per record */
+    KIN_PART_FIXED,       /* one key per worker thread (its index) */
+    KIN_PART_KEY,         /* the record key (records without one are errors) */
+    KIN_PART_FIELDS,      /* concatenated JSON field values (sink.partitioner.fields) */
+    KIN_PART_CUSTOM,      /* a C function from a user library (sink.partitioner = path.so) */
+} kin_part_kind_t;
+
+/* The producer's settings (sink.*, messageFormat). */
+typedef struct kin_sink_conf {
+    int batch_max;            /* PutRecords entries per request, 1..500 */
+    int max_inflight;         /* PutRecords requests in flight */
+    int max_buffered;         /* records held (waiting or in flight) before pushing back */
+    int64_t flush_size;       /* buffered bytes that trigger a request */
+    int64_t flush_timeout_ms; /* the longest a record waits before a request */
+    int fail_on_error;
+    char *partitioner;        /* as written */
+    int partitioner_e;        /* kin_part_kind_t, filled by kin_conf_check() */
+    char *partitioner_symbol; /* custom: the exported sl_partitioner_plugin_t */
+    char *partitioner_arg;    /* custom: handed to its open() */
+    sl_list_t fields;         /* KIN_PART_FIELDS: JSON field paths of the payload */
+    char *field_delimiter;
+    char *ehk_header;         /* header holding an explicit hash key ("" = none) */
+    int keep_key_order;
+    char *format;             /* messageFormat as written */
+    int format_e;             /* kin_fmt_t, filled by kin_conf_check() */
+    int agg;                  /* KPL aggregation */
+    int64_t agg_max_size;
+    int64_t agg_max_count;
+    kin_backoff_t retry;      /* retries of failed records and requests (unbounded by default) */
+    int64_t request_timeout_ms;
+    int64_t shard_refresh_ms; /* shard map refresh for aggregation */
+} kin_sink_conf_t;
 
 /* systems.<sys>.streams.<stream>.* (and system-level defaults) of the kinesis system. Strings
  * are heap copies ("" when unset), freed with the table. */
@@ -95,9 +132,15 @@ typedef struct kin_conf {
     int64_t parent_poll_ms;
     int cleanup_leases;       /* delete a finished shard's lease once its children started */
     int64_t shutdown_grace_ms; /* graceful shutdown: how long to wait for lease releases */
+    kin_sink_conf_t sink;     /* the producer side */
 } kin_conf_t;
 
 extern const sl_prop_t kin_stream_props[];
+
+/* The producer's checks for an output stream (message format, partitioner with its library,
+ * retry backoff, aggregation size); fills sink.format_e and sink.partitioner_e. Returns the
+ * number of errors added. */
+int kin_sink_check(sl_conf_t *conf, const char *const *prefixes, kin_conf_t *kc);
 
 /* The retry policy of one backoff family (max never below base). */
 sl_retry_policy_t kin_backoff_policy(const kin_backoff_t *b);
@@ -112,6 +155,27 @@ int kin_factory_is_samza(const char *factory);
  * prefixes: the scopes the stream's keys were read from (as sl_conf_apply got them). Returns
  * the number of errors added. */
 int kin_conf_check(sl_conf_t *conf, const char *const *prefixes, kin_conf_t *kc);
+
+/* ---- partitioners (kinesis_partition.c) ---------------------------------------------------- */
+
+typedef struct kin_partitioner kin_partitioner_t;
+
+/* Configuration time, for an output stream: decides sc->partitioner_e from sink.partitioner
+ * (written at key) and sink.partitioner.fields (fields_key); a library is loaded, its symbol
+ * and ABI checked and its open() run once with the argument. Adds errors to conf; returns how
+ * many. */
+int kin_partitioner_check(sl_conf_t *conf, const char *key, const char *fields_key,
+                          kin_sink_conf_t *sc);
+/* The partitioner of one worker thread (sc borrowed, must outlive it). NULL with errstr filled.
+ * Caller frees with kin_partitioner_destroy(). */
+kin_partitioner_t *kin_partitioner_new(const kin_sink_conf_t *sc, int worker, char *errstr,
+                                       size_t errlen);
+void kin_partitioner_destroy(kin_partitioner_t *p); /* accepts NULL */
+/* Fills out (partition key, NUL-terminated, its length in *keylen; explicit hash key or "")
+ * for rec (borrowed). SL_ERR_RECORD (or SL_ERR_NOMEM) with errstr saying why the record cannot
+ * be partitioned. */
+sl_err_t kin_partitioner_run(kin_partitioner_t *p, const sl_record_t *rec, sl_partition_t *out,
+                             size_t *keylen, char *errstr, size_t errlen);
 
 /* ---- the Kinesis API (kinesis_api.c) ------------------------------------------------------ */
 
@@ -250,6 +314,37 @@ typedef struct kin_input {
 /* The lease table's name: aws.kcl.TableName, else applicationName, else Samza's
  * <job.name>-<job.id>-<stream> (the Kinesis stream name). Into buf; returns buf. */
 const char *kin_table_name(const sl_input_t *in, const kin_conf_t *kc, char *buf, size_t len);
+
+/* HTTP client and credentials on base for a stream configured by kc, whose keys were read from
+ * prefixes of conf (all borrowed); request_timeout_ms > 0 overrides the AWS settings' one. Caller frees both (sl_creds_destroy, sl_http_destroy), also
+ * after a failure (either may be NULL). */
+sl_err_t kin_clients_new(sl_conf_t *conf, const char *const *prefixes, const kin_conf_t *kc,
+                         struct event_base *base, int64_t request_timeout_ms, sl_http_t **http,
+                         sl_creds_t **creds, char *errstr, size_t errlen);
+/* A Kinesis client on http with creds (borrowed, must outlive it) and the default retry. */
+sl_aws_client_t *kin_kinesis_client(sl_http_t *http, sl_creds_t *creds, const kin_conf_t *kc,
+                                    const sl_retry_policy_t *retry, char *errstr,
+                                    size_t errlen);
+
+/* ---- the producer (kinesis_sink.c), worker thread ----------------------------------------- */
+
+typedef struct kin_sink kin_sink_t;
+
+/* out_open / out_send / out_flush / out_close of the kinesis system. */
+sl_err_t kin_sink_open(sl_output_t *out, void **statep);
+sl_err_t kin_sink_send(sl_output_t *out, void *state, sl_record_t *rec);
+sl_err_t kin_sink_flush(sl_output_t *out, void *state, int sync);
+void kin_sink_close(sl_output_t *out, void *state);
+
+/* Parses a PutRecords answer body[0..len) for n entries into codes[i] (NULL: stored, with its
+ * shard id copied into shards[i] when shards is not NULL, room SL_KIN_SHARD_ID_MAX each; else the
+ * ErrorCode, copied into codes storage) and *failed (FailedRecordCount). SL_ERR_INVAL with errstr
+ * when the answer is malformed or does not hold exactly n results. */
+#define SL_KIN_SHARD_ID_MAX 128
+#define SL_KIN_CODE_MAX 96
+sl_err_t kin_parse_put_records(const char *body, size_t len, size_t n, char (*codes)[SL_KIN_CODE_MAX],
+                               char (*shards)[SL_KIN_SHARD_ID_MAX], size_t *failed,
+                               char *errstr, size_t errlen);
 
 /* Posts m (ownership passes) to the coordinator. Any thread. */
 void kin_input_post(kin_input_t *k, kin_msg_t *m);

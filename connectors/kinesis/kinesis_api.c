@@ -2054,3 +2054,80 @@ fail:
     out->millis_behind = -1;
     return err;
 }
+
+/* ---- PutRecords ------------------------------------------------------------------------------ */
+
+sl_err_t kin_parse_put_records(const char *body, size_t len, size_t n,
+                               char (*codes)[SL_KIN_CODE_MAX],
+                               char (*shards)[SL_KIN_SHARD_ID_MAX], size_t *failed,
+                               char *errstr, size_t errlen) {
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, 0, &jerr), *recs, *fc;
+    size_t nfailed = 0;
+    sl_err_t err = SL_ERR_INVAL;
+
+    if (!doc) {
+        sl_errf(errstr, errlen, "malformed JSON at byte %d: %s", jerr.position, jerr.text);
+        return SL_ERR_INVAL;
+    }
+    if (!json_is_object(doc)) {
+        sl_errf(errstr, errlen, "the answer is not a JSON object");
+        goto done;
+    }
+    recs = json_object_get(doc, "Records");
+    fc = json_object_get(doc, "FailedRecordCount");
+    if (!json_is_array(recs)) {
+        sl_errf(errstr, errlen, "Records: missing or not an array");
+        goto done;
+    }
+    if (json_array_size(recs) != n) {
+        sl_errf(errstr, errlen, "Records: %zu results for %zu entries sent",
+                json_array_size(recs), n);
+        goto done;
+    }
+    if (fc && !json_is_integer(fc)) {
+        sl_errf(errstr, errlen, "FailedRecordCount: not an integer");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *r = json_array_get(recs, i), *seq, *sh, *code;
+        if (!json_is_object(r)) {
+            sl_errf(errstr, errlen, "Records[%zu]: not an object", i);
+            goto done;
+        }
+        seq = json_object_get(r, "SequenceNumber");
+        sh = json_object_get(r, "ShardId");
+        code = json_object_get(r, "ErrorCode");
+        if (code && !json_is_null(code)) {
+            if (!json_is_string(code) || !json_string_length(code)) {
+                sl_errf(errstr, errlen, "Records[%zu].ErrorCode: not a non-empty string", i);
+                goto done;
+            }
+            snprintf(codes[i], SL_KIN_CODE_MAX, "%s", json_string_value(code));
+            nfailed++;
+            continue;
+        }
+        if (!json_is_string(seq) || !json_string_length(seq)) {
+            sl_errf(errstr, errlen, "Records[%zu]: neither SequenceNumber nor ErrorCode", i);
+            goto done;
+        }
+        codes[i][0] = '\0';
+        if (shards) {
+            if (!json_is_string(sh)) {
+                sl_errf(errstr, errlen, "Records[%zu].ShardId: missing or not a string", i);
+                goto done;
+            }
+            snprintf(shards[i], SL_KIN_SHARD_ID_MAX, "%s", json_string_value(sh));
+        }
+    }
+    if (fc && (size_t)json_integer_value(fc) != nfailed) {
+        sl_errf(errstr, errlen, "FailedRecordCount %lld, but %zu results carry an ErrorCode",
+                (long long)json_integer_value(fc), nfailed);
+        goto done;
+    }
+    *failed = nfailed;
+    err = SL_OK;
+done:
+    json_decref(doc);
+    return err;
+}

@@ -29,7 +29,7 @@
 /* One backoff family of Flink's scan.* options: pfx.maxretries, pfx.backoff.{base,max,expconst}
  * with Flink's defaults. what names the call in the descriptions. */
 #define KIN_BACKOFF_ROWS(pfx, f, what, retries, base, max)                                     \
-    {pfx ".maxretries", SL_PROP_INT, KO(f.max_retries), retries, 0, 1000000.0, NULL, 0,        \
+    {pfx ".maxretries", SL_PROP_INT, KO(f.max_retries), retries, 0, 2147483647.0, NULL, 0,     \
      "Retries of " what " after throttling or a transient error (5xx, timeout) before the "    \
      "call counts as failed."},                                                                \
     {pfx ".backoff.base", SL_PROP_DURATION, KO(f.base_ms), base, 1, DAY_MS, NULL, 0,           \
@@ -370,6 +370,142 @@ const sl_prop_t kin_stream_props[] = {
                 "KCL 2+ lease assignment preference: sluice takes expired leases first, then "
                 "steals toward the fair share.")
 
+    /* ---- the producer (task.outputs streams): Flink's KinesisStreamsSink options, Pulsar's
+     * messageFormat, the KPL's aggregation ---- */
+    {"sink.batch.max-size", SL_PROP_INT, KO(sink.batch_max), "500", 1, 500, NULL, 0,
+     "Most records in one PutRecords request (Kinesis allows 500). A request also stays under "
+     "5 MiB of data and partition keys."},
+    {"sink.producer.collection-max-count", SL_PROP_ALIAS, 0, NULL, 0, 0, "sink.batch.max-size",
+     SL_PROP_F_DEPRECATED, "Flink's deprecated FlinkKinesisProducer spelling."},
+    {"sink.requests.max-inflight", SL_PROP_INT, KO(sink.max_inflight), "16", 1, 10000, NULL, 0,
+     "PutRecords requests in flight per worker thread and output stream; more waits."},
+    {"sink.producer.max-connections", SL_PROP_ALIAS, 0, NULL, 0, 0,
+     "sink.requests.max-inflight", SL_PROP_F_DEPRECATED,
+     "Flink's deprecated FlinkKinesisProducer spelling."},
+    {"sink.requests.max-buffered", SL_PROP_INT, KO(sink.max_buffered), "10000", 1, 10000000.0,
+     NULL, 0,
+     "Records a producer holds (waiting or in flight, per worker thread and output stream) "
+     "before it pushes back: the worker stops reading its inputs until acknowledgements make "
+     "room again. Nothing is dropped."},
+    {"sink.flush-buffer.size", SL_PROP_SIZE, KO(sink.flush_size), "5242880", 1, 1073741824.0,
+     NULL, 0,
+     "Buffered bytes (data and partition keys) that start a PutRecords request at once; capped "
+     "by Kinesis' 5 MiB per request."},
+    {"sink.flush-buffer.timeout", SL_PROP_DURATION, KO(sink.flush_timeout_ms), "5000", 0,
+     HOUR_MS, NULL, 0,
+     "The longest a record waits in the buffer before a request goes out with what there is. "
+     "A worker whose inputs are caught up, a commit and the end of the job send at once. Plain "
+     "numbers are milliseconds."},
+    {"sink.producer.record-max-buffered-time", SL_PROP_ALIAS, 0, NULL, 0, 0,
+     "sink.flush-buffer.timeout", SL_PROP_F_DEPRECATED,
+     "Flink's deprecated FlinkKinesisProducer spelling."},
+    {"sink.fail-on-error", SL_PROP_BOOL, KO(sink.fail_on_error), "false", 0, 0, NULL, 0,
+     "true: a failed request or record (throttling included) fails the job instead of being "
+     "retried. false: retryable failures are retried with backoff until they succeed, and a "
+     "record Kinesis refuses for good goes to task.error.policy."},
+    {"sink.producer.fail-on-error", SL_PROP_ALIAS, 0, NULL, 0, 0, "sink.fail-on-error",
+     SL_PROP_F_DEPRECATED, "Flink's deprecated FlinkKinesisProducer spelling."},
+    KIN_BACKOFF_ROWS("sink.retry", sink.retry, "PutRecords", "2147483647", "100ms", "5s")
+    {"sink.http-client.read-timeout", SL_PROP_DURATION, KO(sink.request_timeout_ms), "360000",
+     1, DAY_MS, NULL, 0,
+     "The longest one PutRecords request may take before it is abandoned and retried (Flink's "
+     "KinesisAsyncClient read timeout). Plain numbers are milliseconds."},
+    {"sink.producer.request-timeout", SL_PROP_ALIAS, 0, NULL, 0, 0,
+     "sink.http-client.read-timeout", SL_PROP_F_DEPRECATED,
+     "Flink's deprecated FlinkKinesisProducer spelling."},
+    {"sink.http-client.max-concurrency", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "Flink's limit of concurrent HTTP requests: sluice's producer never has more than "
+     "sink.requests.max-inflight requests per worker thread."},
+    {"sink.http-client.protocol.version", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "Flink's HTTP version choice: sluice uses HTTP/2 over TLS when the endpoint offers it and "
+     "HTTP/1.1 otherwise."},
+
+    /* partitioning */
+    {"sink.partitioner", SL_PROP_STRING, KO(sink.partitioner), "", 0, 0, NULL, 0,
+     "How each record's partition key is chosen: random (a new random key per record), fixed "
+     "(one key per worker thread, its index: a worker's records go to one shard), key (the "
+     "record key), or the path of a shared library exporting a C partitioner "
+     "(sl_partitioner_plugin_t, see sluice/partitioner.h). Empty: the record key when the "
+     "record has one, else random. With sink.partitioner.fields set it must be empty."},
+    {"sink.partitioner.symbol", SL_PROP_STRING, KO(sink.partitioner_symbol),
+     "sluice_partitioner", 0, 0, NULL, 0,
+     "The symbol a partitioner library exports (a const sl_partitioner_plugin_t)."},
+    {"sink.partitioner.arg", SL_PROP_STRING, KO(sink.partitioner_arg), "", 0, 0, NULL, 0,
+     "A string handed to the partitioner library's open() callback."},
+    {"sink.partitioner.fields", SL_PROP_LIST, KO(sink.fields), "", 0, 0, NULL, 0,
+     "Flink's PARTITION BY for sluice: fields of the JSON payload (names, or dotted paths "
+     "into objects) whose values, joined by sink.partitioner-field-delimiter, make the "
+     "partition key. Strings are taken as they are, other values as JSON text, a missing "
+     "field or null as the empty string."},
+    {"sink.partitioner-field-delimiter", SL_PROP_STRING, KO(sink.field_delimiter), "|", 0, 0,
+     NULL, 0, "Put between the field values of sink.partitioner.fields (may be empty)."},
+    {"sink.explicit-hash-key.header", SL_PROP_STRING, KO(sink.ehk_header),
+     "kinesis.explicit-hash-key", 0, 0, NULL, 0,
+     "A record header holding an explicit hash key (a decimal below 2^128) that places the "
+     "record on a shard regardless of its partition key; the Kinesis consumer sets this header "
+     "on records written with one, so a Kinesis-to-Kinesis job keeps them. Empty: never."},
+    {"sink.keep-key-order", SL_PROP_BOOL, KO(sink.keep_key_order), "true", 0, 0, NULL, 0,
+     "Keep the order of records with the same partition key, also across retries: a key has "
+     "at most one PutRecords entry in flight (a KPL aggregate counts as one entry), since "
+     "Kinesis may store a later entry of a request while an earlier one failed. Keys produced "
+     "by the random partitioner never repeat and are not limited. false: more throughput for "
+     "hot keys without aggregation, order not guaranteed after a failure."},
+
+    /* message formats */
+    {"sink.message-format", SL_PROP_STRING, KO(sink.format), "ONLY_RAW_PAYLOAD", 0, 0, NULL, 0,
+     "What a Kinesis record holds (Pulsar's Kinesis sink formats): ONLY_RAW_PAYLOAD (the "
+     "payload as it is), FULL_MESSAGE_IN_JSON (a JSON object with payload, properties, key, "
+     "event time and encryption context) or FULL_MESSAGE_IN_FB (the same as a FlatBuffer of "
+     "Pulsar's schema, connectors/kinesis/kinesis_message.fbs)."},
+    {"messageFormat", SL_PROP_ALIAS, 0, NULL, 0, 0, "sink.message-format", 0,
+     "Pulsar's spelling."},
+
+    /* KPL aggregation */
+    {"sink.aggregation.enabled", SL_PROP_BOOL, KO(sink.agg), "false", 0, 0, NULL, 0,
+     "Pack records into KPL aggregated records (readable by the KCL, Flink, Pulsar and sluice "
+     "consumers, which de-aggregate them). Records are grouped by the shard their hash key "
+     "belongs to, so each aggregate lands where its records would have."},
+    {"sink.producer.aggregation-enabled", SL_PROP_ALIAS, 0, NULL, 0, 0,
+     "sink.aggregation.enabled", SL_PROP_F_DEPRECATED,
+     "Flink's deprecated FlinkKinesisProducer spelling (which Flink now ignores; sluice "
+     "honours it)."},
+    {"sink.aggregation.max-size", SL_PROP_SIZE, KO(sink.agg_max_size), "51200", 64, 1048576,
+     NULL, 0,
+     "Largest aggregated record in bytes (data and partition key), as the KPL's "
+     "AggregationMaxSize."},
+    {"sink.producer.aggregation-max-size", SL_PROP_ALIAS, 0, NULL, 0, 0,
+     "sink.aggregation.max-size", SL_PROP_F_DEPRECATED,
+     "Flink's deprecated FlinkKinesisProducer spelling."},
+    {"sink.aggregation.max-count", SL_PROP_INT64, KO(sink.agg_max_count), "4294967295", 1,
+     4294967295.0, NULL, 0, "Most records in one aggregated record, as the KPL's "
+     "AggregationMaxCount."},
+    {"sink.producer.aggregation-count", SL_PROP_ALIAS, 0, NULL, 0, 0,
+     "sink.aggregation.max-count", SL_PROP_F_DEPRECATED,
+     "Flink's deprecated FlinkKinesisProducer spelling."},
+    {"sink.shard-map.refresh", SL_PROP_DURATION, KO(sink.shard_refresh_ms), "60s", 100, DAY_MS,
+     NULL, 0,
+     "With aggregation, how often the producer lists the stream's shards to group records by "
+     "shard; an aggregate that Kinesis placed on another shard than expected (after a "
+     "reshard) refreshes it at once and its records are sent again."},
+    {"sink.producer.kinesis-endpoint", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "Flink's deprecated KPL endpoint: sluice uses aws.endpoint."},
+    {"sink.producer.kinesis-port", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "Flink's deprecated KPL endpoint port: sluice uses aws.endpoint."},
+    {"sink.producer.verify-certificate", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "Flink's deprecated KPL TLS switch: sluice uses aws.trust.all.certificates."},
+    {"sink.producer.rate-limit", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "The KPL's per-shard rate limit: sluice backs off when Kinesis throttles."},
+    {"sink.producer.record-ttl", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "The KPL drops records older than this; sluice never drops an accepted record."},
+    {"sink.producer.metrics-level", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0, KCL_METRICS},
+    {"sink.producer.metrics-granularity", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0, KCL_METRICS},
+    {"sink.producer.log-level", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "The KPL's native log level: sluice logs through log.level and log.debug."},
+    {"sink.producer.threading-model", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "The KPL's threads: sluice's producer runs on the worker's event loop."},
+    {"sink.producer.thread-pool-size", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
+     "The KPL's threads: sluice's producer runs on the worker's event loop."},
+
     {NULL, 0, 0, NULL, 0, 0, NULL, 0, NULL},
 };
 
@@ -608,6 +744,33 @@ int kin_conf_check(sl_conf_t *conf, const char *const *prefixes, kin_conf_t *kc)
     check_backoff(conf, prefixes, &kc->listshards, "scan.list.shards");
     check_backoff(conf, prefixes, &kc->describe, "scan.stream.describe");
     check_leases(conf, prefixes, kc);
+    return sl_conf_error_count(conf) - before;
+}
+
+int kin_sink_check(sl_conf_t *conf, const char *const *prefixes, kin_conf_t *kc) {
+    static const char *const formats[] = {"ONLY_RAW_PAYLOAD", "FULL_MESSAGE_IN_JSON",
+                                          "FULL_MESSAGE_IN_FB"};
+    static const char *const root[] = {"", NULL};
+    kin_sink_conf_t *sc = &kc->sink;
+    char k1[512], k2[512], hint[128];
+    int before = sl_conf_error_count(conf), i;
+
+    if (!prefixes || !prefixes[0])
+        prefixes = root;
+    upcase(sc->format);
+    if ((i = choice_of(set(sc->format) ? sc->format : "", formats, 3, hint, sizeof(hint))) < 0)
+        sl_conf_error(conf, KEY("sink.message-format", k1),
+                      "expected ONLY_RAW_PAYLOAD, FULL_MESSAGE_IN_JSON or FULL_MESSAGE_IN_FB, "
+                      "got '%s'%s", sc->format ? sc->format : "", hint);
+    else
+        sc->format_e = i; /* kin_fmt_t */
+    KEY("sink.partitioner", k1);
+    KEY("sink.partitioner.fields", k2);
+    kin_partitioner_check(conf, k1, k2, sc);
+    check_backoff(conf, prefixes, &sc->retry, "sink.retry");
+    if (sc->agg && sc->agg_max_size > SL_KPL_MAX_RECORD_BYTES)
+        sl_conf_error(conf, KEY("sink.aggregation.max-size", k1),
+                      "an aggregated record cannot exceed Kinesis' 1 MiB per record");
     return sl_conf_error_count(conf) - before;
 }
 

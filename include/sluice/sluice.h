@@ -10,6 +10,7 @@
 #include "job.h"
 #include "log.h"
 #include "operator.h"
+#include "partitioner.h"
 #include "record.h"
 
 #endif

@@ -86,7 +86,7 @@ kin_track() { echo "$1" >>"$T/kin.pids"; }
 kin_killall() {
     for _p in $(cat "$T/kin.pids" 2>/dev/null); do
         # Only a process of this test: its command line names $T.
-        if tr '\0' ' ' <"/proc/$_p/cmdline" 2>/dev/null | grep -qF "$T/"; then kill -9 "$_p" 2>/dev/null || true; fi
+        if tr '\0' ' ' 2>/dev/null <"/proc/$_p/cmdline" | grep -qF "$T/"; then kill -9 "$_p" 2>/dev/null || true; fi
     done
 }
 # kin_up PEER...: peers_up, and an exit trap that also stops what kin_track listed.
@@ -293,6 +293,41 @@ def produce(url, stream, out, stop, mode, n):
             # A call that failed as a whole stored nothing we can know of: say so, stop.
             sys.stderr.write("producer: %s\n" % e)
             sys.exit(1)
+
+
+def read_stream(url, stream, deagg=False):
+    """Every record of every shard (TRIM_HORIZON to the tip) as the AWS CLI's get-records gives
+    it: dicts with shard, seq, key, data (bytes) and, with deagg, the user records of KPL
+    aggregates instead (de-aggregated by aws_kinesis_agg, the KPL authors' library), each with
+    sub (its index) and agg (1 when it came out of an aggregate). In shard order, then sequence
+    order."""
+    out = []
+    for s in shards(url, stream):
+        it = cli(url, "kinesis", "get-shard-iterator", "--stream-name", stream, "--shard-id",
+                 s["ShardId"], "--shard-iterator-type", "TRIM_HORIZON")["ShardIterator"]
+        while it:
+            d = cli(url, "kinesis", "get-records", "--shard-iterator", it, "--limit", "10000")
+            for r in d["Records"]:
+                rec = {"shard": s["ShardId"], "seq": r["SequenceNumber"], "key": r["PartitionKey"],
+                       "data": base64.b64decode(r["Data"]), "sub": 0, "agg": 0}
+                if deagg:
+                    from aws_kinesis_agg import deaggregator
+                    users = deaggregator.deaggregate_records([{"kinesis": {
+                        "kinesisSchemaVersion": "1.0", "sequenceNumber": r["SequenceNumber"],
+                        "partitionKey": r["PartitionKey"], "approximateArrivalTimestamp": 0,
+                        "data": r["Data"]}}])
+                    magic = rec["data"][:4] == bytes([0xF3, 0x89, 0x9A, 0xC2])
+                    for i, u in enumerate(users):
+                        out.append(dict(rec, key=u["kinesis"]["partitionKey"],
+                                        data=base64.b64decode(u["kinesis"]["data"]), sub=i,
+                                        agg=1 if magic else 0, outer_key=r["PartitionKey"],
+                                        ehk=u["kinesis"].get("explicitHashKey")))
+                else:
+                    out.append(rec)
+            if not d["Records"] and not d.get("MillisBehindLatest"):
+                break
+            it = d.get("NextShardIterator")
+    return out
 
 
 def ddb_call(url, target, body):

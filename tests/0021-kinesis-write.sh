@@ -1,0 +1,304 @@
+#!/bin/sh
+# 0021: the kinesis producer, judged by the AWS CLI v2 reading what sluice wrote into kinesalite.
+# (1) Kinesis -> filter -> Kinesis: records put with the CLI into a 4-shard stream, filtered by
+# level, written to a 3-shard stream: the CLI finds exactly the kept records (key, bytes), each
+# on the shard its key hashes to (or its explicit hash key names), each key in put order, none
+# twice (order is per input shard: a key's records read from one shard keep their order); the job's checkpoints stand at the input's last records. (2) The same with KPL
+# aggregation: fewer Kinesis records than user records, each aggregate on the shard all its
+# records hash to, and aws_kinesis_agg (the KPL authors' library) de-aggregates exactly the kept
+# records in per-key order; sluice's own consumer reads them back the same. (3) Partitioners
+# from a file input: fields (Flink's PARTITION BY) and fixed. (4) A record over 1 MiB is
+# refused with a clear error under task.error.policy=skip and the rest is written.
+. "$(dirname "$0")/lib/common.sh"
+PEER=0021-kinesis-write
+. "$top_srcdir/tests/peers/lib.sh"
+. "$top_srcdir/tests/lib/kinesis.sh"
+
+AGG_VERSION=1.2.3
+PROTOBUF_VERSION=3.20.3
+if ! python3 -c 'import aws_kinesis_agg.deaggregator' 2>/dev/null; then
+    say "aws_kinesis_agg is not importable: python3 -m pip install --user aws_kinesis_agg==$AGG_VERSION protobuf==$PROTOBUF_VERSION"
+    python3 -m pip install --user --quiet "aws_kinesis_agg==$AGG_VERSION" "protobuf==$PROTOBUF_VERSION" >"$T/pip.log" 2>&1 || true
+    python3 -c 'import aws_kinesis_agg.deaggregator' 2>/dev/null || { cat "$T/pip.log"; fail "aws_kinesis_agg==$AGG_VERSION cannot be installed: the aggregation part has no judge"; }
+fi
+"$SLUICE" config docs | grep -q sink.batch.max-size || fail "this sluice has no kinesis producer (no sink.batch.max-size)"
+
+kin_up kinesalite
+KIN=$(cat "$T/kinesalite.url")
+SEED=${KIN_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
+say "kinesalite $KIN, seed $SEED (replay with KIN_SEED=$SEED)"
+
+# gen.py OUT N SEED: JSON records of 26 keys with a per-key counter; a third are level=info (the
+# filter drops them); a few carry explicit hash keys.
+cat >"$T/gen.py" <<'EOF'
+import json, random, sys
+sys.path.insert(0, sys.argv[1])
+import kin
+out, n, seed = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+rng = random.Random(seed)
+keys = ["k%d" % i for i in range(24)] + ["ключ-1", "鍵-2"]
+count = {}
+recs = []
+for i in range(n):
+    k = rng.choice(keys)
+    count[k] = count.get(k, 0) + 1
+    body = {"id": i, "k": k, "n": count[k], "level": "info" if rng.random() < 0.33 else "error",
+            "text": "x" * rng.randint(0, 80) + "\"\\\n\u00e9"}
+    r = {"id": "r%d" % i, "key": k, "data": json.dumps(body, ensure_ascii=False).encode()}
+    if i % 97 == 5:
+        r["ehk"] = str(rng.randint(0, 2**128 - 1))
+    recs.append(r)
+kin.dump(recs, out, "w")
+EOF
+
+# job NAME SRC DST EXTRA...: Kinesis SRC -> filter(level = error) -> Kinesis DST.
+job() {
+    _n=$1 _src=$2 _dst=$3; shift 3
+    cat <<P
+job.name=$_n
+job.id=1
+task.inputs=kin.$_src
+task.outputs=kout.$_dst
+task.operators=errors
+task.commit.ms=300ms
+job.checkpoint.sqlite.path=$T/$_n.db
+operators.errors.type=filter
+operators.errors.expr=json_extract(payload, '\$.level') = 'error'
+systems.kin.samza.factory=kinesis
+systems.kin.aws.region=us-east-1
+systems.kin.aws.endpoint=$KIN
+systems.kin.aws.credentials.access.key.id=AKIDEXAMPLE
+sensitive.systems.kin.aws.credentials.secret.access.key=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
+systems.kin.streams.$_src.scan.stream.initpos=TRIM_HORIZON
+systems.kin.streams.$_src.scan.shard.getrecords.intervalmillis=200ms
+systems.kin.streams.$_src.aws.kcl.LeaseStore=sqlite
+systems.kout.samza.factory=kinesis
+systems.kout.aws.endpoint=$KIN
+systems.kout.aws.credentials.access.key.id=AKIDEXAMPLE
+sensitive.systems.kout.aws.credentials.secret.access.key=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
+systems.kout.streams.$_dst.sink.flush-buffer.timeout=100ms
+log.level=info
+P
+    for _e in "$@"; do echo "$_e"; done
+}
+
+# check DST WANT [--deagg] [--agg]: the CLI's reading of DST against the kept records of WANT.
+check() {
+    python3 - "$T" "$KIN" "$@" <<'EOF' || fail "stream $1 is wrong (see above)"
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import kin
+T, url, dst, want_file = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+flags = sys.argv[5:]
+deagg = "--deagg" in flags
+want = [w for w in kin.load(want_file) if json.loads(w["data"])["level"] == "error"]
+got = kin.read_stream(url, dst, deagg=deagg)
+sl = kin.shards(url, dst)
+errs = []
+idx = {}
+for w in want:
+    idx.setdefault((w["key"], w["data"]), []).append(w)
+seen = set()
+last = {}
+for g in got:
+    ws = idx.get((g["key"], g["data"]))
+    if not ws:
+        errs.append("unexpected record key=%r data=%r" % (g["key"], g["data"][:60]))
+        continue
+    w = ws[0]
+    if w["id"] in seen:
+        errs.append("duplicate of %s (key %r)" % (w["id"], g["key"]))
+        continue
+    seen.add(w["id"])
+    # Where it must be: the shard of MD5(key) (GetRecords does not return explicit hash keys,
+    # so a record put with one is re-keyed by its partition key alone); for an aggregate the
+    # shard its (first record's) hash key names, which must also hold this record's.
+    h = kin.hash_of(w["key"])
+    s = kin.shard_of(sl, h)
+    if s != g["shard"]:
+        errs.append("%s (key %r, hash %d) is on %s, its hash key belongs to %s" % (w["id"], w["key"], h, g["shard"], s))
+    # Order is a shard's: records of one key read from one input shard keep their put order.
+    n = json.loads(w["data"])["n"]
+    ok = (w["key"], w["shard"])
+    if last.get(ok, 0) >= n:
+        errs.append("key %r from %s: record n=%d after n=%d" % (w["key"], w["shard"], n, last[ok]))
+    last[ok] = n
+missing = [w["id"] for w in want if w["id"] not in seen]
+if missing:
+    errs.append("%d records missing: %s" % (len(missing), missing[:10]))
+if "--agg" in flags:
+    outer = {(g["shard"], g["seq"]) for g in got}
+    aggs = sum(1 for g in got if g["agg"])
+    if aggs == 0 or len(outer) * 5 > len(got):
+        errs.append("aggregation expected: %d Kinesis records for %d user records (%d aggregated)" % (len(outer), len(got), aggs))
+    print("# %s: %d Kinesis records hold %d user records" % (dst, len(outer), len(got)))
+for e in errs[:30]:
+    print("  " + e)
+if errs:
+    sys.exit(1)
+print("# %s: the %d kept records of %d, each once, on its shard, in per-key order" % (dst, len(want), len(kin.load(want_file))))
+EOF
+}
+
+# wait_count DST N SECONDS PID LOG [--deagg]: waits until the CLI reads N records in DST.
+wait_count() {
+    _end=$(($(date +%s) + $3)) _d=False
+    [ "${6:-}" = --deagg ] && _d=True
+    while :; do
+        _c=$(python3 -c "
+import sys; sys.path.insert(0, '$T'); import kin
+print(len(kin.read_stream('$KIN', '$1', deagg=$_d)))" 2>"$T/wait.err" || echo 0)
+        [ "$_c" -ge "$2" ] && return 0
+        kin_alive "$4" || { tail -n 40 "$5"; fail "sluice died with $_c of $2 records in $1"; }
+        [ "$(date +%s)" -lt "$_end" ] || { tail -n 40 "$5"; fail "only $_c of $2 records in $1 after $3 s"; }
+        sleep 1
+    done
+}
+kept() { python3 -c "
+import json, sys; sys.path.insert(0, '$T'); import kin
+print(sum(1 for r in kin.load('$1') if json.loads(r['data'])['level'] == 'error'))"; }
+
+# ---- (1) Kinesis -> filter -> Kinesis ------------------------------------------------------------
+kin_stream "$KIN" src 4
+kin_stream "$KIN" dst 3
+python3 "$T/gen.py" "$T" "$T/a.in" 1500 "$SEED"
+kpy put "$KIN" src "$T/a.in" "$T/a.put" || fail "put-records into src"
+N=$(kept "$T/a.in")
+job w1 src dst >"$T/w1.properties"
+kin_run "$T/w1.properties" "$T/w1.log"; P=$KIN_PID
+wait_count dst "$N" 60 "$P" "$T/w1.log"
+sleep 1
+kin_stop "$P" "$T/w1.log"
+check dst "$T/a.put"
+grep -q "wJalrXUtnFEMI" "$T/w1.log" && fail "the secret key appears in the log"
+# The input's checkpoints reached the last record of every shard: every record was acknowledged.
+python3 - "$T" "$KIN" <<'EOF' || fail "checkpoints do not stand at the input's last records"
+import sqlite3, sys
+sys.path.insert(0, sys.argv[1])
+import kin
+put = kin.load(sys.argv[1] + "/a.put")
+last = {}
+for r in put:
+    if r["shard"] not in last or int(r["seq"]) > int(last[r["shard"]]):
+        last[r["shard"]] = r["seq"]
+db = sqlite3.connect(sys.argv[1] + "/w1.db")
+rows = dict(db.execute("select \"partition\", \"offset\" from sluice_checkpoints where system = 'kin' and stream = 'src'").fetchall())
+bad = [(s, rows.get(s), q) for s, q in last.items() if rows.get(s) != q]
+for b in bad:
+    print("  shard %s: checkpoint %s, last record %s" % b)
+sys.exit(1 if bad else 0)
+EOF
+say "(1) Kinesis -> filter -> Kinesis: $N of 1500 records, exactly, per-key order kept"
+
+# ---- (2) KPL aggregation -----------------------------------------------------------------------------
+kin_stream "$KIN" dstagg 3
+job w2 src dstagg "systems.kout.streams.dstagg.sink.aggregation.enabled=true" \
+    "systems.kout.streams.dstagg.sink.aggregation.max-size=8K" >"$T/w2.properties"
+kin_run "$T/w2.properties" "$T/w2.log"; P=$KIN_PID
+wait_count dstagg "$N" 60 "$P" "$T/w2.log" --deagg
+sleep 1
+kin_stop "$P" "$T/w2.log"
+check dstagg "$T/a.put" --deagg --agg
+# sluice's own consumer de-aggregates the same records.
+kin_props rb r1 dstagg "$KIN" "$T/back.jsonl" "$T/rb.db" >"$T/rb.properties"
+echo "systems.kin.streams.dstagg.aws.kcl.LeaseStore=sqlite" >>"$T/rb.properties"
+kin_run "$T/rb.properties" "$T/rb.log"; P=$KIN_PID
+kin_wait_lines "$T/back.jsonl" "$N" 60 "$P" "$T/rb.log"
+sleep 1
+kin_stop "$P" "$T/rb.log"
+python3 - "$T" <<'EOF' || fail "sluice's consumer read dstagg differently"
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import kin
+want = sorted((w["key"], w["data"]) for w in kin.load(sys.argv[1] + "/a.in") if json.loads(w["data"])["level"] == "error")
+got, torn = kin.read_out(sys.argv[1] + "/back.jsonl")
+have = sorted((g["key"], g["data"]) for g in got)
+if have != want:
+    print("  sluice read %d records, %d expected; first difference: %r" % (len(have), len(want),
+          next(((a, b) for a, b in zip(have, want) if a != b), None)))
+    sys.exit(1)
+print("# sluice's consumer: the same %d records from the aggregates" % len(have))
+EOF
+say "(2) aggregation: aws_kinesis_agg and sluice's consumer find the $N records"
+
+# ---- (3) partitioners from a file input ----------------------------------------------------------------
+kin_stream "$KIN" parts 2
+python3 -c '
+import json
+for i in range(300):
+    print(json.dumps({"user": "u%d" % (i % 7), "region": ["eu", "us"][i % 2], "i": i}))' >"$T/p.jsonl"
+fjob() {
+    cat <<P
+job.name=$1
+task.inputs=files.p
+task.outputs=kout.parts
+job.checkpoint.sqlite.path=$T/$1.db
+systems.files.samza.factory=file
+systems.files.streams.p.path=$T/p.jsonl
+systems.kout.samza.factory=kinesis
+systems.kout.aws.endpoint=$KIN
+systems.kout.aws.credentials.access.key.id=AKIDEXAMPLE
+sensitive.systems.kout.aws.credentials.secret.access.key=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
+systems.kout.streams.parts.sink.flush-buffer.timeout=100ms
+P
+    shift
+    for _e in "$@"; do echo "$_e"; done
+}
+fjob f1 "systems.kout.streams.parts.sink.partitioner.fields=user,region" \
+    "systems.kout.streams.parts.sink.partitioner-field-delimiter=/" >"$T/f1.properties"
+"$SLUICE" run "$T/f1.properties" >"$T/f1.log" 2>&1 || { cat "$T/f1.log"; fail "the fields job failed"; }
+fjob f2 "systems.kout.streams.parts.sink.partitioner=fixed" >"$T/f2.properties"
+"$SLUICE" run "$T/f2.properties" >"$T/f2.log" 2>&1 || { cat "$T/f2.log"; fail "the fixed job failed"; }
+python3 - "$T" "$KIN" <<'EOF' || fail "partition keys are wrong"
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import kin
+got = kin.read_stream(sys.argv[2], "parts")
+fields = [g for g in got if g["key"] != "0"]
+fixed = [g for g in got if g["key"] == "0"]
+errs = []
+if len(fields) != 300 or len(fixed) != 300:
+    errs.append("%d records keyed by fields and %d by the fixed partitioner, 300 each expected" % (len(fields), len(fixed)))
+for g in fields:
+    d = json.loads(g["data"])
+    if g["key"] != "%s/%s" % (d["user"], d["region"]):
+        errs.append("record %d has key %r" % (d["i"], g["key"]))
+        break
+order = [json.loads(g["data"])["i"] for g in fixed]
+if order != sorted(order):
+    errs.append("the fixed key's records are not in input order")
+for e in errs:
+    print("  " + e)
+sys.exit(1 if errs else 0)
+print("# fields: 300 records keyed user/region; fixed: 300 records keyed 0, in order")
+EOF
+say "(3) partitioners: fields (PARTITION BY) and fixed"
+
+# ---- (4) a record over 1 MiB ---------------------------------------------------------------------------
+kin_stream "$KIN" big 1
+python3 -c '
+import json
+print(json.dumps({"i": 0}))
+print(json.dumps({"i": 1, "pad": "y" * (1024 * 1024)}))
+print(json.dumps({"i": 2}))' >"$T/big.jsonl"
+cat >"$T/b.properties" <<P
+job.name=b
+task.inputs=files.big
+task.outputs=kout.big
+task.error.policy=skip
+job.checkpoint.sqlite.path=$T/b.db
+systems.files.samza.factory=file
+systems.files.streams.big.path=$T/big.jsonl
+systems.files.streams.big.max.record.size=2M
+systems.kout.samza.factory=kinesis
+systems.kout.aws.endpoint=$KIN
+systems.kout.aws.credentials.access.key.id=AKIDEXAMPLE
+sensitive.systems.kout.aws.credentials.secret.access.key=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
+P
+"$SLUICE" run "$T/b.properties" >"$T/b.log" 2>&1 || { cat "$T/b.log"; fail "the oversized-record job failed under task.error.policy=skip"; }
+grep -q "over Kinesis' limit of 1 MiB per record" "$T/b.log" || { cat "$T/b.log"; fail "no error naming the 1 MiB limit"; }
+c=$(python3 -c "
+import sys; sys.path.insert(0, '$T'); import kin
+print(len(kin.read_stream('$KIN', 'big')))")
+[ "$c" = 2 ] || fail "the stream holds $c records, 2 expected (the oversized one skipped)"
+say "(4) a 1 MiB record is refused by name, the others are written"

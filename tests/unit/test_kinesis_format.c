@@ -1,0 +1,2 @@
+#include "unit.h"
+void test_kinesis_format_register(void) {}
