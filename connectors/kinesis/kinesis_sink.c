@@ -835,9 +835,12 @@ static void krec_finish(kin_sink_t *s, ks_krec_t *k, const char *why) {
 
 /* Every entry of the request after a failure of the whole call. */
 static void req_failed(kin_sink_t *s, ks_req_t *r, const sl_aws_result_t *res) {
-    int fatal = res->err == SL_ERR_INVAL && res->status != 0 && res->status < 500;
+    /* A refusal (4xx other than throttling), or retries exhausted (sink.retry.maxretries). */
+    int fatal = (res->err == SL_ERR_INVAL && res->status != 0 && res->status < 500) ||
+                res->err == SL_ERR_RETRY;
     char what[400];
-    snprintf(what, sizeof(what), "PutRecords failed: %s%s%s (HTTP %ld)",
+    snprintf(what, sizeof(what), "PutRecords failed%s: %s%s%s (HTTP %ld)",
+             res->err == SL_ERR_RETRY ? " after sink.retry.maxretries retries" : "",
              res->type ? res->type : sl_err_str(res->err), res->message ? ": " : "",
              res->message ? res->message : "", res->status);
     if (s->sc->fail_on_error) {
@@ -918,7 +921,8 @@ static void req_cb(void *opaque, const sl_aws_result_t *res) {
             krec_finish(s, k, NULL);
             continue;
         }
-        if (!s->sc->fail_on_error && retryable_code(codes[i])) {
+        if (!s->sc->fail_on_error && retryable_code(codes[i]) &&
+            k->ents->attempts < s->retry.max_retries) {
             nretry++;
             requeue(s, k, backoff(s, max_attempts(k)));
             continue;
