@@ -171,6 +171,9 @@ int kin_partitioner_check(sl_conf_t *conf, const char *key, const char *fields_k
 kin_partitioner_t *kin_partitioner_new(const kin_sink_conf_t *sc, int worker, char *errstr,
                                        size_t errlen);
 void kin_partitioner_destroy(kin_partitioner_t *p); /* accepts NULL */
+/* 1 when the last kin_partitioner_run() made up a random key (it never repeats: no order to
+ * keep for it). */
+int kin_partitioner_last_random(const kin_partitioner_t *p);
 /* Fills out (partition key, NUL-terminated, its length in *keylen; explicit hash key or "")
  * for rec (borrowed). SL_ERR_RECORD (or SL_ERR_NOMEM) with errstr saying why the record cannot
  * be partitioned. */

@@ -423,7 +423,9 @@ const sl_prop_t kin_stream_props[] = {
     /* partitioning */
     {"sink.partitioner", SL_PROP_STRING, KO(sink.partitioner), "", 0, 0, NULL, 0,
      "How each record's partition key is chosen: random (a new random key per record), fixed "
-     "(one key per worker thread, its index: a worker's records go to one shard), key (the "
+     "(one key per worker thread, its index: a worker's records go to one shard; keeping key "
+     "order that is one entry in flight per worker, so pair it with aggregation or "
+     "sink.keep-key-order=false), key (the "
      "record key), or the path of a shared library exporting a C partitioner "
      "(sl_partitioner_plugin_t, see sluice/partitioner.h). Empty: the record key when the "
      "record has one, else random. With sink.partitioner.fields set it must be empty."},

@@ -31,6 +31,7 @@ struct kin_partitioner {
     const sl_partitioner_plugin_t *plugin;
     void *state;
     int opened;
+    int last_random;          /* the last key came from random_key() */
 };
 
 /* ---- the choice of partitioner (configuration time) ------------------------------------- */
@@ -188,8 +189,13 @@ void kin_partitioner_destroy(kin_partitioner_t *p) {
     free(p);
 }
 
+int kin_partitioner_last_random(const kin_partitioner_t *p) {
+    return p->last_random;
+}
+
 static void random_key(kin_partitioner_t *p, sl_partition_t *out) {
     static const char hex[] = "0123456789abcdef";
+    p->last_random = 1;
     uint64_t a = sl_rand_next(&p->rng), b = sl_rand_next(&p->rng);
     for (int i = 0; i < 16; i++) {
         out->key[i] = hex[(a >> (i * 4)) & 15];
@@ -274,6 +280,7 @@ sl_err_t kin_partitioner_run(kin_partitioner_t *p, const sl_record_t *rec, sl_pa
 
     out->key[0] = '\0';
     out->hash_key[0] = '\0';
+    p->last_random = 0;
     switch (p->kind) {
     case KIN_PART_RANDOM:
         random_key(p, out);

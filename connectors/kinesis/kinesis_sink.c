@@ -229,6 +229,12 @@ static size_t ent_size(const ks_ent_t *e) {
 
 /* ---- queues ------------------------------------------------------------------------------- */
 
+/* Whether q's records are bound to an order (a key's queue) or not (the shared queue of
+ * unordered mode and random keys). */
+static int ordered(const kin_sink_t *s, const ks_queue_t *q) {
+    return s->keep_order && !q->shared;
+}
+
 static void ready_push(kin_sink_t *s, ks_queue_t *q) {
     if (q->on_ready || q->on_retry || q->busy || !q->head)
         return;
@@ -282,11 +288,12 @@ static int grow(kin_sink_t *s) {
     return 0;
 }
 
-/* The queue of e's partition key (created when missing); NULL when out of memory. */
-static ks_queue_t *queue_for(kin_sink_t *s, const ks_ent_t *e) {
+/* The queue of e's partition key (created when missing); NULL when out of memory. A random key
+ * never repeats, so it needs no queue of its own. */
+static ks_queue_t *queue_for(kin_sink_t *s, const ks_ent_t *e, int random_key) {
     uint64_t h;
     ks_queue_t *q;
-    if (!s->keep_order)
+    if (!s->keep_order || random_key)
         return s->shared;
     h = hash_bytes(e->part.key, e->pklen);
     if (s->nbuckets) {
@@ -521,10 +528,10 @@ static void build_plain(kin_sink_t *s, ks_req_t *r, size_t max) {
             bytes += ent_size(e);
             krec_push(krec_add(r), e);
             took = 1;
-            if (s->keep_order)
+            if (ordered(s, q))
                 break;
         }
-        if (s->keep_order && took) {
+        if (ordered(s, q) && took) {
             q->busy = 1;
             continue;
         }
@@ -564,7 +571,7 @@ static void build_agg(kin_sink_t *s, ks_req_t *r, size_t max, ks_krec_t **open) 
             sl_err_t err;
             /* Keeping order, a key's records go into one entry per request. (A hash the map
              * does not cover, sh < 0, goes alone as a plain entry.) */
-            if (s->keep_order && took && (sh < 0 || open[sh] != k))
+            if (ordered(s, q) && took && (sh < 0 || open[sh] != k))
                 break;
             if (sh >= 0 && !open[sh]) {
                 if (r->n >= max || bytes + 64 > KS_MAX_REQUEST_BYTES) {
@@ -585,7 +592,7 @@ static void build_agg(kin_sink_t *s, ks_req_t *r, size_t max, ks_krec_t **open) 
             }
             if (err == SL_ERR_STATE) {
                 /* The aggregate is full. */
-                if (s->keep_order && took)
+                if (ordered(s, q) && took)
                     break;
                 if (agg_close(s, r, (size_t)sh, open) != 0) {
                     stop = 1;
@@ -595,7 +602,7 @@ static void build_agg(kin_sink_t *s, ks_req_t *r, size_t max, ks_krec_t **open) 
             }
             if (err == SL_ERR_INVAL) {
                 /* Too big to aggregate (or no shard): a plain entry of its own. */
-                if (took && s->keep_order)
+                if (took && ordered(s, q))
                     break;
                 if (r->n >= max || (bytes + ent_size(e) > KS_MAX_REQUEST_BYTES && r->n > 0)) {
                     stop = 1;
@@ -607,7 +614,7 @@ static void build_agg(kin_sink_t *s, ks_req_t *r, size_t max, ks_krec_t **open) 
                 k = krec_add(r);
                 krec_push(k, e);
                 took = 1;
-                if (s->keep_order)
+                if (ordered(s, q))
                     break;
                 continue;
             }
@@ -627,11 +634,11 @@ static void build_agg(kin_sink_t *s, ks_req_t *r, size_t max, ks_krec_t **open) 
                 break;
             }
         }
-        if (s->keep_order && took)
+        if (ordered(s, q) && took)
             q->busy = 1;
         else
             ready_unpop(s, q);
-        if (s->keep_order && took && q->head && !stop)
+        if (ordered(s, q) && took && q->head && !stop)
             continue;
         if (stop)
             break;
@@ -823,7 +830,7 @@ static void krec_finish(kin_sink_t *s, ks_krec_t *k, const char *why) {
             ent_done(s, e, SL_ERR_RECORD);
         if (!last)
             continue;
-        if (s->keep_order && q->busy) {
+        if (ordered(s, q) && q->busy) {
             q->busy = 0;
             ready_push(s, q);
         }
@@ -1161,7 +1168,7 @@ sl_err_t kin_sink_send(sl_output_t *out, void *state, sl_record_t *rec) {
         else
             sl_kpl_hash_of_pk(e->part.key, e->pklen, &e->hash);
     }
-    if (!(q = queue_for(s, e))) {
+    if (!(q = queue_for(s, e, kin_partitioner_last_random(s->parter)))) {
         e->rec = NULL;
         s->held--;
         ent_free(s, e);
