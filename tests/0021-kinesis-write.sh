@@ -7,7 +7,8 @@
 # aggregation: fewer Kinesis records than user records, each aggregate on the shard all its
 # records hash to, and aws_kinesis_agg (the KPL authors' library) de-aggregates exactly the kept
 # records in per-key order; sluice's own consumer reads them back the same. (3) Partitioners
-# from a file input: fields (Flink's PARTITION BY) and fixed. (4) A record over 1 MiB is
+# from a file input: fields (Flink's PARTITION BY), fixed, and a C partitioner library built
+# here with cc (its open() refusing a bad argument stops the job with its reason). (4) A record over 1 MiB is
 # refused with a clear error under task.error.policy=skip and the rest is written.
 . "$(dirname "$0")/lib/common.sh"
 PEER=0021-kinesis-write
@@ -249,16 +250,61 @@ fjob f1 "systems.kout.streams.parts.sink.partitioner.fields=user,region" \
 "$SLUICE" run "$T/f1.properties" >"$T/f1.log" 2>&1 || { cat "$T/f1.log"; fail "the fields job failed"; }
 fjob f2 "systems.kout.streams.parts.sink.partitioner=fixed" >"$T/f2.properties"
 "$SLUICE" run "$T/f2.properties" >"$T/f2.log" 2>&1 || { cat "$T/f2.log"; fail "the fixed job failed"; }
+# A C partitioner, built the way a user builds one: the key is "p-" + the payload's user.
+cat >"$T/part.c" <<'C'
+#include <stdio.h>
+#include <string.h>
+#include <sluice/partitioner.h>
+static sl_err_t part_open(const char *arg, int worker, void **statep, char *errstr, size_t errlen) {
+    (void)worker;
+    if (strcmp(arg, "p-") != 0) {
+        snprintf(errstr, errlen, "expected the prefix p-, got '%s'", arg);
+        return SL_ERR_INVAL;
+    }
+    *statep = (void *)"p-";
+    return SL_OK;
+}
+static sl_err_t part_run(void *state, const sl_record_t *rec, sl_partition_t *out, char *errstr,
+                         size_t errlen) {
+    size_t len;
+    const char *d = sl_record_data(rec, &len), *u = memmem(d, len, "\"user\": \"", 9);
+    if (!u) {
+        snprintf(errstr, errlen, "no user in the payload");
+        return SL_ERR_RECORD;
+    }
+    u += 9;
+    snprintf(out->key, sizeof(out->key), "%s%.*s", (const char *)state,
+             (int)strcspn(u, "\""), u);
+    return SL_OK;
+}
+SL_EXPORT const sl_partitioner_plugin_t sluice_partitioner = {
+    .abi_version = SL_PARTITIONER_ABI_VERSION, .name = "by-user", .open = part_open,
+    .partition = part_run};
+C
+${CC:-cc} -D_GNU_SOURCE -shared -fPIC -I"$top_srcdir/include" -o "$T/libpart.so" "$T/part.c" \
+    || fail "cannot build the partitioner library"
+fjob f3 "systems.kout.streams.parts.sink.partitioner=$T/libpart.so" \
+    "systems.kout.streams.parts.sink.partitioner.arg=q-" >"$T/f3.properties"
+"$SLUICE" run "$T/f3.properties" >"$T/f3.log" 2>&1 && fail "a partitioner refusing its argument did not stop the job"
+grep -q "expected the prefix p-, got 'q-'" "$T/f3.log" || { cat "$T/f3.log"; fail "the partitioner's refusal is not reported"; }
+sed -i 's/partitioner.arg=q-/partitioner.arg=p-/' "$T/f3.properties"
+"$SLUICE" run "$T/f3.properties" >"$T/f3.log" 2>&1 || { cat "$T/f3.log"; fail "the custom partitioner job failed"; }
 python3 - "$T" "$KIN" <<'EOF' || fail "partition keys are wrong"
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import kin
 got = kin.read_stream(sys.argv[2], "parts")
-fields = [g for g in got if g["key"] != "0"]
+custom = [g for g in got if g["key"].startswith("p-")]
+fields = [g for g in got if g["key"] != "0" and not g["key"].startswith("p-")]
 fixed = [g for g in got if g["key"] == "0"]
 errs = []
-if len(fields) != 300 or len(fixed) != 300:
-    errs.append("%d records keyed by fields and %d by the fixed partitioner, 300 each expected" % (len(fields), len(fixed)))
+if len(fields) != 300 or len(fixed) != 300 or len(custom) != 300:
+    errs.append("%d records keyed by fields, %d by the fixed and %d by the custom partitioner, 300 each expected" % (len(fields), len(fixed), len(custom)))
+for g in custom:
+    d = json.loads(g["data"])
+    if g["key"] != "p-" + d["user"]:
+        errs.append("custom: record %d has key %r" % (d["i"], g["key"]))
+        break
 for g in fields:
     d = json.loads(g["data"])
     if g["key"] != "%s/%s" % (d["user"], d["region"]):
@@ -270,9 +316,9 @@ if order != sorted(order):
 for e in errs:
     print("  " + e)
 sys.exit(1 if errs else 0)
-print("# fields: 300 records keyed user/region; fixed: 300 records keyed 0, in order")
+print("# fields: 300 records keyed user/region; fixed: 300 records keyed 0, in order; custom: 300 keyed p-user")
 EOF
-say "(3) partitioners: fields (PARTITION BY) and fixed"
+say "(3) partitioners: fields (PARTITION BY), fixed and a C library"
 
 # ---- (4) a record over 1 MiB ---------------------------------------------------------------------------
 kin_stream "$KIN" big 1
