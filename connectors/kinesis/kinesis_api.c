@@ -2084,11 +2084,11 @@ static int pr_str(pr_scan_t *sc, const char **s, size_t *n) {
     const char *q;
     if (!pr_lit(sc, '"'))
         return -1;
-    for (q = sc->p; q < sc->end && *q != '"'; q++)
-        if (*q == '\\' || (unsigned char)*q < 0x20)
-            return -1;
-    if (q >= sc->end)
+    if (!(q = memchr(sc->p, '"', (size_t)(sc->end - sc->p))))
         return -1;
+    for (const char *c = sc->p; c < q; c++)
+        if (*c == '\\' || (unsigned char)*c < 0x20)
+            return -1;
     *s = sc->p;
     *n = (size_t)(q - sc->p);
     sc->p = q + 1;

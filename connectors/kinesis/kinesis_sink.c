@@ -673,20 +673,24 @@ static char *body_of(kin_sink_t *s, ks_req_t *r, size_t *len) {
         const uint8_t *data = k->agg.data ? k->agg.data : k->ents->data;
         size_t dlen = k->agg.data ? k->agg.len : k->ents->len;
         const char *pk = k->agg.data ? k->agg.pk : k->ents->part.key;
+        size_t pklen = k->agg.data ? strlen(k->agg.pk) : k->ents->pklen;
         const char *ehk = NULL;
         if (k->agg.data ? k->agg.aggregated || k->ents->part.hash_key[0] : 0)
             ehk = k->agg.ehk;
         else if (!k->agg.data && k->ents->part.hash_key[0])
             ehk = k->ents->part.hash_key;
-        sl_sb_puts(&sb, i ? ",{\"Data\":\"" : "{\"Data\":\"");
+        if (i)
+            sl_sb_append(&sb, ",{\"Data\":\"", 10);
+        else
+            sl_sb_append(&sb, "{\"Data\":\"", 9);
         b64(&sb, data, dlen);
-        sl_sb_puts(&sb, "\",\"PartitionKey\":\"");
-        json_str(&sb, pk, strlen(pk));
+        sl_sb_append(&sb, "\",\"PartitionKey\":\"", 18);
+        json_str(&sb, pk, pklen);
         if (ehk && *ehk) {
             sl_sb_puts(&sb, "\",\"ExplicitHashKey\":\"");
             sl_sb_puts(&sb, ehk);
         }
-        sl_sb_puts(&sb, "\"}");
+        sl_sb_append(&sb, "\"}", 2);
     }
     sl_sb_puts(&sb, "]}");
     if (sb.oom) {
