@@ -109,7 +109,7 @@ for i in range(n):
         full = a.add_user_record(key, data[i % 1000])
         if full:
             pk, ehk, blob = full.get_contents()
-            batch.append({"PartitionKey": pk, "ExplicitHashKey": ehk, "Data": blob})
+            batch.append(dict({"PartitionKey": pk, "Data": blob}, **({"ExplicitHashKey": ehk} if ehk else {})))
     else:
         batch.append({"PartitionKey": key, "Data": data[i % 1000]})
     if len(batch) >= (90 if agg else 500):  # 90 aggregates of 51200 bytes stay under 5 MB
@@ -117,7 +117,7 @@ for i in range(n):
         batch = []
 if agg and a.get_num_user_records():
     pk, ehk, blob = a.clear_and_get().get_contents()
-    batch.append({"PartitionKey": pk, "ExplicitHashKey": ehk, "Data": blob})
+    batch.append(dict({"PartitionKey": pk, "Data": blob}, **({"ExplicitHashKey": ehk} if ehk else {})))
 if batch:
     put(batch)
 print(n, round(cpu() - c0, 4))
@@ -214,8 +214,9 @@ row "file -> /dev/null" "$N" "$wall" "$base_cpu" "$rss" "(baseline)"
 
 for agg in false true; do
     start_sink p$agg
-    { sed -e "s|task.outputs=out.s|task.outputs=kout.bench|" -e "s|base.db|p$agg.db|" \
-        "$T/base.properties"; sink_props $agg; } >"$T/p$agg.properties"
+    { grep -v -e '^systems.out' -e '^task.outputs' -e '^job.checkpoint' "$T/base.properties"
+      echo "task.outputs=kout.bench"; echo "job.checkpoint.sqlite.path=$T/p$agg.db"
+      sink_props $agg; } >"$T/p$agg.properties"
     python3 "$T/run.py" "$T/p$agg" - 0 "$SLUICE" run "$T/p$agg.properties"
     read -r wall user sys rss code <"$T/p$agg"
     [ "$code" = 0 ] || { tail -n 20 "$T/p$agg.stderr" >&2; exit 1; }

@@ -2,14 +2,17 @@
 # 0021: the kinesis producer, judged by the AWS CLI v2 reading what sluice wrote into kinesalite.
 # (1) Kinesis -> filter -> Kinesis: records put with the CLI into a 4-shard stream, filtered by
 # level, written to a 3-shard stream: the CLI finds exactly the kept records (key, bytes), each
-# on the shard its key hashes to (or its explicit hash key names), each key in put order, none
-# twice (order is per input shard: a key's records read from one shard keep their order); the job's checkpoints stand at the input's last records. (2) The same with KPL
+# on the shard its key hashes to, each key in put order (order is per input shard: a key's
+# records read from one shard keep their order), none twice; the job's checkpoints stand at the
+# input's last records. (2) The same with KPL
 # aggregation: fewer Kinesis records than user records, each aggregate on the shard all its
 # records hash to, and aws_kinesis_agg (the KPL authors' library) de-aggregates exactly the kept
 # records in per-key order; sluice's own consumer reads them back the same. (3) Partitioners
 # from a file input: fields (Flink's PARTITION BY), fixed, and a C partitioner library built
-# here with cc (its open() refusing a bad argument stops the job with its reason). (4) A record over 1 MiB is
-# refused with a clear error under task.error.policy=skip and the rest is written.
+# here with cc (its open() refusing a bad argument stops the job with its reason). (4) A record
+# over 1 MiB is refused with a clear error under task.error.policy=skip and the rest is written.
+# (5) messageFormat FULL_MESSAGE_IN_JSON and FULL_MESSAGE_IN_FB: Python and flatc read back the
+# kept records with their keys and arrival times.
 . "$(dirname "$0")/lib/common.sh"
 PEER=0021-kinesis-write
 . "$top_srcdir/tests/peers/lib.sh"
@@ -348,3 +351,63 @@ import sys; sys.path.insert(0, '$T'); import kin
 print(len(kin.read_stream('$KIN', 'big')))")
 [ "$c" = 2 ] || fail "the stream holds $c records, 2 expected (the oversized one skipped)"
 say "(4) a 1 MiB record is refused by name, the others are written"
+
+# ---- (5) message formats, read back by the CLI and judged by Python and flatc ------------------
+kin_stream "$KIN" fmtjson 1
+kin_stream "$KIN" fmtfb 1
+for f in json fb; do
+    case $f in json) mf=FULL_MESSAGE_IN_JSON ;; *) mf=FULL_MESSAGE_IN_FB ;; esac
+    job "m$f" src "fmt$f" "systems.kout.streams.fmt$f.messageFormat=$mf" >"$T/m$f.properties"
+    kin_run "$T/m$f.properties" "$T/m$f.log"; P=$KIN_PID
+    wait_count "fmt$f" "$N" 60 "$P" "$T/m$f.log"
+    kin_stop "$P" "$T/m$f.log"
+done
+mkdir "$T/fbout"
+python3 - "$T" "$KIN" "$top_srcdir/connectors/kinesis/kinesis_message.fbs" <<'PY' || fail "the formatted records are wrong"
+import base64, json, os, subprocess, sys
+sys.path.insert(0, sys.argv[1])
+import kin
+T, url, schema = sys.argv[1:4]
+put = kin.load(T + "/a.put")
+want = {(r["key"], r["data"]): r for r in put if json.loads(r["data"])["level"] == "error"}
+errs = []
+# JSON: Pulsar's payloadBase64 and properties, plus key and eventTime (the arrival time).
+seen = set()
+for g in kin.read_stream(url, "fmtjson"):
+    j = json.loads(g["data"])
+    k = (j.get("key"), base64.b64decode(j["payloadBase64"]))
+    r = want.get(k)
+    if r is None:
+        errs.append("JSON: unexpected record %r" % (g["data"][:80],))
+        continue
+    seen.add(k)
+    if j["properties"] != {} or g["key"] != r["key"]:
+        errs.append("JSON: properties %r / partition key %r for %s" % (j["properties"], g["key"], r["id"]))
+    if not r["t0"] - 5 <= j.get("eventTime", 0) <= r["t1"] + 5:
+        errs.append("JSON: eventTime %r outside [%d, %d]" % (j.get("eventTime"), r["t0"], r["t1"]))
+if len(seen) != len(want):
+    errs.append("JSON: %d of %d records" % (len(seen), len(want)))
+# FlatBuffers: flatc decodes each with the schema.
+seen = set()
+for i, g in enumerate(kin.read_stream(url, "fmtfb")):
+    path = "%s/fbout/%d.bin" % (T, i)
+    open(path, "wb").write(g["data"])
+    p = subprocess.run(["flatc", "--json", "--raw-binary", "--strict-json", "-o", T + "/fbout", schema, "--", path],
+                       capture_output=True)
+    if p.returncode != 0:
+        errs.append("flatc cannot decode record %d: %s" % (i, p.stderr.decode()[-300:]))
+        break
+    f = json.load(open("%s/fbout/%d.json" % (T, i)))
+    k = (f.get("key"), bytes(b & 0xFF for b in f.get("payload", [])))
+    if k not in want:
+        errs.append("FB: unexpected record %r" % (k,))
+        continue
+    seen.add(k)
+if len(seen) != len(want):
+    errs.append("FB: %d of %d records" % (len(seen), len(want)))
+for e in errs[:20]:
+    print("  " + e)
+print("# messageFormat: %d records as Pulsar's JSON (read by Python) and FlatBuffers (read by flatc)" % len(want))
+sys.exit(1 if errs else 0)
+PY
+say "(5) FULL_MESSAGE_IN_JSON and FULL_MESSAGE_IN_FB read back by Python and flatc"

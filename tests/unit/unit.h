@@ -23,7 +23,6 @@ void test_kpl_register(void);
 void test_kinesis_api_register(void);
 void test_kinesis_conf_register(void);
 void test_kinesis_coord_register(void);
-void test_kinesis_format_register(void);
 void test_kinesis_sink_register(void);
 
 /* A fresh temporary directory for a test (mkdtemp under $TMPDIR); the path is static storage

@@ -1,2 +1,0 @@
-#include "unit.h"
-void test_kinesis_format_register(void) {}
