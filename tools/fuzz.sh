@@ -37,7 +37,7 @@ for src in tests/fuzz/fuzz_*.c; do
     case $name in
         fuzz_props) deps="runtime/conf.c runtime/util_props.c runtime/util_str.c runtime/log.c" ;;
         fuzz_kpl) deps="connectors/kinesis/kinesis_kpl.c runtime/util_pb.c runtime/util_str.c runtime/log.c" ;;
-        fuzz_getrecords) deps="connectors/kinesis/kinesis_api.c runtime/aws_client.c runtime/aws_sigv4.c
+        fuzz_getrecords|fuzz_putrecords) deps="connectors/kinesis/kinesis_api.c runtime/aws_client.c runtime/aws_sigv4.c
             runtime/aws_creds.c runtime/aws_creds_remote.c runtime/http.c runtime/record.c
             runtime/util_str.c runtime/util_time.c runtime/log.c runtime/err.c" ;;
         *) echo "fuzz.sh: no build rule for $name"; exit 1 ;;
@@ -52,6 +52,10 @@ for src in tests/fuzz/fuzz_*.c; do
     if [ "$name" = fuzz_getrecords ]; then
         getrecords_seeds "$corpus"
         extra="-dict=getrecords.dict"
+    fi
+    if [ "$name" = fuzz_putrecords ]; then
+        printf '\002{"FailedRecordCount":1,"Records":[{"SequenceNumber":"4960","ShardId":"shardId-000000000001"},{"ErrorCode":"InternalFailure","ErrorMessage":"x\\"y"}]}' >"$corpus/partial.json"
+        printf '\000{ "Records" : [ {"SequenceNumber":"1","ShardId":"s","ErrorCode":null} ], "EncryptionType":"KMS" }' >"$corpus/spaces.json"
     fi
     echo "fuzz.sh: $name for ${secs}s"
     # shellcheck disable=SC2086

@@ -348,6 +348,15 @@ void kin_sink_close(sl_output_t *out, void *state);
 sl_err_t kin_parse_put_records(const char *body, size_t len, size_t n, char (*codes)[SL_KIN_CODE_MAX],
                                char (*shards)[SL_KIN_SHARD_ID_MAX], size_t *failed,
                                char *errstr, size_t errlen);
+/* Its two halves: the scanner for answers as Kinesis writes them (0, or 1 when it cannot vouch
+ * for the answer: nothing decided), and the strict jansson reader that decides the rest and words
+ * the errors. kin_parse_put_records() is scanner, else reader; a fuzz target holds them equal. */
+int kin_scan_put_records(const char *body, size_t len, size_t n, char (*codes)[SL_KIN_CODE_MAX],
+                         char (*shards)[SL_KIN_SHARD_ID_MAX], size_t *failed);
+sl_err_t kin_parse_put_records_json(const char *body, size_t len, size_t n,
+                                    char (*codes)[SL_KIN_CODE_MAX],
+                                    char (*shards)[SL_KIN_SHARD_ID_MAX], size_t *failed,
+                                    char *errstr, size_t errlen);
 
 /* Posts m (ownership passes) to the coordinator. Any thread. */
 void kin_input_post(kin_input_t *k, kin_msg_t *m);

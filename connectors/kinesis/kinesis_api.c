@@ -2101,9 +2101,9 @@ static int pr_key(pr_scan_t *sc, const char *k) {
            sc->p[kl + 1] == '"';
 }
 
-static int scan_put_records(const char *body, size_t len, size_t n,
-                            char (*codes)[SL_KIN_CODE_MAX], char (*shards)[SL_KIN_SHARD_ID_MAX],
-                            size_t *failed) {
+int kin_scan_put_records(const char *body, size_t len, size_t n,
+                         char (*codes)[SL_KIN_CODE_MAX], char (*shards)[SL_KIN_SHARD_ID_MAX],
+                         size_t *failed) {
     pr_scan_t sc = {body, body + len};
     long long fc = -1;
     size_t nrec = 0, nfailed = 0;
@@ -2222,13 +2222,20 @@ sl_err_t kin_parse_put_records(const char *body, size_t len, size_t n,
                                char (*codes)[SL_KIN_CODE_MAX],
                                char (*shards)[SL_KIN_SHARD_ID_MAX], size_t *failed,
                                char *errstr, size_t errlen) {
+    if (kin_scan_put_records(body, len, n, codes, shards, failed) == 0)
+        return SL_OK;
+    return kin_parse_put_records_json(body, len, n, codes, shards, failed, errstr, errlen);
+}
+
+sl_err_t kin_parse_put_records_json(const char *body, size_t len, size_t n,
+                                    char (*codes)[SL_KIN_CODE_MAX],
+                                    char (*shards)[SL_KIN_SHARD_ID_MAX], size_t *failed,
+                                    char *errstr, size_t errlen) {
     json_error_t jerr;
     json_t *doc, *recs, *fc;
     size_t nfailed = 0;
     sl_err_t err = SL_ERR_INVAL;
 
-    if (scan_put_records(body, len, n, codes, shards, failed) == 0)
-        return SL_OK;
     doc = json_loadb(body, len, 0, &jerr);
     if (!doc) {
         sl_errf(errstr, errlen, "malformed JSON at byte %d: %s", jerr.position, jerr.text);
