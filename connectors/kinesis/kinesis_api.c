@@ -2087,7 +2087,7 @@ static int pr_str(pr_scan_t *sc, const char **s, size_t *n) {
     if (!(q = memchr(sc->p, '"', (size_t)(sc->end - sc->p))))
         return -1;
     for (const char *c = sc->p; c < q; c++)
-        if (*c == '\\' || (unsigned char)*c < 0x20)
+        if (*c == '\\' || (unsigned char)*c < 0x20 || (unsigned char)*c >= 0x80)
             return -1;
     *s = sc->p;
     *n = (size_t)(q - sc->p);
@@ -2121,11 +2121,17 @@ int kin_scan_put_records(const char *body, size_t len, size_t n,
             if (!pr_lit(&sc, ':'))
                 return 1;
             pr_ws(&sc);
-            if (sc.p >= sc.end || *sc.p < '0' || *sc.p > '9')
+            /* A small plain integer (no sign, leading zero, fraction or exponent). */
+            if (sc.p >= sc.end || *sc.p < '0' || *sc.p > '9' ||
+                (*sc.p == '0' && sc.p + 1 < sc.end && sc.p[1] >= '0' && sc.p[1] <= '9'))
                 return 1;
-            fc = strtoll(sc.p, &e, 10);
-            if (e > sc.end || (e < sc.end && (*e == '.' || *e == 'e' || *e == 'E')))
+            for (e = (char *)sc.p; e < sc.end && *e >= '0' && *e <= '9'; e++)
+                ;
+            if (e - sc.p > 9 || (e < sc.end && (*e == '.' || *e == 'e' || *e == 'E')))
                 return 1;
+            fc = 0;
+            for (const char *d = sc.p; d < e; d++)
+                fc = fc * 10 + (*d - '0');
             sc.p = e;
         } else if (pr_key(&sc, "EncryptionType")) {
             const char *s;
@@ -2157,14 +2163,10 @@ int kin_scan_put_records(const char *body, size_t len, size_t n,
                             continue;
                         }
                         if (kl == 12 && !memcmp(k, "ErrorMessage", 12)) {
-                            /* free text: skip it, escapes and all */
-                            if (!pr_lit(&sc, '"'))
+                            /* free text, not kept: plain ASCII is skipped, anything else
+                             * (escapes, UTF-8) is left to the strict reader */
+                            if (pr_str(&sc, &s, &sl) != 0)
                                 return 1;
-                            while (sc.p < sc.end && *sc.p != '"')
-                                sc.p += *sc.p == '\\' ? 2 : 1;
-                            if (sc.p >= sc.end)
-                                return 1;
-                            sc.p++;
                             continue;
                         }
                         if (pr_str(&sc, &s, &sl) != 0)
