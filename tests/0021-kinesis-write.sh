@@ -290,7 +290,9 @@ fjob f3 "systems.kout.streams.parts.sink.partitioner=$T/libpart.so" \
     "systems.kout.streams.parts.sink.partitioner.arg=q-" >"$T/f3.properties"
 "$SLUICE" run "$T/f3.properties" >"$T/f3.log" 2>&1 && fail "a partitioner refusing its argument did not stop the job"
 grep -q "expected the prefix p-, got 'q-'" "$T/f3.log" || { cat "$T/f3.log"; fail "the partitioner's refusal is not reported"; }
-sed -i 's/partitioner.arg=q-/partitioner.arg=p-/' "$T/f3.properties"
+# A relative path is found beside the job file, by the check and by the workers alike.
+sed -i -e 's/partitioner.arg=q-/partitioner.arg=p-/' -e "s|partitioner=$T/libpart.so|partitioner=libpart.so|" "$T/f3.properties"
+grep -q 'partitioner=libpart.so' "$T/f3.properties" || fail "could not make the partitioner path relative"
 "$SLUICE" run "$T/f3.properties" >"$T/f3.log" 2>&1 || { cat "$T/f3.log"; fail "the custom partitioner job failed"; }
 python3 - "$T" "$KIN" <<'EOF' || fail "partition keys are wrong"
 import json, sys

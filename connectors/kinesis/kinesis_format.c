@@ -359,7 +359,8 @@ static uint8_t *fb_grow(fbb_t *b, size_t n) {
             b->oom = 1;
             return NULL;
         }
-        memcpy(nb + cap - b->used, b->buf + b->cap - b->used, b->used);
+        if (b->used)
+            memcpy(nb + cap - b->used, b->buf + b->cap - b->used, b->used);
         free(b->buf);
         b->buf = nb;
         b->cap = cap;

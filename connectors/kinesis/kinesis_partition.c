@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -97,8 +98,23 @@ int kin_partitioner_check(sl_conf_t *conf, const char *key, const char *fields_k
             return 0;
         }
     if (is_library(v)) {
-        void *dl = sl_library_open(conf, v, "partitioner", key);
+        void *dl;
         const sl_partitioner_plugin_t *p;
+        /* A relative path names a file beside the job file (as operator libraries do); keep
+         * that resolved path, so the workers load the very library checked here. */
+        const char *origin = sl_conf_origin(conf), *slash = origin ? strrchr(origin, '/') : NULL;
+        if (v[0] != '/' && access(v, F_OK) != 0 && slash) {
+            sl_sb_t alt = {0};
+            sl_sb_printf(&alt, "%.*s/%s", (int)(slash - origin), origin, v);
+            if (!alt.oom && access(alt.buf, F_OK) == 0) {
+                free(sc->partitioner);
+                sc->partitioner = alt.buf;
+                v = sc->partitioner;
+                alt.buf = NULL;
+            }
+            sl_sb_free(&alt);
+        }
+        dl = sl_library_open(conf, v, "partitioner", key);
         if (!dl)
             return 1;
         p = resolve(conf, key, dl, v, sc->partitioner_symbol && *sc->partitioner_symbol
