@@ -1003,6 +1003,13 @@ static entry_t *lookup_row(sl_conf_t *conf, const sl_prop_t *table, const sl_pro
             if (!e)
                 continue;
             e->used = 1;
+            if ((a->flags & SL_PROP_F_DEPRECATED) && !e->noted) {
+                char w[512];
+                e->noted = 1;
+                sl_log(SL_LOG_WARN, "conf", "%s: '%s' is deprecated%s%s; use '%s%s'",
+                       ent_where(e, w, sizeof(w)), e->key, a->desc ? ": " : "",
+                       a->desc ? a->desc : "", prefixes[p], row->name);
+            }
             if (!first) {
                 first = e;
             } else if (strcmp(first->value, e->value) != 0 && !e->clash) {

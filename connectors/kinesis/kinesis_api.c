@@ -2159,7 +2159,16 @@ int kin_scan_put_records(const char *body, size_t len, size_t n,
                             return 1;
                         pr_ws(&sc);
                         if (sc.end - sc.p >= 4 && !memcmp(sc.p, "null", 4)) {
+                            /* null, as the last of duplicate keys too, means absent */
                             sc.p += 4;
+                            if (kl == 14 && !memcmp(k, "SequenceNumber", 14))
+                                seq = NULL;
+                            else if (kl == 7 && !memcmp(k, "ShardId", 7))
+                                sh = NULL;
+                            else if (kl == 9 && !memcmp(k, "ErrorCode", 9))
+                                code = NULL;
+                            else if (!(kl == 12 && !memcmp(k, "ErrorMessage", 12)))
+                                return 1;
                             continue;
                         }
                         if (kl == 12 && !memcmp(k, "ErrorMessage", 12)) {

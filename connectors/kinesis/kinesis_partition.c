@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,14 +104,22 @@ int kin_partitioner_check(sl_conf_t *conf, const char *key, const char *fields_k
         /* A relative path names a file beside the job file (as operator libraries do); keep
          * that resolved path, so the workers load the very library checked here. */
         const char *origin = sl_conf_origin(conf), *slash = origin ? strrchr(origin, '/') : NULL;
-        if (v[0] != '/' && access(v, F_OK) != 0 && slash) {
+        void *direct = v[0] != '/' ? dlopen(v, RTLD_NOW | RTLD_LOCAL) : NULL;
+        if (direct) {
+            dlclose(direct);
+        } else if (v[0] != '/' && origin && origin[0] != '<') {
+            /* Not found as given (a bare name searches the library path, not the current
+             * directory): beside the job file, as sl_library_open() looks, made absolute. */
             sl_sb_t alt = {0};
-            sl_sb_printf(&alt, "%.*s/%s", (int)(slash - origin), origin, v);
-            if (!alt.oom && access(alt.buf, F_OK) == 0) {
+            char *real;
+            if (slash)
+                sl_sb_printf(&alt, "%.*s/%s", (int)(slash - origin), origin, v);
+            else
+                sl_sb_printf(&alt, "./%s", v);
+            if (!alt.oom && (real = realpath(alt.buf, NULL))) {
                 free(sc->partitioner);
-                sc->partitioner = alt.buf;
+                sc->partitioner = real;
                 v = sc->partitioner;
-                alt.buf = NULL;
             }
             sl_sb_free(&alt);
         }
@@ -372,6 +381,8 @@ sl_err_t kin_partitioner_run(kin_partitioner_t *p, const sl_record_t *rec, sl_pa
                      out->hash_key);
             return SL_ERR_RECORD;
         }
+        /* Kinesis takes only the plain form (no sign, no leading zeros): "+007" goes as "7". */
+        sl_kpl_hash_format(&hv, out->hash_key);
     }
     *keylen = klen;
     return SL_OK;
