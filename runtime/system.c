@@ -610,13 +610,18 @@ void sl_output_set_busy(sl_output_t *out, int busy) {
         }
 }
 
-void sl_output_abort(sl_output_t *out, const char *fmt, ...) {
-    va_list ap;
+/* out->errmsg = "output <sys>.<stream>: " + the message. */
+static void output_vmsg(sl_output_t *out, const char *fmt, va_list ap) {
     int n = snprintf(out->errmsg, sizeof(out->errmsg), "output %s.%s: ", out->st->sys->name,
                      out->st->name);
-    va_start(ap, fmt);
     if (n > 0 && (size_t)n < sizeof(out->errmsg))
         vsnprintf(out->errmsg + n, sizeof(out->errmsg) - (size_t)n, fmt, ap);
+}
+
+void sl_output_abort(sl_output_t *out, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    output_vmsg(out, fmt, ap);
     va_end(ap);
     sl_job_fail(out->w->job, "%s", out->errmsg);
     out->w->failed = 1;
@@ -624,11 +629,8 @@ void sl_output_abort(sl_output_t *out, const char *fmt, ...) {
 
 sl_err_t sl_output_fail(sl_output_t *out, const char *fmt, ...) {
     va_list ap;
-    int n = snprintf(out->errmsg, sizeof(out->errmsg), "output %s.%s: ", out->st->sys->name,
-                     out->st->name);
     va_start(ap, fmt);
-    if (n > 0 && (size_t)n < sizeof(out->errmsg))
-        vsnprintf(out->errmsg + n, sizeof(out->errmsg) - (size_t)n, fmt, ap);
+    output_vmsg(out, fmt, ap);
     va_end(ap);
     return SL_ERR_IO;
 }

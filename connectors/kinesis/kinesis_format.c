@@ -226,7 +226,7 @@ static void put_text(sl_sb_t *sb, const char *s, size_t n, int json) {
     }
 }
 
-static void put_b64(sl_sb_t *sb, const void *p, size_t n) {
+void kin_sb_base64(sl_sb_t *sb, const void *p, size_t n) {
     size_t need = 4 * ((n + 2) / 3);
     char *room = sl_sb_room(sb, need);
     if (!room)
@@ -255,7 +255,7 @@ static sl_err_t encode_json(const sl_record_t *rec, const enc_t *en, sl_sb_t *sb
     int n = sl_record_header_count(rec), first = 1;
 
     sl_sb_puts(sb, "{\"payloadBase64\":\"");
-    put_b64(sb, data, len);
+    kin_sb_base64(sb, data, len);
     sl_sb_puts(sb, "\",\"properties\":{");
     for (int i = 0; i < n; i++) {
         const char *hn, *hv;

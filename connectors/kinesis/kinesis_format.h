@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "sluice/record.h"
+#include "util_str.h"
 
 typedef enum {
     KIN_FMT_RAW = 0,  /* ONLY_RAW_PAYLOAD */
@@ -53,6 +54,9 @@ typedef enum {
  * that is not one of the two. */
 sl_err_t kin_format_encode(kin_fmt_t fmt, const sl_record_t *rec, uint8_t **out, size_t *outlen,
                            char *errstr, size_t errlen);
+
+/* Appends the padded base64 of p[0..n) to sb (sets sb->oom when out of memory). */
+void kin_sb_base64(sl_sb_t *sb, const void *p, size_t n);
 
 /* Parses Pulsar's format name (case-insensitive) into *out: 0, or -1 for anything else. */
 int kin_format_parse(const char *s, kin_fmt_t *out);

@@ -545,7 +545,7 @@ static void build_plain(kin_sink_t *s, ks_req_t *r, size_t max) {
 }
 
 /* Closes shard i's aggregate into an entry of r. */
-static int agg_close(kin_sink_t *s, ks_req_t *r, size_t i, ks_krec_t **open) {
+static int agg_close(kin_sink_t *s, size_t i, ks_krec_t **open) {
     ks_krec_t *k = open[i];
     if (!k)
         return 0;
@@ -554,7 +554,6 @@ static int agg_close(kin_sink_t *s, ks_req_t *r, size_t i, ks_krec_t **open) {
         return 0;
     if (sl_kpl_agg_flush(s->aggs[i], &k->agg) != SL_OK)
         return -1;
-    (void)r;
     return 0;
 }
 
@@ -598,7 +597,7 @@ static void build_agg(kin_sink_t *s, ks_req_t *r, size_t max, ks_krec_t **open) 
                 /* The aggregate is full. */
                 if (ordered(s, q) && took)
                     break;
-                if (agg_close(s, r, (size_t)sh, open) != 0) {
+                if (agg_close(s, (size_t)sh, open) != 0) {
                     stop = 1;
                     break;
                 }
@@ -653,15 +652,6 @@ static void build_agg(kin_sink_t *s, ks_req_t *r, size_t max, ks_krec_t **open) 
 
 static void req_cb(void *opaque, const sl_aws_result_t *res);
 
-static void b64(sl_sb_t *sb, const uint8_t *p, size_t n) {
-    size_t need = 4 * ((n + 2) / 3);
-    char *room = sl_sb_room(sb, need);
-    if (!room)
-        return;
-    EVP_EncodeBlock((unsigned char *)room, p, (int)n);
-    sb->len += need;
-}
-
 static char *body_of(kin_sink_t *s, ks_req_t *r, size_t *len) {
     sl_sb_t sb = {0};
     if (s->kc->stream_arn && *s->kc->stream_arn) {
@@ -687,7 +677,7 @@ static char *body_of(kin_sink_t *s, ks_req_t *r, size_t *len) {
             sl_sb_append(&sb, ",{\"Data\":\"", 10);
         else
             sl_sb_append(&sb, "{\"Data\":\"", 9);
-        b64(&sb, data, dlen);
+        kin_sb_base64(&sb, data, dlen);
         sl_sb_append(&sb, "\",\"PartitionKey\":\"", 18);
         json_str(&sb, pk, pklen);
         if (ehk && *ehk) {
@@ -994,7 +984,7 @@ static int send_one(kin_sink_t *s) {
             goto oom;
         build_agg(s, r, max, open);
         for (size_t i = 0; i < s->nshards; i++)
-            if (agg_close(s, r, i, open) != 0)
+            if (agg_close(s, i, open) != 0)
                 goto oom;
         free(open);
         open = NULL;
