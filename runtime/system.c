@@ -665,3 +665,21 @@ void sl_output_ack(sl_output_t *out, sl_record_t *rec, sl_err_t err) {
     }
     sl_record_unref(rec);
 }
+
+int sl_conf_user_key(sl_conf_t *conf, const sl_prop_t *table, const char *const *prefixes,
+                     const char *name, char *buf, size_t len) {
+    for (int p = 0; prefixes[p]; p++) {
+        snprintf(buf, len, "%s%s", prefixes[p], name);
+        if (sl_conf_get(conf, buf))
+            return 1;
+        for (const sl_prop_t *r = table; r->name; r++) {
+            if (r->type != SL_PROP_ALIAS || strcmp(r->choices, name) != 0)
+                continue;
+            snprintf(buf, len, "%s%s", prefixes[p], r->name);
+            if (sl_conf_get(conf, buf))
+                return 1;
+        }
+    }
+    snprintf(buf, len, "%s%s", prefixes[0], name);
+    return 0;
+}

@@ -254,6 +254,13 @@ sl_err_t sl_output_fail(sl_output_t *out, const char *fmt, ...) SL_PRINTF(2, 3);
  * partition, never becomes committable. Nothing is logged. */
 void sl_output_drop(sl_output_t *out, sl_record_t *rec);
 
+/* Looks the canonical row name of table up as sl_conf_apply() does (each of prefixes in turn,
+ * the canonical spelling, then its aliases) and writes the key the user wrote to buf,
+ * returning 1; when nothing is set, writes prefixes[0] + name and returns 0. For messages that
+ * name the key the user wrote. */
+int sl_conf_user_key(sl_conf_t *conf, const sl_prop_t *table, const char *const *prefixes,
+                     const char *name, char *buf, size_t len);
+
 /* --- the registry -------------------------------------------------------------------------- */
 
 /* The plugin answering to factory (case-sensitive, full spelling), or NULL. */

@@ -7,7 +7,9 @@
 # interval + renew interval + 1 s); after SIGTERM of another, the handover time (target < 2 s,
 # KIN_HANDOVER_MS). Then, over all outputs: no record lost, and every duplicate explained: it
 # belongs to a shard the killed worker owned and comes after that shard's checkpoint at the
-# kill (read but not checkpointed). A graceful handover leaves no duplicate.
+# kill (read but not checkpointed), or to a shard its reader lost without handing it over (a
+# renewal that did not land in time under load: the KCL re-reads those too). A graceful
+# handover leaves no duplicate.
 . "$(dirname "$0")/lib/common.sh"
 PEER=0017-kinesis-workers
 . "$top_srcdir/tests/peers/lib.sh"
@@ -159,7 +161,7 @@ kin_stop "$LPID" "$T/$LAST.log"
 wait "$POLL" || true
 
 python3 - "$T" "$VICTIM" "$t_kill" <<'EOF' || fail "records lost, or duplicates the kill does not explain"
-import sys, json, collections
+import sys, json, collections, re
 sys.path.insert(0, sys.argv[1])
 import kin
 T, victim, t_kill = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -190,12 +192,34 @@ unexplained = []
 explainable = sum(1 for i, c in copies.items() for w, g in c
                   if w == victim and g["shard"] in ck and
                   (not ck[g["shard"]].isdigit() or int(g["seq"]) > int(ck[g["shard"]])))
+# A worker that lost a lease without handing it over (its renewal did not land within the
+# failover time under load, or another worker took it) stops that shard before its next
+# checkpoint: what it read past its last checkpoint is read again by the next owner, as with the
+# KCL. Such losses are in the workers' logs; they explain a copy, a graceful handover does not.
+losses = collections.defaultdict(list)
+for w in ("w1", "w2", "w3"):
+    try:
+        for line in open(T + "/%s.log" % w, errors="replace"):
+            m = re.search(r"shard (\S+): lease lost \((.*?)\)", line)
+            if m:
+                losses[(w, m.group(1))].append(m.group(2))
+    except OSError:
+        pass
 for i, c in dups.items():
     r = prod.get(i)
-    ok = r is not None and r["shard"] in ck and any(w == victim for w, g in c) and \
-        (not ck[r["shard"]].isdigit() or int(r["seq"]) > int(ck[r["shard"]])) and len(c) == 2
-    if not ok:
-        unexplained.append((i, r and r["shard"], [(w, g["shard"], g["seq"]) for w, g in c]))
+    if r is None:
+        unexplained.append((i, None, [(w, g["shard"], g["seq"]) for w, g in c]))
+        continue
+    # Every copy but the last must come from a reader that stopped without a handover: the
+    # killed worker past its checkpoint, or a worker that lost the lease.
+    readers = [w for w, g in c]
+    killed_ok = r["shard"] in ck and (not ck[r["shard"]].isdigit() or int(r["seq"]) > int(ck[r["shard"]]))
+    excused = [w for w in readers if (w == victim and killed_ok) or (w, r["shard"]) in losses]
+    if len(excused) < len(readers) - 1:
+        unexplained.append((i, r["shard"], [(w, g["shard"], g["seq"]) for w, g in c]))
+if losses:
+    print("# leases lost without a handover (their unchecked records are read again): %s" %
+          "; ".join("%s %s (%s)" % (w, s, ", ".join(sorted(set(why)))) for (w, s), why in sorted(losses.items())))
 print("# outputs: %s; produced %d, lost %d, unknown %d, duplicates %d (the killed %s read %d "
       "records past its checkpoints of %s; torn lines %d)" %
       (", ".join("%s %d" % kv for kv in sorted(per_worker.items())), len(prod), len(lost),
@@ -208,7 +232,23 @@ if unknown:
     print("FAIL: %d records nobody produced: %r" % (len(unknown), unknown[:5]))
     bad = True
 if unexplained:
-    print("FAIL: %d duplicates not explained by the kill, e.g. %r" % (len(unexplained), unexplained[:5]))
+    print("FAIL: %d duplicates not explained by the kill or a lost lease, e.g. %r" % (len(unexplained), unexplained[:5]))
+    for s in sorted({u[1] for u in unexplained if u[1]})[:3]:
+        print("# lease history of %s (poller):" % s)
+        last = None
+        for e in kin.timeline(T + "/timeline.jsonl"):
+            v = e["leases"].get(s)
+            cur = v and (v["owner"], v["checkpoint"])
+            if cur != last:
+                print("#   t=%d owner=%s checkpoint=%s" % (e["t"], cur and cur[0], cur and cur[1]))
+                last = cur
+        for w in ("w1", "w2", "w3"):
+            try:
+                for line in open(T + "/%s.log" % w, errors="replace"):
+                    if s in line:
+                        print("#   %s: %s" % (w, line.rstrip()[:200]))
+            except OSError:
+                pass
     bad = True
 sys.exit(1 if bad else 0)
 EOF

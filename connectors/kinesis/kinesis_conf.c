@@ -530,28 +530,8 @@ static int set(const char *s) {
     return s && *s;
 }
 
-/* Looks canonical row name up as sl_conf_apply() does (each prefix in turn, the canonical
- * spelling, then its aliases) and writes the key the user wrote to buf, returning 1; when
- * nothing is set, writes prefixes[0] + name and returns 0. */
-static int user_key(sl_conf_t *conf, const char *const *prefixes, const char *name, char *buf,
-                    size_t len) {
-    for (int p = 0; prefixes[p]; p++) {
-        snprintf(buf, len, "%s%s", prefixes[p], name);
-        if (sl_conf_get(conf, buf))
-            return 1;
-        for (const sl_prop_t *r = kin_stream_props; r->name; r++) {
-            if (r->type != SL_PROP_ALIAS || strcmp(r->choices, name) != 0)
-                continue;
-            snprintf(buf, len, "%s%s", prefixes[p], r->name);
-            if (sl_conf_get(conf, buf))
-                return 1;
-        }
-    }
-    snprintf(buf, len, "%s%s", prefixes[0], name);
-    return 0;
-}
-
-#define KEY(name, buf) (user_key(conf, prefixes, name, buf, sizeof(buf)), buf)
+#define KEY(name, buf) \
+    (sl_conf_user_key(conf, kin_stream_props, prefixes, name, buf, sizeof(buf)), buf)
 
 static void upcase(char *s) {
     for (; s && *s; s++)
@@ -611,7 +591,8 @@ static void check_start(sl_conf_t *conf, const char *const *prefixes, kin_conf_t
     if (kin_parse_time(kc->initpos_timestamp, fmt, &kc->initpos_ts_ms, err, sizeof(err)) !=
         SL_OK) {
         kc->initpos_ts_ms = 0;
-        if (user_key(conf, prefixes, "scan.stream.initpos-timestamp-format", k3, sizeof(k3)))
+        if (sl_conf_user_key(conf, kin_stream_props, prefixes,
+                             "scan.stream.initpos-timestamp-format", k3, sizeof(k3)))
             sl_conf_error(conf, KEY("scan.stream.initpos-timestamp", k2), "%s (format from %s)",
                           err, k3);
         else
@@ -657,12 +638,12 @@ static void check_backoff(sl_conf_t *conf, const char *const *prefixes, kin_back
     if (b->max_ms >= b->base_ms)
         return;
     snprintf(name, sizeof(name), "%s.backoff.max", family);
-    if (!user_key(conf, prefixes, name, kmax, sizeof(kmax))) {
+    if (!sl_conf_user_key(conf, kin_stream_props, prefixes, name, kmax, sizeof(kmax))) {
         b->max_ms = b->base_ms;
         return;
     }
     snprintf(name, sizeof(name), "%s.backoff.base", family);
-    user_key(conf, prefixes, name, kbase, sizeof(kbase));
+    sl_conf_user_key(conf, kin_stream_props, prefixes, name, kbase, sizeof(kbase));
     sl_conf_error(conf, kmax, "%lld ms is less than %s (%lld ms): the cap must be at least the "
                   "base", (long long)b->max_ms, kbase, (long long)b->base_ms);
 }
