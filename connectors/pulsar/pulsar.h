@@ -1,0 +1,77 @@
+/*
+ * pulsar.h: what the files of the Pulsar connector share: its configuration (one struct filled
+ * from systems.<sys>.streams.<stream>.pulsar.* and the Pulsar IO / Flink spellings), the
+ * producer (pulsar_sink.c) and the consumer (pulsar_source.c) entry points, and the mapping of a
+ * record onto a message (pulsar_map.c).
+ */
+#ifndef SL_PULSAR_H
+#define SL_PULSAR_H
+
+#include "pulsar_conn.h"
+#include "sluice/conf.h"
+#include "sluice/record.h"
+#include "system.h"
+
+typedef struct pl_conf {
+    /* client */
+    char *service_url;
+    char *topic;
+    char *auth_token;
+    char *tls_ca_file, *tls_cert_file, *tls_key_file;
+    int tls_allow_insecure;
+    int tls_verify_hostname;
+    int64_t connect_timeout_ms;
+    int64_t operation_timeout_ms;
+    int64_t keepalive_ms;
+    char *listener_name;
+    /* producer */
+    char *producer_name;
+    int batching;
+    int batch_max_messages;
+    int64_t batch_max_bytes;
+    int64_t batch_delay_ms;
+    int compression;          /* Pulsar__Proto__CompressionType */
+    int64_t send_timeout_ms;
+    int max_pending;
+    int64_t retry_base_ms, retry_max_ms;
+    sl_list_t source_props;   /* which kinesis.* properties a message gets */
+    int headers_as_props;
+    int hashing;              /* 0 JavaStringHash, 1 Murmur3_32Hash */
+    /* consumer */
+    char *subscription;
+    int sub_type;             /* Pulsar__Proto__CommandSubscribe__SubType */
+    int initial_position;     /* 0 latest, 1 earliest */
+    int receiver_queue;
+    char *consumer_name;
+    int64_t redelivery_delay_ms;
+} pl_conf_t;
+
+extern const sl_prop_t pl_stream_props[];
+/* Checks what one row cannot (topic name, service URL, combinations). */
+int pl_conf_check(sl_conf_t *conf, const char *const *prefixes, void *stream_conf, int input);
+/* The client settings of c for a client of what ("output 'p.t'"). Borrows from c. */
+void pl_client_conf(const pl_conf_t *c, const char *what, pl_client_conf_t *cc);
+
+/* The producer (pulsar_sink.c): the out_* callbacks. */
+sl_err_t pl_sink_open(sl_output_t *out, void **statep);
+sl_err_t pl_sink_send(sl_output_t *out, void *state, sl_record_t *rec);
+sl_err_t pl_sink_flush(sl_output_t *out, void *state, int sync);
+void pl_sink_close(sl_output_t *out, void *state);
+
+/* The message properties of a record (pulsar_map.c): the Pulsar Kinesis source's names for
+ * what a Kinesis record carries (kinesis.partition.key, kinesis.sequence.number,
+ * kinesis.shard.id, kinesis.arrival.timestamp, kinesis.encryption.type; those listed in
+ * c->source_props), then the record's headers when c->headers_as_props. Appends KeyValue
+ * pointers to kv (entries and strings heap-allocated: free with pl_props_free()). */
+typedef struct pl_props {
+    Pulsar__Proto__KeyValue **kv;
+    size_t n, cap;
+} pl_props_t;
+/* The partition of a message with key[0..len) among n, as the Java client's default router
+ * picks it (hashing 0: String.hashCode of the key's UTF-16 units, 1: Murmur3 32-bit & INT_MAX;
+ * then a sign-safe modulo). */
+int pl_key_partition(int hashing, const char *key, size_t len, int n);
+int pl_props_of(const pl_conf_t *c, const sl_record_t *rec, pl_props_t *p);
+void pl_props_free(pl_props_t *p);
+
+#endif

@@ -1,0 +1,811 @@
+/*
+ * pulsar_source.c: the consumer of the `pulsar` system. The main thread counts the topic's
+ * partitions (PARTITIONED_METADATA, again every discover interval, so partitions added later
+ * are read too) and announces one sluice partition per topic partition. Each is read on its
+ * worker's loop by its own subscription consumer (lookup, SUBSCRIBE with the configured type
+ * and initial position, FLOW permits of the receiver queue, topped up as the job takes
+ * messages). Every single message of a batch becomes a record: key = message key, event time =
+ * event time or publish time, headers = message properties plus pulsar.* facts (message id,
+ * publish time, producer, redelivery count, encryption context).
+ *
+ * Acknowledgement follows the job's commits: when the runtime commits an offset (everything up
+ * to it went through the chain and the sinks acknowledged), every entry wholly at or before it
+ * is acked, cumulatively (Exclusive, Failover) or one by one (Shared, Key_Shared). The local
+ * checkpoint store only mirrors that; where a subscription starts is the broker's business.
+ * A record the job failed is negatively acknowledged: the broker redelivers it after
+ * pulsar.consumer.redelivery-delay. A lost connection resubscribes with backoff; messages not
+ * acked are redelivered by the broker.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "pulsar.h"
+#include "sluice/log.h"
+#include "util_time.h"
+
+#define TICK_MS 100
+
+enum { C_IDLE, C_LOOKUP, C_CONNECTING, C_SUBSCRIBING, C_READY, C_BACKOFF, C_FAILED };
+
+/* One message taken off the wire, waiting for part_poll(). */
+typedef struct qmsg {
+    sl_buf_t *buf;           /* payload = buf[off .. off+len) */
+    size_t off, len;
+    char *key;
+    size_t keylen;
+    char offset[80];
+    int64_t event_ms, publish_ms;
+    char **headers;          /* 2 * nheaders */
+    int nheaders;
+    struct qentry *entry;
+    struct qmsg *next;
+} qmsg_t;
+
+/* An entry (one MESSAGE: a single message or a batch) delivered but not yet acked. */
+typedef struct qentry {
+    uint64_t ledger, entry;
+    int total;
+    int last_index;          /* batch index of its last message (-1: not a batch) */
+    struct qentry *next;
+} qentry_t;
+
+typedef struct wclient {
+    pl_client_t *cl;
+    int refs;
+} wclient_t;
+
+typedef struct pl_input {
+    sl_input_t *in;
+    const pl_conf_t *c;
+    char *topic;
+    char what[300];
+    pl_client_t *cl;         /* main thread: partition counts */
+    int nparts_known;        /* -1 unknown */
+    int asking;
+    wclient_t *wc;           /* per worker thread */
+    int nworkers;
+} pl_input_t;
+
+typedef struct cpart {
+    sl_part_t *part;
+    pl_input_t *k;
+    wclient_t *wc;
+    char *topic;
+    char what[400];
+    pl_conn_t *conn;
+    uint64_t consumer_id, req_id;
+    int state, attempts;
+    int64_t retry_at;
+    qmsg_t *qhead, *qtail;
+    int queued;
+    int permits_used;        /* taken by the job since the last FLOW */
+    qentry_t *ehead, *etail; /* delivered, not acked (in order) */
+    struct event *tick;
+    sl_sb_t zbuf;
+    int ended;
+} cpart_t;
+
+/* ---- main thread: partitions ------------------------------------------------------------------ */
+
+static void got_partitions(void *opaque, int n, const char *err) {
+    pl_input_t *k = opaque;
+    k->asking = 0;
+    if (err) {
+        sl_log(SL_LOG_WARN, "pulsar", "%s: topic %s: %s (asked again at the next discovery)",
+               k->what, k->topic, err);
+        return;
+    }
+    if (n == 0) {
+        if (k->nparts_known < 0)
+            sl_input_add_partition(k->in, k->topic);
+        k->nparts_known = 0;
+        return;
+    }
+    for (int i = k->nparts_known < 0 ? 0 : k->nparts_known; i < n; i++) {
+        char *t = pl_topic_partition(k->topic, i);
+        if (t)
+            sl_input_add_partition(k->in, t);
+        free(t);
+    }
+    if (n > k->nparts_known)
+        k->nparts_known = n;
+}
+
+sl_err_t pl_in_open(sl_input_t *in, void **statep);
+sl_err_t pl_in_open(sl_input_t *in, void **statep) {
+    const pl_conf_t *c = sl_input_stream_conf(in);
+    pl_input_t *k = calloc(1, sizeof(*k));
+    pl_client_conf_t cc;
+    char err[300];
+    const char *topic = c->topic && *c->topic ? c->topic : sl_input_stream(in);
+    if (!k)
+        return sl_input_fail(in, "out of memory");
+    k->in = in;
+    k->c = c;
+    k->nparts_known = -1;
+    snprintf(k->what, sizeof(k->what), "input '%s.%s'", sl_input_system(in), sl_input_stream(in));
+    k->nworkers = sl_input_worker_count(in);
+    if (!(k->topic = pl_topic_full(topic, err, sizeof(err)))) {
+        free(k);
+        return sl_input_fail(in, "%s", err);
+    }
+    if (!(k->wc = calloc((size_t)k->nworkers, sizeof(*k->wc)))) {
+        free(k->topic);
+        free(k);
+        return sl_input_fail(in, "out of memory");
+    }
+    pl_client_conf(c, k->what, &cc);
+    if (!(k->cl = pl_client_new(sl_input_base(in), &cc, err, sizeof(err)))) {
+        free(k->wc);
+        free(k->topic);
+        free(k);
+        return sl_input_fail(in, "%s", err);
+    }
+    sl_input_set_discover_interval(in, 30000);
+    *statep = k;
+    return SL_OK;
+}
+
+sl_err_t pl_discover(sl_input_t *in);
+sl_err_t pl_discover(sl_input_t *in) {
+    pl_input_t *k = sl_input_state(in);
+    if (k && !k->asking) {
+        k->asking = 1;
+        pl_partitions(k->cl, k->topic, got_partitions, k);
+    }
+    return SL_OK;
+}
+
+void pl_in_close(sl_input_t *in, void *state);
+void pl_in_close(sl_input_t *in, void *state) {
+    pl_input_t *k = state;
+    (void)in;
+    if (!k)
+        return;
+    pl_client_destroy(k->cl);
+    for (int i = 0; i < k->nworkers; i++)
+        pl_client_destroy(k->wc[i].cl);
+    free(k->wc);
+    free(k->topic);
+    free(k);
+}
+
+/* ---- worker: one subscription consumer per partition ------------------------------------------ */
+
+static void cp_connect(cpart_t *p);
+
+static int64_t backoff_ms(const pl_conf_t *c, int attempts) {
+    int64_t d = c->retry_base_ms;
+    for (int i = 1; i < attempts && d < c->retry_max_ms; i++)
+        d *= 2;
+    return d > c->retry_max_ms ? c->retry_max_ms : d;
+}
+
+static void qmsg_free(qmsg_t *m) {
+    if (m->buf)
+        sl_buf_unref(m->buf);
+    free(m->key);
+    for (int i = 0; i < 2 * m->nheaders; i++)
+        free(m->headers[i]);
+    free(m->headers);
+    free(m);
+}
+
+/* The broker forgets what it pushed on a lost connection and redelivers from the last ack:
+ * messages queued but not yet taken by the job go. Entries already delivered stay (their
+ * records are in the chain; acking them again later is harmless). */
+static void drop_queue(cpart_t *p) {
+    while (p->qhead) {
+        qmsg_t *m = p->qhead;
+        p->qhead = m->next;
+        qmsg_free(m);
+    }
+    p->qtail = NULL;
+    p->queued = 0;
+    p->permits_used = 0;
+    /* Entries none of whose messages reached the job: nothing to ack later. */
+}
+
+static void cp_lost(cpart_t *p, const char *why) {
+    const pl_conf_t *c = p->k->c;
+    pl_conn_t *conn = p->conn;
+    if (p->state == C_FAILED)
+        return;
+    pl_client_forget(p->wc->cl, p);
+    p->conn = NULL;
+    if (conn)
+        pl_conn_detach(conn, PL_CONSUMER, p->consumer_id);
+    drop_queue(p);
+    p->attempts++;
+    p->state = C_BACKOFF;
+    p->retry_at = sl_mono_ms() + backoff_ms(c, p->attempts);
+    sl_log(p->attempts > 3 ? SL_LOG_WARN : SL_LOG_INFO, "pulsar",
+           "%s: consumer of %s: %s; subscribing again in %lld ms", p->what, p->topic, why,
+           (long long)backoff_ms(c, p->attempts));
+}
+
+static void flow(cpart_t *p, int permits) {
+    pl_cmd_t cmd = PULSAR__PROTO__BASE_COMMAND__INIT;
+    Pulsar__Proto__CommandFlow f = PULSAR__PROTO__COMMAND_FLOW__INIT;
+    if (permits <= 0 || !p->conn)
+        return;
+    cmd.type = PULSAR__PROTO__BASE_COMMAND__TYPE__FLOW;
+    cmd.flow = &f;
+    f.consumer_id = p->consumer_id;
+    f.messagepermits = (uint32_t)permits;
+    pl_conn_command(p->conn, &cmd);
+}
+
+static char *dupn(const char *s, size_t n) {
+    return sl_strndup(s, n);
+}
+
+static int add_header(qmsg_t *m, const char *k, const char *v) {
+    char **h = realloc(m->headers, (size_t)(2 * m->nheaders + 2) * sizeof(char *));
+    if (!h)
+        return -1;
+    m->headers = h;
+    if (!(h[2 * m->nheaders] = sl_strdup(k)))
+        return -1;
+    if (!(h[2 * m->nheaders + 1] = sl_strdup(v))) {
+        free(h[2 * m->nheaders]);
+        return -1;
+    }
+    m->nheaders++;
+    return 0;
+}
+
+static int base64_dec(const char *in, size_t n, char **out, size_t *outlen) {
+    char *o = malloc(n / 4 * 3 + 3);
+    size_t j = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    if (!o)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int v;
+        char ch = in[i];
+        if (ch >= 'A' && ch <= 'Z') v = ch - 'A';
+        else if (ch >= 'a' && ch <= 'z') v = ch - 'a' + 26;
+        else if (ch >= '0' && ch <= '9') v = ch - '0' + 52;
+        else if (ch == '+') v = 62;
+        else if (ch == '/') v = 63;
+        else if (ch == '=') break;
+        else {
+            free(o);
+            return -1;
+        }
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            o[j++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    *out = o;
+    *outlen = j;
+    return 0;
+}
+
+/* Fills what a message carries besides its payload: key, times and headers. */
+static int fill(qmsg_t *m, const pl_meta_t *meta, Pulsar__Proto__KeyValue **props, size_t nprops,
+                const char *pkey, int pkey_b64, uint64_t event_time, uint32_t redelivery) {
+    char num[32];
+    if (pkey) {
+        if (pkey_b64) {
+            if (base64_dec(pkey, strlen(pkey), &m->key, &m->keylen) < 0)
+                return -1;
+        } else {
+            m->keylen = strlen(pkey);
+            if (!(m->key = dupn(pkey, m->keylen)))
+                return -1;
+        }
+    }
+    m->publish_ms = (int64_t)meta->publish_time;
+    m->event_ms = event_time ? (int64_t)event_time : m->publish_ms;
+    for (size_t i = 0; i < nprops; i++)
+        if (add_header(m, props[i]->key, props[i]->value) < 0)
+            return -1;
+    if (add_header(m, "pulsar.message-id", m->offset) < 0 ||
+        add_header(m, "pulsar.producer-name", meta->producer_name) < 0)
+        return -1;
+    snprintf(num, sizeof(num), "%" PRIu64, meta->publish_time);
+    if (add_header(m, "pulsar.publish-time", num) < 0)
+        return -1;
+    if (redelivery) {
+        snprintf(num, sizeof(num), "%u", redelivery);
+        if (add_header(m, "pulsar.redelivery-count", num) < 0)
+            return -1;
+    }
+    if (meta->encryption_algo && add_header(m, "pulsar.encryption.algo", meta->encryption_algo) < 0)
+        return -1;
+    for (size_t i = 0; i < meta->n_encryption_keys; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "pulsar.encryption.key.%zu", i);
+        if (add_header(m, name, meta->encryption_keys[i]->key) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void enqueue(cpart_t *p, qmsg_t *m) {
+    if (p->qtail)
+        p->qtail->next = m;
+    else
+        p->qhead = m;
+    p->qtail = m;
+    p->queued++;
+}
+
+/* One MESSAGE: a single message or a batch, maybe compressed. Malformed ones go to
+ * task.error.policy by their message id and are acked (they can never be read). */
+static void on_message(cpart_t *p, const pl_frame_t *f) {
+    Pulsar__Proto__CommandMessage *cm = f->cmd->message;
+    Pulsar__Proto__MessageIdData *id = cm->message_id;
+    const pl_meta_t *meta = f->meta;
+    qentry_t *e;
+    char err[300], base[64];
+    const uint8_t *body;
+    size_t body_len;
+    sl_buf_t *buf = NULL;
+    int n = 1;
+
+    snprintf(base, sizeof(base), "%" PRIu64 ":%" PRIu64, id->ledgerid, id->entryid);
+    if (!meta) {
+        sl_part_bad_record(p->part, base, "MESSAGE without metadata");
+        return;
+    }
+    if (meta->n_encryption_keys == 0 && meta->has_compression &&
+        meta->compression != PULSAR__PROTO__COMPRESSION_TYPE__NONE) {
+        size_t limit = pl_conn_max_message(p->conn) * 4 + (1u << 20);
+        if (!meta->has_uncompressed_size || meta->uncompressed_size > limit) {
+            sl_part_bad_record(p->part, base, "compressed entry with uncompressed size %u",
+                               meta->uncompressed_size);
+            return;
+        }
+        if (pl_decompress(meta->compression, f->payload, f->payload_len, meta->uncompressed_size,
+                          &p->zbuf, err, sizeof(err)) < 0) {
+            sl_part_bad_record(p->part, base, "%s", err);
+            return;
+        }
+        body = (const uint8_t *)p->zbuf.buf;
+        body_len = p->zbuf.len;
+    } else {
+        body = f->payload;
+        body_len = f->payload_len;
+    }
+    if (!(buf = sl_buf_new(body, body_len)) || !(e = calloc(1, sizeof(*e)))) {
+        if (buf)
+            sl_buf_unref(buf);
+        sl_part_fail(p->part, "out of memory");
+        return;
+    }
+    e->ledger = id->ledgerid;
+    e->entry = id->entryid;
+    if (meta->has_num_messages_in_batch && meta->n_encryption_keys == 0)
+        n = meta->num_messages_in_batch;
+    if (!meta->has_num_messages_in_batch || meta->n_encryption_keys) {
+        /* A single message (or an encrypted batch, handed over as it is). */
+        qmsg_t *m = calloc(1, sizeof(*m));
+        if (!m) {
+            free(e);
+            sl_buf_unref(buf);
+            sl_part_fail(p->part, "out of memory");
+            return;
+        }
+        snprintf(m->offset, sizeof(m->offset), "%s", base);
+        m->buf = buf;
+        m->off = 0;
+        m->len = body_len;
+        m->entry = e;
+        if (fill(m, meta, meta->properties, meta->n_properties, meta->partition_key,
+                 meta->has_partition_key_b64_encoded && meta->partition_key_b64_encoded,
+                 meta->has_event_time ? meta->event_time : 0,
+                 cm->has_redelivery_count ? cm->redelivery_count : 0) < 0) {
+            qmsg_free(m);
+            free(e);
+            sl_part_fail(p->part, "out of memory");
+            return;
+        }
+        e->total = 1;
+        e->last_index = -1;
+        enqueue(p, m);
+    } else {
+        size_t pos = 0;
+        int i = 0, r;
+        Pulsar__Proto__SingleMessageMetadata *smm;
+        const uint8_t *pl;
+        size_t plen;
+        while ((r = pl_batch_next(body, body_len, &pos, &smm, &pl, &plen, err, sizeof(err))) > 0) {
+            qmsg_t *m = calloc(1, sizeof(*m));
+            if (!m) {
+                pulsar__proto__single_message_metadata__free_unpacked(smm, NULL);
+                break;
+            }
+            snprintf(m->offset, sizeof(m->offset), "%s:%d", base, i);
+            m->buf = sl_buf_ref(buf);
+            m->off = (size_t)(pl - body);
+            m->len = plen;
+            m->entry = e;
+            if (smm->compacted_out ||
+                fill(m, meta, smm->properties, smm->n_properties, smm->partition_key,
+                     smm->has_partition_key_b64_encoded && smm->partition_key_b64_encoded,
+                     smm->has_event_time ? smm->event_time : 0,
+                     cm->has_redelivery_count ? cm->redelivery_count : 0) < 0) {
+                int compacted = smm->compacted_out;
+                qmsg_free(m);
+                pulsar__proto__single_message_metadata__free_unpacked(smm, NULL);
+                if (!compacted) {
+                    r = -1;
+                    snprintf(err, sizeof(err), "out of memory");
+                    break;
+                }
+                i++;
+                continue;
+            }
+            pulsar__proto__single_message_metadata__free_unpacked(smm, NULL);
+            e->last_index = i;
+            e->total++;
+            enqueue(p, m);
+            i++;
+        }
+        if (r < 0)
+            sl_log(SL_LOG_WARN, "pulsar", "%s: entry %s of %s: %s after %d of %d messages",
+                   p->what, base, p->topic, err, i, n);
+        if (!e->total) {
+            /* Nothing readable in it: ack it so the subscription moves on. */
+            sl_part_bad_record(p->part, base, "batch with no readable message (%s)",
+                               r < 0 ? err : "all compacted out");
+            free(e);
+            sl_buf_unref(buf);
+            return;
+        }
+    }
+    sl_buf_unref(buf);
+    if (p->etail)
+        p->etail->next = e;
+    else
+        p->ehead = e;
+    p->etail = e;
+    sl_part_wake(p->part);
+}
+
+static void on_frame(void *opaque, pl_conn_t *conn, const pl_frame_t *f) {
+    cpart_t *p = opaque;
+    (void)conn;
+    switch (f->cmd->type) {
+    case PULSAR__PROTO__BASE_COMMAND__TYPE__MESSAGE:
+        if (p->state == C_READY)
+            on_message(p, f);
+        break;
+    case PULSAR__PROTO__BASE_COMMAND__TYPE__CLOSE_CONSUMER:
+        cp_lost(p, "the broker closed the consumer (topic moved or unloaded)");
+        break;
+    case PULSAR__PROTO__BASE_COMMAND__TYPE__TOPIC_MIGRATED:
+        cp_lost(p, "the topic migrated to another cluster");
+        break;
+    case PULSAR__PROTO__BASE_COMMAND__TYPE__REACHED_END_OF_TOPIC:
+        sl_log(SL_LOG_INFO, "pulsar", "%s: %s was terminated: reading it to its end", p->what,
+               p->topic);
+        p->ended = 1;
+        sl_part_wake(p->part);
+        break;
+    case PULSAR__PROTO__BASE_COMMAND__TYPE__ACTIVE_CONSUMER_CHANGE:
+        sl_log_debug("pulsar", "%s: %s: this consumer is %s", p->what, p->topic,
+                     f->cmd->active_consumer_change->is_active ? "active" : "standing by");
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_closed(void *opaque, pl_conn_t *conn, const char *why) {
+    cpart_t *p = opaque;
+    (void)conn;
+    p->conn = NULL;
+    cp_lost(p, why);
+}
+
+static const pl_handler_t handler = {on_frame, on_closed};
+
+static void subscribed(void *opaque, pl_conn_t *conn, const pl_frame_t *f, const char *err) {
+    cpart_t *p = opaque;
+    char why[600];
+    if (!f) {
+        cp_lost(p, err);
+        return;
+    }
+    if (f->cmd->type == PULSAR__PROTO__BASE_COMMAND__TYPE__ERROR) {
+        Pulsar__Proto__CommandError *e = f->cmd->error;
+        snprintf(why, sizeof(why), "SUBSCRIBE refused: %s: %s", pl_server_error_name(e->error),
+                 e->message);
+        if (!pl_server_error_retriable(e->error) &&
+            e->error != PULSAR__PROTO__SERVER_ERROR__TopicNotFound &&
+            e->error != PULSAR__PROTO__SERVER_ERROR__ServiceNotReady) {
+            p->state = C_FAILED;
+            sl_part_fail(p->part, "%s: %s", p->topic, why);
+            return;
+        }
+        cp_lost(p, why);
+        return;
+    }
+    (void)conn;
+    p->state = C_READY;
+    sl_log(p->attempts ? SL_LOG_INFO : SL_LOG_DEBUG, "pulsar", "%s: subscribed to %s as %s",
+           p->what, p->topic, p->k->c->subscription && *p->k->c->subscription
+                                  ? p->k->c->subscription : sl_input_job_name(p->k->in));
+    p->attempts = 0;
+    flow(p, p->k->c->receiver_queue);
+}
+
+static void conn_ready(void *opaque, pl_conn_t *conn, const char *err) {
+    cpart_t *p = opaque;
+    const pl_conf_t *c = p->k->c;
+    pl_cmd_t cmd = PULSAR__PROTO__BASE_COMMAND__INIT;
+    Pulsar__Proto__CommandSubscribe sub = PULSAR__PROTO__COMMAND_SUBSCRIBE__INIT;
+    char name[256];
+    if (err) {
+        cp_lost(p, err);
+        return;
+    }
+    p->conn = conn;
+    p->consumer_id = pl_client_next_id(p->wc->cl);
+    p->req_id = pl_client_next_id(p->wc->cl);
+    if (pl_conn_attach(conn, PL_CONSUMER, p->consumer_id, &handler, p) < 0) {
+        p->conn = NULL;
+        cp_lost(p, "connection closed");
+        return;
+    }
+    if (c->consumer_name && *c->consumer_name)
+        snprintf(name, sizeof(name), "%s", c->consumer_name);
+    else
+        snprintf(name, sizeof(name), "%s-%d", sl_input_job_name(p->k->in),
+                 sl_part_worker(p->part));
+    cmd.type = PULSAR__PROTO__BASE_COMMAND__TYPE__SUBSCRIBE;
+    cmd.subscribe = &sub;
+    sub.topic = p->topic;
+    sub.subscription = (char *)(c->subscription && *c->subscription
+                                    ? c->subscription : sl_input_job_name(p->k->in));
+    sub.subtype = (Pulsar__Proto__CommandSubscribe__SubType)c->sub_type;
+    sub.consumer_id = p->consumer_id;
+    sub.request_id = p->req_id;
+    sub.consumer_name = name;
+    sub.has_initialposition = 1;
+    sub.initialposition = (Pulsar__Proto__CommandSubscribe__InitialPosition)c->initial_position;
+    sub.has_durable = 1;
+    sub.durable = 1;
+    p->state = C_SUBSCRIBING;
+    pl_conn_request(conn, p->req_id, &cmd, subscribed, p);
+}
+
+static void looked_up(void *opaque, const char *url, int proxy, const char *err) {
+    cpart_t *p = opaque;
+    char e[300];
+    pl_conn_t *conn;
+    if (err) {
+        cp_lost(p, err);
+        return;
+    }
+    if (!(conn = pl_client_conn(p->wc->cl, url, proxy, e, sizeof(e)))) {
+        cp_lost(p, e);
+        return;
+    }
+    p->state = C_CONNECTING;
+    pl_conn_when_ready(conn, conn_ready, p);
+}
+
+static void cp_connect(cpart_t *p) {
+    p->state = C_LOOKUP;
+    pl_lookup(p->wc->cl, p->topic, looked_up, p);
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg) {
+    cpart_t *p = arg;
+    (void)fd;
+    (void)what;
+    if (p->state == C_BACKOFF && sl_mono_ms() >= p->retry_at)
+        cp_connect(p);
+}
+
+sl_err_t pl_part_open(sl_part_t *part, const char *offset, int64_t subseq, void **statep);
+sl_err_t pl_part_open(sl_part_t *part, const char *offset, int64_t subseq, void **statep) {
+    pl_input_t *k = sl_input_state(sl_part_input(part));
+    int w = sl_part_worker(part);
+    cpart_t *p;
+    struct timeval tv = {0, TICK_MS * 1000};
+    (void)offset; /* the subscription knows where it stands */
+    (void)subseq;
+    if (!(p = calloc(1, sizeof(*p))))
+        return sl_part_fail(part, "out of memory");
+    p->part = part;
+    p->k = k;
+    p->wc = &k->wc[w];
+    snprintf(p->what, sizeof(p->what), "%s", k->what);
+    if (!p->wc->cl) {
+        pl_client_conf_t cc;
+        char err[300];
+        pl_client_conf(k->c, k->what, &cc);
+        if (!(p->wc->cl = pl_client_new(sl_part_base(part), &cc, err, sizeof(err)))) {
+            free(p);
+            return sl_part_fail(part, "%s", err);
+        }
+    }
+    p->wc->refs++;
+    if (!(p->topic = sl_strdup(sl_part_id(part))) ||
+        !(p->tick = event_new(sl_part_base(part), -1, EV_PERSIST, tick_cb, p))) {
+        free(p->topic);
+        p->wc->refs--;
+        free(p);
+        return sl_part_fail(part, "out of memory");
+    }
+    event_add(p->tick, &tv);
+    cp_connect(p);
+    *statep = p;
+    return SL_OK;
+}
+
+sl_poll_t pl_part_poll(sl_part_t *part, void *state, int max);
+sl_poll_t pl_part_poll(sl_part_t *part, void *state, int max) {
+    cpart_t *p = state;
+    int taken = 0;
+    while (p->qhead && taken < max) {
+        qmsg_t *m = p->qhead;
+        sl_delivery_t d = {0};
+        sl_err_t err;
+        p->qhead = m->next;
+        if (!p->qhead)
+            p->qtail = NULL;
+        p->queued--;
+        d.buf = m->buf;
+        d.off = m->off;
+        d.len = m->len;
+        d.key = m->key;
+        d.keylen = m->keylen;
+        d.offset = m->offset;
+        d.event_time_ms = m->event_ms;
+        d.arrival_ms = m->publish_ms;
+        d.headers = (const char *const *)m->headers;
+        d.nheaders = m->nheaders;
+        err = sl_part_deliver_ex(part, &d);
+        qmsg_free(m);
+        taken++;
+        p->permits_used++;
+        if (err != SL_OK)
+            return SL_POLL_WAIT;
+    }
+    if (p->conn && p->permits_used >= (p->k->c->receiver_queue + 1) / 2) {
+        flow(p, p->permits_used);
+        p->permits_used = 0;
+    }
+    if (p->qhead)
+        return SL_POLL_MORE;
+    return p->ended && !p->ehead ? SL_POLL_EOF : SL_POLL_WAIT;
+}
+
+/* Acks the entries whose every message is at or before offset. */
+sl_err_t pl_part_commit(sl_part_t *part, void *state, const char *offset, int64_t subseq);
+sl_err_t pl_part_commit(sl_part_t *part, void *state, const char *offset, int64_t subseq) {
+    cpart_t *p = state;
+    const pl_conf_t *c = p->k->c;
+    int cumulative = c->sub_type == PULSAR__PROTO__COMMAND_SUBSCRIBE__SUB_TYPE__Exclusive ||
+                     c->sub_type == PULSAR__PROTO__COMMAND_SUBSCRIBE__SUB_TYPE__Failover;
+    qentry_t *last = NULL, *upto = NULL;
+    Pulsar__Proto__MessageIdData **ids = NULL;
+    size_t nids = 0;
+    (void)part;
+    (void)subseq;
+    uint64_t ledger, entry;
+    int idx = -1;
+    /* offset is "ledger:entry" or "ledger:entry:index" of a message we delivered. */
+    if (sscanf(offset, "%" SCNu64 ":%" SCNu64 ":%d", &ledger, &entry, &idx) < 2)
+        return SL_OK;
+    for (qentry_t *e = p->ehead; e; e = e->next) {
+        if (e->ledger == ledger && e->entry == entry) {
+            upto = e;
+            break;
+        }
+    }
+    if (!upto)
+        return SL_OK;
+    /* Entries before upto are whole; upto is whole when offset is its last message. */
+    for (qentry_t *e = p->ehead; e; e = e->next) {
+        if (e == upto) {
+            if (idx < 0 || idx >= e->last_index)
+                last = e;
+            break;
+        }
+        last = e;
+    }
+    if (!last)
+        return SL_OK;
+    if (!cumulative) {
+        for (qentry_t *e = p->ehead;; e = e->next) {
+            nids++;
+            if (e == last)
+                break;
+        }
+        if (!(ids = calloc(nids, sizeof(*ids))))
+            return SL_OK; /* acked at the next commit */
+    }
+    if (p->conn && p->state == C_READY) {
+        pl_cmd_t cmd = PULSAR__PROTO__BASE_COMMAND__INIT;
+        Pulsar__Proto__CommandAck ack = PULSAR__PROTO__COMMAND_ACK__INIT;
+        Pulsar__Proto__MessageIdData one = PULSAR__PROTO__MESSAGE_ID_DATA__INIT, *onep = &one;
+        Pulsar__Proto__MessageIdData *many = NULL;
+        cmd.type = PULSAR__PROTO__BASE_COMMAND__TYPE__ACK;
+        cmd.ack = &ack;
+        ack.consumer_id = p->consumer_id;
+        if (cumulative) {
+            ack.ack_type = PULSAR__PROTO__COMMAND_ACK__ACK_TYPE__Cumulative;
+            one.ledgerid = last->ledger;
+            one.entryid = last->entry;
+            ack.message_id = &onep;
+            ack.n_message_id = 1;
+        } else if ((many = calloc(nids, sizeof(*many)))) {
+            size_t i = 0;
+            ack.ack_type = PULSAR__PROTO__COMMAND_ACK__ACK_TYPE__Individual;
+            for (qentry_t *e = p->ehead; i < nids; e = e->next, i++) {
+                pulsar__proto__message_id_data__init(&many[i]);
+                many[i].ledgerid = e->ledger;
+                many[i].entryid = e->entry;
+                ids[i] = &many[i];
+            }
+            ack.message_id = ids;
+            ack.n_message_id = nids;
+        }
+        if (ack.n_message_id)
+            pl_conn_command(p->conn, &cmd);
+        free(many);
+    }
+    free(ids);
+    /* Forget them either way: without a connection the broker redelivers them, and the job
+     * already has them through; a later cumulative ack covers them too. */
+    while (p->ehead) {
+        qentry_t *e = p->ehead;
+        p->ehead = e->next;
+        free(e);
+        if (e == last)
+            break;
+    }
+    if (!p->ehead)
+        p->etail = NULL;
+    return SL_OK;
+}
+
+void pl_part_close(sl_part_t *part, void *state);
+void pl_part_close(sl_part_t *part, void *state) {
+    cpart_t *p = state;
+    (void)part;
+    if (!p)
+        return;
+    pl_client_forget(p->wc->cl, p);
+    if (p->conn) {
+        pl_cmd_t cmd = PULSAR__PROTO__BASE_COMMAND__INIT;
+        Pulsar__Proto__CommandCloseConsumer cc = PULSAR__PROTO__COMMAND_CLOSE_CONSUMER__INIT;
+        cmd.type = PULSAR__PROTO__BASE_COMMAND__TYPE__CLOSE_CONSUMER;
+        cmd.close_consumer = &cc;
+        cc.consumer_id = p->consumer_id;
+        cc.request_id = pl_client_next_id(p->wc->cl);
+        pl_conn_command(p->conn, &cmd);
+        pl_conn_detach(p->conn, PL_CONSUMER, p->consumer_id);
+    }
+    drop_queue(p);
+    while (p->ehead) {
+        qentry_t *e = p->ehead;
+        p->ehead = e->next;
+        free(e);
+    }
+    if (p->tick)
+        event_free(p->tick);
+    sl_sb_free(&p->zbuf);
+    free(p->topic);
+    if (--p->wc->refs == 0) {
+        pl_client_destroy(p->wc->cl);
+        p->wc->cl = NULL;
+    }
+    free(p);
+}
