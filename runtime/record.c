@@ -61,7 +61,7 @@ sl_record_t *sl_record_new(void) {
     if (!rec)
         return NULL;
     rec->refs = 1;
-    rec->src.system = rec->src.stream = rec->src.partition = empty;
+    rec->src.system = rec->src.stream = rec->src.partition = rec->src.kind = empty;
     rec->src.offset = rec->offset_inline;
     return rec;
 }
@@ -83,6 +83,10 @@ static sl_err_t set_offset(sl_record_t *rec, const char *offset) {
     rec->offset_heap = heap;
     rec->src.offset = heap ? heap : rec->offset_inline;
     return SL_OK;
+}
+
+void sl_record_set_kind(sl_record_t *rec, const char *kind) {
+    rec->src.kind = kind ? kind : empty;
 }
 
 sl_err_t sl_record_set_source(sl_record_t *rec, const char *system, const char *stream,

@@ -47,6 +47,8 @@ struct sl_record {
 
 /* Sets the source metadata (system, stream, partition are borrowed and must outlive the
  * record; offset is copied) and attaches tracker tr (may be NULL), taking a reference on it. */
+/* Sets what kind of system the record came from (the plugin's name; borrowed, static). */
+void sl_record_set_kind(sl_record_t *rec, const char *kind);
 sl_err_t sl_record_set_source(sl_record_t *rec, const char *system, const char *stream,
                               const char *partition, const char *offset, int64_t subseq,
                               int64_t arrival_ms, sl_track_t *tr);

@@ -148,8 +148,11 @@ int pl_props_of(const pl_conf_t *c, const sl_record_t *rec, pl_props_t *p) {
     const sl_source_t *src = sl_record_source(rec);
     const char *enc = sl_record_header(rec, "kinesis.encryption-type");
     int n = sl_record_header_count(rec);
-    /* A record read from Kinesis: the Kinesis consumer set its encryption header. */
-    if (src && enc) {
+    /* A record read from Kinesis (an encryption type Kinesis did not state is NONE, as the
+     * Pulsar connector has it). */
+    if (src && src->kind && !strcmp(src->kind, "kinesis")) {
+        if (!enc || !*enc)
+            enc = "NONE";
         char buf[64];
         size_t klen;
         const char *key = sl_record_key(rec, &klen);

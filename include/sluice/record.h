@@ -26,6 +26,7 @@ typedef struct sl_source {
     const char *offset;    /* sequence number or byte offset, as text */
     int64_t subseq;        /* KPL sub-sequence number, 0 when not aggregated */
     int64_t arrival_ms;    /* approximate arrival time, ms since the epoch */
+    const char *kind;      /* the system's kind: "kinesis", "file", "pulsar", ... ("" if none) */
 } sl_source_t;
 
 /* --- buffers ------------------------------------------------------------------------------- */
