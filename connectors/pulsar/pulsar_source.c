@@ -4,9 +4,11 @@
  * are read too) and announces one sluice partition per topic partition. Each is read on its
  * worker's loop by its own subscription consumer (lookup, SUBSCRIBE with the configured type
  * and initial position, FLOW permits of the receiver queue, topped up as the job takes
- * messages). Every single message of a batch becomes a record: key = message key, event time =
- * event time or publish time, headers = message properties plus pulsar.* facts (message id,
- * publish time, producer, redelivery count, encryption context).
+ * messages). Every single message of a batch becomes a record: key = message key, offset =
+ * message id (ledger:entry[:batch index]), event time = event time or else publish time, arrival
+ * time = publish time, headers = message properties. An encrypted message is handed on as it is
+ * (payload still encrypted, a batch as one record) with its encryption context in the
+ * pulsar.encryption.* headers the Kinesis formats write as Pulsar's EncryptionContext.
  *
  * Acknowledgement follows the job's commits: when the runtime commits an offset (everything up
  * to it went through the chain and the sinks acknowledged), every entry wholly at or before it
@@ -23,6 +25,7 @@
 
 #include <event2/event.h>
 
+#include "../kinesis/kinesis_format.h"
 #include "pulsar.h"
 #include "sluice/log.h"
 #include "util_time.h"
@@ -310,23 +313,48 @@ static int fill(qmsg_t *m, const pl_meta_t *meta, Pulsar__Proto__KeyValue **prop
     for (size_t i = 0; i < nprops; i++)
         if (add_header(m, props[i]->key, props[i]->value) < 0)
             return -1;
-    if (add_header(m, "pulsar.message-id", m->offset) < 0 ||
-        add_header(m, "pulsar.producer-name", meta->producer_name) < 0)
-        return -1;
-    snprintf(num, sizeof(num), "%" PRIu64, meta->publish_time);
-    if (add_header(m, "pulsar.publish-time", num) < 0)
-        return -1;
-    if (redelivery) {
-        snprintf(num, sizeof(num), "%u", redelivery);
-        if (add_header(m, "pulsar.redelivery-count", num) < 0)
+    (void)redelivery;
+    /* An encrypted message (this consumer cannot decrypt it) goes on with its encryption
+     * context, in the headers the Kinesis formats write as Pulsar's EncryptionContext. */
+    if (meta->n_encryption_keys) {
+        sl_sb_t sb = {0};
+        int bad = 0;
+        if (meta->encryption_algo &&
+            add_header(m, KIN_ENC_HEADER_PREFIX "algorithm", meta->encryption_algo) < 0)
             return -1;
-    }
-    if (meta->encryption_algo && add_header(m, "pulsar.encryption.algo", meta->encryption_algo) < 0)
-        return -1;
-    for (size_t i = 0; i < meta->n_encryption_keys; i++) {
-        char name[64];
-        snprintf(name, sizeof(name), "pulsar.encryption.key.%zu", i);
-        if (add_header(m, name, meta->encryption_keys[i]->key) < 0)
+        if (meta->has_encryption_param) {
+            kin_sb_base64(&sb, meta->encryption_param.data, meta->encryption_param.len);
+            bad |= sb.oom || add_header(m, KIN_ENC_HEADER_PREFIX "param", sb.buf) < 0;
+            sl_sb_reset(&sb);
+        }
+        bad |= add_header(m, KIN_ENC_HEADER_PREFIX "compression",
+                          pl_compression_name(meta->has_compression ? meta->compression : 0)) < 0;
+        if (meta->has_uncompressed_size) {
+            snprintf(num, sizeof(num), "%u", meta->uncompressed_size);
+            bad |= add_header(m, KIN_ENC_HEADER_PREFIX "uncompressed-size", num) < 0;
+        }
+        if (meta->has_num_messages_in_batch) {
+            snprintf(num, sizeof(num), "%d", (int)meta->num_messages_in_batch);
+            bad |= add_header(m, KIN_ENC_HEADER_PREFIX "batch-size", num) < 0;
+        }
+        for (size_t i = 0; i < meta->n_encryption_keys && !bad; i++) {
+            Pulsar__Proto__EncryptionKeys *ek = meta->encryption_keys[i];
+            char *name = NULL;
+            sl_sb_printf(&sb, KIN_ENC_HEADER_PREFIX "key.%s", ek->key);
+            name = sl_strdup(sb.buf ? sb.buf : "");
+            sl_sb_reset(&sb);
+            kin_sb_base64(&sb, ek->value.data, ek->value.len);
+            bad |= !name || sb.oom || add_header(m, name, sb.buf ? sb.buf : "") < 0;
+            sl_sb_reset(&sb);
+            for (size_t j = 0; j < ek->n_metadata && !bad && name; j++) {
+                sl_sb_printf(&sb, "%s.meta.%s", name, ek->metadata[j]->key);
+                bad |= sb.oom || add_header(m, sb.buf, ek->metadata[j]->value) < 0;
+                sl_sb_reset(&sb);
+            }
+            free(name);
+        }
+        sl_sb_free(&sb);
+        if (bad)
             return -1;
     }
     return 0;
@@ -398,7 +426,7 @@ static void on_message(cpart_t *p, const pl_frame_t *f) {
             return;
         }
         snprintf(m->offset, sizeof(m->offset), "%s", base);
-        m->buf = buf;
+        m->buf = sl_buf_ref(buf);
         m->off = 0;
         m->len = body_len;
         m->entry = e;

@@ -89,8 +89,7 @@ def read(url, topic, n, out):
 def produce(url, topic, n, out, batch="batch", comp="NONE"):
     c = client(url)
     p = c.create_producer(topic, batching_enabled=(batch == "batch"),
-                          compression_type=getattr(pulsar.CompressionType, comp),
-                          hashing_scheme=pulsar.HashingScheme.JavaStringHash)
+                          compression_type=getattr(pulsar.CompressionType, comp))
     base = int(time.time() * 1000)
     with open(out, "a") as f:
         for i in range(n):
