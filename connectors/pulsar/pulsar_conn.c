@@ -766,17 +766,32 @@ pl_conn_t *pl_client_conn(pl_client_t *cl, const char *broker_url, int proxy, ch
     struct timeval tv = {0, TICK_MS * 1000};
     SSL *ssl = NULL;
 
-    snprintf(key, sizeof(key), "%s%s", proxy && broker_url ? "proxy:" : "",
-             broker_url ? broker_url : "service");
-    for (conn = cl->conns; conn; conn = conn->next)
-        if (!strcmp(conn->key, key) && conn->state != ST_CLOSED)
-            return conn;
+    /* Connections are keyed by the broker's URL as lookups name it, so the service URL's
+     * connection is reused when the lookup answers with the same broker (standalone, one
+     * broker, or a proxy). */
+    if (!broker_url) {
+        for (conn = cl->conns; conn; conn = conn->next)
+            for (int i = 0; i < cl->url.n; i++) {
+                snprintf(key, sizeof(key), "%s://%s:%d", cl->url.tls ? "pulsar+ssl" : "pulsar",
+                         cl->url.hosts[i], cl->url.ports[i]);
+                if (!strcmp(conn->key, key) && conn->state != ST_CLOSED)
+                    return conn;
+            }
+    } else {
+        snprintf(key, sizeof(key), "%s%s", proxy ? "proxy:" : "", broker_url);
+        for (conn = cl->conns; conn; conn = conn->next)
+            if (!strcmp(conn->key, key) && conn->state != ST_CLOSED)
+                return conn;
+    }
     if (!broker_url || proxy) {
         /* The service URL: its hosts in turn, one per new connection. */
         int i = cl->next_host++ % cl->url.n;
         host = sl_strdup(cl->url.hosts[i]);
         port = cl->url.ports[i];
         tls = cl->url.tls;
+        if (!broker_url)
+            snprintf(key, sizeof(key), "%s://%s:%d", tls ? "pulsar+ssl" : "pulsar", host ? host : "",
+                     port);
     } else if (split_hostport(broker_url, &host, &port, &tls, errstr, errlen) < 0) {
         return NULL;
     }

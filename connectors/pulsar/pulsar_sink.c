@@ -463,11 +463,16 @@ static void part_lost(part_t *p, const char *why) {
     p->attempts++;
     p->state = P_BACKOFF;
     p->retry_at = sl_mono_ms() + backoff_ms(s->c, p->attempts);
-    sl_log(p->attempts > 3 ? SL_LOG_WARN : SL_LOG_INFO, "pulsar",
-           "%s: producer on %s: %s; %d unacknowledged message(s) sent again after reconnecting "
-           "(attempt %d, in %lld ms)",
-           s->what, p->topic, why, p->unacked, p->attempts,
-           (long long)backoff_ms(s->c, p->attempts));
+    if (p->unacked)
+        sl_log(p->attempts > 3 ? SL_LOG_WARN : SL_LOG_INFO, "pulsar",
+               "%s: producer on %s: %s; reconnecting in %lld ms (attempt %d), then sending "
+               "again the %d message(s) without a receipt",
+               s->what, p->topic, why, (long long)backoff_ms(s->c, p->attempts), p->attempts,
+               p->unacked);
+    else
+        sl_log(p->attempts > 3 ? SL_LOG_WARN : SL_LOG_INFO, "pulsar",
+               "%s: producer on %s: %s; reconnecting in %lld ms (attempt %d)", s->what, p->topic,
+               why, (long long)backoff_ms(s->c, p->attempts), p->attempts);
 }
 
 static void registered(void *opaque, pl_conn_t *conn, const pl_frame_t *f, const char *err) {
