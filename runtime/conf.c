@@ -452,6 +452,14 @@ sl_err_t sl_conf_set(sl_conf_t *conf, const char *key, const char *value) {
     return put(conf, key, value, API_FILE, 0, secret);
 }
 
+sl_err_t sl_conf_set_at(sl_conf_t *conf, const char *key, const char *value, const char *file,
+                        int line) {
+    const char *f;
+    if (!conf || !key || !*key || !value || !file || !(f = intern_file(conf, file)))
+        return SL_ERR_INVAL;
+    return put(conf, key, value, f, line, 0);
+}
+
 const char *sl_conf_get(const sl_conf_t *conf, const char *key) {
     const entry_t *e = find(conf, key);
     return e ? e->value : NULL;

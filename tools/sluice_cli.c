@@ -16,6 +16,7 @@
 
 #include "aws_client.h"
 #include "job_int.h"
+#include "pulsar_io.h"
 #include "sluice/sluice.h"
 #include "util_time.h"
 
@@ -46,11 +47,19 @@ static const char usage_main[] =
 
 static const char usage_run[] =
     "usage: sluice run JOB [-D key=value]...\n"
+    "       sluice run --pulsar-io kinesis-source|kinesis-sink CONFIG [--topic TOPIC]\n"
+    "                  [--pulsar-url URL] [-D key=value]...\n"
     "\n"
     "Runs the job until its inputs end, or until SIGINT/SIGTERM: then it stops reading, drains\n"
     "the operator chains, flushes the producers and writes final checkpoints (exit 0). A\n"
     "second signal exits at once without the final checkpoint (exit 130).\n"
-    "  -D key=value   set a property, overriding the file (repeatable)\n";
+    "  -D key=value   set a property, overriding the file (repeatable)\n"
+    "  --pulsar-io KIND CONFIG\n"
+    "                 run a Pulsar IO connector config (JSON or YAML, as given to pulsar-admin)\n"
+    "                 as the equivalent job: kinesis-source reads Kinesis into TOPIC,\n"
+    "                 kinesis-sink writes TOPIC to Kinesis (TOPIC: --topic, else the config's\n"
+    "                 topicName or inputs; the broker: --pulsar-url, $PULSAR_SERVICE_URL or\n"
+    "                 pulsar://localhost:6650)\n";
 
 static const char usage_config[] =
     "usage: sluice config check JOB [-D key=value]...\n"
@@ -106,7 +115,7 @@ static int usage_error(const char *usage, const char *fmt, const char *arg) {
 static int load_job(const char *usage, int argc, char **argv, sl_job_t **jobp,
                     const char **filters) {
     char errstr[16384];
-    const char *path = NULL;
+    const char *path = NULL, *io_kind = NULL, *io_topic = NULL, *io_url = NULL;
     sl_conf_t *conf = sl_conf_new();
     sl_err_t err;
     int nd = 0, rc;
@@ -127,6 +136,12 @@ static int load_job(const char *usage, int argc, char **argv, sl_job_t **jobp,
             filters[0] = argv[++i];
         } else if (filters && !strcmp(argv[i], "--partition") && i + 1 < argc) {
             filters[1] = argv[++i];
+        } else if (!strcmp(argv[i], "--pulsar-io") && i + 1 < argc) {
+            io_kind = argv[++i];
+        } else if (!strcmp(argv[i], "--topic") && i + 1 < argc) {
+            io_topic = argv[++i];
+        } else if (!strcmp(argv[i], "--pulsar-url") && i + 1 < argc) {
+            io_url = argv[++i];
         } else if (argv[i][0] == '-') {
             free(defs);
             sl_conf_destroy(conf);
@@ -144,7 +159,14 @@ static int load_job(const char *usage, int argc, char **argv, sl_job_t **jobp,
         sl_conf_destroy(conf);
         return usage_error(usage, "%s", "missing JOB (a properties file)");
     }
-    if ((err = sl_conf_load_file(conf, path, errstr, sizeof(errstr))) != SL_OK) {
+    if (!io_kind && (io_topic || io_url)) {
+        free(defs);
+        sl_conf_destroy(conf);
+        return usage_error(usage, "%s", "--topic and --pulsar-url go with --pulsar-io");
+    }
+    if ((err = io_kind ? sl_pulsar_io_load(conf, io_kind, path, io_topic, io_url, errstr,
+                                           sizeof(errstr))
+                       : sl_conf_load_file(conf, path, errstr, sizeof(errstr))) != SL_OK) {
         fprintf(stderr, "%s\n", errstr);
         free(defs);
         sl_conf_destroy(conf);

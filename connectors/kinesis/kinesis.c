@@ -134,13 +134,23 @@ static const char *region_of(const kin_conf_t *kc) {
 }
 
 const char *kin_table_name(const sl_input_t *in, const kin_conf_t *kc, char *buf, size_t len) {
-    if (kc->table_name && *kc->table_name)
+    if (kc->table_name && *kc->table_name) {
         snprintf(buf, len, "%s", kc->table_name);
-    else if (kc->aws.application_name && *kc->aws.application_name)
+        return buf;
+    }
+    if (kc->aws.application_name && *kc->aws.application_name)
         snprintf(buf, len, "%s", kc->aws.application_name);
     else
         snprintf(buf, len, "%s-%s-%s", sl_input_job_name(in), sl_input_job_id(in),
                  kc->stream_name && *kc->stream_name ? kc->stream_name : sl_input_stream(in));
+    /* A derived name must still be a DynamoDB table name ([a-zA-Z0-9_.-]{3,255}): Pulsar's own
+     * example application name "My test application" is not, and the KCL would fail on it. */
+    for (char *p = buf; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '.' || *p == '-'))
+            *p = '_';
+    while (strlen(buf) < 3 && strlen(buf) + 1 < len)
+        strcat(buf, "_");
     return buf;
 }
 

@@ -230,7 +230,9 @@ const sl_prop_t kin_stream_props[] = {
      "aws.dynamodb.endpoint is set or the factory is Samza's, else sqlite."},
     {"aws.kcl.TableName", SL_PROP_STRING, KO(table_name), "", 0, 0, NULL, 0,
      "DynamoDB lease table. Empty: aws.application.name, else <job.name>-<job.id>-<stream> (the "
-     "name Samza uses). A new name starts every shard over from its initial position."},
+     "name Samza uses), with each character DynamoDB does not allow in a table name made '_' "
+     "(Pulsar's applicationName \"My test application\" gives My_test_application). A new "
+     "name starts every shard over from its initial position."},
     {"aws.kcl.CreateTable", SL_PROP_BOOL, KO(create_table), "true", 0, 0, NULL, 0,
      "Create the lease table (on-demand capacity) when it does not exist; false: a missing "
      "table is an error, for accounts where the job may not create tables."},

@@ -1,0 +1,19 @@
+/*
+ * pulsar_io.h: Pulsar IO connector configs as sluice jobs (`sluice run --pulsar-io KIND CONFIG`).
+ */
+#ifndef SL_PULSAR_IO_H
+#define SL_PULSAR_IO_H
+
+#include "sluice/conf.h"
+
+/* Reads the Pulsar IO connector config at path (JSON or YAML: the connector's own settings as a
+ * map, or a whole connector config with them under `configs`) and adds to conf the job that
+ * does the same: kind "kinesis-source" (Kinesis -> Pulsar topic), "kinesis-sink" (Pulsar topic
+ * -> Kinesis) or "dynamodb-source". Each setting keeps its file and line, so errors point into
+ * the user's file. topic: the Pulsar topic (NULL: the config's topicName / inputs);
+ * service_url: the broker (NULL: $PULSAR_SERVICE_URL, else pulsar://localhost:6650). Returns
+ * SL_OK, or SL_ERR_CONF / SL_ERR_IO with errstr saying what and where. */
+sl_err_t sl_pulsar_io_load(sl_conf_t *conf, const char *kind, const char *path, const char *topic,
+                           const char *service_url, char *errstr, size_t errlen);
+
+#endif
