@@ -43,7 +43,6 @@ typedef struct pl_conf {
     int initial_position;     /* 0 latest, 1 earliest */
     int receiver_queue;
     char *consumer_name;
-    int64_t redelivery_delay_ms;
 } pl_conf_t;
 
 extern const sl_prop_t pl_stream_props[];

@@ -167,9 +167,6 @@ const sl_prop_t pl_stream_props[] = {
      "Consumer name (Failover subscriptions order consumers by it). Empty: job name and "
      "worker."},
     ALIAS("consumerName", "pulsar.consumer.name", "The Java consumer's name."),
-    {"pulsar.consumer.redelivery-delay", SL_PROP_DURATION, PO(redelivery_delay_ms), "1m", 0,
-     DAY_MS, NULL, 0, "A message the job failed to process (task.error.policy=skip counts as "
-        "processed) is asked for again after this long (negative acknowledgement)."},
     {NULL, 0, 0, NULL, 0, 0, NULL, 0, NULL},
 };
 

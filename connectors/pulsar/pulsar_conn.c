@@ -101,6 +101,11 @@ const char *pl_server_error_name(int code) {
     return v ? v->name : "UnknownError";
 }
 
+int pl_fatal(const char *why) {
+    return why && (strstr(why, "AuthenticationError") || strstr(why, "AuthorizationError") ||
+                   strstr(why, "certificate verify failed"));
+}
+
 int pl_server_error_retriable(int code) {
     switch (code) {
     case PULSAR__PROTO__SERVER_ERROR__ServiceNotReady:
@@ -660,7 +665,12 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
     } else {
         unsigned long e = conn->bev ? bufferevent_get_openssl_error(conn->bev) : 0;
         int err = EVUTIL_SOCKET_ERROR();
-        if (e) {
+        SSL *ssl = conn->bev ? bufferevent_openssl_get_ssl(conn->bev) : NULL;
+        long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+        if (vr != X509_V_OK) {
+            snprintf(why, sizeof(why), "TLS: certificate verify failed: %s",
+                     X509_verify_cert_error_string(vr));
+        } else if (e) {
             char buf[256];
             ERR_error_string_n(e, buf, sizeof(buf));
             snprintf(why, sizeof(why), "TLS: %s", buf);

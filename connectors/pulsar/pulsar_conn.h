@@ -100,6 +100,10 @@ void pl_partitions(pl_client_t *cl, const char *topic, pl_partitions_cb cb, void
 
 /* The name of a ServerError code ("ServiceNotReady"). */
 const char *pl_server_error_name(int code);
+/* Whether a failure (as a callback's err or a close reason says it) will not go away by trying
+ * again: the broker refused the credentials or the permission, or the broker's certificate does
+ * not verify. Producers and consumers fail the job on these instead of retrying for ever. */
+int pl_fatal(const char *why);
 /* Whether a ServerError is worth retrying (the broker or the metadata store is busy, or the
  * topic moved). */
 int pl_server_error_retriable(int code);

@@ -453,6 +453,13 @@ static void part_lost(part_t *p, const char *why) {
         return;
     pl_client_forget(s->cl, p);
     p->conn = NULL;
+    if (pl_fatal(why)) {
+        if (conn)
+            pl_conn_detach(conn, PL_PRODUCER, p->producer_id);
+        p->state = P_FAILED;
+        sl_output_abort(s->out, "%s: topic %s: %s", s->what, p->topic, why);
+        return;
+    }
     if (conn) {
         pl_conn_detach(conn, PL_PRODUCER, p->producer_id);
         /* Receipts of this connection can no longer be trusted to come in order for the new
@@ -650,6 +657,11 @@ static void sink_route(sink_t *s, sl_record_t *rec) {
 
 static void got_partitions(void *opaque, int n, const char *err) {
     sink_t *s = opaque;
+    if (err && pl_fatal(err)) {
+        s->meta_state = 3; /* failed for good */
+        sl_output_abort(s->out, "%s: topic %s: %s", s->what, s->topic, err);
+        return;
+    }
     if (err) {
         s->attempts++;
         s->meta_state = 2;

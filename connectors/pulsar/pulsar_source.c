@@ -14,9 +14,10 @@
  * to it went through the chain and the sinks acknowledged), every entry wholly at or before it
  * is acked, cumulatively (Exclusive, Failover) or one by one (Shared, Key_Shared). The local
  * checkpoint store only mirrors that; where a subscription starts is the broker's business.
- * A record the job failed is negatively acknowledged: the broker redelivers it after
- * pulsar.consumer.redelivery-delay. A lost connection resubscribes with backoff; messages not
- * acked are redelivered by the broker.
+ * A message whose record the job failed is never acked: when the job stops, its consumer closes
+ * and the broker delivers the message again (to the next run, or to another consumer of a
+ * Shared subscription). A lost connection resubscribes with backoff; the broker redelivers
+ * what was not acked.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -97,6 +98,10 @@ typedef struct cpart {
 static void got_partitions(void *opaque, int n, const char *err) {
     pl_input_t *k = opaque;
     k->asking = 0;
+    if (err && pl_fatal(err)) {
+        sl_input_abort(k->in, "topic %s: %s", k->topic, err);
+        return;
+    }
     if (err) {
         sl_log(SL_LOG_WARN, "pulsar", "%s: topic %s: %s (asked again at the next discovery)",
                k->what, k->topic, err);
@@ -222,6 +227,12 @@ static void cp_lost(cpart_t *p, const char *why) {
     p->conn = NULL;
     if (conn)
         pl_conn_detach(conn, PL_CONSUMER, p->consumer_id);
+    if (pl_fatal(why)) {
+        p->state = C_FAILED;
+        sl_part_fail(p->part, "%s: %s", p->topic, why);
+        sl_part_wake(p->part); /* the next poll fails the job */
+        return;
+    }
     drop_queue(p);
     p->attempts++;
     p->state = C_BACKOFF;
@@ -556,6 +567,7 @@ static void subscribed(void *opaque, pl_conn_t *conn, const pl_frame_t *f, const
             e->error != PULSAR__PROTO__SERVER_ERROR__ServiceNotReady) {
             p->state = C_FAILED;
             sl_part_fail(p->part, "%s: %s", p->topic, why);
+            sl_part_wake(p->part);
             return;
         }
         cp_lost(p, why);

@@ -9,6 +9,11 @@
 # Also written: STATEDIR/pulsar.http-url (admin REST API), pulsar.home (the distribution, for
 # bin/pulsar-client, bin/pulsar-perf, bin/pulsar-admin), pulsar-client.conf (their settings:
 # PULSAR_CLIENT_CONF=STATEDIR/pulsar-client.conf).
+# Options (environment): PULSAR_TLS_CERT, PULSAR_TLS_KEY (PEM, PKCS#8) and PULSAR_TLS_CA open a
+# TLS port too (STATEDIR/pulsar.tls-url, pulsar+ssl://127.0.0.1:PORT); PULSAR_TOKEN_SECRET (a
+# file of raw HMAC key bytes) with PULSAR_ADMIN_TOKEN (an HS256 token whose subject is "admin")
+# turns token authentication on (the broker's own client and the readiness check use the admin
+# token).
 set -eu
 PEER=pulsar
 VERSION=4.0.8
@@ -45,10 +50,10 @@ peer_launch() {
     # Ports: the binary port is PORT (picked by lib.sh); the web port, the bookie's and the
     # bookie's HTTP port are picked here. A restart reuses the first run's.
     if [ -s "$STATEDIR/pulsar.ports" ]; then
-        read -r PORT WEB BK BKHTTP <"$STATEDIR/pulsar.ports"
+        read -r PORT WEB BK BKHTTP TLSPORT <"$STATEDIR/pulsar.ports"
     else
-        WEB=$(peer_free_port); BK=$(peer_free_port); BKHTTP=$(peer_free_port)
-        echo "$PORT $WEB $BK $BKHTTP" >"$STATEDIR/pulsar.ports"
+        WEB=$(peer_free_port); BK=$(peer_free_port); BKHTTP=$(peer_free_port); TLSPORT=$(peer_free_port)
+        echo "$PORT $WEB $BK $BKHTTP $TLSPORT" >"$STATEDIR/pulsar.ports"
     fi
     URL=pulsar://127.0.0.1:$PORT
     DATA=$STATEDIR/pulsar-data
@@ -76,6 +81,23 @@ peer_launch() {
     set_conf "$CONF" dbStorage_readAheadCacheMaxSizeMb 32
     set_conf "$CONF" dbStorage_rocksDB_blockCacheSize 16777216
     set_conf "$CONF" loadBalancerEnabled false
+    if [ -n "${PULSAR_TLS_CERT:-}" ]; then
+        set_conf "$CONF" brokerServicePortTls "$TLSPORT"
+        set_conf "$CONF" tlsCertificateFilePath "$PULSAR_TLS_CERT"
+        set_conf "$CONF" tlsKeyFilePath "$PULSAR_TLS_KEY"
+        set_conf "$CONF" tlsTrustCertsFilePath "$PULSAR_TLS_CA"
+        echo "pulsar+ssl://127.0.0.1:$TLSPORT" >"$STATEDIR/pulsar.tls-url"
+    fi
+    AUTH_HEADER=
+    if [ -n "${PULSAR_TOKEN_SECRET:-}" ]; then
+        set_conf "$CONF" authenticationEnabled true
+        set_conf "$CONF" authenticationProviders org.apache.pulsar.broker.authentication.AuthenticationProviderToken
+        set_conf "$CONF" tokenSecretKey "file://$PULSAR_TOKEN_SECRET"
+        set_conf "$CONF" superUserRoles admin
+        set_conf "$CONF" brokerClientAuthenticationPlugin org.apache.pulsar.client.impl.auth.AuthenticationToken
+        set_conf "$CONF" brokerClientAuthenticationParameters "token:$PULSAR_ADMIN_TOKEN"
+        AUTH_HEADER="Authorization: Bearer $PULSAR_ADMIN_TOKEN"
+    fi
     cat >"$STATEDIR/pulsar-client.conf" <<EOF
 webServiceUrl=http://127.0.0.1:$WEB/
 brokerServiceUrl=pulsar://127.0.0.1:$PORT/
@@ -100,9 +122,9 @@ EOF
 peer_ready() {
     # The cluster and public/default exist, and a topic lookup succeeds (the namespace bundle
     # is owned: the first produce does not wait for it).
-    curl -sf --max-time 3 "$HTTP_URL/admin/v2/clusters" | grep -q standalone &&
-        curl -sf --max-time 3 "$HTTP_URL/admin/v2/namespaces/public" | grep -q 'public/default' &&
-        curl -sf --max-time 10 "$HTTP_URL/lookup/v2/topic/persistent/public/default/sluice-ready" |
+    curl -sf --max-time 3 -H "${AUTH_HEADER:-X-No-Auth: 1}" "$HTTP_URL/admin/v2/clusters" | grep -q standalone &&
+        curl -sf --max-time 3 -H "${AUTH_HEADER:-X-No-Auth: 1}" "$HTTP_URL/admin/v2/namespaces/public" | grep -q 'public/default' &&
+        curl -sf --max-time 10 -H "${AUTH_HEADER:-X-No-Auth: 1}" "$HTTP_URL/lookup/v2/topic/persistent/public/default/sluice-ready" |
         grep -q "127.0.0.1:$PORT"
 }
 

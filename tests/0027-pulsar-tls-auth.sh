@@ -1,0 +1,105 @@
+#!/bin/sh
+# 0027: TLS and token authentication against a real Pulsar standalone broker configured for
+# both (a CA and a server certificate for 127.0.0.1 made here with openssl; an HMAC secret and
+# HS256 tokens made here, verified by the broker's AuthenticationProviderToken). A file -> Pulsar
+# job over pulsar+ssl:// with the CA and a valid token writes messages the official client
+# (over TLS, as admin) reads back. Then what must fail does, at once and saying why, without the
+# token in any log: a wrong token (AuthenticationError), an untrusted CA, and a certificate that
+# does not name the host connected to (hostname verification on by default; off, it passes).
+. "$(dirname "$0")/lib/common.sh"
+. "$top_srcdir/tests/peers/lib.sh"
+. "$top_srcdir/tests/lib/kinesis.sh"
+. "$top_srcdir/tests/lib/pulsar.sh"
+command -v openssl >/dev/null || fail "needs openssl"
+
+# A CA, a server certificate for 127.0.0.1 (IP SAN; no DNS name), and an unrelated CA.
+cd "$T"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=sluice-test-ca 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -keyout other-ca.key -out other-ca.crt -days 2 -subj /CN=other-ca 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' >san.ext
+openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 \
+    -extfile san.ext 2>/dev/null
+openssl pkcs8 -topk8 -nocrypt -in server.key -out server.pk8 2>/dev/null
+cd - >/dev/null
+# An HMAC secret and HS256 tokens for the subjects admin and sluice-job.
+head -c 32 /dev/urandom >"$T/secret.key"
+token() {
+    python3 - "$T/secret.key" "$1" <<'EOF'
+import base64, hashlib, hmac, json, sys
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+key = open(sys.argv[1], "rb").read()
+msg = b64(json.dumps({"alg": "HS256"}).encode()) + "." + b64(json.dumps({"sub": sys.argv[2]}).encode())
+print(msg + "." + b64(hmac.new(key, msg.encode(), hashlib.sha256).digest()))
+EOF
+}
+ADMIN=$(token admin)
+JOBTOK=$(token sluice-job)
+export PULSAR_TLS_CERT="$T/server.crt" PULSAR_TLS_KEY="$T/server.pk8" PULSAR_TLS_CA="$T/ca.crt"
+export PULSAR_TOKEN_SECRET="$T/secret.key" PULSAR_ADMIN_TOKEN="$ADMIN"
+kin_up pulsar
+TLS=$(cat "$T/peers/pulsar.tls-url")
+PORT=${TLS##*:}
+say "pulsar with TLS at $TLS and token authentication"
+pl_client
+
+seq 1 200 | sed 's/.*/{"n": &}/' >"$T/in.jsonl"
+job() { # job NAME URL EXTRA...
+    _n=$1 _u=$2; shift 2
+    { echo "job.name=$_n"
+      echo "task.inputs=files.in"
+      echo "task.outputs=pl.t"
+      echo "job.checkpoint.sqlite.path=$T/$_n.db"
+      echo "systems.files.samza.factory=file"
+      echo "systems.files.streams.in.path=$T/in.jsonl"
+      echo "systems.pl.samza.factory=pulsar"
+      echo "systems.pl.pulsar.service-url=$_u"
+      echo "systems.pl.streams.t.pulsar.topic=persistent://public/default/tls-$_n"
+      echo "log.level=info"
+      for l in "$@"; do echo "$l"; done; } >"$T/$_n.properties"
+}
+
+job good "$TLS" "systems.pl.pulsar.tls.trust-certs-file=$T/ca.crt" "sensitive.systems.pl.pulsar.auth.token=$JOBTOK"
+timeout 60 "$SLUICE" run "$T/good.properties" >"$T/good.log" 2>&1 || { tail -n 20 "$T/good.log"; fail "the TLS + token job failed"; }
+"$PL_PY" - "$TLS" "$T/ca.crt" "$ADMIN" persistent://public/default/tls-good <<'EOF' >"$T/good.read" || fail "the official client could not read over TLS"
+import sys, pulsar
+url, ca, tok, topic = sys.argv[1:5]
+c = pulsar.Client(url, tls_trust_certs_file_path=ca, authentication=pulsar.AuthenticationToken(tok),
+                  logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Error))
+r = c.create_reader(topic, pulsar.MessageId.earliest)
+n = 0
+while True:
+    try:
+        r.read_next(3000)
+        n += 1
+    except Exception:
+        break
+print(n)
+c.close()
+EOF
+[ "$(cat "$T/good.read")" = 200 ] || fail "read $(cat "$T/good.read") of 200 messages over TLS"
+lacks "$T/good.log" "$JOBTOK"
+say "TLS + token: 200 messages written, read back by the official client over TLS"
+
+# expect_refusal NAME TEXT: the job must fail within 30 s, its error naming TEXT.
+expect_refusal() {
+    set +e
+    timeout 30 "$SLUICE" run "$T/$1.properties" >"$T/$1.log" 2>&1
+    rc=$?
+    set -e
+    [ "$rc" != 0 ] && [ "$rc" != 124 ] || { tail -n 10 "$T/$1.log"; fail "$1: the job did not fail at once (exit $rc)"; }
+    grep "job failed" "$T/$1.log" | grep -qF "$2" || { tail -n 10 "$T/$1.log"; fail "$1: the error does not say '$2'"; }
+    lacks "$T/$1.log" "$JOBTOK"
+    say "$1: refused: $(grep -o "job failed: .*" "$T/$1.log" | cut -c1-160)"
+}
+job badtoken "$TLS" "systems.pl.pulsar.tls.trust-certs-file=$T/ca.crt" "sensitive.systems.pl.pulsar.auth.token=${JOBTOK}x"
+expect_refusal badtoken AuthenticationError
+job untrusted "$TLS" "systems.pl.pulsar.tls.trust-certs-file=$T/other-ca.crt" "sensitive.systems.pl.pulsar.auth.token=$JOBTOK"
+expect_refusal untrusted "certificate verify failed"
+job wrongname "pulsar+ssl://localhost:$PORT" "systems.pl.pulsar.tls.trust-certs-file=$T/ca.crt" "sensitive.systems.pl.pulsar.auth.token=$JOBTOK"
+expect_refusal wrongname "hostname mismatch"
+job nocheck "pulsar+ssl://localhost:$PORT" "systems.pl.pulsar.tls.trust-certs-file=$T/ca.crt" \
+    "systems.pl.pulsar.tls.hostname-verification=false" "sensitive.systems.pl.pulsar.auth.token=$JOBTOK"
+timeout 60 "$SLUICE" run "$T/nocheck.properties" >"$T/nocheck.log" 2>&1 || { tail -n 20 "$T/nocheck.log"; fail "hostname-verification=false did not connect"; }
+say "hostname-verification=false: connects to localhost with a certificate for 127.0.0.1"
+say "ok"
