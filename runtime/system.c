@@ -480,7 +480,7 @@ sl_err_t sl_part_deliver_ex(sl_part_t *part, const sl_delivery_t *d) {
         sl_record_unref(rec);
         return sl_part_fail(part, "out of memory");
     }
-    sl_record_set_kind(rec, st->sys->plugin->name);
+    sl_record_set_kind(rec, st->sys && st->sys->plugin ? st->sys->plugin->name : NULL);
     /* The record holds the tracker from here; the tracker is released when the last record
      * derived from this source offset is dropped or acknowledged. */
     if (sl_record_set_source(rec, st->sys->name, st->name, part->id, d->offset, d->subseq,

@@ -1,8 +1,9 @@
 #!/bin/sh
 # valgrind-examples.sh SLUICE: runs the example jobs under valgrind (memcheck, full leak check)
 # and fails on any error or leak. Jobs reading Kinesis run against local peers (kinesalite and
-# dynalite from tests/peers/): 100 records are put, the job runs until it wrote them all and is
-# then stopped with SIGTERM (a graceful stop: final checkpoints, lease release).
+# dynalite from tests/peers/, and a Pulsar standalone broker for the one writing Pulsar): 100
+# records are put, the job runs until it wrote them all and is then stopped with SIGTERM (a
+# graceful stop: final checkpoints, lease release).
 set -eu
 SLUICE=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +29,11 @@ kinesis_job() {
         peers="kinesalite"
         DYNAMODB_ENDPOINT=$("$top/tests/peers/dynalite.sh" start "$T/peers") || exit 1
         peers="kinesalite dynalite"
+    fi
+    if grep -q 'samza.factory=pulsar' "$1" && ! echo "$peers" | grep -q pulsar; then
+        PULSAR_SERVICE_URL=$("$top/tests/peers/pulsar.sh" start "$T/peers") || exit 1
+        peers="$peers pulsar"
+        export PULSAR_SERVICE_URL
     fi
     export KINESIS_ENDPOINT DYNAMODB_ENDPOINT AWS_ACCESS_KEY_ID=AKIDEXAMPLE \
         AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY AWS_REGION=us-east-1 \
@@ -58,6 +64,7 @@ kinesis_job() {
     # kinesis-to-file archives all 100; kinesis-to-kinesis writes the 66 with amount >= 100.
     want=100 out=count_archive
     grep -q '^task.outputs=kinesis' "$1" && want=66 out=count_stream
+    grep -q '^task.outputs=pulsar' "$1" && want=100 out=count_pulsar
     i=0
     while [ "$($out)" -lt $want ] && [ $i -lt 600 ]; do
         i=$((i + 1)); sleep 0.2
@@ -67,6 +74,12 @@ kinesis_job() {
     [ "$($out)" -eq $want ] || { cat "$T/vg.err"; echo "valgrind: $1 wrote $($out) of $want records"; exit 1; }
 }
 count_archive() { cat "$T/orders.jsonl" 2>/dev/null | wc -l; }
+# count_pulsar: messages the broker took in on the orders topic (each run adds 100).
+count_pulsar() {
+    _c=$(curl -sf "$(cat "$T/peers/pulsar.http-url")/admin/v2/persistent/public/default/orders/stats" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["msgInCounter"])' 2>/dev/null || echo 0)
+    echo "$_c"
+}
 # count_stream: records in orders-large, as the AWS CLI reads them.
 count_stream() {
     n=0

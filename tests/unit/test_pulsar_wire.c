@@ -14,7 +14,9 @@
 
 #include <CUnit/CUnit.h>
 
+#include "conf_int.h"
 #include "pulsar.h"
+#include "sluice/log.h"
 #include "unit.h"
 
 static uint8_t *exact_copy(const void *p, size_t len) {
@@ -259,6 +261,111 @@ static void test_routing(void) {
     }
 }
 
+
+/* ---- the property table ------------------------------------------------------------------- */
+
+#define PS "systems.p.streams.s."
+static const char *const ppfx[] = {PS, "systems.p.default.stream.", "systems.p.", NULL};
+
+typedef struct prun {
+    sl_conf_t *conf;
+    pl_conf_t c;
+    int errs;
+} prun_t;
+
+static void prun(prun_t *r, const char *text) {
+    char err[256];
+    memset(r, 0, sizeof(*r));
+    r->conf = sl_conf_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r->conf);
+    CU_ASSERT_EQUAL(sl_conf_load_string(r->conf, "job.properties", text, strlen(text), err,
+                                        sizeof(err)), SL_OK);
+    r->errs = sl_conf_apply(r->conf, pl_stream_props, ppfx, &r->c);
+    r->errs += pl_conf_check(r->conf, ppfx, &r->c, 0);
+}
+
+static int perr(const prun_t *r, const char *a, const char *b) {
+    for (int i = 0; i < sl_conf_error_count(r->conf); i++) {
+        const char *e = sl_conf_error_at(r->conf, i);
+        if (strstr(e, a) && (!b || strstr(e, b)))
+            return 1;
+    }
+    for (int i = 0; i < sl_conf_error_count(r->conf); i++)
+        fprintf(stderr, "  error: %s\n", sl_conf_error_at(r->conf, i));
+    return 0;
+}
+
+static void pdone(prun_t *r) {
+    sl_conf_obj_free(pl_stream_props, &r->c);
+    sl_conf_destroy(r->conf);
+}
+
+static void test_conf(void) {
+    prun_t r;
+    /* Defaults: the Java client's. */
+    prun(&r, "");
+    CU_ASSERT_EQUAL(r.errs, 0);
+    CU_ASSERT_STRING_EQUAL(r.c.service_url, "pulsar://localhost:6650");
+    CU_ASSERT_EQUAL(r.c.batching, 1);
+    CU_ASSERT_EQUAL(r.c.batch_max_messages, 1000);
+    CU_ASSERT_EQUAL(r.c.batch_max_bytes, 131072);
+    CU_ASSERT_EQUAL(r.c.batch_delay_ms, 1);
+    CU_ASSERT_EQUAL(r.c.compression, 0);
+    CU_ASSERT_EQUAL(r.c.tls_verify_hostname, 1);
+    CU_ASSERT_EQUAL(r.c.sub_type, 0);
+    CU_ASSERT_EQUAL(r.c.initial_position, 0);
+    CU_ASSERT_EQUAL(r.c.source_props.cnt, 5);
+    pdone(&r);
+    /* The Java client's names, Flink's, and system-level defaults. */
+    prun(&r, "systems.p.serviceUrl=pulsar+ssl://b1:6651,b2\n"
+             PS "topicName=acme/orders/t\n" PS "batchingMaxMessages=50\n"
+             PS "pulsar.producer.compressionType=ZSTD\n" PS "subscriptionType=Key_Shared\n"
+             PS "subscriptionInitialPosition=Earliest\n" PS "receiverQueueSize=77\n"
+             PS "hashingScheme=Murmur3_32Hash\n" "sensitive." PS "pulsar.auth.token=tok\n");
+    CU_ASSERT_EQUAL(r.errs, 0);
+    CU_ASSERT_STRING_EQUAL(r.c.service_url, "pulsar+ssl://b1:6651,b2");
+    CU_ASSERT_STRING_EQUAL(r.c.topic, "acme/orders/t");
+    CU_ASSERT_EQUAL(r.c.batch_max_messages, 50);
+    CU_ASSERT_EQUAL(r.c.compression, PULSAR__PROTO__COMPRESSION_TYPE__ZSTD);
+    CU_ASSERT_EQUAL(r.c.sub_type, PULSAR__PROTO__COMMAND_SUBSCRIBE__SUB_TYPE__Key_Shared);
+    CU_ASSERT_EQUAL(r.c.initial_position, 1);
+    CU_ASSERT_EQUAL(r.c.receiver_queue, 77);
+    CU_ASSERT_EQUAL(r.c.hashing, 1);
+    CU_ASSERT(sl_conf_is_secret(r.conf, PS "pulsar.auth.token"));
+    pdone(&r);
+    /* What one row cannot judge, reported at the key the user wrote. */
+    prun(&r, PS "serviceUrl=http://broker:8080\n" PS "topic=persistent://a/b\n"
+             PS "pulsar.tls.trust-certs-file=/nonexistent/ca.pem\n"
+             PS "pulsar.producer.source-properties=kinesis.shard.id,kinesis.shardid\n"
+             PS "pulsar.producer.retry.base=10s\n" PS "pulsar.producer.retry.max=1s\n");
+    CU_ASSERT(r.errs >= 5);
+    CU_ASSERT(perr(&r, PS "serviceUrl", "pulsar://"));
+    CU_ASSERT(perr(&r, PS "topic", "persistent://a/b"));
+    CU_ASSERT(perr(&r, PS "pulsar.tls.trust-certs-file", "/nonexistent/ca.pem"));
+    CU_ASSERT(perr(&r, "kinesis.shardid", "did you mean 'kinesis.shard.id'"));
+    CU_ASSERT(perr(&r, PS "pulsar.producer.retry.max", NULL));
+    pdone(&r);
+    prun(&r, PS "pulsar.producer.compression=BROTLI\n" PS "pulsar.subscription.type=Sharde\n");
+    CU_ASSERT(perr(&r, "BROTLI", NULL));
+    CU_ASSERT(perr(&r, "Sharde", "Shared"));
+    pdone(&r);
+}
+
+/* Every Pulsar IO / Java / Flink spelling is an alias of a real row. */
+static void test_table_sound(void) {
+    for (const sl_prop_t *row = pl_stream_props; row->name; row++) {
+        if (row->type != SL_PROP_ALIAS)
+            continue;
+        const sl_prop_t *to = NULL;
+        for (const sl_prop_t *t = pl_stream_props; t->name; t++)
+            if (t->type != SL_PROP_ALIAS && !strcmp(t->name, row->choices))
+                to = t;
+        CU_ASSERT_PTR_NOT_NULL(to);
+        if (!to)
+            fprintf(stderr, "alias %s -> %s: no such row\n", row->name, row->choices);
+    }
+}
+
 void test_pulsar_wire_register(void) {
     static const unit_test_t tests[] = {
         {"CRC32-C known answers and increments", test_crc32c},
@@ -267,6 +374,8 @@ void test_pulsar_wire_register(void) {
         {"codecs: LZ4, ZLIB, ZSTD, SNAPPY round trips and refusals", test_codecs},
         {"topic names and service URLs", test_names},
         {"partition routing as the Java client's", test_routing},
+        {"property table: defaults, aliases, checks", test_conf},
+        {"property table: every alias has its row", test_table_sound},
         {NULL, NULL},
     };
     unit_add_suite("pulsar_wire", tests);
