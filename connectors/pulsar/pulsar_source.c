@@ -53,6 +53,7 @@ typedef struct qmsg {
 typedef struct qentry {
     uint64_t ledger, entry;
     int total;
+    int delivered;           /* messages of it the job took */
     int last_index;          /* batch index of its last message (-1: not a batch) */
     struct qentry *next;
 } qentry_t;
@@ -215,7 +216,22 @@ static void drop_queue(cpart_t *p) {
     p->qtail = NULL;
     p->queued = 0;
     p->permits_used = 0;
-    /* Entries none of whose messages reached the job: nothing to ack later. */
+    /* Entries not wholly taken by the job are forgotten: the broker delivers them again (as new
+     * entries), and acking them from here could ack what another consumer has not processed. */
+    {
+        qentry_t **pp = &p->ehead, *last = NULL;
+        while (*pp) {
+            qentry_t *e = *pp;
+            if (e->delivered < e->total) {
+                *pp = e->next;
+                free(e);
+            } else {
+                last = e;
+                pp = &e->next;
+            }
+        }
+        p->etail = last;
+    }
 }
 
 static void cp_lost(cpart_t *p, const char *why) {
@@ -710,6 +726,7 @@ sl_poll_t pl_part_poll(sl_part_t *part, void *state, int max) {
         d.arrival_ms = m->publish_ms;
         d.headers = (const char *const *)m->headers;
         d.nheaders = m->nheaders;
+        m->entry->delivered++;
         err = sl_part_deliver_ex(part, &d);
         qmsg_free(m);
         taken++;
