@@ -3,7 +3,8 @@
 # standalone broker and kinesalite. The official client (pulsar-client wheel) produces 600
 # numbered messages with keys, properties and event times into a 2-partition topic: half
 # batched with ZSTD, half one by one with LZ4. A sluice job subscribes and writes every message
-# to two Kinesis streams, ONLY_RAW_PAYLOAD and FULL_MESSAGE_IN_JSON, through a proxy that first
+# to three Kinesis streams, ONLY_RAW_PAYLOAD, FULL_MESSAGE_IN_JSON and FULL_MESSAGE_IN_FB (each
+# FlatBuffer decoded by flatc with Pulsar's schema), through a proxy that first
 # fails every PutRecords with 5xx: while Kinesis has nothing, the subscription's backlog (the
 # broker's count of unacknowledged entries) does not move, so acks follow Kinesis'
 # acknowledgements. Then the proxy passes: the AWS CLI reads both streams (every message once,
@@ -23,6 +24,8 @@ say "kinesalite $KIN, pulsar $PL"
 pl_client
 kin_stream "$KIN" raw 2
 kin_stream "$KIN" full 1
+kin_stream "$KIN" fb 1
+command -v flatc >/dev/null 2>&1 || fail "flatc is not on PATH (tools/deps.sh --test installs flatbuffers-compiler)"
 TOPIC=persistent://public/default/p2k
 pl_admin "$HTTP" PUT persistent/public/default/p2k/partitions 2 || fail "cannot create $TOPIC"
 
@@ -41,7 +44,7 @@ job() { # job NAME SUBTYPE
     cat <<P
 job.name=$1
 task.inputs=pl.p2k
-task.outputs=kout.raw,kout.full
+task.outputs=kout.raw,kout.full,kout.fb
 task.commit.ms=300ms
 job.checkpoint.sqlite.path=$T/$1.db
 systems.pl.samza.factory=pulsar
@@ -57,6 +60,7 @@ systems.kout.aws.credentials.access.key.id=AKIDEXAMPLE
 systems.kout.aws.credentials.secret.access.key=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
 systems.kout.streams.raw.sink.message-format=ONLY_RAW_PAYLOAD
 systems.kout.streams.full.messageFormat=FULL_MESSAGE_IN_JSON
+systems.kout.streams.fb.messageFormat=FULL_MESSAGE_IN_FB
 systems.kout.streams.raw.sink.retry.backoff.max=300ms
 systems.kout.streams.full.sink.retry.backoff.max=300ms
 # Order per key is not what this test is about: without it, few keys need fewer round trips.
@@ -128,8 +132,32 @@ def full_decode(r):
     if not isinstance(m.get("eventTime"), int):
         raise SystemExit("FAIL: full: no eventTime in %r" % m)
     return d
+fb = kin.read_stream(url, "fb")
+import os, subprocess
+os.makedirs(T + "/fbin", exist_ok=True)
+os.makedirs(T + "/fbout", exist_ok=True)
+for i, r in enumerate(fb):
+    open("%s/fbin/%d.bin" % (T, i), "wb").write(r["data"])
+# Pulsar's schema: sluice's without its two additions (key, eventTime).
+schema = open(os.environ["top_srcdir"] + "/connectors/kinesis/kinesis_message.fbs").read()
+head, msg = schema.split("table Message {", 1)
+body, tail = msg.split("}", 1)
+body = "\n".join(l for l in body.splitlines() if l.strip() not in ("key:string;", "eventTime:long;"))
+open(T + "/pulsar.fbs", "w").write(head + "table Message {" + body + "\n}" + tail)
+subprocess.run(["flatc", "--json", "--raw-binary", "--strict-json", "-o", T + "/fbout", T + "/pulsar.fbs", "--"] +
+               ["%s/fbin/%d.bin" % (T, i) for i in range(len(fb))], check=True, stderr=subprocess.DEVNULL)
+def fb_decode(r):
+    m = json.load(open("%s/fbout/%d.json" % (T, r["i"])))
+    d = json.loads(bytes(b & 0xff for b in m["payload"]))
+    props = {kv["key"]: kv["value"] for kv in m.get("properties", [])}
+    if int(props.get("n", -1)) != d["id"]:
+        raise SystemExit("FAIL: fb: bad message %r" % m)
+    return d
+for i, r in enumerate(fb):
+    r["i"] = i
 check("raw", raw, lambda r: json.loads(r["data"]))
 check("full", full, full_decode)
+check("fb (flatc, Pulsar's schema)", fb, fb_decode)
 print("# a FULL_MESSAGE_IN_JSON record: %s" % full[0]["data"].decode()[:200])
 sys.exit(1 if bad else 0)
 EOF
