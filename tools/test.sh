@@ -1,6 +1,7 @@
 #!/bin/sh
 # test.sh: the whole test suite, as the README's second command and CI run it:
-#   1. gcc build, `make check` (unit + integration tests) and `make distcheck`;
+#   1. gcc build, `make check` (unit + integration tests) and `make distcheck` (the unit tests
+#      and the integration tests that start no peer);
 #   2. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, `make check` again;
 #   3. every libFuzzer target for a few seconds (tools/fuzz.sh);
 #   4. valgrind on the example jobs: no leaks, no errors.
@@ -20,9 +21,16 @@ show_failures() {
     done
 }
 
+# distcheck proves the tarball is complete: it builds, installs, and passes the unit tests and
+# the integration tests that need nothing but sluice itself (those not sourcing tests/peers/lib.sh).
+# The tests with peers (local AWS services, Pulsar brokers) run on the same sources in the gcc
+# and the sanitizer builds.
+dist_tests="tests/unit/sluice-unit $(cd "$top" && grep -L 'peers/lib.sh' tests/00*.sh | tr '\n' ' ')"
+
 step "gcc: build, make check, make distcheck"
 mkdir -p build/gcc
-(cd build/gcc && "$top/configure" -q CC=gcc && make -j"$jobs" && make -j"$jobs" check && make -j"$jobs" distcheck) \
+(cd build/gcc && "$top/configure" -q CC=gcc && make -j"$jobs" && make -j"$jobs" check &&
+    make -j"$jobs" distcheck TESTS="$dist_tests") \
     || { show_failures build/gcc; exit 1; }
 
 step "clang + ASan + UBSan: make check"
