@@ -8,6 +8,9 @@
 #              of silence and drops the connection after 2 s; with send-timeout=3s it would
 #              anyway. Either way it reconnects and sends the same sequence ids again. The job
 #              cannot finish (no receipt ever), so nothing is checkpointed.
+#   bound:     the broker takes SENDs and never confirms them; 3000 records, max-pending-messages
+#              50, task.poll.batch 10: the producer holds no more than that bound plus one poll
+#              batch (the worker stops reading past it), so the broker sees at most 60 messages.
 #   senderror: the first SEND gets SEND_ERROR (PersistenceError), later ones
 #              receipts: the producer reconnects, sends again, and the job ends with every
 #              message acknowledged.
@@ -75,6 +78,22 @@ grep -qE "no answer to keepalive pings|send timed out" "$T/silent.log" || { tail
 # Nothing was acknowledged, so nothing is checkpointed.
 [ "$(sqlite3 "$T/silent.db" 'select count(*) from sluice_checkpoints' 2>/dev/null || echo 0)" = 0 ] ||
     fail "a checkpoint was written though Pulsar confirmed nothing"
+
+# ---- bound -------------------------------------------------------------------------------------
+seq 1 3000 | sed 's/.*/{"n": &}/' >"$T/many.jsonl"
+start_fake bound
+job bound "$URL" "systems.files.streams.in.path=$T/many.jsonl" "task.poll.batch=10" \
+    "systems.pl.pulsar.producer.max-pending-messages=50" "systems.pl.pulsar.producer.batching.enabled=false" \
+    "task.shutdown.ms=1s"
+"$SLUICE" run "$T/bound.properties" >"$T/bound.log" 2>&1 &
+JOB=$!
+sleep 4
+kill -TERM "$JOB"
+wait "$JOB" || true
+kill "$FAKE_PID" 2>/dev/null || true
+held=$(python3 -c 'import json, sys; print(len({json.loads(l)["sequence_id"] for l in open(sys.argv[1]) if "\"SEND\"" in l}))' "$T/bound.events")
+say "no receipts, max-pending-messages 50, poll batch 10: the broker saw $held of 3000 messages"
+[ "$held" -ge 50 ] && [ "$held" -le 60 ] || fail "the producer sent $held messages without receipts (bound 50 + one poll batch of 10)"
 
 # ---- senderror ---------------------------------------------------------------------------------
 start_fake senderror
