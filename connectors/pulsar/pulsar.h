@@ -35,6 +35,7 @@ typedef struct pl_conf {
     int max_pending;
     int64_t retry_base_ms, retry_max_ms;
     sl_list_t source_props;   /* which kinesis.* properties a message gets */
+    unsigned source_mask;     /* derived by pl_conf_check(): bit i = pl_source_props[i] */
     int headers_as_props;
     int hashing;              /* 0 JavaStringHash, 1 Murmur3_32Hash */
     /* consumer */
@@ -46,8 +47,17 @@ typedef struct pl_conf {
 } pl_conf_t;
 
 extern const sl_prop_t pl_stream_props[];
+/* The names pulsar.producer.source-properties may list, in source_mask bit order. */
+enum {
+    PL_SP_ARRIVAL, PL_SP_ENCRYPTION, PL_SP_PARTITION_KEY, PL_SP_SEQUENCE, PL_SP_SHARD,
+    PL_NSOURCE_PROPS
+};
+extern const char *const pl_source_props[PL_NSOURCE_PROPS];
 /* Checks what one row cannot (topic name, service URL, combinations). */
 int pl_conf_check(sl_conf_t *conf, const char *const *prefixes, void *stream_conf, int input);
+/* The delay before reconnect attempt `attempts` (1 for the first), from the runtime's retry
+ * policy (full jitter under pulsar.producer.retry.base * 2^n, capped at .max). */
+int64_t pl_retry_ms(const pl_conf_t *c, int attempts, uint64_t *rng);
 /* The client settings of c for a client of what ("output 'p.t'"). Borrows from c. */
 void pl_client_conf(const pl_conf_t *c, const char *what, pl_client_conf_t *cc);
 

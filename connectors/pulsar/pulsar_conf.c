@@ -14,12 +14,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "aws_client.h"
 #include "pulsar.h"
 #include "util_str.h"
 
 #define PO(f) offsetof(pl_conf_t, f)
 #define DAY_MS 86400000.0
 #define ALIAS(name, of, why) {name, SL_PROP_ALIAS, 0, NULL, 0, 0, of, 0, why}
+
+const char *const pl_source_props[PL_NSOURCE_PROPS] = {
+    "kinesis.arrival.timestamp", "kinesis.encryption.type", "kinesis.partition.key",
+    "kinesis.sequence.number", "kinesis.shard.id",
+};
 
 const sl_prop_t pl_stream_props[] = {
     /* ---- client ---- */
@@ -218,15 +224,15 @@ int pl_conf_check(sl_conf_t *conf, const char *const *prefixes, void *stream_con
                          sizeof(key));
         sl_conf_error(conf, key, "must not be below pulsar.producer.retry.base");
     }
+    c->source_mask = 0;
     for (int i = 0; i < c->source_props.cnt; i++) {
-        static const char *const known[] = {"kinesis.arrival.timestamp", "kinesis.encryption.type",
-                                            "kinesis.partition.key", "kinesis.sequence.number",
-                                            "kinesis.shard.id"};
-        int ok = 0;
-        for (size_t k = 0; k < 5; k++)
-            ok |= !strcmp(c->source_props.items[i], known[k]);
-        if (!ok) {
-            const char *h = sl_suggest(c->source_props.items[i], known, 5);
+        size_t k = 0;
+        while (k < PL_NSOURCE_PROPS && strcmp(c->source_props.items[i], pl_source_props[k]) != 0)
+            k++;
+        if (k < PL_NSOURCE_PROPS) {
+            c->source_mask |= 1u << k;
+        } else {
+            const char *h = sl_suggest(c->source_props.items[i], pl_source_props, PL_NSOURCE_PROPS);
             sl_conf_user_key(conf, pl_stream_props, prefixes, "pulsar.producer.source-properties",
                              key, sizeof(key));
             sl_conf_error(conf, key, "unknown property '%s'%s%s%s", c->source_props.items[i],
@@ -250,4 +256,9 @@ void pl_client_conf(const pl_conf_t *c, const char *what, pl_client_conf_t *cc) 
     cc->keepalive_ms = c->keepalive_ms;
     cc->listener_name = c->listener_name;
     cc->what = what;
+}
+
+int64_t pl_retry_ms(const pl_conf_t *c, int attempts, uint64_t *rng) {
+    sl_retry_policy_t p = {c->retry_base_ms, c->retry_max_ms, 2.0, 0};
+    return sl_retry_delay_ms(&p, attempts > 0 ? attempts - 1 : 0, rng);
 }

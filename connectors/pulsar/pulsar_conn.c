@@ -262,24 +262,15 @@ int pl_conn_command(pl_conn_t *conn, const pl_cmd_t *cmd) {
 void pl_conn_request(pl_conn_t *conn, uint64_t request_id, const pl_cmd_t *cmd, pl_req_cb cb,
                      void *opaque) {
     req_t *r = calloc(1, sizeof(*r)), **pp;
-    if (!r || conn->state != ST_READY || write_cmd(conn, cmd) < 0) {
-        free(r);
-        /* Answered from the next tick, never from inside this call. */
-        if ((r = calloc(1, sizeof(*r)))) {
-            r->id = request_id;
-            r->cb = cb;
-            r->opaque = opaque;
-            r->deadline = 0; /* already due */
-            for (pp = &conn->reqs; *pp; pp = &(*pp)->next)
-                ;
-            *pp = r;
-        }
+    if (!r)
         return;
-    }
     r->id = request_id;
     r->cb = cb;
     r->opaque = opaque;
-    r->deadline = sl_mono_ms() + conn->cl->cc.operation_timeout_ms;
+    /* Not sent (connection not ready, socket refused it): deadline 0, answered by the next
+     * tick, never from inside this call. */
+    if (conn->state == ST_READY && write_cmd(conn, cmd) == 0)
+        r->deadline = sl_mono_ms() + conn->cl->cc.operation_timeout_ms;
     for (pp = &conn->reqs; *pp; pp = &(*pp)->next)
         ;
     *pp = r;

@@ -123,11 +123,8 @@ static int add(pl_props_t *p, const char *k, const char *v) {
     return 0;
 }
 
-static int wanted(const pl_conf_t *c, const char *name) {
-    for (int i = 0; i < c->source_props.cnt; i++)
-        if (!strcmp(c->source_props.items[i], name))
-            return 1;
-    return 0;
+static int wanted(const pl_conf_t *c, int bit) {
+    return (c->source_mask >> bit) & 1;
 }
 
 /* Java's Instant.toString() of ms: 2019-03-05T19:28:58.123Z, no fraction when it is zero. */
@@ -156,24 +153,24 @@ int pl_props_of(const pl_conf_t *c, const sl_record_t *rec, pl_props_t *p) {
         char buf[64];
         size_t klen;
         const char *key = sl_record_key(rec, &klen);
-        if (wanted(c, "kinesis.arrival.timestamp") && src->arrival_ms > 0) {
+        if (wanted(c, PL_SP_ARRIVAL) && src->arrival_ms > 0) {
             iso_instant(src->arrival_ms, buf, sizeof(buf));
             if (add(p, "kinesis.arrival.timestamp", buf) < 0)
                 return -1;
         }
-        if (wanted(c, "kinesis.encryption.type") && add(p, "kinesis.encryption.type", enc) < 0)
+        if (wanted(c, PL_SP_ENCRYPTION) && add(p, "kinesis.encryption.type", enc) < 0)
             return -1;
-        if (wanted(c, "kinesis.partition.key") && key) {
+        if (wanted(c, PL_SP_PARTITION_KEY) && key) {
             char *k = sl_strndup(key, klen);
             int r = k ? add(p, "kinesis.partition.key", k) : -1;
             free(k);
             if (r < 0)
                 return -1;
         }
-        if (wanted(c, "kinesis.sequence.number") && src->offset &&
+        if (wanted(c, PL_SP_SEQUENCE) && src->offset &&
             add(p, "kinesis.sequence.number", src->offset) < 0)
             return -1;
-        if (wanted(c, "kinesis.shard.id") && src->partition &&
+        if (wanted(c, PL_SP_SHARD) && src->partition &&
             add(p, "kinesis.shard.id", src->partition) < 0)
             return -1;
     }

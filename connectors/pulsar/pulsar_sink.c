@@ -19,6 +19,7 @@
 
 #include <event2/event.h>
 
+#include "../kinesis/kinesis_format.h"
 #include "pulsar.h"
 #include "sluice/log.h"
 #include "util_time.h"
@@ -79,22 +80,16 @@ struct sink {
     int rr;                  /* round robin partition for keyless records */
     int held;                /* records not yet acknowledged */
     int busy;
+    uint64_t rng;            /* retry jitter */
     struct event *tick;
     sl_sb_t scratch, zbuf;
 };
 
 static void part_connect(part_t *p);
-static void part_lost(part_t *p, const char *why);
+static void part_lost(part_t *p, const char *why, int drop_conn);
 static void sink_route(sink_t *s, sl_record_t *rec);
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
-
-static int64_t backoff_ms(const pl_conf_t *c, int attempts) {
-    int64_t d = c->retry_base_ms;
-    for (int i = 1; i < attempts && d < c->retry_max_ms; i++)
-        d *= 2;
-    return d > c->retry_max_ms ? c->retry_max_ms : d;
-}
 
 static void update_busy(sink_t *s) {
     int limit = s->c->max_pending * (s->nparts > 0 ? s->nparts : 1);
@@ -154,27 +149,14 @@ static char *key_of(const sl_record_t *rec, int *b64) {
     if (i == len)
         return sl_strndup((const char *)k, len);
     {
-        static const char tb[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        char *o = malloc(4 * ((len + 2) / 3) + 1), *q = o;
-        if (!o)
+        sl_sb_t sb = {0};
+        kin_sb_base64(&sb, k, len);
+        if (sb.oom || !sb.buf) {
+            sl_sb_free(&sb);
             return NULL;
-        for (i = 0; i + 2 < len; i += 3) {
-            uint32_t v = (uint32_t)k[i] << 16 | (uint32_t)k[i + 1] << 8 | k[i + 2];
-            *q++ = tb[v >> 18];
-            *q++ = tb[(v >> 12) & 63];
-            *q++ = tb[(v >> 6) & 63];
-            *q++ = tb[v & 63];
         }
-        if (i < len) {
-            uint32_t v = (uint32_t)k[i] << 16 | (i + 1 < len ? (uint32_t)k[i + 1] << 8 : 0);
-            *q++ = tb[v >> 18];
-            *q++ = tb[(v >> 12) & 63];
-            *q++ = i + 1 < len ? tb[(v >> 6) & 63] : '=';
-            *q++ = '=';
-        }
-        *q = 0;
         *b64 = 1;
-        return o;
+        return sb.buf;
     }
 }
 
@@ -297,7 +279,7 @@ static int reencode_all(part_t *p) {
 static void write_batch(part_t *p, batch_t *b) {
     b->sent_ms = sl_mono_ms();
     if (pl_conn_write(p->conn, b->frame.buf, b->frame.len) < 0)
-        part_lost(p, "cannot write to the connection");
+        part_lost(p, "cannot write to the connection", 0);
 }
 
 /* Closes the open batch of p and sends it (when the producer is ready; else it waits in the sent
@@ -395,7 +377,7 @@ static void on_frame(void *opaque, pl_conn_t *conn, const pl_frame_t *f) {
         if (seq != b->seq) {
             snprintf(why, sizeof(why), "receipt for sequence id %llu while %llu was expected",
                      (unsigned long long)seq, (unsigned long long)b->seq);
-            part_lost(p, why);
+            part_lost(p, why, 1);
             return;
         }
         p->head = b->next;
@@ -419,14 +401,14 @@ static void on_frame(void *opaque, pl_conn_t *conn, const pl_frame_t *f) {
             p->state = P_FAILED;
             return;
         }
-        part_lost(p, why);
+        part_lost(p, why, 1);
         return;
     }
     case PULSAR__PROTO__BASE_COMMAND__TYPE__CLOSE_PRODUCER:
-        part_lost(p, "the broker closed the producer (topic moved or unloaded)");
+        part_lost(p, "the broker closed the producer (topic moved or unloaded)", 0);
         return;
     case PULSAR__PROTO__BASE_COMMAND__TYPE__TOPIC_MIGRATED:
-        part_lost(p, "the topic migrated to another cluster");
+        part_lost(p, "the topic migrated to another cluster", 0);
         return;
     default:
         return;
@@ -437,49 +419,47 @@ static void on_closed(void *opaque, pl_conn_t *conn, const char *why) {
     part_t *p = opaque;
     (void)conn;
     p->conn = NULL; /* gone: part_lost must not detach */
-    part_lost(p, why);
+    part_lost(p, why, 0);
 }
 
 static const pl_handler_t handler = {on_frame, on_closed};
 
 /* ---- the producer's life ---------------------------------------------------------------------- */
 
-/* Something went wrong with p's producer: drop the connection (when it is ours to drop), wait,
- * then register again and send every unacknowledged batch again. */
-static void part_lost(part_t *p, const char *why) {
+/* Something went wrong with p's producer: wait, then register again and send every
+ * unacknowledged batch again. drop_conn: its connection can no longer be trusted (a SEND_ERROR,
+ * a receipt out of order, a send timeout) and is closed too (other producers on it reconnect as
+ * well). */
+static void part_lost(part_t *p, const char *why, int drop_conn) {
     sink_t *s = p->s;
     pl_conn_t *conn = p->conn;
+    int64_t delay;
     if (p->state == P_FAILED)
         return;
     pl_client_forget(s->cl, p);
     p->conn = NULL;
+    if (conn)
+        pl_conn_detach(conn, PL_PRODUCER, p->producer_id);
     if (pl_fatal(why)) {
-        if (conn)
-            pl_conn_detach(conn, PL_PRODUCER, p->producer_id);
         p->state = P_FAILED;
         sl_output_abort(s->out, "%s: topic %s: %s", s->what, p->topic, why);
         return;
     }
-    if (conn) {
-        pl_conn_detach(conn, PL_PRODUCER, p->producer_id);
-        /* Receipts of this connection can no longer be trusted to come in order for the new
-         * producer: the connection goes too (other producers on it reconnect as well). */
-        if (strstr(why, "SEND_ERROR") || strstr(why, "receipt for") || strstr(why, "timed out"))
-            pl_conn_close(conn, why);
-    }
+    if (conn && drop_conn)
+        pl_conn_close(conn, why);
     p->attempts++;
     p->state = P_BACKOFF;
-    p->retry_at = sl_mono_ms() + backoff_ms(s->c, p->attempts);
+    delay = pl_retry_ms(s->c, p->attempts, &s->rng);
+    p->retry_at = sl_mono_ms() + delay;
     if (p->unacked)
         sl_log(p->attempts > 3 ? SL_LOG_WARN : SL_LOG_INFO, "pulsar",
                "%s: producer on %s: %s; reconnecting in %lld ms (attempt %d), then sending "
                "again the %d message(s) without a receipt",
-               s->what, p->topic, why, (long long)backoff_ms(s->c, p->attempts), p->attempts,
-               p->unacked);
+               s->what, p->topic, why, (long long)delay, p->attempts, p->unacked);
     else
         sl_log(p->attempts > 3 ? SL_LOG_WARN : SL_LOG_INFO, "pulsar",
                "%s: producer on %s: %s; reconnecting in %lld ms (attempt %d)", s->what, p->topic,
-               why, (long long)backoff_ms(s->c, p->attempts), p->attempts);
+               why, (long long)delay, p->attempts);
 }
 
 static void registered(void *opaque, pl_conn_t *conn, const pl_frame_t *f, const char *err) {
@@ -487,7 +467,7 @@ static void registered(void *opaque, pl_conn_t *conn, const pl_frame_t *f, const
     sink_t *s = p->s;
     char why[600];
     if (!f) {
-        part_lost(p, err);
+        part_lost(p, err, 0);
         return;
     }
     if (f->cmd->type == PULSAR__PROTO__BASE_COMMAND__TYPE__ERROR) {
@@ -501,9 +481,7 @@ static void registered(void *opaque, pl_conn_t *conn, const pl_frame_t *f, const
             p->state = P_FAILED;
             return;
         }
-        pl_conn_detach(conn, PL_PRODUCER, p->producer_id);
-        p->conn = NULL;
-        part_lost(p, why);
+        part_lost(p, why, 0);
         return;
     }
     {
@@ -538,7 +516,7 @@ static void conn_ready(void *opaque, pl_conn_t *conn, const char *err) {
     pl_cmd_t cmd = PULSAR__PROTO__BASE_COMMAND__INIT;
     Pulsar__Proto__CommandProducer pr = PULSAR__PROTO__COMMAND_PRODUCER__INIT;
     if (err) {
-        part_lost(p, err);
+        part_lost(p, err, 0);
         return;
     }
     p->conn = conn;
@@ -546,7 +524,7 @@ static void conn_ready(void *opaque, pl_conn_t *conn, const char *err) {
     p->req_id = pl_client_next_id(s->cl);
     if (pl_conn_attach(conn, PL_PRODUCER, p->producer_id, &handler, p) < 0) {
         p->conn = NULL;
-        part_lost(p, "connection closed");
+        part_lost(p, "connection closed", 0);
         return;
     }
     cmd.type = PULSAR__PROTO__BASE_COMMAND__TYPE__PRODUCER;
@@ -568,11 +546,11 @@ static void looked_up(void *opaque, const char *url, int proxy, const char *err)
     char e[300];
     pl_conn_t *conn;
     if (err) {
-        part_lost(p, err);
+        part_lost(p, err, 0);
         return;
     }
     if (!(conn = pl_client_conn(p->s->cl, url, proxy, e, sizeof(e)))) {
-        part_lost(p, e);
+        part_lost(p, e, 0);
         return;
     }
     p->state = P_CONNECTING;
@@ -663,12 +641,12 @@ static void got_partitions(void *opaque, int n, const char *err) {
         return;
     }
     if (err) {
-        s->attempts++;
+        int64_t delay = pl_retry_ms(s->c, ++s->attempts, &s->rng);
         s->meta_state = 2;
-        s->retry_at = sl_mono_ms() + backoff_ms(s->c, s->attempts);
+        s->retry_at = sl_mono_ms() + delay;
         sl_log(s->attempts > 3 ? SL_LOG_WARN : SL_LOG_INFO, "pulsar",
                "%s: topic %s: %s; asking again in %lld ms", s->what, s->topic, err,
-               (long long)backoff_ms(s->c, s->attempts));
+               (long long)delay);
         return;
     }
     s->partitioned = n > 0;
@@ -719,7 +697,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg) {
             part_send_open(p);
         if (p->head && s->c->send_timeout_ms > 0 && p->head->sent_ms &&
             now - p->head->sent_ms > s->c->send_timeout_ms)
-            part_lost(p, "send timed out (pulsar.producer.send-timeout)");
+            part_lost(p, "send timed out (pulsar.producer.send-timeout)", 1);
     }
 }
 
@@ -736,6 +714,7 @@ sl_err_t pl_sink_open(sl_output_t *out, void **statep) {
         return sl_output_fail(out, "out of memory");
     s->out = out;
     s->c = c;
+    s->rng = (uint64_t)sl_now_ms() ^ (uint64_t)(uintptr_t)s;
     snprintf(s->what, sizeof(s->what), "output '%s.%s'", sl_output_system(out),
              sl_output_stream(out));
     if (!(s->topic = pl_topic_full(topic, err, sizeof(err)))) {

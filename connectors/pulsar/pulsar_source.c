@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include <event2/event.h>
+#include <openssl/evp.h>
 
 #include "../kinesis/kinesis_format.h"
 #include "pulsar.h"
@@ -85,6 +86,7 @@ typedef struct cpart {
     uint64_t consumer_id, req_id;
     int state, attempts;
     int64_t retry_at;
+    uint64_t rng;            /* retry jitter */
     qmsg_t *qhead, *qtail;
     int queued;
     int permits_used;        /* taken by the job since the last FLOW */
@@ -187,13 +189,6 @@ void pl_in_close(sl_input_t *in, void *state) {
 
 static void cp_connect(cpart_t *p);
 
-static int64_t backoff_ms(const pl_conf_t *c, int attempts) {
-    int64_t d = c->retry_base_ms;
-    for (int i = 1; i < attempts && d < c->retry_max_ms; i++)
-        d *= 2;
-    return d > c->retry_max_ms ? c->retry_max_ms : d;
-}
-
 static void qmsg_free(qmsg_t *m) {
     if (m->buf)
         sl_buf_unref(m->buf);
@@ -237,6 +232,7 @@ static void drop_queue(cpart_t *p) {
 static void cp_lost(cpart_t *p, const char *why) {
     const pl_conf_t *c = p->k->c;
     pl_conn_t *conn = p->conn;
+    int64_t delay;
     if (p->state == C_FAILED)
         return;
     pl_client_forget(p->wc->cl, p);
@@ -250,12 +246,12 @@ static void cp_lost(cpart_t *p, const char *why) {
         return;
     }
     drop_queue(p);
-    p->attempts++;
+    delay = pl_retry_ms(c, ++p->attempts, &p->rng);
     p->state = C_BACKOFF;
-    p->retry_at = sl_mono_ms() + backoff_ms(c, p->attempts);
+    p->retry_at = sl_mono_ms() + delay;
     sl_log(p->attempts > 3 ? SL_LOG_WARN : SL_LOG_INFO, "pulsar",
            "%s: consumer of %s: %s; subscribing again in %lld ms", p->what, p->topic, why,
-           (long long)backoff_ms(c, p->attempts));
+           (long long)delay);
 }
 
 static void flow(cpart_t *p, int permits) {
@@ -289,41 +285,26 @@ static int add_header(qmsg_t *m, const char *k, const char *v) {
     return 0;
 }
 
+/* Decodes a base64 key (partition_key_b64_encoded) with OpenSSL. */
 static int base64_dec(const char *in, size_t n, char **out, size_t *outlen) {
+    size_t pad = 0;
+    int len;
     char *o = malloc(n / 4 * 3 + 3);
-    size_t j = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    if (!o)
+    if (!o || n % 4 || n > INT32_MAX ||
+        (len = EVP_DecodeBlock((unsigned char *)o, (const unsigned char *)in, (int)n)) < 0) {
+        free(o);
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        int v;
-        char ch = in[i];
-        if (ch >= 'A' && ch <= 'Z') v = ch - 'A';
-        else if (ch >= 'a' && ch <= 'z') v = ch - 'a' + 26;
-        else if (ch >= '0' && ch <= '9') v = ch - '0' + 52;
-        else if (ch == '+') v = 62;
-        else if (ch == '/') v = 63;
-        else if (ch == '=') break;
-        else {
-            free(o);
-            return -1;
-        }
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            o[j++] = (char)((acc >> bits) & 0xff);
-        }
     }
+    while (pad < 2 && pad < n && in[n - 1 - pad] == '=')
+        pad++;
     *out = o;
-    *outlen = j;
+    *outlen = (size_t)len - pad;
     return 0;
 }
 
 /* Fills what a message carries besides its payload: key, times and headers. */
 static int fill(qmsg_t *m, const pl_meta_t *meta, Pulsar__Proto__KeyValue **props, size_t nprops,
-                const char *pkey, int pkey_b64, uint64_t event_time, uint32_t redelivery) {
+                const char *pkey, int pkey_b64, uint64_t event_time) {
     char num[32];
     if (pkey) {
         if (pkey_b64) {
@@ -340,7 +321,6 @@ static int fill(qmsg_t *m, const pl_meta_t *meta, Pulsar__Proto__KeyValue **prop
     for (size_t i = 0; i < nprops; i++)
         if (add_header(m, props[i]->key, props[i]->value) < 0)
             return -1;
-    (void)redelivery;
     /* An encrypted message (this consumer cannot decrypt it) goes on with its encryption
      * context, in the headers the Kinesis formats write as Pulsar's EncryptionContext. */
     if (meta->n_encryption_keys) {
@@ -459,8 +439,7 @@ static void on_message(cpart_t *p, const pl_frame_t *f) {
         m->entry = e;
         if (fill(m, meta, meta->properties, meta->n_properties, meta->partition_key,
                  meta->has_partition_key_b64_encoded && meta->partition_key_b64_encoded,
-                 meta->has_event_time ? meta->event_time : 0,
-                 cm->has_redelivery_count ? cm->redelivery_count : 0) < 0) {
+                 meta->has_event_time ? meta->event_time : 0) < 0) {
             qmsg_free(m);
             free(e);
             sl_part_fail(p->part, "out of memory");
@@ -489,8 +468,7 @@ static void on_message(cpart_t *p, const pl_frame_t *f) {
             if (smm->compacted_out ||
                 fill(m, meta, smm->properties, smm->n_properties, smm->partition_key,
                      smm->has_partition_key_b64_encoded && smm->partition_key_b64_encoded,
-                     smm->has_event_time ? smm->event_time : 0,
-                     cm->has_redelivery_count ? cm->redelivery_count : 0) < 0) {
+                     smm->has_event_time ? smm->event_time : 0) < 0) {
                 int compacted = smm->compacted_out;
                 qmsg_free(m);
                 pulsar__proto__single_message_metadata__free_unpacked(smm, NULL);
@@ -679,6 +657,7 @@ sl_err_t pl_part_open(sl_part_t *part, const char *offset, int64_t subseq, void 
         return sl_part_fail(part, "out of memory");
     p->part = part;
     p->k = k;
+    p->rng = (uint64_t)sl_now_ms() ^ (uint64_t)(uintptr_t)p;
     p->wc = &k->wc[w];
     snprintf(p->what, sizeof(p->what), "%s", k->what);
     if (!p->wc->cl) {
