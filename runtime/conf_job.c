@@ -473,7 +473,16 @@ void sl_conf_write_docs(FILE *fp) {
         if (sys[i]->system_props)
             sl_conf_doc_table(fp, title.buf, "systems.<system>.", intro.buf,
                               sys[i]->system_props);
-        if (sys[i]->stream_props) {
+        const sl_system_plugin_t *same = NULL;
+        for (int j = 0; j < i && !same; j++)
+            if (sys[i]->stream_props && sys[j]->stream_props == sys[i]->stream_props)
+                same = sys[j];
+        if (same) {
+            /* a flavour of an earlier system: its table once */
+            fprintf(fp, "## %s streams\n\n%s\n\nIts stream properties are those of the "
+                    "[`%s` system](#system-%s-streams).\n\n", title.buf, intro.buf, same->name,
+                    same->name);
+        } else if (sys[i]->stream_props) {
             sl_sb_puts(&title, " streams");
             sl_conf_doc_table(fp, title.buf, "systems.<system>.streams.<stream>.",
                               sys[i]->system_props ? "" : intro.buf, sys[i]->stream_props);

@@ -48,6 +48,7 @@ static const sl_system_plugin_t *const builtin_systems[] = {
     &sl_system_file,
     &sl_system_stdio,
     &sl_system_kinesis,
+    &sl_system_dynamodbstreams,
     &sl_system_pulsar,
 };
 

@@ -276,6 +276,7 @@ extern const sl_prop_t sl_stream_generic_props[];
 extern const sl_system_plugin_t sl_system_file;
 extern const sl_system_plugin_t sl_system_stdio;
 extern const sl_system_plugin_t sl_system_kinesis;
+extern const sl_system_plugin_t sl_system_dynamodbstreams;
 extern const sl_system_plugin_t sl_system_pulsar;
 
 #endif

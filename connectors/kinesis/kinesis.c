@@ -179,12 +179,12 @@ sl_aws_client_t *kin_kinesis_client(sl_http_t *http, sl_creds_t *creds, const ki
                                     size_t errlen) {
     sl_aws_client_opts_t co;
     memset(&co, 0, sizeof(co));
-    co.service = "kinesis";
-    co.signing_name = "kinesis";
+    co.service = kc->ddb ? "streams.dynamodb" : "kinesis";
+    co.signing_name = kc->ddb ? "dynamodb" : "kinesis";
     co.region = region_of(kc);
     co.endpoint = kc->aws.endpoint && *kc->aws.endpoint ? kc->aws.endpoint : NULL;
-    co.target_prefix = "Kinesis_20131202";
-    co.json_version = "1.1";
+    co.target_prefix = kc->ddb ? "DynamoDBStreams_20120810" : "Kinesis_20131202";
+    co.json_version = kc->ddb ? "1.0" : "1.1";
     co.retry = *retry;
     return sl_aws_client_new(http, creds, &co, errstr, errlen);
 }
@@ -326,7 +326,8 @@ static sl_err_t kin_in_open(sl_input_t *in, void **statep) {
         input_free(k);
         return sl_input_fail(in, "%s", errstr);
     }
-    sl_log(SL_LOG_INFO, "kinesis", "stream %s: shard positions kept in %s", k->stream,
+    sl_log(SL_LOG_INFO, "kinesis", "%s %s: shard positions kept in %s",
+           kc->ddb ? "DynamoDB stream" : "stream", kc->ddb ? kc->stream_arn : k->stream,
            k->store == KIN_STORE_DYNAMODB ? "a DynamoDB lease table"
                                           : "the local checkpoint store (one worker)");
     if (kin_coord_start(k->coord) != SL_OK) {
@@ -591,6 +592,54 @@ static int kin_stream_check(sl_conf_t *conf, const char *const *prefixes, void *
         n += kin_sink_check(conf, prefixes, stream_conf);
     return n;
 }
+
+static int ddb_stream_check(sl_conf_t *conf, const char *const *prefixes, void *stream_conf,
+                            int input) {
+    kin_conf_t *kc = stream_conf;
+    kc->ddb = 1;
+    (void)input; /* no producer: the runtime refuses the system as an output */
+    return kin_conf_check(conf, prefixes, kc);
+}
+
+static const char *const ddb_factories[] = {
+    "dynamodbstreams",
+    "dynamodb-streams",
+    "org.apache.pulsar.io.dynamodb.DynamoDBSource",
+    NULL,
+};
+
+const sl_system_plugin_t sl_system_dynamodbstreams = {
+    .abi_version = SL_SYSTEM_ABI_VERSION,
+    .name = "dynamodbstreams",
+    .factories = ddb_factories,
+    .description =
+        "Amazon DynamoDB Streams: a table's changes, read the way the KCL reads them through "
+        "the DynamoDB Streams Kinesis Adapter (and Pulsar's DynamoDB source with it): the "
+        "stream is named by its ARN (stream.arn, Pulsar's awsDynamodbStreamArn), its shards are "
+        "leased through a DynamoDB table with the KCL's schema (or kept in the local checkpoint "
+        "store by one worker), a child shard starts after its parents were read to their end, "
+        "and every property of the kinesis system applies. Each record's key is its eventID, "
+        "its offset the sequence number, its event time the approximate creation time, its "
+        "header dynamodb.event-name the eventName (INSERT, MODIFY, REMOVE), and its data the "
+        "record as JSON exactly as the adapter's RecordAdapter.getData() writes it (what "
+        "Pulsar's DynamoDB source publishes). AT_TIMESTAMP, which DynamoDB Streams lacks, "
+        "starts at the oldest record and skips those created earlier. Input only.",
+    .flags = 0,
+    .system_props = NULL,
+    .system_conf_size = 0,
+    .stream_props = kin_stream_props,
+    .stream_conf_size = sizeof(kin_conf_t),
+    .stream_check = ddb_stream_check,
+    .in_open = kin_in_open,
+    .in_stop = kin_in_stop,
+    .in_close = kin_in_close,
+    .discover = kin_discover,
+    .part_open = kin_part_open,
+    .part_poll = kin_part_poll,
+    .part_commit = kin_part_commit,
+    .part_close = kin_part_close,
+    .ext_checkpoints = kin_ext_checkpoints,
+};
 
 const sl_system_plugin_t sl_system_kinesis = {
     .abi_version = SL_SYSTEM_ABI_VERSION,

@@ -8,6 +8,9 @@
  *                    parsers, plus sequence-number and timestamp helpers
  *   kinesis_shard.c  one shard read on a worker thread: iterator, GetRecords loop with rate
  *                    limit and backoff, KPL de-aggregation, delivery, shard end
+ *   kinesis_ddb.c    DynamoDB Streams, read through the same machinery (the `dynamodbstreams`
+ *                    system): GetRecords answers parsed into records whose data is the JSON the
+ *                    DynamoDB Streams Kinesis Adapter makes of them
  *   kinesis_coord.c  the lease coordinator on the main thread: shard sync, take / renew /
  *                    steal / evict on the KCL lease table, parent-before-child, checkpoints
  *   kinesis.c        the system plugin gluing them to the runtime (system.h)
@@ -28,6 +31,7 @@
 #include "kinesis_kpl.h"
 #include "sluice/partitioner.h"
 #include "system.h"
+#include "util_str.h"
 
 /* ---- configuration (kinesis_conf.c) -------------------------------------------------------- */
 
@@ -93,6 +97,7 @@ typedef struct kin_sink_conf {
  * are heap copies ("" when unset), freed with the table. */
 typedef struct kin_conf {
     sl_aws_conf_t aws;
+    int ddb;                  /* set by the dynamodbstreams system: a DynamoDB stream (by ARN) */
     char *stream_name;        /* "stream" / awsKinesisStreamName; "" = the sluice stream name */
     char *stream_arn;         /* ListShards/GetRecords by StreamARN when set */
     char *initpos;            /* "", LATEST, TRIM_HORIZON, AT_TIMESTAMP (validated) */
@@ -219,7 +224,11 @@ typedef void (*kin_list_cb)(void *opaque, sl_err_t err, const char *msg,
 sl_err_t kin_list_shards(sl_aws_client_t *c, const char *stream, const char *arn,
                          const char *filter_type, int64_t ts_ms, const sl_retry_policy_t *retry,
                          kin_list_cb cb, void *opaque);
-/* Cancels what kin_list_shards started for opaque (no callback). */
+/* The same for a DynamoDB stream (DescribeStream, paged by LastEvaluatedShardId): the shards
+ * have no hash key range. */
+sl_err_t kin_ddb_list_shards(sl_aws_client_t *c, const char *arn, const sl_retry_policy_t *retry,
+                             kin_list_cb cb, void *opaque);
+/* Cancels what kin_list_shards or kin_ddb_list_shards started for opaque (no callback). */
 void kin_list_shards_cancel(sl_aws_client_t *c, void *opaque);
 
 /* One record of a GetRecords answer, pointing into kin_records_t's decoded data. */
@@ -230,6 +239,7 @@ typedef struct kin_record {
     size_t off, len;          /* the decoded Data in kin_records_t.buf */
     int64_t arrival_ms;       /* ApproximateArrivalTimestamp (ms) */
     const char *encryption;   /* EncryptionType ("KMS") or NULL */
+    const char *event_name;   /* DynamoDB Streams: eventName (INSERT, MODIFY, REMOVE) */
 } kin_record_t;
 
 /* A parsed GetRecords answer. buf holds every record's decoded Data back to back (one
@@ -258,6 +268,36 @@ sl_err_t kin_parse_get_records(const json_t *res, kin_records_t *out, char *errs
  * message for message. The GetRecords hot path (kinesis_shard.c). */
 sl_err_t kin_scan_get_records(const char *body, size_t len, kin_records_t *out, char *errstr,
                               size_t errlen);
+
+/* ---- DynamoDB Streams (kinesis_ddb.c) ----------------------------------------------------- */
+
+/* The record header holding a DynamoDB stream record's eventName. */
+#define KIN_DDB_EVENT_HEADER "dynamodb.event-name"
+
+/* Parses a DynamoDB Streams GetRecords answer body[0..len) (borrowed) strictly into *out
+ * (zeroed first; free with kin_records_free): per record seq = dynamodb.SequenceNumber, pk =
+ * eventID, event_name, arrival_ms = dynamodb.ApproximateCreationDateTime, and as its data the
+ * JSON the DynamoDB Streams Kinesis Adapter's RecordAdapter.getData() gives (what Pulsar's
+ * DynamoDB source publishes): Jackson's field order and escaping, maps in Java HashMap order,
+ * the time in epoch milliseconds, binaries in base64. millis_behind is -1 and there are no
+ * children. SL_ERR_INVAL with errstr naming the record and field. */
+sl_err_t kin_ddb_parse_records(const char *body, size_t len, kin_records_t *out, char *errstr,
+                               size_t errlen);
+
+/* Appends s[0..n) (valid UTF-8) to sb as a JSON string the way Jackson writes it. */
+void kin_ddb_json_string(sl_sb_t *sb, const char *s, size_t n);
+
+/* Java's String.hashCode() of the UTF-8 text s[0..n) (over its UTF-16 code units). */
+int32_t kin_java_string_hash(const char *s, size_t n);
+
+/* The order a java.util.HashMap (default capacity and load factor) filled with the n keys
+ * hashes[0..n) (String.hashCode() of each, in insertion order) iterates them: writes the
+ * insertion indexes into order[0..n). 0, or -1 out of memory. */
+int kin_java_hashmap_order(const int32_t *hashes, size_t n, size_t *order);
+
+/* Whether arn is a DynamoDB stream ARN (arn:<partition>:dynamodb:<region>:<account>:table/<T>
+ * /stream/<label>); the table name into table (room tlen) when it is. */
+int kin_ddb_arn_table(const char *arn, char *table, size_t tlen);
 
 /* ---- the shared input state (kinesis.c) ---------------------------------------------------- */
 

@@ -602,7 +602,7 @@ void kin_shard_list_free(kin_shard_info_t *s, size_t n) {
 }
 
 /* One element of ListShards' Shards. */
-static int parse_shard(const json_t *o, size_t idx, kin_shard_info_t *si, char *errstr,
+static int parse_shard(const json_t *o, size_t idx, int ddb, kin_shard_info_t *si, char *errstr,
                        size_t errlen) {
     char where[96], w2[128];
     const json_t *r;
@@ -618,7 +618,7 @@ static int parse_shard(const json_t *o, size_t idx, kin_shard_info_t *si, char *
     snprintf(where, sizeof(where), "Shards[%zu] (%.48s)", idx, si->id);
     if (get_id(o, "ParentShardId", 0, &si->parent, where, errstr, errlen) < 0 ||
         get_id(o, "AdjacentParentShardId", 0, &si->adjacent_parent, where, errstr, errlen) < 0 ||
-        get_hash_range(o, si, where, errstr, errlen) < 0)
+        (!ddb && get_hash_range(o, si, where, errstr, errlen) < 0))
         return -1;
     if (!(r = get_obj(o, "SequenceNumberRange", where, errstr, errlen)))
         return -1;
@@ -643,6 +643,7 @@ typedef struct list_ctx {
     size_t n, cap;
     int restarted;
     int pages;
+    int ddb;                  /* DynamoDB Streams: DescribeStream pages */
 } list_ctx_t;
 
 static pthread_mutex_t lists_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -674,12 +675,24 @@ static const char *list_what(const list_ctx_t *l) {
     return l->arn ? l->arn : l->stream;
 }
 
+static const char *list_call(const list_ctx_t *l) {
+    return l->ddb ? "DescribeStream" : "ListShards";
+}
+
 static void list_result(void *opaque, const sl_aws_result_t *res);
 
 static sl_err_t list_request(list_ctx_t *l, const char *token) {
     json_t *body = json_object();
     if (!body)
         return SL_ERR_NOMEM;
+    if (l->ddb) {
+        /* DynamoDB Streams pages by the last shard id of the previous page, 100 at most */
+        json_object_set_new(body, "StreamArn", json_string(l->arn));
+        if (token)
+            json_object_set_new(body, "ExclusiveStartShardId", json_string(token));
+        json_object_set_new(body, "Limit", json_integer(100));
+        return sl_aws_call(l->c, "DescribeStream", body, &l->retry, list_result, l);
+    }
     if (token) {
         /* later pages: NextToken identifies the stream; StreamName is refused with it */
         json_object_set_new(body, "NextToken", json_string(token));
@@ -729,13 +742,22 @@ static void list_result(void *opaque, const sl_aws_result_t *res) {
                 return;
         }
         list_unlink(l);
-        snprintf(msg, sizeof(msg), "ListShards %s: %s%s%s", list_what(l),
+        snprintf(msg, sizeof(msg), "%s %s: %s%s%s", list_call(l), list_what(l),
                  res->type ? res->type : sl_err_str(res->err),
                  res->message && *res->message ? ": " : "", res->message ? res->message : "");
         list_done(l, res->err, msg);
         return;
     }
-    arr = json_object_get(res->result, "Shards");
+    {
+        const json_t *root = res->result;
+        if (l->ddb && !json_is_object(root = json_object_get(res->result, "StreamDescription"))) {
+            snprintf(errstr, sizeof(errstr), "StreamDescription: %s",
+                     root ? "expected an object" : "missing");
+            goto bad;
+        }
+        arr = json_object_get(root, "Shards");
+        tok = json_object_get(root, l->ddb ? "LastEvaluatedShardId" : "NextToken");
+    }
     if (!json_is_array(arr)) {
         snprintf(errstr, sizeof(errstr), "Shards: %s", arr ? "expected an array" : "missing");
         goto bad;
@@ -754,18 +776,18 @@ static void list_result(void *opaque, const sl_aws_result_t *res) {
         l->cap = cap;
     }
     for (size_t i = 0; i < n; i++) {
-        if (parse_shard(json_array_get(arr, i), i, &l->shards[l->n], errstr, sizeof(errstr)) <
-            0) {
+        if (parse_shard(json_array_get(arr, i), i, l->ddb, &l->shards[l->n], errstr,
+                        sizeof(errstr)) < 0) {
             kin_shard_info_free(&l->shards[l->n]);
             goto bad;
         }
         l->n++;
     }
     l->pages++;
-    tok = json_object_get(res->result, "NextToken");
     if (tok && !json_is_null(tok)) {
         if (!json_is_string(tok) || !*json_string_value(tok)) {
-            snprintf(errstr, sizeof(errstr), "NextToken: expected a non-empty string");
+            snprintf(errstr, sizeof(errstr), "%s: expected a non-empty string",
+                     l->ddb ? "LastEvaluatedShardId" : "NextToken");
             goto bad;
         }
         token = json_string_value(tok);
@@ -775,30 +797,32 @@ static void list_result(void *opaque, const sl_aws_result_t *res) {
             return;
         snprintf(errstr, sizeof(errstr), "out of memory");
         list_unlink(l);
-        snprintf(msg, sizeof(msg), "ListShards %s: %s", list_what(l), errstr);
+        snprintf(msg, sizeof(msg), "%s %s: %s", list_call(l), list_what(l), errstr);
         list_done(l, SL_ERR_NOMEM, msg);
         return;
     }
     list_unlink(l);
-    sl_log_debug("kinesis", "ListShards %s: %zu shard(s) in %d page(s)", list_what(l), l->n,
-                 l->pages);
+    sl_log_debug("kinesis", "%s %s: %zu shard(s) in %d page(s)", list_call(l), list_what(l),
+                 l->n, l->pages);
     list_done(l, SL_OK, NULL);
     return;
 bad:
     list_unlink(l);
-    snprintf(msg, sizeof(msg), "ListShards %s: malformed answer: %s", list_what(l), errstr);
+    snprintf(msg, sizeof(msg), "%s %s: malformed answer: %s", list_call(l), list_what(l),
+             errstr);
     list_done(l, SL_ERR_INVAL, msg);
 }
 
-sl_err_t kin_list_shards(sl_aws_client_t *c, const char *stream, const char *arn,
-                         const char *filter_type, int64_t ts_ms, const sl_retry_policy_t *retry,
-                         kin_list_cb cb, void *opaque) {
+static sl_err_t list_start(sl_aws_client_t *c, int ddb, const char *stream, const char *arn,
+                           const char *filter_type, int64_t ts_ms,
+                           const sl_retry_policy_t *retry, kin_list_cb cb, void *opaque) {
     list_ctx_t *l;
     sl_err_t err;
     if ((!stream || !*stream) && (!arn || !*arn))
         return SL_ERR_INVAL;
     if (!(l = calloc(1, sizeof(*l))))
         return SL_ERR_NOMEM;
+    l->ddb = ddb;
     l->c = c;
     l->cb = cb;
     l->opaque = opaque;
@@ -822,6 +846,19 @@ sl_err_t kin_list_shards(sl_aws_client_t *c, const char *stream, const char *arn
         list_free(l);
     }
     return err;
+}
+
+sl_err_t kin_list_shards(sl_aws_client_t *c, const char *stream, const char *arn,
+                         const char *filter_type, int64_t ts_ms, const sl_retry_policy_t *retry,
+                         kin_list_cb cb, void *opaque) {
+    return list_start(c, 0, stream, arn, filter_type, ts_ms, retry, cb, opaque);
+}
+
+sl_err_t kin_ddb_list_shards(sl_aws_client_t *c, const char *arn, const sl_retry_policy_t *retry,
+                             kin_list_cb cb, void *opaque) {
+    if (!arn || !*arn)
+        return SL_ERR_INVAL;
+    return list_start(c, 1, NULL, arn, NULL, 0, retry, cb, opaque);
 }
 
 void kin_list_shards_cancel(sl_aws_client_t *c, void *opaque) {

@@ -79,6 +79,9 @@ const sl_prop_t kin_stream_props[] = {
      "resource policy; stream.name, if also set, must be the ARN's name."},
     {"aws.kcl.StreamArn", SL_PROP_ALIAS, 0, NULL, 0, 0, "stream.arn", 0,
      "Samza's spelling (the KCL's withStreamArn)."},
+    {"awsDynamodbStreamArn", SL_PROP_ALIAS, 0, NULL, 0, 0, "stream.arn", 0,
+     "Pulsar's DynamoDB source's spelling: the stream of the dynamodbstreams system "
+     "(arn:aws:dynamodb:<region>:<account>:table/<table>/stream/<label>), which it requires."},
     {"connector", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
      "Flink's connector choice ('kinesis'): in sluice the system's samza.factory chooses the "
      "connector, so this key changes nothing."},
@@ -668,6 +671,18 @@ static const char *arn_stream(const char *arn) {
 static void check_stream(sl_conf_t *conf, const char *const *prefixes, const kin_conf_t *kc) {
     char k1[512], k2[512];
     const char *name;
+    if (kc->ddb) {
+        if (!set(kc->stream_arn))
+            sl_conf_error(conf, KEY("stream.arn", k1),
+                          "required: the ARN of the table's stream (arn:aws:dynamodb:<region>:"
+                          "<account>:table/<table>/stream/<label>, as `aws dynamodb "
+                          "describe-table` shows in LatestStreamArn)");
+        else if (!kin_ddb_arn_table(kc->stream_arn, NULL, 0))
+            sl_conf_error(conf, KEY("stream.arn", k1),
+                          "expected arn:<partition>:dynamodb:<region>:<account>:table/<table>/"
+                          "stream/<label>, got '%s'", kc->stream_arn);
+        return;
+    }
     if (!set(kc->stream_arn))
         return;
     if (!(name = arn_stream(kc->stream_arn))) {

@@ -674,6 +674,11 @@ void kin_coord_sync(kin_coord_t *c) {
         return;
     }
     sl_retry_policy_t retry = kin_backoff_policy(&c->kc->listshards);
+    if (c->kc->ddb) {
+        if (kin_ddb_list_shards(c->k->kinesis, c->kc->stream_arn, &retry, listed, c) == SL_OK)
+            c->listing_shards = 1;
+        return;
+    }
     if (kin_list_shards(c->k->kinesis, c->kc->stream_arn && *c->kc->stream_arn ? NULL
                                                                               : c->k->stream,
                         c->kc->stream_arn && *c->kc->stream_arn ? c->kc->stream_arn : NULL,
@@ -1170,6 +1175,10 @@ static void begin_leasing(kin_coord_t *c) {
 
 static void describe(kin_coord_t *c);
 
+static const char *describe_call(const kin_coord_t *c) {
+    return c->kc->ddb ? "DescribeStream" : "DescribeStreamSummary";
+}
+
 static void described(void *opaque, const sl_aws_result_t *res) {
     kin_coord_t *c = opaque;
     const char *status = NULL;
@@ -1178,8 +1187,10 @@ static void described(void *opaque, const sl_aws_result_t *res) {
         return;
     if (res->err == SL_OK) {
         status = json_string_value(json_object_get(
-            json_object_get(res->result, "StreamDescriptionSummary"), "StreamStatus"));
-        if (status && !strcmp(status, "CREATING")) {
+            json_object_get(res->result, c->kc->ddb ? "StreamDescription"
+                                                    : "StreamDescriptionSummary"),
+            "StreamStatus"));
+        if (status && (!strcmp(status, "CREATING") || !strcmp(status, "ENABLING"))) {
             sl_log(SL_LOG_INFO, "kinesis", "stream %s is being created: waiting", c->k->stream);
             event_add(c->describe_ev, &tv);
             return;
@@ -1192,8 +1203,9 @@ static void described(void *opaque, const sl_aws_result_t *res) {
         return;
     }
     if (res->type && !strcmp(res->type, "ResourceNotFoundException")) {
-        sl_input_abort(c->k->in, "stream %s does not exist at %s (DescribeStreamSummary: %s)",
-                       c->k->stream, sl_aws_client_endpoint(c->k->kinesis),
+        sl_input_abort(c->k->in, "stream %s does not exist at %s (%s: %s)",
+                       c->kc->ddb ? c->kc->stream_arn : c->k->stream,
+                       sl_aws_client_endpoint(c->k->kinesis), describe_call(c),
                        res->message ? res->message : "not found");
         return;
     }
@@ -1205,13 +1217,14 @@ static void described(void *opaque, const sl_aws_result_t *res) {
         return;
     }
     if (res->err == SL_ERR_INVAL) {
-        sl_input_abort(c->k->in, "stream %s: DescribeStreamSummary failed: %s%s%s",
-                       c->k->stream, res->type ? res->type : "error",
+        sl_input_abort(c->k->in, "stream %s: %s failed: %s%s%s",
+                       c->kc->ddb ? c->kc->stream_arn : c->k->stream, describe_call(c),
+                       res->type ? res->type : "error",
                        res->message ? ": " : "", res->message ? res->message : "");
         return;
     }
-    sl_log(SL_LOG_WARN, "kinesis", "stream %s: DescribeStreamSummary failed (%s): trying "
-           "again", c->k->stream, res->message ? res->message : sl_err_str(res->err));
+    sl_log(SL_LOG_WARN, "kinesis", "stream %s: %s failed (%s): trying again", c->k->stream,
+           describe_call(c), res->message ? res->message : sl_err_str(res->err));
     tv.tv_sec = (time_t)(c->kc->describe.max_ms / 1000);
     tv.tv_usec = (suseconds_t)((c->kc->describe.max_ms % 1000) * 1000);
     event_add(c->describe_ev, &tv);
@@ -1220,13 +1233,16 @@ static void described(void *opaque, const sl_aws_result_t *res) {
 static void describe(kin_coord_t *c) {
     sl_retry_policy_t retry = kin_backoff_policy(&c->kc->describe);
     json_t *body = json_object();
-    if (c->kc->stream_arn && *c->kc->stream_arn)
+    if (c->kc->ddb) {
+        json_object_set_new(body, "StreamArn", json_string(c->kc->stream_arn));
+        json_object_set_new(body, "Limit", json_integer(1));
+    } else if (c->kc->stream_arn && *c->kc->stream_arn) {
         json_object_set_new(body, "StreamARN", json_string(c->kc->stream_arn));
-    else
+    } else {
         json_object_set_new(body, "StreamName", json_string(c->k->stream));
-    if (sl_aws_call(c->k->kinesis, "DescribeStreamSummary", body, &retry, described, c) !=
-        SL_OK)
-        sl_input_abort(c->k->in, "cannot call DescribeStreamSummary");
+    }
+    if (sl_aws_call(c->k->kinesis, describe_call(c), body, &retry, described, c) != SL_OK)
+        sl_input_abort(c->k->in, "cannot call %s", describe_call(c));
 }
 
 static void describe_cb(evutil_socket_t fd, short what, void *arg) {

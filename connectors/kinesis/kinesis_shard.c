@@ -28,6 +28,7 @@
 #define MIN_INTERVAL_MS 200
 #define SHARD_BYTES_PER_SECOND (2.0 * 1024 * 1024)
 #define GETRECORDS_MAX 10000
+#define DDB_GETRECORDS_MAX 1000
 
 typedef struct batch {
     struct batch *next;
@@ -56,6 +57,9 @@ struct kin_shard {
     const char *it_type;
     char *it_seq;
     int64_t it_ts_ms;
+    /* DynamoDB Streams has no AT_TIMESTAMP: read from TRIM_HORIZON and skip what was created
+     * before this time (ms; 0 = not skipping) */
+    int64_t ts_skip_ms;
     /* resuming inside a checkpoint: skip (seq, sub) <= (skip_seq, skip_sub) */
     char *skip_seq;
     int64_t skip_sub;
@@ -165,7 +169,9 @@ static void gate_sub_bytes(kin_shard_t *s, size_t n) {
 }
 
 static void add_stream(const kin_shard_t *s, json_t *body) {
-    if (s->stream)
+    if (s->kc->ddb)
+        json_object_set_new(body, "StreamArn", json_string(s->kc->stream_arn));
+    else if (s->stream)
         json_object_set_new(body, "StreamName", json_string(s->stream));
     else
         json_object_set_new(body, "StreamARN", json_string(s->kc->stream_arn));
@@ -224,10 +230,17 @@ static void iterator_request(kin_shard_t *s, const char *type, const char *seq, 
     s->it_ts_ms = ts_ms;
     add_stream(s, body);
     json_object_set_new(body, "ShardId", json_string(s->id));
-    json_object_set_new(body, "ShardIteratorType", json_string(type));
+    if (s->kc->ddb && !strcmp(type, "AT_TIMESTAMP")) {
+        /* the oldest record kept, skipping up to the time */
+        s->ts_skip_ms = ts_ms > 0 ? ts_ms : 1;
+        json_object_set_new(body, "ShardIteratorType", json_string("TRIM_HORIZON"));
+    } else {
+        json_object_set_new(body, "ShardIteratorType", json_string(type));
+    }
     if (seq)
-        json_object_set_new(body, "StartingSequenceNumber", json_string(seq));
-    if (!strcmp(type, "AT_TIMESTAMP"))
+        json_object_set_new(body, s->kc->ddb ? "SequenceNumber" : "StartingSequenceNumber",
+                            json_string(seq));
+    if (!strcmp(type, "AT_TIMESTAMP") && !s->kc->ddb)
         json_object_set_new(body, "Timestamp", json_real((double)ts_ms / 1000.0));
     sl_log_debug("kinesis", "shard %s: GetShardIterator %s%s%s", s->id, type, seq ? " " : "",
                  seq ? seq : "");
@@ -317,8 +330,9 @@ static void get_records(kin_shard_t *s, int limit) {
         return;
     }
     json_object_set_new(body, "ShardIterator", json_string(s->iterator));
-    json_object_set_new(body, "Limit", json_integer(limit));
-    if (!s->stream)
+    json_object_set_new(body, "Limit", json_integer(s->kc->ddb && limit > DDB_GETRECORDS_MAX
+                                                        ? DDB_GETRECORDS_MAX : limit));
+    if (!s->stream && !s->kc->ddb)
         json_object_set_new(body, "StreamARN", json_string(s->kc->stream_arn));
     /* raw: the answer goes to kin_scan_get_records() without a JSON document in between */
     if (sl_aws_call_raw(s->client, "GetRecords", body, &s->rp_records, on_records, s) != SL_OK) {
@@ -410,6 +424,16 @@ static void on_records_inner(kin_shard_t *s, const sl_aws_result_t *res) {
                 iterator_request(s, s->start_type, s->start_seq, s->start_ts_ms);
             return;
         }
+        if (s->kc->ddb && res->type && !strcmp(res->type, "TrimmedDataAccessException")) {
+            /* the iterator points before the 24 hours DynamoDB keeps: on from the oldest */
+            sl_log(SL_LOG_WARN, "kinesis", "shard %s of stream %s: GetRecords: %s: %s; reading "
+                   "on from the oldest record kept (TRIM_HORIZON)", s->id, stream_of(s),
+                   res->type, res->message);
+            free(s->iterator);
+            s->iterator = NULL;
+            iterator_request(s, "TRIM_HORIZON", NULL, 0);
+            return;
+        }
         if (res->err == SL_ERR_RETRY || res->err == SL_ERR_IO) {
             sl_log(SL_LOG_WARN, "kinesis", "shard %s of stream %s: GetRecords failed after %d "
                    "attempt(s): %s%s%s; trying again in %lld ms", s->id, stream_of(s),
@@ -422,8 +446,10 @@ static void on_records_inner(kin_shard_t *s, const sl_aws_result_t *res) {
              *res->message ? ": " : "", res->message);
         return;
     }
-    if ((err = kin_scan_get_records(res->raw, res->raw_len, &r, errstr, sizeof(errstr))) !=
-        SL_OK) {
+    if ((err = s->kc->ddb ? kin_ddb_parse_records(res->raw, res->raw_len, &r, errstr,
+                                                  sizeof(errstr))
+                          : kin_scan_get_records(res->raw, res->raw_len, &r, errstr,
+                                                 sizeof(errstr))) != SL_OK) {
         json_t *doc = err == SL_ERR_INVAL ? json_loadb(res->raw, res->raw_len, 0, NULL) : NULL;
         if (err == SL_ERR_INVAL && !doc) {
             /* not JSON at all (a proxy's page): transient, as a transport failure was before
@@ -668,6 +694,11 @@ sl_poll_t kin_shard_poll(kin_shard_t *s, int max) {
             s->buffered--;
             continue;
         }
+        if (s->ts_skip_ms) {
+            if (rec->arrival_ms < s->ts_skip_ms)
+                continue; /* created before the start time */
+            s->ts_skip_ms = 0;
+        }
         if (s->skip_seq) {
             if (kin_xseq_cmp(rec->seq, (int64_t)sub.subseq, s->skip_seq, s->skip_sub) <= 0)
                 continue; /* delivered before the restart */
@@ -676,7 +707,7 @@ sl_poll_t kin_shard_poll(kin_shard_t *s, int max) {
         }
         {
             sl_delivery_t d;
-            const char *hdrs[4];
+            const char *hdrs[6];
             char ehk_small[128], *ehk = NULL;
             int nh = 0;
             sl_err_t err;
@@ -707,6 +738,11 @@ sl_poll_t kin_shard_poll(kin_shard_t *s, int max) {
             if (rec->encryption) {
                 hdrs[nh * 2] = "kinesis.encryption-type";
                 hdrs[nh * 2 + 1] = rec->encryption;
+                nh++;
+            }
+            if (rec->event_name) {
+                hdrs[nh * 2] = KIN_DDB_EVENT_HEADER;
+                hdrs[nh * 2 + 1] = rec->event_name;
                 nh++;
             }
             d.headers = nh ? hdrs : NULL;

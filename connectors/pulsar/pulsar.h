@@ -50,6 +50,7 @@ extern const sl_prop_t pl_stream_props[];
 /* The names pulsar.producer.source-properties may list, in source_mask bit order. */
 enum {
     PL_SP_ARRIVAL, PL_SP_ENCRYPTION, PL_SP_PARTITION_KEY, PL_SP_SEQUENCE, PL_SP_SHARD,
+    PL_SP_DDB_EVENT, PL_SP_DDB_SEQUENCE,
     PL_NSOURCE_PROPS
 };
 extern const char *const pl_source_props[PL_NSOURCE_PROPS];

@@ -24,7 +24,7 @@
 
 const char *const pl_source_props[PL_NSOURCE_PROPS] = {
     "kinesis.arrival.timestamp", "kinesis.encryption.type", "kinesis.partition.key",
-    "kinesis.sequence.number", "kinesis.shard.id",
+    "kinesis.sequence.number", "kinesis.shard.id", "EVENT_NAME", "SEQUENCE_NUMBER",
 };
 
 const sl_prop_t pl_stream_props[] = {
@@ -133,12 +133,14 @@ const sl_prop_t pl_stream_props[] = {
     ALIAS("hashingScheme", "pulsar.producer.hashing-scheme", "The Java producer's name."),
     {"pulsar.producer.source-properties", SL_PROP_LIST, PO(source_props),
      "kinesis.arrival.timestamp,kinesis.encryption.type,kinesis.partition.key,"
-     "kinesis.sequence.number,kinesis.shard.id",
+     "kinesis.sequence.number,kinesis.shard.id,EVENT_NAME,SEQUENCE_NUMBER",
      0, 0, NULL, 0,
      "Message properties set from a record read from Kinesis, with the names Pulsar's Kinesis "
      "source uses: kinesis.arrival.timestamp (ISO 8601), kinesis.encryption.type, "
-     "kinesis.partition.key, kinesis.sequence.number, kinesis.shard.id. The message key is "
-     "the partition key and the event time the arrival time either way."},
+     "kinesis.partition.key, kinesis.sequence.number, kinesis.shard.id; and from a record read "
+     "from DynamoDB Streams, with the names Pulsar's DynamoDB source uses: EVENT_NAME (INSERT, "
+     "MODIFY, REMOVE), SEQUENCE_NUMBER. The message key is the partition key (DynamoDB: the "
+     "eventID) and the event time the arrival (creation) time either way."},
     {"pulsar.producer.headers-as-properties", SL_PROP_BOOL, PO(headers_as_props), "true", 0, 0,
      NULL, 0, "Copy every header of a record (e.g. kinesis.explicit-hash-key) into the message "
         "properties."},

@@ -9,6 +9,9 @@
  *                    awsCredentialPluginParam, ...), task.outputs=pulsar.out
  *   kinesis-sink     Pulsar topic -> Kinesis stream: task.inputs=pulsar.in, the settings as
  *                    systems.kinesis.streams.out.<name> (messageFormat, ...)
+ *   dynamodb-source  DynamoDB stream -> Pulsar topic: task.inputs=dynamodb.in (the
+ *                    dynamodbstreams system, which shares the Kinesis table and knows
+ *                    awsDynamodbStreamArn), each setting as systems.dynamodb.streams.in.<name>
  *
  * YAML and JSON are both read with libyaml (JSON is YAML's flow style), which gives every value
  * its line: a wrong setting is reported at CONFIG:LINE like a properties file's. A nested map
@@ -138,7 +141,7 @@ sl_err_t sl_pulsar_io_load(sl_conf_t *conf, const char *kind, const char *path, 
     yaml_parser_t parser;
     yaml_document_t doc;
     yaml_node_t *root, *settings;
-    int source, have_doc = 0, tline = 0;
+    int source, ddb = 0, have_doc = 0, tline = 0;
     sl_err_t err = SL_ERR_CONF;
     char *cfg_topic = NULL, *name = NULL, full[600];
     const char *url = service_url;
@@ -148,9 +151,7 @@ sl_err_t sl_pulsar_io_load(sl_conf_t *conf, const char *kind, const char *path, 
     } else if (!strcmp(kind, "kinesis-sink")) {
         source = 0;
     } else if (!strcmp(kind, "dynamodb-source")) {
-        sl_errf(errstr, errlen, "--pulsar-io dynamodb-source: reading DynamoDB Streams is not "
-                "built into sluice yet; kinesis-source and kinesis-sink are");
-        return SL_ERR_CONF;
+        source = ddb = 1;
     } else {
         sl_errf(errstr, errlen, "--pulsar-io: unknown connector '%s' (kinesis-source, "
                 "kinesis-sink or dynamodb-source)", kind);
@@ -203,16 +204,18 @@ sl_err_t sl_pulsar_io_load(sl_conf_t *conf, const char *kind, const char *path, 
     /* The job. */
     snprintf(full, sizeof(full), "pulsar-io-%s", kind);
     if (set(&x, "job.name", name ? name : full, 0) < 0 ||
-        set(&x, "systems.kinesis.samza.factory", "kinesis", 0) < 0 ||
+        set(&x, ddb ? "systems.dynamodb.samza.factory" : "systems.kinesis.samza.factory",
+            ddb ? "dynamodbstreams" : "kinesis", 0) < 0 ||
         set(&x, "systems.pulsar.samza.factory", "pulsar", 0) < 0 ||
         set(&x, "systems.pulsar.pulsar.service-url", url, 0) < 0)
         goto out;
     if (source) {
-        if (set(&x, "task.inputs", "kinesis.in", 0) < 0 ||
+        if (set(&x, "task.inputs", ddb ? "dynamodb.in" : "kinesis.in", 0) < 0 ||
             set(&x, "task.outputs", "pulsar.out", 0) < 0 ||
             set(&x, "systems.pulsar.streams.out.pulsar.topic", topic ? topic : cfg_topic,
                 topic ? 0 : tline) < 0 ||
-            set_all(&x, &doc, settings, "systems.kinesis.streams.in.") < 0)
+            set_all(&x, &doc, settings,
+                    ddb ? "systems.dynamodb.streams.in." : "systems.kinesis.streams.in.") < 0)
             goto out;
     } else {
         if (set(&x, "task.inputs", "pulsar.in", 0) < 0 ||

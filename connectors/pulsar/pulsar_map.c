@@ -11,6 +11,10 @@
 
 #include "pulsar.h"
 
+/* The header the dynamodbstreams system puts the eventName in (KIN_DDB_EVENT_HEADER in
+ * kinesis.h). */
+#define DDB_EVENT_HEADER "dynamodb.event-name"
+
 /* ---- partition routing ------------------------------------------------------------------------ */
 
 /* Java's String.hashCode: 31*h + each UTF-16 code unit, in 32-bit two's complement. Bytes that
@@ -144,7 +148,7 @@ static void iso_instant(int64_t ms, char *buf, size_t len) {
 int pl_props_of(const pl_conf_t *c, const sl_record_t *rec, pl_props_t *p) {
     const sl_source_t *src = sl_record_source(rec);
     const char *enc = sl_record_header(rec, "kinesis.encryption-type");
-    int n = sl_record_header_count(rec);
+    int n = sl_record_header_count(rec), ddb = 0;
     /* A record read from Kinesis (an encryption type Kinesis did not state is NONE, as the
      * Pulsar connector has it). */
     if (src && src->kind && !strcmp(src->kind, "kinesis")) {
@@ -174,10 +178,23 @@ int pl_props_of(const pl_conf_t *c, const sl_record_t *rec, pl_props_t *p) {
             add(p, "kinesis.shard.id", src->partition) < 0)
             return -1;
     }
+    if (src && src->kind && !strcmp(src->kind, "dynamodbstreams")) {
+        /* a record read from DynamoDB Streams: what Pulsar's DynamoDB source sets */
+        const char *ev = sl_record_header(rec, DDB_EVENT_HEADER);
+        if (wanted(c, PL_SP_DDB_EVENT) && ev && add(p, "EVENT_NAME", ev) < 0)
+            return -1;
+        if (wanted(c, PL_SP_DDB_SEQUENCE) && src->offset &&
+            add(p, "SEQUENCE_NUMBER", src->offset) < 0)
+            return -1;
+        ddb = 1;
+    }
     if (c->headers_as_props)
         for (int i = 0; i < n; i++) {
             const char *k, *v;
-            if (sl_record_header_at(rec, i, &k, &v) == SL_OK && add(p, k, v) < 0)
+            if (sl_record_header_at(rec, i, &k, &v) != SL_OK ||
+                (ddb && !strcmp(k, DDB_EVENT_HEADER)))
+                continue; /* said as EVENT_NAME */
+            if (add(p, k, v) < 0)
                 return -1;
         }
     return 0;
