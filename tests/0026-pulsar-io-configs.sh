@@ -6,8 +6,8 @@
 # back by the official client; a whole connector config in YAML (name, inputs, configs) runs as
 # the Kinesis sink: messages the official client produced arrive in Kinesis as
 # FULL_MESSAGE_IN_JSON. A wrong setting is reported at its line of the user's file, the
-# credentials in awsCredentialPluginParam never appear in a dump, and dynamodb-source says why
-# it cannot run.
+# credentials in awsCredentialPluginParam never appear in a dump, and dynamodb-source says what
+# a Kinesis config lacks for it (tests/0029 runs the DynamoDB source's own examples).
 . "$(dirname "$0")/lib/common.sh"
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"
@@ -135,7 +135,8 @@ contains "$T/bad.out" "bad.yaml:4: unknown property 'systems.kinesis.streams.out
 "$SLUICE" config dump --pulsar-io kinesis-source "$T/src.yaml" --topic t >"$T/dump.out" 2>&1 || fail "dump"
 contains "$T/dump.out" "awsCredentialPluginParam=****"
 lacks "$T/dump.out" "my-Secret"
+# The Kinesis source's config given to dynamodb-source: the stream ARN it needs is missing.
 expect_exit 3 "$SLUICE" run --pulsar-io dynamodb-source "$T/src.yaml" --topic t >"$T/ddb.out" 2>&1
-contains "$T/ddb.out" "DynamoDB Streams"
-say "errors at their line, secrets masked, dynamodb-source refused with its reason"
+contains "$T/ddb.out" "systems.dynamodb.streams.in.stream.arn: required"
+say "errors at their line, secrets masked, a Kinesis config as dynamodb-source lacks its stream ARN"
 say "ok"

@@ -47,8 +47,8 @@ static const char usage_main[] =
 
 static const char usage_run[] =
     "usage: sluice run JOB [-D key=value]...\n"
-    "       sluice run --pulsar-io kinesis-source|kinesis-sink CONFIG [--topic TOPIC]\n"
-    "                  [--pulsar-url URL] [-D key=value]...\n"
+    "       sluice run --pulsar-io kinesis-source|kinesis-sink|dynamodb-source CONFIG\n"
+    "                  [--topic TOPIC] [--pulsar-url URL] [-D key=value]...\n"
     "\n"
     "Runs the job until its inputs end, or until SIGINT/SIGTERM: then it stops reading, drains\n"
     "the operator chains, flushes the producers and writes final checkpoints (exit 0). A\n"
@@ -57,7 +57,8 @@ static const char usage_run[] =
     "  --pulsar-io KIND CONFIG\n"
     "                 run a Pulsar IO connector config (JSON or YAML, as given to pulsar-admin)\n"
     "                 as the equivalent job: kinesis-source reads Kinesis into TOPIC,\n"
-    "                 kinesis-sink writes TOPIC to Kinesis (TOPIC: --topic, else the config's\n"
+    "                 kinesis-sink writes TOPIC to Kinesis, dynamodb-source reads a DynamoDB\n"
+    "                 stream into TOPIC (TOPIC: --topic, else the config's\n"
     "                 topicName or inputs; the broker: --pulsar-url, $PULSAR_SERVICE_URL or\n"
     "                 pulsar://localhost:6650)\n";
 

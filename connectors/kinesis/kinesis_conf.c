@@ -681,6 +681,10 @@ static void check_stream(sl_conf_t *conf, const char *const *prefixes, const kin
             sl_conf_error(conf, KEY("stream.arn", k1),
                           "expected arn:<partition>:dynamodb:<region>:<account>:table/<table>/"
                           "stream/<label>, got '%s'", kc->stream_arn);
+        if (set(kc->stream_name))
+            sl_conf_error(conf, KEY("stream.name", k2),
+                          "names a Kinesis stream; a DynamoDB stream is named by %s",
+                          KEY("stream.arn", k1));
         return;
     }
     if (!set(kc->stream_arn))
