@@ -1086,6 +1086,7 @@ sl_err_t kin_parse_get_records(const json_t *res, kin_records_t *out, char *errs
         kr->arrival_ms = json_is_integer(v) ? int_sec_to_ms((int64_t)json_integer_value(v))
                                             : (int64_t)llround(json_real_value(v) * 1000.0);
         kr->encryption = NULL;
+        kr->event_name = NULL;
         switch (get_str(r, "EncryptionType", 0, &enc, &elen, where, errstr, errlen)) {
         case -1:
             goto fail;
@@ -1984,6 +1985,7 @@ sl_err_t kin_scan_get_records(const char *body, size_t len, kin_records_t *out, 
         }
         kr->arrival_ms = r->ts_ms;
         kr->encryption = NULL;
+        kr->event_name = NULL;
         if (r->enc.kind != JV_ABSENT && r->enc.kind != JV_NULL) {
             if (r->enc.kind != JV_STR) {
                 sl_errf(errstr, errlen, "Records[%zu].EncryptionType: expected a string", i);

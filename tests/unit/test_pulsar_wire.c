@@ -314,7 +314,8 @@ static void test_conf(void) {
     CU_ASSERT_EQUAL(r.c.tls_verify_hostname, 1);
     CU_ASSERT_EQUAL(r.c.sub_type, 0);
     CU_ASSERT_EQUAL(r.c.initial_position, 0);
-    CU_ASSERT_EQUAL(r.c.source_props.cnt, 5);
+    CU_ASSERT_EQUAL(r.c.source_props.cnt, 7);
+    CU_ASSERT_EQUAL(r.c.source_mask, (1u << PL_NSOURCE_PROPS) - 1);
     pdone(&r);
     /* The Java client's names, Flink's, and system-level defaults. */
     prun(&r, "systems.p.serviceUrl=pulsar+ssl://b1:6651,b2\n"
