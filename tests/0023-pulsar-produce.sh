@@ -8,8 +8,10 @@
 # properties named as Pulsar's Kinesis source names them (kinesis.shard.id,
 # kinesis.sequence.number, kinesis.partition.key, kinesis.encryption.type,
 # kinesis.arrival.timestamp in ISO 8601), and on the partitioned topic each key in the partition
-# the Java client's JavaStringHash routing picks (computed here independently). Then the Kinesis
-# checkpoints: written only for what Pulsar acknowledged, so they cover every record.
+# the Java client's JavaStringHash routing picks (computed here independently). Then the topic
+# grows to 5 partitions under the running job (pulsar-admin's REST call): within the refresh
+# interval the producer writes to the new partitions too, 100 new keys routed over 5. Then the
+# Kinesis checkpoints: written only for what Pulsar acknowledged, so they cover every record.
 . "$(dirname "$0")/lib/common.sh"
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"
@@ -39,6 +41,7 @@ kpy put "$KIN" src "$T/in.jsonl" "$T/put.jsonl" || fail "put-records failed"
   echo "systems.pl.samza.factory=pulsar"
   echo "systems.pl.pulsar.service-url=$PL"
   echo "systems.pl.pulsar.producer.batching.max-publish-delay=5ms"
+  echo "systems.pl.pulsar.producer.auto-update-partitions-interval=1s"
   for s in plain single lz4 zlib zstd snappy parted; do
       echo "systems.pl.streams.$s.pulsar.topic=persistent://public/default/k2p-$s"
   done
@@ -50,15 +53,29 @@ kpy put "$KIN" src "$T/in.jsonl" "$T/put.jsonl" || fail "put-records failed"
 } >"$T/job.properties"
 kin_run "$T/job.properties" "$T/job.log"; JOB=$KIN_PID
 
-# Wait until every topic has them all.
-for s in plain single lz4 zlib zstd snappy parted; do
-    i=0
-    until [ "$(pl_py read "$PL" "persistent://public/default/k2p-$s" 400 "$T/got-$s.jsonl")" -ge 300 ]; do
-        i=$((i + 1)); kin_alive "$JOB" || { tail -n 30 "$T/job.log"; fail "sluice died"; }
-        [ "$i" -le 20 ] || { tail -n 30 "$T/job.log"; fail "k2p-$s has $(kin_lines "$T/got-$s.jsonl") of 300 messages"; }
-        sleep 1
+# wait_all N: until every topic has N messages.
+wait_all() {
+    for s in plain single lz4 zlib zstd snappy parted; do
+        i=0
+        until [ "$(pl_py read "$PL" "persistent://public/default/k2p-$s" 500 "$T/got-$s.jsonl")" -ge "$1" ]; do
+            i=$((i + 1)); kin_alive "$JOB" || { tail -n 30 "$T/job.log"; fail "sluice died"; }
+            [ "$i" -le 20 ] || { tail -n 30 "$T/job.log"; fail "k2p-$s has $(kin_lines "$T/got-$s.jsonl") of $1 messages"; }
+            sleep 1
+        done
     done
-done
+}
+wait_all 300
+# The partitioned topic grows from 3 to 5 partitions; the producer notices within its 1 s.
+pl_admin "$HTTP" POST persistent/public/default/k2p-parted/partitions 5 || fail "cannot add partitions"
+kin_wait_log "$T/job.log" "grew from 3 to 5 partitions" 1 20 "$JOB"
+python3 - "$T/in2.jsonl" <<'EOF'
+import base64, json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(100):
+        f.write(json.dumps({"key": "n%d" % i, "data": base64.b64encode(b"grown %d" % i).decode()}) + "\n")
+EOF
+kpy put "$KIN" src "$T/in2.jsonl" "$T/put.jsonl" || fail "put-records failed"
+wait_all 400
 # Checkpoints are written after Pulsar's receipts; give the commit interval a moment.
 sleep 2
 kin_stop "$JOB" "$T/job.log"
@@ -110,7 +127,8 @@ for s in ("plain", "single", "lz4", "zlib", "zstd", "snappy", "parted"):
                 problems.append("arrival %d outside the put call [%d, %d]" % (ms, r["t0"], r["t1"]))
             if s == "parted":
                 h = java_hash(r["key"])
-                want_part = h % 3 if h % 3 >= 0 else h % 3 + 3
+                n = 5 if r["key"].startswith("n") else 3  # the second put came after the growth
+                want_part = h % n
                 if g["partition"] != want_part:
                     problems.append("key %s in partition %d, JavaStringHash says %d" % (r["key"], g["partition"], want_part))
         seen[k] = seen.get(k, 0) + 1
@@ -124,6 +142,10 @@ for s in ("plain", "single", "lz4", "zlib", "zstd", "snappy", "parted"):
         bad += 1
         print("FAIL: k2p-%s: %d missing, %d duplicated" % (s, missing, dup))
     print("# k2p-%s: %d messages, %d distinct records" % (s, len(got), len(seen)))
+parts = {json.loads(l)["partition"] for l in open("%s/got-parted.jsonl" % T)}
+if parts != {0, 1, 2, 3, 4}:
+    bad += 1
+    print("FAIL: k2p-parted: messages in partitions %s, expected 0-4" % sorted(parts))
 sys.exit(1 if bad else 0)
 EOF
 

@@ -38,6 +38,8 @@ typedef struct pl_conf {
     unsigned source_mask;     /* derived by pl_conf_check(): bit i = pl_source_props[i] */
     int headers_as_props;
     int hashing;              /* 0 JavaStringHash, 1 Murmur3_32Hash */
+    int auto_update_partitions;
+    int64_t partitions_interval_ms; /* how often a partitioned topic's count is asked again */
     /* consumer */
     char *subscription;
     int sub_type;             /* Pulsar__Proto__CommandSubscribe__SubType */

@@ -131,6 +131,17 @@ const sl_prop_t pl_stream_props[] = {
      "default router does (so sluice and Java producers put a key in the same partition). "
      "Messages without a key go round robin, one batch at a time."},
     ALIAS("hashingScheme", "pulsar.producer.hashing-scheme", "The Java producer's name."),
+    {"pulsar.producer.auto-update-partitions", SL_PROP_BOOL, PO(auto_update_partitions), "true",
+     0, 0, NULL, 0,
+     "Ask a partitioned topic's partition count again every "
+     "pulsar.producer.auto-update-partitions-interval and start writing to partitions added "
+     "since (keyed messages then route over the new count, as with the Java client)."},
+    ALIAS("autoUpdatePartitions", "pulsar.producer.auto-update-partitions",
+          "The Java producer's name."),
+    {"pulsar.producer.auto-update-partitions-interval", SL_PROP_DURATION,
+     PO(partitions_interval_ms), "60s", 1000, DAY_MS, NULL, 0,
+     "How often pulsar.producer.auto-update-partitions asks (the Java client's "
+     "autoUpdatePartitionsIntervalSeconds, 60 by default)."},
     {"pulsar.producer.source-properties", SL_PROP_LIST, PO(source_props),
      "kinesis.arrival.timestamp,kinesis.encryption.type,kinesis.partition.key,"
      "kinesis.sequence.number,kinesis.shard.id,EVENT_NAME,SEQUENCE_NUMBER",

@@ -78,6 +78,8 @@ struct sink {
     sl_record_t **early;     /* records that came before the partition count */
     int nearly, capearly;
     int rr;                  /* round robin partition for keyless records */
+    int refreshing;          /* a partition count request is in flight */
+    int64_t refresh_at;      /* when to ask for the partition count again (monotonic ms) */
     int held;                /* records not yet acknowledged */
     int busy;
     uint64_t rng;            /* retry jitter */
@@ -663,6 +665,7 @@ static void got_partitions(void *opaque, int n, const char *err) {
         part_connect(s->parts[i]);
     }
     s->meta_state = 1;
+    s->refresh_at = sl_mono_ms() + s->c->partitions_interval_ms;
     sl_log(SL_LOG_INFO, "pulsar", "%s: writing to %s (%s)", s->what, s->topic,
            n > 0 ? "partitioned" : "not partitioned");
     if (n > 0)
@@ -672,6 +675,37 @@ static void got_partitions(void *opaque, int n, const char *err) {
     free(s->early);
     s->early = NULL;
     s->nearly = s->capearly = 0;
+}
+
+/* The partitioned topic's count asked again: partitions added since get producers. */
+static void got_more_partitions(void *opaque, int n, const char *err) {
+    sink_t *s = opaque;
+    part_t **parts;
+    int old = s->nparts;
+    s->refreshing = 0;
+    s->refresh_at = sl_mono_ms() + s->c->partitions_interval_ms;
+    if (err) {
+        sl_log_debug("pulsar", "%s: topic %s: partition count not refreshed: %s", s->what,
+                     s->topic, err);
+        return;
+    }
+    if (n <= old)
+        return; /* Pulsar never takes partitions away */
+    if (!(parts = realloc(s->parts, (size_t)n * sizeof(*parts)))) {
+        sl_output_abort(s->out, "out of memory");
+        return;
+    }
+    s->parts = parts;
+    for (int i = old; i < n; i++) {
+        if (!(s->parts[i] = part_new(s, i))) {
+            sl_output_abort(s->out, "out of memory");
+            return;
+        }
+        s->nparts = i + 1;
+        part_connect(s->parts[i]);
+    }
+    sl_log(SL_LOG_INFO, "pulsar", "%s: topic %s grew from %d to %d partitions: writing to all",
+           s->what, s->topic, old, n);
 }
 
 /* ---- the tick: batch delay, send timeout, retries --------------------------------------------- */
@@ -684,6 +718,11 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg) {
     if (s->meta_state == 2 && now >= s->retry_at) {
         s->meta_state = 0;
         pl_partitions(s->cl, s->topic, got_partitions, s);
+    }
+    if (s->meta_state == 1 && s->partitioned && s->c->auto_update_partitions &&
+        !s->refreshing && now >= s->refresh_at) {
+        s->refreshing = 1;
+        pl_partitions(s->cl, s->topic, got_more_partitions, s);
     }
     for (int i = 0; i < (s->meta_state == 1 ? s->nparts : 0); i++) {
         part_t *p = s->parts[i];
