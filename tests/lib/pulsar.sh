@@ -40,7 +40,8 @@ cat >"$T/pl.py" <<'PY'
   read URL TOPIC N OUT          every message of TOPIC (all partitions) from the start, up to N,
                                 as JSON lines: data (base64), key, props, event, publish, id,
                                 partition
-  produce URL TOPIC N OUT [batch|nobatch] [COMPRESSION]   N messages {"id": i} with key k<i%7>,
+  produce URL TOPIC N OUT [batch|nobatch] [COMPRESSION] [KEYS]   N messages {"id": i} with key
+                                k<i%KEYS> (KEYS: 7),
                                 properties {"n": i}, event time; what was sent to OUT
   backlog HTTPURL TOPIC SUB     the subscription's backlog summed over partitions (-1: none)
 """
@@ -86,17 +87,18 @@ def read(url, topic, n, out):
     print(got)
 
 
-def produce(url, topic, n, out, batch="batch", comp="NONE"):
+def produce(url, topic, n, out, batch="batch", comp="NONE", keys="7"):
     c = client(url)
     p = c.create_producer(topic, batching_enabled=(batch == "batch"),
                           compression_type=getattr(pulsar.CompressionType, comp))
     base = int(time.time() * 1000)
+    nk = int(keys)
     with open(out, "a") as f:
         for i in range(n):
             data = json.dumps({"id": i}).encode()
-            p.send_async(data, None, partition_key="k%d" % (i % 7),
+            p.send_async(data, None, partition_key="k%d" % (i % nk),
                          properties={"n": str(i)}, event_timestamp=base + i)
-            f.write(json.dumps({"id": i, "key": "k%d" % (i % 7), "event": base + i}) + "\n")
+            f.write(json.dumps({"id": i, "key": "k%d" % (i % nk), "event": base + i}) + "\n")
         p.flush()
     p.close()
     c.close()
