@@ -6,8 +6,11 @@
 #     the other takes over its partitions: every message arrives (copies only of what the dead
 #     one had not acknowledged).
 #   Key_Shared on a non-partitioned topic (messages sent unbatched: a batch goes whole to one
-#     consumer): 40 keys split between the workers, each key read by
-#     one worker only, nothing lost.
+#     consumer): 40 keys split between the workers, each key read by one worker only, nothing
+#     lost.
+#   A record the job fails (task.error.policy=fail): the job stops without acking it and the
+#     broker redelivers it, with everything not acknowledged, to the next consumer of the
+#     Shared subscription.
 . "$(dirname "$0")/lib/common.sh"
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"
@@ -134,4 +137,36 @@ kin_stop "$KA" "$T/ka.log"
 kin_stop "$KB" "$T/kb.log"
 split=$(judge keyshared "$T/ks.jsonl" "$T/ka.jsonl" "$T/kb.jsonl") || fail "Key_Shared: $split"
 say "Key_Shared: 600 messages, each of 40 keys read by one worker ($split)"
+
+# ---- a record the job fails: redelivered, nothing lost ----
+# Worker pa's filter cannot read a message that is not JSON: the job stops without acking it
+# (task.error.policy=fail); the broker hands it, and whatever pa had not acknowledged, to the
+# next consumer of the Shared subscription, pb, which has no filter.
+job pa persistent://public/default/poison sh Shared >"$T/pa.properties"
+printf '%s\n' "task.operators=f" "operators.f.type=filter" \
+    "operators.f.expr=json_extract(payload, '\$.id') >= 0" >>"$T/pa.properties"
+job pb persistent://public/default/poison sh Shared >"$T/pb.properties"
+kin_run "$T/pa.properties" "$T/pa.log"; PA=$KIN_PID
+kin_wait_log "$T/pa.log" "subscribed to" 1 60 "$PA"
+pl_py produce "$PL" persistent://public/default/poison 100 "$T/p1.jsonl" nobatch NONE 5 || fail "produce"
+pl_py send "$PL" persistent://public/default/poison "not json" poison || fail "send"
+pl_py produce "$PL" persistent://public/default/poison 100 "$T/p2.jsonl" nobatch NONE 5 || fail "produce"
+i=0
+while kin_alive "$PA"; do
+    i=$((i + 1)); [ "$i" -le 300 ] || { tail -n 20 "$T/pa.log"; fail "the job did not stop on the record it could not process"; }
+    sleep 0.1
+done
+rc=0; wait "$PA" || rc=$?
+[ "$rc" != 0 ] || fail "the job stopped with 0 after failing a record"
+contains "$T/pa.log" "malformed JSON"
+kin_run "$T/pb.properties" "$T/pb.log"; PB=$KIN_PID
+cat "$T/p1.jsonl" "$T/p2.jsonl" >"$T/p.jsonl"
+wait_covers "$T/p.jsonl" 60 "$T/pa.jsonl" "$T/pb.jsonl"
+i=0
+until grep -q '"payload":"not json"' "$T/pb.jsonl" 2>/dev/null; do
+    i=$((i + 1)); [ "$i" -le 100 ] || fail "the failed message was not delivered again"
+    sleep 0.1
+done
+kin_stop "$PB" "$T/pb.log"
+say "a record the job failed (exit $rc): it and the $(kin_lines "$T/pb.jsonl") not acknowledged went to the next consumer, none lost"
 say "ok"

@@ -43,6 +43,7 @@ cat >"$T/pl.py" <<'PY'
   produce URL TOPIC N OUT [batch|nobatch] [COMPRESSION] [KEYS]   N messages {"id": i} with key
                                 k<i%KEYS> (KEYS: 7),
                                 properties {"n": i}, event time; what was sent to OUT
+  send URL TOPIC TEXT KEY       one message TEXT with key KEY (unbatched)
   backlog HTTPURL TOPIC SUB     the subscription's backlog summed over partitions (-1: none)
 """
 import base64, json, sys, time, urllib.request
@@ -104,6 +105,14 @@ def produce(url, topic, n, out, batch="batch", comp="NONE", keys="7"):
     c.close()
 
 
+def send(url, topic, text, key):
+    c = client(url)
+    p = c.create_producer(topic, batching_enabled=False)
+    p.send(text.encode(), partition_key=key, event_timestamp=int(time.time() * 1000))
+    p.close()
+    c.close()
+
+
 def backlog(http, topic, sub):
     path = topic.replace("://", "/")
     try:
@@ -119,6 +128,8 @@ if cmd == "read":
     read(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
 elif cmd == "produce":
     produce(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], *sys.argv[6:])
+elif cmd == "send":
+    send(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
 elif cmd == "backlog":
     backlog(sys.argv[2], sys.argv[3], sys.argv[4])
 else:
