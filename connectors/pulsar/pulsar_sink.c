@@ -398,7 +398,7 @@ static void on_frame(void *opaque, pl_conn_t *conn, const pl_frame_t *f) {
         snprintf(why, sizeof(why), "SEND_ERROR for sequence id %llu: %s: %s",
                  (unsigned long long)e->sequence_id, pl_server_error_name(e->error), e->message);
         if (e->error == PULSAR__PROTO__SERVER_ERROR__TopicTerminatedError) {
-            sl_output_abort(s->out, "%s: topic %s was terminated: %s", s->what, p->topic,
+            sl_output_abort(s->out, "topic %s was terminated: %s", p->topic,
                             e->message);
             p->state = P_FAILED;
             return;
@@ -444,7 +444,7 @@ static void part_lost(part_t *p, const char *why, int drop_conn) {
         pl_conn_detach(conn, PL_PRODUCER, p->producer_id);
     if (pl_fatal(why)) {
         p->state = P_FAILED;
-        sl_output_abort(s->out, "%s: topic %s: %s", s->what, p->topic, why);
+        sl_output_abort(s->out, "topic %s: %s", p->topic, why);
         return;
     }
     if (conn && drop_conn)
@@ -479,7 +479,7 @@ static void registered(void *opaque, pl_conn_t *conn, const pl_frame_t *f, const
         if (!pl_server_error_retriable(e->error) &&
             e->error != PULSAR__PROTO__SERVER_ERROR__TopicNotFound &&
             e->error != PULSAR__PROTO__SERVER_ERROR__ServiceNotReady) {
-            sl_output_abort(s->out, "%s: topic %s: %s", s->what, p->topic, why);
+            sl_output_abort(s->out, "topic %s: %s", p->topic, why);
             p->state = P_FAILED;
             return;
         }
@@ -639,7 +639,7 @@ static void got_partitions(void *opaque, int n, const char *err) {
     sink_t *s = opaque;
     if (err && pl_fatal(err)) {
         s->meta_state = 3; /* failed for good */
-        sl_output_abort(s->out, "%s: topic %s: %s", s->what, s->topic, err);
+        sl_output_abort(s->out, "topic %s: %s", s->topic, err);
         return;
     }
     if (err) {
