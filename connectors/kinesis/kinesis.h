@@ -191,6 +191,9 @@ sl_err_t kin_partitioner_run(kin_partitioner_t *p, const sl_record_t *rec, sl_pa
  * <0, 0, >0. Numerical order (length first, then digits); leading zeros ignored. */
 int kin_seq_cmp(const char *a, const char *b);
 
+/* Whether s[0..n) is a non-empty run of decimal digits (a sequence number's form). */
+int kin_all_digits(const char *s, size_t n);
+
 /* (seq, sub) against (cseq, csub): <0, 0, >0. */
 int kin_xseq_cmp(const char *seq, int64_t sub, const char *cseq, int64_t csub);
 

@@ -55,7 +55,7 @@ int kin_xseq_cmp(const char *seq, int64_t sub, const char *cseq, int64_t csub) {
     return sub < csub ? -1 : sub > csub;
 }
 
-static int all_digits(const char *s, size_t n) {
+int kin_all_digits(const char *s, size_t n) {
     if (!n)
         return 0;
     for (size_t i = 0; i < n; i++)
@@ -536,7 +536,7 @@ static int get_dec(const json_t *o, const char *key, int required, char **out,
     int r = get_str(o, key, required, &s, &n, where, errstr, errlen);
     if (r <= 0)
         return r;
-    if (!all_digits(s, n)) {
+    if (!kin_all_digits(s, n)) {
         sl_errf(errstr, errlen, "%s.%s: '%.40s' is not a decimal number", where, key, s);
         return -1;
     }
@@ -1062,7 +1062,7 @@ sl_err_t kin_parse_get_records(const json_t *res, kin_records_t *out, char *errs
             get_str(r, "PartitionKey", 1, &kr->pk, &kr->pklen, where, errstr, errlen) < 0 ||
             get_str(r, "Data", 1, &scr[i].data, &scr[i].data_len, where, errstr, errlen) < 0)
             goto fail;
-        if (!all_digits(kr->seq, scr[i].seq_len)) {
+        if (!kin_all_digits(kr->seq, scr[i].seq_len)) {
             sl_errf(errstr, errlen, "%s.SequenceNumber: '%.40s' is not a decimal number", where,
                     kr->seq);
             goto fail;
@@ -1963,7 +1963,7 @@ sl_err_t kin_scan_get_records(const char *body, size_t len, kin_records_t *out, 
             need_str(&r->pk, i, "PartitionKey", errstr, errlen) < 0 ||
             need_str(&r->data, i, "Data", errstr, errlen) < 0)
             goto fail;
-        if (!all_digits(r->seq.p, r->seq.len)) {
+        if (!kin_all_digits(r->seq.p, r->seq.len)) {
             sl_errf(errstr, errlen, "Records[%zu].SequenceNumber: '%.*s' is not a decimal number",
                     i, (int)(r->seq.len < 40 ? r->seq.len : 40), r->seq.p);
             goto fail;

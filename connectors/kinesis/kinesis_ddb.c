@@ -393,15 +393,6 @@ static int put_value(rd_t *r, const json_t *v, const char *where, int depth) {
     return 0;
 }
 
-static int is_decimal(const char *s) {
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return 0;
-    return 1;
-}
-
 /* One record: its JSON into r->out, its strings into strs (offsets; pointers fixed later). */
 typedef struct rec_off {
     size_t seq, pk, name;
@@ -432,7 +423,7 @@ static int put_record(rd_t *r, const json_t *rec, size_t idx, kin_record_t *kr, 
         return bad(r, dwhere, d ? "expected an object" : "missing");
     if (str_of(d, "SequenceNumber", 1, &seq, r, dwhere) < 0)
         return -1;
-    if (!is_decimal(seq))
+    if (!kin_all_digits(seq, strlen(seq)))
         return bad(r, dwhere, "SequenceNumber: not a decimal number");
     if ((t = json_object_get(d, "ApproximateCreationDateTime")) && !json_is_null(t)) {
         /* epoch seconds; the SDK keeps milliseconds (a BigDecimal scaled, truncated) */

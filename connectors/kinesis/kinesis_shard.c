@@ -516,15 +516,6 @@ static void on_records_inner(kin_shard_t *s, const sl_aws_result_t *res) {
 
 /* ---- opening ------------------------------------------------------------------------------ */
 
-static int is_seq(const char *s) {
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return 0;
-    return 1;
-}
-
 kin_shard_t *kin_shard_open(sl_part_t *part, const kin_conf_t *kc, const char *stream,
                             sl_aws_client_t *client, kin_gate_t *gate, const kin_start_t *start,
                             const char *runtime_offset, int64_t runtime_subseq) {
@@ -583,7 +574,7 @@ kin_shard_t *kin_shard_open(sl_part_t *part, const kin_conf_t *kc, const char *s
             s->start_type = !strcmp(ck, "LATEST")         ? "LATEST"
                             : !strcmp(ck, "TRIM_HORIZON") ? "TRIM_HORIZON"
                                                           : "AT_TIMESTAMP";
-        } else if (is_seq(ck)) {
+        } else if (kin_all_digits(ck, strlen(ck))) {
             s->start_type = "AT_SEQUENCE_NUMBER";
             if (!(s->start_seq = sl_strdup(ck)) || !(s->skip_seq = sl_strdup(ck)))
                 goto oom;
