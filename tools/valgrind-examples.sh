@@ -23,12 +23,12 @@ vg() {
 }
 # kinesis_job JOB: the Kinesis example against local peers, stopped once it archived 100 records.
 kinesis_job() {
-    if [ -z "$peers" ]; then
+    if ! echo "$peers" | grep -q kinesalite; then
         mkdir -p "$T/peers"
         KINESIS_ENDPOINT=$("$top/tests/peers/kinesalite.sh" start "$T/peers") || exit 1
-        peers="kinesalite"
+        peers="$peers kinesalite"
         DYNAMODB_ENDPOINT=$("$top/tests/peers/dynalite.sh" start "$T/peers") || exit 1
-        peers="kinesalite dynalite"
+        peers="$peers dynalite"
     fi
     if grep -q 'samza.factory=pulsar' "$1" && ! echo "$peers" | grep -q pulsar; then
         PULSAR_SERVICE_URL=$("$top/tests/peers/pulsar.sh" start "$T/peers") || exit 1
@@ -73,6 +73,39 @@ kinesis_job() {
     wait $pid || { cat "$T/vg.err"; echo "valgrind: $1 failed"; exit 1; }
     [ "$($out)" -eq $want ] || { cat "$T/vg.err"; echo "valgrind: $1 wrote $($out) of $want records"; exit 1; }
 }
+# ddb_job JOB: DynamoDB Local with a table whose stream holds 20 changes; the job under
+# valgrind archives them all.
+ddb_job() {
+    mkdir -p "$T/peers"
+    DYNAMODB_ENDPOINT=$("$top/tests/peers/dynamodb-local.sh" start "$T/peers") || exit 1
+    peers="$peers dynamodb-local"
+    export DYNAMODB_ENDPOINT AWS_ACCESS_KEY_ID=AKIDEXAMPLE \
+        AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY AWS_REGION=us-east-1 \
+        ARCHIVE="$T/changes.jsonl" WORKER=vg
+    aws="/usr/bin/aws --endpoint-url $DYNAMODB_ENDPOINT --region us-east-1"
+    STREAM_ARN=$($aws dynamodb create-table --table-name Orders \
+        --attribute-definitions AttributeName=id,AttributeType=S --key-schema AttributeName=id,KeyType=HASH \
+        --billing-mode PAY_PER_REQUEST --stream-specification StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES \
+        --query TableDescription.LatestStreamArn --output text)
+    export STREAM_ARN
+    for i in $(seq 1 10); do
+        $aws dynamodb put-item --table-name Orders --item "{\"id\":{\"S\":\"o$i\"},\"amount\":{\"N\":\"$i\"}}"
+        $aws dynamodb update-item --table-name Orders --key "{\"id\":{\"S\":\"o$i\"}}" \
+            --update-expression 'SET amount = :a' --expression-attribute-values '{":a":{"N":"0"}}'
+    done
+    # valgrind itself in the background (a function would leave $! to a subshell)
+    valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible \
+        --errors-for-leak-kinds=definite,indirect,possible "$SLUICE" run "$1" >/dev/null 2>"$T/vg.err" &
+    pid=$!
+    i=0
+    while [ "$(cat "$T/changes.jsonl" 2>/dev/null | wc -l)" -lt 20 ] && [ $i -lt 600 ]; do
+        i=$((i + 1)); sleep 0.2
+    done
+    kill -TERM $pid
+    wait $pid || { cat "$T/vg.err"; echo "valgrind: $1 failed"; exit 1; }
+    n=$(wc -l <"$T/changes.jsonl")
+    [ "$n" -eq 20 ] || { cat "$T/vg.err"; echo "valgrind: $1 wrote $n of 20 records"; exit 1; }
+}
 count_archive() { cat "$T/orders.jsonl" 2>/dev/null | wc -l; }
 # count_pulsar: messages the broker took in on the orders topic (each run adds 100).
 count_pulsar() {
@@ -92,7 +125,9 @@ count_stream() {
 }
 
 for job in examples/jobs/*.properties; do
-    if grep -q 'samza.factory=kinesis' "$job"; then
+    if grep -q 'samza.factory=dynamodbstreams' "$job"; then
+        ddb_job "$job"
+    elif grep -q 'samza.factory=kinesis' "$job"; then
         kinesis_job "$job"
     else
         vg "$SLUICE" run "$job" >/dev/null 2>"$T/vg.err" || { cat "$T/vg.err"; echo "valgrind: $job failed"; exit 1; }
