@@ -11,10 +11,12 @@
  *   header     dynamodb.event-name = eventName (Pulsar: the EVENT_NAME property)
  *   data       the record as JSON, byte for byte what RecordAdapter.getData() returns: the
  *              adapter's RecordObjectMapper (Jackson, null fields left out) over the AWS SDK
- *              v1 model, so fields in the model's declaration order, maps (Keys, NewImage,
- *              OldImage, M) in the order of the java.util.HashMap the SDK unmarshalled them
- *              into, ApproximateCreationDateTime as epoch milliseconds, B and BS in base64,
- *              strings escaped as Jackson does.
+ *              v1 model, so fields in the order Jackson takes them (userIdentity first; an
+ *              attribute value's S N B M L NULL BOOL SS NS BS), fields the model does not
+ *              know dropped, maps (Keys, NewImage, OldImage, M) in the order of the
+ *              java.util.HashMap the SDK unmarshalled them into, ApproximateCreationDateTime
+ *              as epoch milliseconds, B and BS in base64, strings escaped as Jackson does.
+ *              tests/unit/test_kinesis_ddb.c holds an answer of the adapter itself.
  *
  * The Java HashMap order is reproduced for the default HashMap (capacity 16, load factor 0.75,
  * a bin of 9 entries doubling a table under 64); a bin turned into a tree (9 keys of one map
@@ -333,61 +335,68 @@ static int put_set(rd_t *r, const json_t *a, char type, const char *where) {
     return 0;
 }
 
-/* One AttributeValue: an object with exactly one of S N B SS NS BS M L NULL BOOL. */
+/* One AttributeValue as the SDK v1 model holds it and Jackson writes it: every field of S N B M
+ * L NULL BOOL SS NS BS that is present and not null, in that order (DynamoDB sets one; DynamoDB
+ * Local writes {} for an empty map, which stays {}); fields the model does not know are
+ * ignored, as the SDK ignores them. A present field of the wrong type is an error. */
 static int put_value(rd_t *r, const json_t *v, const char *where, int depth) {
-    const char *type;
-    const json_t *x;
-    char w[512];
-    if (!json_is_object(v) || json_object_size(v) != 1)
+    static const char *const order[] = {"S", "N", "B", "M", "L", "NULL", "BOOL", "SS", "NS", "BS"};
+    int first = 1;
+    if (json_is_null(v)) {
+        sl_sb_puts(&r->out, "null"); /* a map entry without a value: Jackson's null */
+        return 0;
+    }
+    if (!json_is_object(v))
         return bad(r, where, "expected an attribute value (an object with one of S, N, B, SS, "
                    "NS, BS, M, L, NULL, BOOL)");
-    type = json_object_iter_key(json_object_iter((json_t *)v));
-    x = json_object_iter_value(json_object_iter((json_t *)v));
-    snprintf(w, sizeof(w), "%.440s.%.8s", where, type);
     sl_sb_putc(&r->out, '{');
-    kin_ddb_json_string(&r->out, type, strlen(type));
-    sl_sb_putc(&r->out, ':');
-    if (!strcmp(type, "S")) {
-        if (!json_is_string(x))
-            return bad(r, w, "expected a string");
-        kin_ddb_json_string(&r->out, json_string_value(x), json_string_length(x));
-    } else if (!strcmp(type, "N")) {
-        if (!json_is_string(x) || !is_number(json_string_value(x)))
-            return bad(r, w, "expected a number in a string");
-        kin_ddb_json_string(&r->out, json_string_value(x), json_string_length(x));
-    } else if (!strcmp(type, "B")) {
-        if (put_binary(r, x, w) < 0)
-            return -1;
-    } else if (!strcmp(type, "SS") || !strcmp(type, "NS") || !strcmp(type, "BS")) {
-        if (put_set(r, x, type[0], w) < 0)
-            return -1;
-    } else if (!strcmp(type, "M")) {
-        if (put_map(r, x, w, depth + 1) < 0)
-            return -1;
-    } else if (!strcmp(type, "L")) {
-        size_t i;
-        const json_t *e;
-        if (!json_is_array(x))
-            return bad(r, w, "expected an array");
-        if (depth > MAX_DEPTH)
-            return bad(r, w, "nested deeper than 32 levels");
-        sl_sb_putc(&r->out, '[');
-        json_array_foreach(x, i, e) {
-            char w2[512];
-            snprintf(w2, sizeof(w2), "%.440s[%zu]", w, i);
-            if (i)
-                sl_sb_putc(&r->out, ',');
-            if (put_value(r, e, w2, depth + 1) < 0)
+    for (size_t i = 0; i < sizeof(order) / sizeof(*order); i++) {
+        const char *type = order[i];
+        const json_t *x = json_object_get(v, type);
+        char w[512];
+        if (!x || json_is_null(x))
+            continue;
+        snprintf(w, sizeof(w), "%.440s.%.8s", where, type);
+        put_key(&r->out, &first, type);
+        if (!strcmp(type, "S")) {
+            if (!json_is_string(x))
+                return bad(r, w, "expected a string");
+            kin_ddb_json_string(&r->out, json_string_value(x), json_string_length(x));
+        } else if (!strcmp(type, "N")) {
+            if (!json_is_string(x) || !is_number(json_string_value(x)))
+                return bad(r, w, "expected a number in a string");
+            kin_ddb_json_string(&r->out, json_string_value(x), json_string_length(x));
+        } else if (!strcmp(type, "B")) {
+            if (put_binary(r, x, w) < 0)
                 return -1;
+        } else if (type[1] == 'S') { /* SS NS BS */
+            if (put_set(r, x, type[0], w) < 0)
+                return -1;
+        } else if (!strcmp(type, "M")) {
+            if (put_map(r, x, w, depth + 1) < 0)
+                return -1;
+        } else if (!strcmp(type, "L")) {
+            size_t j;
+            const json_t *e;
+            if (!json_is_array(x))
+                return bad(r, w, "expected an array");
+            if (depth > MAX_DEPTH)
+                return bad(r, w, "nested deeper than 32 levels");
+            sl_sb_putc(&r->out, '[');
+            json_array_foreach(x, j, e) {
+                char w2[512];
+                snprintf(w2, sizeof(w2), "%.440s[%zu]", w, j);
+                if (j)
+                    sl_sb_putc(&r->out, ',');
+                if (put_value(r, e, w2, depth + 1) < 0)
+                    return -1;
+            }
+            sl_sb_putc(&r->out, ']');
+        } else { /* NULL, BOOL */
+            if (!json_is_boolean(x))
+                return bad(r, w, "expected true or false");
+            sl_sb_puts(&r->out, json_is_true(x) ? "true" : "false");
         }
-        sl_sb_putc(&r->out, ']');
-    } else if (!strcmp(type, "NULL") || !strcmp(type, "BOOL")) {
-        if (!json_is_boolean(x))
-            return bad(r, w, "expected true or false");
-        sl_sb_puts(&r->out, json_is_true(x) ? "true" : "false");
-    } else {
-        return bad(r, where, "expected an attribute value (an object with one of S, N, B, SS, "
-                   "NS, BS, M, L, NULL, BOOL)");
     }
     sl_sb_putc(&r->out, '}');
     return 0;
@@ -398,13 +407,40 @@ typedef struct rec_off {
     size_t seq, pk, name;
 } rec_off_t;
 
+/* userIdentity (TTL deletions): Identity has no mix-in, so Jackson's bean names. */
+static int put_identity(rd_t *r, const json_t *rec, const char *where, int *first) {
+    const json_t *ui = json_object_get(rec, "userIdentity");
+    const char *pid, *type;
+    char w[176];
+    int ufirst = 1;
+    if (!ui || json_is_null(ui))
+        return 0;
+    snprintf(w, sizeof(w), "%s.userIdentity", where);
+    if (!json_is_object(ui))
+        return bad(r, w, "expected an object");
+    if (str_of(ui, "PrincipalId", 0, &pid, r, w) < 0 || str_of(ui, "Type", 0, &type, r, w) < 0)
+        return -1;
+    put_key(&r->out, first, "userIdentity");
+    sl_sb_putc(&r->out, '{');
+    if (pid) {
+        put_key(&r->out, &ufirst, "principalId");
+        kin_ddb_json_string(&r->out, pid, strlen(pid));
+    }
+    if (type) {
+        put_key(&r->out, &ufirst, "type");
+        kin_ddb_json_string(&r->out, type, strlen(type));
+    }
+    sl_sb_putc(&r->out, '}');
+    return 0;
+}
+
 static int put_record(rd_t *r, const json_t *rec, size_t idx, kin_record_t *kr, rec_off_t *so,
                       sl_sb_t *strs) {
     static const char *const top[] = {"eventID", "eventName", "eventVersion", "eventSource",
                                       "awsRegion"};
     static const char *const images[] = {"Keys", "NewImage", "OldImage"};
     const char *vals[5], *seq, *svt;
-    const json_t *d, *t, *sz, *ui;
+    const json_t *d, *t, *sz;
     char where[160], dwhere[176];
     int first = 1;
     int64_t ms = -1;
@@ -442,8 +478,10 @@ static int put_record(rd_t *r, const json_t *rec, size_t idx, kin_record_t *kr, 
     if (sz && !json_is_null(sz) && !json_is_integer(sz))
         return bad(r, dwhere, "SizeBytes: expected an integer");
 
-    /* the JSON, in the SDK model's field order */
+    /* the JSON, in the order Jackson takes the SDK model's fields: userIdentity first */
     sl_sb_putc(&r->out, '{');
+    if (put_identity(r, rec, where, &first) < 0)
+        return -1;
     for (int i = 0; i < 5; i++)
         if (vals[i]) {
             put_key(&r->out, &first, top[i]);
@@ -476,28 +514,6 @@ static int put_record(rd_t *r, const json_t *rec, size_t idx, kin_record_t *kr, 
         if (svt) {
             put_key(&r->out, &dfirst, "StreamViewType");
             kin_ddb_json_string(&r->out, svt, strlen(svt));
-        }
-        sl_sb_putc(&r->out, '}');
-    }
-    if ((ui = json_object_get(rec, "userIdentity")) && !json_is_null(ui)) {
-        /* Identity has no mix-in: Jackson's bean names */
-        const char *pid, *type;
-        char w[176];
-        int ufirst = 1;
-        snprintf(w, sizeof(w), "%s.userIdentity", where);
-        if (!json_is_object(ui))
-            return bad(r, w, "expected an object");
-        if (str_of(ui, "PrincipalId", 0, &pid, r, w) < 0 || str_of(ui, "Type", 0, &type, r, w) < 0)
-            return -1;
-        put_key(&r->out, &first, "userIdentity");
-        sl_sb_putc(&r->out, '{');
-        if (pid) {
-            put_key(&r->out, &ufirst, "principalId");
-            kin_ddb_json_string(&r->out, pid, strlen(pid));
-        }
-        if (type) {
-            put_key(&r->out, &ufirst, "type");
-            kin_ddb_json_string(&r->out, type, strlen(type));
         }
         sl_sb_putc(&r->out, '}');
     }

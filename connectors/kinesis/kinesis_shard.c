@@ -242,8 +242,13 @@ static void iterator_request(kin_shard_t *s, const char *type, const char *seq, 
                             json_string(seq));
     if (!strcmp(type, "AT_TIMESTAMP") && !s->kc->ddb)
         json_object_set_new(body, "Timestamp", json_real((double)ts_ms / 1000.0));
-    sl_log_debug("kinesis", "shard %s: GetShardIterator %s%s%s", s->id, type, seq ? " " : "",
-                 seq ? seq : "");
+    if (s->ts_skip_ms)
+        sl_log_debug("kinesis", "shard %s: GetShardIterator TRIM_HORIZON, skipping what was "
+                     "created before %lld ms (DynamoDB Streams has no AT_TIMESTAMP)", s->id,
+                     (long long)s->ts_skip_ms);
+    else
+        sl_log_debug("kinesis", "shard %s: GetShardIterator %s%s%s", s->id, type,
+                     seq ? " " : "", seq ? seq : "");
     if (sl_aws_call(s->client, "GetShardIterator", body, &s->rp_iterator, on_iterator, s) !=
         SL_OK) {
         fail(s, "GetShardIterator: cannot start the call (out of memory)");

@@ -4,7 +4,8 @@
  * given order (printed by OpenJDK 17 for these keys, including a bin of 10 colliding keys that
  * makes the table grow before its load factor says so); Jackson's string escaping; then
  * GetRecords answers parsed into records (key, sequence number, event name, time, the JSON the
- * Streams Kinesis Adapter writes) and every malformed field named. The byte-for-byte check of
+ * Streams Kinesis Adapter writes, one answer checked against the adapter's own output) and
+ * every malformed field named. The byte-for-byte check of
  * the data against the adapter itself is tests/0029-dynamodb-streams.sh.
  */
 #include "config.h"
@@ -79,7 +80,8 @@ static void test_parse(void) {
             "{\"ApproximateCreationDateTime\":1.4794997E9,\"Keys\":{\"pk\":{\"S\":\"a\"}},"
             "\"NewImage\":{\"pk\":{\"S\":\"a\"},\"n\":{\"N\":\"1.50\"},\"s\":{\"S\":\"x\\u0002\"},"
             "\"b\":{\"B\":\"AAEC\"},\"m\":{\"M\":{\"z\":{\"BOOL\":true},\"a\":{\"NULL\":true},"
-            "\"l\":{\"L\":[{\"N\":\"1\"},{\"SS\":[\"x\",\"y\"]},{\"BS\":[\"AQ==\"]}]}}}},"
+            "\"l\":{\"L\":[{\"N\":\"1\"},{\"SS\":[\"x\",\"y\"]},{\"BS\":[\"AQ==\"]},"
+            "{\"M\":{}},{\"L\":[]}]}}}},"
             "\"SequenceNumber\":\"100\",\"SizeBytes\":26,\"StreamViewType\":\"NEW_AND_OLD_IMAGES\"}")
         ","
         "{\"awsRegion\":\"us-east-1\",\"eventName\":\"REMOVE\",\"eventID\":\"e2\","
@@ -109,17 +111,17 @@ static void test_parse(void) {
         "\"ApproximateCreationDateTime\":1479499700000,\"Keys\":{\"pk\":{\"S\":\"a\"}},"
         "\"NewImage\":{\"b\":{\"B\":\"AAEC\"},\"s\":{\"S\":\"x\\u0002\"},\"pk\":{\"S\":\"a\"},"
         "\"m\":{\"M\":{\"a\":{\"NULL\":true},\"z\":{\"BOOL\":true},\"l\":{\"L\":[{\"N\":\"1\"},"
-        "{\"SS\":[\"x\",\"y\"]},{\"BS\":[\"AQ==\"]}]}}},\"n\":{\"N\":\"1.50\"}},"
+        "{\"SS\":[\"x\",\"y\"]},{\"BS\":[\"AQ==\"]},{\"M\":{}},{\"L\":[]}]}}},\"n\":{\"N\":\"1.50\"}},"
         "\"SequenceNumber\":\"100\",\"SizeBytes\":26,\"StreamViewType\":\"NEW_AND_OLD_IMAGES\"}}",
         r.recs[0].len);
     CU_ASSERT_STRING_EQUAL(r.recs[1].event_name, "REMOVE");
     CU_ASSERT_EQUAL(r.recs[1].arrival_ms, 1479499800000LL);
     CU_ASSERT_NSTRING_EQUAL(
         d + r.recs[1].off,
-        "{\"eventID\":\"e2\",\"eventName\":\"REMOVE\",\"awsRegion\":\"us-east-1\",\"dynamodb\":{"
+        "{\"userIdentity\":{\"principalId\":\"dynamodb.amazonaws.com\",\"type\":\"Service\"},"
+        "\"eventID\":\"e2\",\"eventName\":\"REMOVE\",\"awsRegion\":\"us-east-1\",\"dynamodb\":{"
         "\"ApproximateCreationDateTime\":1479499800000,\"Keys\":{\"pk\":{\"S\":\"a\"}},"
-        "\"OldImage\":{\"pk\":{\"S\":\"a\"}},\"SequenceNumber\":\"200\"},"
-        "\"userIdentity\":{\"principalId\":\"dynamodb.amazonaws.com\",\"type\":\"Service\"}}",
+        "\"OldImage\":{\"pk\":{\"S\":\"a\"}},\"SequenceNumber\":\"200\"}}",
         r.recs[1].len);
     CU_ASSERT_EQUAL(r.recs[1].off + r.recs[1].len, sl_buf_len(r.buf));
     kin_records_free(&r);
@@ -131,9 +133,46 @@ static void test_parse(void) {
     kin_records_free(&r);
 }
 
+/* What the adapter itself wrote for this answer (tests/tools/DdbAdapterJudge.java, i.e.
+ * dynamodb-streams-kinesis-adapter 1.5.1 on AWS SDK 1.12.788 and Jackson 2.17.2, reading it
+ * from a canned server): userIdentity first; an attribute value's fields in the order S N B M
+ * L NULL BOOL SS NS BS, every one present, none when empty or unknown; empty sets, lists and
+ * maps kept; fields the model does not know (extra, X) ignored. */
+static void test_adapter_known_answer(void) {
+    static const char body[] =
+        "{\"Records\": [{\"eventID\": \"e1\", \"eventName\": \"INSERT\", \"eventVersion\": \"1.1\", \"ev"
+        "entSource\": \"aws:dynamodb\", \"awsRegion\": \"us-east-1\", \"dynamodb\": {\"ApproximateC"
+        "reationDateTime\": 1479499700.0, \"Keys\": {\"pk\": {\"S\": \"a\"}}, \"NewImage\": {\"pk\": {"
+        "\"S\": \"a\"}, \"em\": {\"M\": {}}, \"el\": {\"L\": []}, \"none\": {}, \"ss\": {\"SS\": []}, \"f\": "
+        "{\"N\": \"1\"}, \"multi\": {\"BOOL\": true, \"NULL\": true, \"L\": [{\"S\": \"q\"}], \"M\": {\"k\": "
+        "{\"N\": \"1\"}}, \"BS\": [\"AQ==\"], \"NS\": [\"1\"], \"SS\": [\"s\"], \"B\": \"AQ==\", \"N\": \"2\", \"S"
+        "\": \"x\"}, \"unk\": {\"X\": 1}, \"nul\": {\"S\": null}, \"bf\": {\"BOOL\": false, \"NULL\": fals"
+        "e}}, \"SequenceNumber\": \"100\", \"SizeBytes\": 26, \"StreamViewType\": \"NEW_AND_OLD_IM"
+        "AGES\"}, \"userIdentity\": {\"Type\": \"Service\", \"PrincipalId\": \"dynamodb.amazonaws.c"
+        "om\"}, \"extra\": 5}]}";
+    static const char want[] =
+        "{\"userIdentity\":{\"principalId\":\"dynamodb.amazonaws.com\",\"type\":\"Service\"},\"event"
+        "ID\":\"e1\",\"eventName\":\"INSERT\",\"eventVersion\":\"1.1\",\"eventSource\":\"aws:dynamodb\","
+        "\"awsRegion\":\"us-east-1\",\"dynamodb\":{\"ApproximateCreationDateTime\":1479499700000,"
+        "\"Keys\":{\"pk\":{\"S\":\"a\"}},\"NewImage\":{\"ss\":{\"SS\":[]},\"unk\":{},\"nul\":{},\"bf\":{\"NULL"
+        "\":false,\"BOOL\":false},\"f\":{\"N\":\"1\"},\"el\":{\"L\":[]},\"em\":{\"M\":{}},\"pk\":{\"S\":\"a\"},\""
+        "none\":{},\"multi\":{\"S\":\"x\",\"N\":\"2\",\"B\":\"AQ==\",\"M\":{\"k\":{\"N\":\"1\"}},\"L\":[{\"S\":\"q\"}]"
+        ",\"NULL\":true,\"BOOL\":true,\"SS\":[\"s\"],\"NS\":[\"1\"],\"BS\":[\"AQ==\"]}},\"SequenceNumber\":"
+        "\"100\",\"SizeBytes\":26,\"StreamViewType\":\"NEW_AND_OLD_IMAGES\"}}";
+    kin_records_t r;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(kin_ddb_parse_records(body, sizeof(body) - 1, &r, err, sizeof(err)),
+                          SL_OK);
+    CU_ASSERT_EQUAL_FATAL(r.n, 1);
+    CU_ASSERT_EQUAL(r.recs[0].len, sizeof(want) - 1);
+    CU_ASSERT_NSTRING_EQUAL((const char *)sl_buf_data(r.buf) + r.recs[0].off, want,
+                            sizeof(want) - 1);
+    kin_records_free(&r);
+}
+
 static void expect_bad(const char *body, const char *msg) {
     kin_records_t r;
-    char err[400];
+    char err[400] = "";
     CU_ASSERT_EQUAL(kin_ddb_parse_records(body, strlen(body), &r, err, sizeof(err)),
                     SL_ERR_INVAL);
     if (!strstr(err, msg)) {
@@ -162,13 +201,16 @@ static void test_malformed(void) {
                "{\"SequenceNumber\":\"1\",\"NewImage\":{\"x\":{\"N\":\"abc\"}}}}]}",
                "Records[0] (e).dynamodb.NewImage.x.N: expected a number in a string");
     expect_bad("{\"Records\":[{\"eventID\":\"e\",\"eventName\":\"INSERT\",\"dynamodb\":"
-               "{\"SequenceNumber\":\"1\",\"Keys\":{\"x\":{\"S\":\"a\",\"N\":\"1\"}}}}]}",
+               "{\"SequenceNumber\":\"1\",\"Keys\":{\"x\":5}}}]}",
                "Records[0] (e).dynamodb.Keys.x: expected an attribute value");
+    expect_bad("{\"Records\":[{\"eventID\":\"e\",\"eventName\":\"INSERT\",\"dynamodb\":"
+               "{\"SequenceNumber\":\"1\",\"Keys\":{\"x\":{\"S\":\"a\",\"BOOL\":1}}}}]}",
+               "Records[0] (e).dynamodb.Keys.x.BOOL: expected true or false");
     expect_bad("{\"Records\":[{\"eventID\":\"e\",\"eventName\":\"INSERT\",\"dynamodb\":"
                "{\"SequenceNumber\":\"1\",\"Keys\":{\"x\":{\"B\":\"!!!!\"}}}}]}",
                "Keys.x.B: not base64");
     expect_bad("{\"Records\":[{\"eventID\":\"e\",\"eventName\":\"INSERT\",\"dynamodb\":"
-               "{\"SequenceNumber\":\"1\",\"OldImage\":{\"x\":{\"L\":[{\"Q\":1}]}}}}]}",
+               "{\"SequenceNumber\":\"1\",\"OldImage\":{\"x\":{\"L\":[7]}}}}]}",
                "OldImage.x.L[0]: expected an attribute value");
     expect_bad("{\"Records\":[{\"eventID\":\"e\",\"eventName\":\"INSERT\",\"dynamodb\":"
                "{\"SequenceNumber\":\"1\",\"ApproximateCreationDateTime\":\"x\"}}]}",
@@ -197,6 +239,7 @@ void test_kinesis_ddb_register(void) {
         {"java_hashmap_order", test_java_hashmap_order},
         {"jackson_string", test_jackson_string},
         {"parse", test_parse},
+        {"adapter_known_answer", test_adapter_known_answer},
         {"malformed", test_malformed},
         {"arn", test_arn},
         {NULL, NULL},
