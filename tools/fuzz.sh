@@ -45,6 +45,10 @@ for src in tests/fuzz/fuzz_*.c; do
         fuzz_getrecords|fuzz_putrecords) deps="connectors/kinesis/kinesis_api.c runtime/aws_client.c runtime/aws_sigv4.c
             runtime/aws_creds.c runtime/aws_creds_remote.c runtime/http.c runtime/record.c
             runtime/util_str.c runtime/util_time.c runtime/log.c runtime/err.c" ;;
+        fuzz_ddb_records) deps="connectors/kinesis/kinesis_ddb.c connectors/kinesis/kinesis_format.c
+            connectors/kinesis/kinesis_api.c runtime/aws_client.c runtime/aws_sigv4.c
+            runtime/aws_creds.c runtime/aws_creds_remote.c runtime/http.c runtime/record.c
+            runtime/util_str.c runtime/util_time.c runtime/log.c runtime/err.c" ;;
         *) echo "fuzz.sh: no build rule for $name"; exit 1 ;;
     esac
     # shellcheck disable=SC2086
@@ -63,6 +67,11 @@ for src in tests/fuzz/fuzz_*.c; do
         clang -g -O1 -I"$out" -Iinclude -Iruntime -Iconnectors/pulsar tests/fuzz/pulsar_seeds.c \
             $pulsar_deps $pulsar_libs $libs -o "$out/pulsar_seeds"
         "$out/pulsar_seeds" "$corpus"
+    fi
+    if [ "$name" = fuzz_ddb_records ]; then
+        # an answer as DynamoDB Local gives it, and one with every attribute type
+        printf '%s' '{"Records":[{"eventID":"e1","eventName":"INSERT","eventVersion":"1.1","eventSource":"aws:dynamodb","awsRegion":"ddblocal","dynamodb":{"ApproximateCreationDateTime":1795371960,"Keys":{"pk":{"S":"k1"}},"NewImage":{"pk":{"S":"k1"},"n":{"N":"-1.5E+10"},"s":{"S":"a\"\\\u0001\ud83d\ude00"},"e":{}},"SequenceNumber":"000000000000000000001","SizeBytes":50,"StreamViewType":"NEW_AND_OLD_IMAGES"}}],"NextShardIterator":"it"}' >"$corpus/local.json"
+        printf '%s' '{"Records":[{"eventID":"e2","eventName":"REMOVE","userIdentity":{"Type":"Service","PrincipalId":"dynamodb.amazonaws.com"},"dynamodb":{"ApproximateCreationDateTime":1.4794997E9,"OldImage":{"a":{"S":"x","N":"1","B":"AQ==","SS":["s"],"NS":["1"],"BS":["AQ=="],"M":{"k":{"L":[{"NULL":true},{"BOOL":false},{"M":{}}]}},"L":[],"NULL":true,"BOOL":true}},"SequenceNumber":"2"}}]}' >"$corpus/types.json"
     fi
     if [ "$name" = fuzz_putrecords ]; then
         printf '\002{"FailedRecordCount":1,"Records":[{"SequenceNumber":"4960","ShardId":"shardId-000000000001"},{"ErrorCode":"InternalFailure","ErrorMessage":"x\\"y"}]}' >"$corpus/partial.json"
