@@ -6,6 +6,8 @@
 # (over TLS, as admin) reads back. Then what must fail does, at once and saying why, without the
 # token in any log: a wrong token (AuthenticationError), an untrusted CA, and a certificate that
 # does not name the host connected to (hostname verification on by default; off, it passes).
+# Last, a broker named by a host name with two addresses, the first refusing: the job connects
+# through the second.
 . "$(dirname "$0")/lib/common.sh"
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"
@@ -59,9 +61,10 @@ job() { # job NAME URL EXTRA...
       for l in "$@"; do echo "$l"; done; } >"$T/$_n.properties"
 }
 
-job good "$TLS" "systems.pl.pulsar.tls.trust-certs-file=$T/ca.crt" "sensitive.systems.pl.pulsar.auth.token=$JOBTOK"
-timeout 60 "$SLUICE" run "$T/good.properties" >"$T/good.log" 2>&1 || { tail -n 20 "$T/good.log"; fail "the TLS + token job failed"; }
-"$PL_PY" - "$TLS" "$T/ca.crt" "$ADMIN" persistent://public/default/tls-good <<'EOF' >"$T/good.read" || fail "the official client could not read over TLS"
+# count_tls OUT TOPIC: how many messages TOPIC holds, read by the official client over TLS (as
+# admin), into OUT.
+count_tls() {
+    "$PL_PY" - "$TLS" "$T/ca.crt" "$ADMIN" "$2" <<'EOF' >"$1"
 import sys, pulsar
 url, ca, tok, topic = sys.argv[1:5]
 c = pulsar.Client(url, tls_trust_certs_file_path=ca, authentication=pulsar.AuthenticationToken(tok),
@@ -77,6 +80,11 @@ while True:
 print(n)
 c.close()
 EOF
+}
+
+job good "$TLS" "systems.pl.pulsar.tls.trust-certs-file=$T/ca.crt" "sensitive.systems.pl.pulsar.auth.token=$JOBTOK"
+timeout 60 "$SLUICE" run "$T/good.properties" >"$T/good.log" 2>&1 || { tail -n 20 "$T/good.log"; fail "the TLS + token job failed"; }
+count_tls "$T/good.read" persistent://public/default/tls-good || fail "the official client could not read over TLS"
 [ "$(cat "$T/good.read")" = 200 ] || fail "read $(cat "$T/good.read") of 200 messages over TLS"
 lacks "$T/good.log" "$JOBTOK"
 say "TLS + token: 200 messages written, read back by the official client over TLS"
@@ -102,4 +110,24 @@ job nocheck "pulsar+ssl://localhost:$PORT" "systems.pl.pulsar.tls.trust-certs-fi
     "systems.pl.pulsar.tls.hostname-verification=false" "sensitive.systems.pl.pulsar.auth.token=$JOBTOK"
 timeout 60 "$SLUICE" run "$T/nocheck.properties" >"$T/nocheck.log" 2>&1 || { tail -n 20 "$T/nocheck.log"; fail "hostname-verification=false did not connect"; }
 say "hostname-verification=false: connects to localhost with a certificate for 127.0.0.1"
+
+# Broker host names are resolved off the job's loop, and every address of a name is tried in
+# turn until one connects (as the Java client does). nss_wrapper gives a made-up name two
+# addresses, the first of which refuses connections (the broker listens on 127.0.0.1 only).
+NSSW=
+for d in /usr/lib/*-linux-gnu /usr/lib64 /usr/lib; do
+    [ -e "$d/libnss_wrapper.so" ] && NSSW=$d/libnss_wrapper.so && break
+done
+[ -n "$NSSW" ] || fail "needs libnss_wrapper.so (Debian: libnss-wrapper; tools/deps.sh installs it)"
+PLAIN=$(cat "$T/pulsar.url")
+printf '127.0.0.2 brokers.sluice.test\n127.0.0.1 brokers.sluice.test\n' >"$T/hosts"
+job names "pulsar://brokers.sluice.test:${PLAIN##*:}" "sensitive.systems.pl.pulsar.auth.token=$JOBTOK"
+LD_PRELOAD=$NSSW NSS_WRAPPER_HOSTS=$T/hosts NSS_WRAPPER_PASSWD=/etc/passwd NSS_WRAPPER_GROUP=/etc/group \
+    timeout 60 "$SLUICE" run "$T/names.properties" >"$T/names.log" 2>&1 ||
+    { tail -n 20 "$T/names.log"; fail "the job naming the broker by a host name failed"; }
+grep -q "connection to brokers.sluice.test:${PLAIN##*:}: address 127.0.0.2: .*; trying the next" "$T/names.log" ||
+    { tail -n 20 "$T/names.log"; fail "the refused first address of the name is not logged"; }
+count_tls "$T/names.read" persistent://public/default/tls-names || fail "the official client could not read over TLS"
+[ "$(cat "$T/names.read")" = 200 ] || fail "the job by host name wrote $(cat "$T/names.read") of 200 messages"
+say "host name with two addresses: 127.0.0.2 refused, 127.0.0.1 took all 200 messages"
 say "ok"

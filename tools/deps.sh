@@ -10,7 +10,7 @@ PKGS="build-essential autoconf automake libtool pkg-config
       libcunit1-dev librdkafka-dev protobuf-c-compiler libprotobuf-c-dev liblz4-dev libzstd-dev
       libsnappy-dev zlib1g-dev libyaml-dev"
 TEST_PKGS="clang valgrind curl python3 sqlite3 time jq awscli nodejs openjdk-17-jdk-headless python3-venv
-           flatbuffers-compiler openssl"
+           flatbuffers-compiler openssl libnss-wrapper"
 
 want=$PKGS
 [ "${1:-}" = "--test" ] && want="$PKGS $TEST_PKGS"

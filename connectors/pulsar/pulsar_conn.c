@@ -6,12 +6,22 @@
  * after keepalive_ms of silence, the connection closed after twice that. When a connection ends,
  * waiters and requests fail and attached handlers hear on_closed; they reconnect by asking
  * pl_client_conn() again, which makes a new connection.
+ *
+ * A broker named by a host name is resolved off the loop: getaddrinfo() may block for seconds
+ * (a slow or absent DNS server), which would stall every partition of the worker, so it runs on
+ * a short-lived thread of its own (as curl's threaded resolver does) and the answer comes back
+ * through an event; the host's addresses are then tried in turn until one connects, as the Java
+ * client does. Numeric addresses are used at once.
  */
 #include "config.h"
 
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -51,10 +61,17 @@ typedef struct att {
     struct att *next;
 } att_t;
 
+typedef struct resolve resolve_t;
+
 struct pl_conn {
     pl_client_t *cl;
     char *key;               /* what pl_client_conn() finds it by */
     char *name;              /* host:port */
+    char *host;              /* for TLS: SNI and the name the certificate must carry */
+    int port, tls;
+    resolve_t *res;          /* the host's resolution, while it runs */
+    struct addrinfo *addrs;  /* the host's addresses */
+    struct addrinfo *addr;   /* the one being tried */
     char *proxy_to;          /* broker URL a proxy forwards to (NULL: direct) */
     struct bufferevent *bev;
     int state;
@@ -349,7 +366,208 @@ void pl_client_forget(pl_client_t *cl, void *opaque) {
 
 /* ---- connection: life ------------------------------------------------------------------------- */
 
+/* ---- connection: resolving and connecting ---------------------------------------------------- */
+
+/* A host name being resolved on its own thread. Shared by that thread and the connection; the
+ * last of the two to let go frees it. `ev` belongs to the loop: the thread only activates it,
+ * under `mu` and while `ev_live` says the connection still waits. */
+struct resolve {
+    pthread_mutex_t mu;
+    int refs;
+    int ev_live;
+    struct event *ev;
+    pl_conn_t *conn;         /* loop side */
+    char host[256];
+    char port[8];
+    struct addrinfo *ai;
+    int err;
+};
+
+static void resolve_unref(resolve_t *r) {
+    int last;
+    pthread_mutex_lock(&r->mu);
+    last = --r->refs == 0;
+    pthread_mutex_unlock(&r->mu);
+    if (!last)
+        return;
+    if (r->ai)
+        freeaddrinfo(r->ai);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+static int resolve_now(const char *host, const char *port, int flags, struct addrinfo **ai) {
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    hints.ai_flags = flags;
+    *ai = NULL;
+    return getaddrinfo(host, port, &hints, ai);
+}
+
+static void *resolve_main(void *arg) {
+    resolve_t *r = arg;
+    struct addrinfo *ai;
+    int err = resolve_now(r->host, r->port, 0, &ai);
+    pthread_mutex_lock(&r->mu);
+    r->ai = ai;
+    r->err = err;
+    if (r->ev_live)
+        event_active(r->ev, EV_READ, 0);
+    pthread_mutex_unlock(&r->mu);
+    resolve_unref(r);
+    return NULL;
+}
+
+/* The connection no longer waits for its resolution (closed, or the answer arrived). */
+static void resolve_detach(pl_conn_t *conn) {
+    resolve_t *r = conn->res;
+    if (!r)
+        return;
+    conn->res = NULL;
+    pthread_mutex_lock(&r->mu);
+    r->ev_live = 0;
+    pthread_mutex_unlock(&r->mu);
+    event_free(r->ev);
+    resolve_unref(r);
+}
+
+/* Whether conn, not connected yet, has another address of its host to try. */
+static int conn_next_addr(pl_conn_t *conn) {
+    return conn->state == ST_CONNECTING && conn->addr && conn->addr->ai_next;
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg);
+static void read_cb(struct bufferevent *bev, void *arg);
+
+/* Connects to conn->addr, on a new socket (and TLS session). Returns -1 when out of memory;
+ * every other failure arrives at event_cb. */
+static int conn_try(pl_conn_t *conn) {
+    pl_client_t *cl = conn->cl;
+    SSL *ssl = NULL;
+    if (conn->bev) {
+        bufferevent_free(conn->bev);
+        conn->bev = NULL;
+    }
+    if (conn->tls) {
+        if (!(ssl = SSL_new(cl->ssl_ctx)))
+            return -1;
+        SSL_set_tlsext_host_name(ssl, conn->host);
+        if (cl->cc.tls_verify_hostname && !cl->cc.tls_allow_insecure)
+            SSL_set1_host(ssl, conn->host);
+        conn->bev = bufferevent_openssl_socket_new(cl->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                                   BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    } else {
+        conn->bev = bufferevent_socket_new(cl->base, -1,
+                                           BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    }
+    if (!conn->bev) {
+        if (ssl)
+            SSL_free(ssl);
+        return -1;
+    }
+    bufferevent_setcb(conn->bev, read_cb, NULL, event_cb, conn);
+    bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
+    if (bufferevent_socket_connect(conn->bev, conn->addr->ai_addr, (int)conn->addr->ai_addrlen) < 0) {
+        /* The error reaches event_cb (deferred); the connection closes from there. */
+        sl_log_debug("pulsar", "%s: connect to %s failed at once", cl->what, conn->name);
+    }
+    return 0;
+}
+
+/* The resolver thread's answer, on the loop. */
+static void resolved_cb(evutil_socket_t fd, short what, void *arg) {
+    resolve_t *r = arg;
+    pl_conn_t *conn = r->conn;
+    struct addrinfo *ai;
+    int err;
+    char why[400];
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&r->mu);
+    ai = r->ai;
+    r->ai = NULL;
+    err = r->err;
+    pthread_mutex_unlock(&r->mu);
+    resolve_detach(conn);
+    if (err || !ai) {
+        if (ai)
+            freeaddrinfo(ai);
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", conn->host,
+                 err ? gai_strerror(err) : "no address");
+        conn_close(conn, why, 1);
+        return;
+    }
+    conn->addrs = conn->addr = ai;
+    if (conn_try(conn) < 0)
+        conn_close(conn, "out of memory", 1);
+}
+
+/* Starts connecting conn to conn->host:conn->port. Returns -1 (errstr set) when it cannot even
+ * start; every later failure closes the connection from the loop. */
+static int conn_start(pl_conn_t *conn, char *errstr, size_t errlen) {
+    resolve_t *r;
+    pthread_t th;
+    pthread_attr_t attr;
+    sigset_t all, old;
+    char port[8];
+    int started;
+    snprintf(port, sizeof(port), "%d", conn->port);
+    if (resolve_now(conn->host, port, AI_NUMERICHOST, &conn->addrs) == 0 && conn->addrs) {
+        conn->addr = conn->addrs;
+        if (conn_try(conn) < 0) {
+            sl_errf(errstr, errlen, "out of memory");
+            return -1;
+        }
+        return 0;
+    }
+    if (strlen(conn->host) >= sizeof(r->host)) {
+        sl_errf(errstr, errlen, "host name %.40s... is too long", conn->host);
+        return -1;
+    }
+    if (!(r = calloc(1, sizeof(*r)))) {
+        sl_errf(errstr, errlen, "out of memory");
+        return -1;
+    }
+    pthread_mutex_init(&r->mu, NULL);
+    r->refs = 2;
+    r->ev_live = 1;
+    r->conn = conn;
+    snprintf(r->host, sizeof(r->host), "%s", conn->host);
+    memcpy(r->port, port, sizeof(port));
+    if (!(r->ev = event_new(conn->cl->base, -1, 0, resolved_cb, r))) {
+        pthread_mutex_destroy(&r->mu);
+        free(r);
+        sl_errf(errstr, errlen, "out of memory");
+        return -1;
+    }
+    conn->res = r;
+    /* The thread takes no signals: they are the job's. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    started = pthread_attr_init(&attr) == 0;
+    if (started) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        started = pthread_create(&th, &attr, resolve_main, r) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!started) {
+        /* No thread to spare: resolve here, the answer still goes through the loop. */
+        sl_log(SL_LOG_WARN, "pulsar", "%s: no thread for resolving %s; resolving it on the loop",
+               conn->cl->what, conn->host);
+        resolve_main(r);
+    }
+    return 0;
+}
+
 static void conn_free(pl_conn_t *conn) {
+    resolve_detach(conn);
+    if (conn->addrs)
+        freeaddrinfo(conn->addrs);
+    free(conn->host);
     if (conn->tick)
         event_free(conn->tick);
     if (conn->kick)
@@ -371,6 +589,7 @@ static void conn_close(pl_conn_t *conn, const char *why, int notify) {
         return;
     conn->state = ST_CLOSED;
     snprintf(msg, sizeof(msg), "connection to %s: %s", conn->name, why);
+    resolve_detach(conn);
     if (conn->bev) {
         bufferevent_free(conn->bev);
         conn->bev = NULL;
@@ -658,6 +877,18 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
         int err = EVUTIL_SOCKET_ERROR();
         SSL *ssl = conn->bev ? bufferevent_openssl_get_ssl(conn->bev) : NULL;
         long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+        if (vr == X509_V_OK && !e && conn_next_addr(conn)) {
+            char addr[NI_MAXHOST] = "?";
+            getnameinfo(conn->addr->ai_addr, conn->addr->ai_addrlen, addr, sizeof(addr), NULL, 0,
+                        NI_NUMERICHOST);
+            sl_log(SL_LOG_INFO, "pulsar", "%s: connection to %s: address %s: %s; trying the next",
+                   conn->cl->what, conn->name, addr,
+                   err ? evutil_socket_error_to_string(err) : "connection failed");
+            conn->addr = conn->addr->ai_next;
+            if (conn_try(conn) < 0)
+                conn_close(conn, "out of memory", 1);
+            return;
+        }
         if (vr != X509_V_OK) {
             snprintf(why, sizeof(why), "TLS: certificate verify failed: %s",
                      X509_verify_cert_error_string(vr));
@@ -765,7 +996,6 @@ pl_conn_t *pl_client_conn(pl_client_t *cl, const char *broker_url, int proxy, ch
     char *host = NULL, key[1024];
     int port, tls;
     struct timeval tv = {0, TICK_MS * 1000};
-    SSL *ssl = NULL;
 
     /* Connections are keyed by the broker's URL as lookups name it, so the service URL's
      * connection is reused when the lookup answers with the same broker (standalone, one
@@ -803,6 +1033,9 @@ pl_conn_t *pl_client_conn(pl_client_t *cl, const char *broker_url, int proxy, ch
     }
     conn->cl = cl;
     conn->key = sl_strdup(key);
+    conn->host = host;
+    conn->port = port;
+    conn->tls = tls;
     conn->max_message = PL_DEFAULT_MAX_MESSAGE;
     conn->started_ms = sl_mono_ms();
     {
@@ -814,47 +1047,22 @@ pl_conn_t *pl_client_conn(pl_client_t *cl, const char *broker_url, int proxy, ch
         conn->proxy_to = sl_strdup(broker_url);
     conn->tick = event_new(cl->base, -1, EV_PERSIST, tick_cb, conn);
     conn->kick = event_new(cl->base, -1, 0, kick_cb, conn);
-    if (!conn->key || !conn->name || !conn->tick || !conn->kick)
-        goto oom;
-    if (tls) {
-        if (!cl->ssl_ctx) {
-            sl_errf(errstr, errlen, "%s asks for TLS but the service URL is not pulsar+ssl://",
-                    broker_url);
-            goto fail;
-        }
-        if (!(ssl = SSL_new(cl->ssl_ctx)))
-            goto oom;
-        SSL_set_tlsext_host_name(ssl, host);
-        if (cl->cc.tls_verify_hostname && !cl->cc.tls_allow_insecure)
-            SSL_set1_host(ssl, host);
-        conn->bev = bufferevent_openssl_socket_new(cl->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                                   BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    } else {
-        conn->bev = bufferevent_socket_new(cl->base, -1,
-                                           BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (!conn->key || !conn->name || !conn->tick || !conn->kick) {
+        sl_errf(errstr, errlen, "out of memory");
+        goto fail;
     }
-    if (!conn->bev) {
-        if (ssl)
-            SSL_free(ssl);
-        goto oom;
+    if (tls && !cl->ssl_ctx) {
+        sl_errf(errstr, errlen, "%s asks for TLS but the service URL is not pulsar+ssl://",
+                broker_url);
+        goto fail;
     }
-    bufferevent_setcb(conn->bev, read_cb, NULL, event_cb, conn);
-    bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
+    if (conn_start(conn, errstr, errlen) < 0)
+        goto fail;
     event_add(conn->tick, &tv);
     conn->next = cl->conns;
     cl->conns = conn;
-    /* Resolution is synchronous (getaddrinfo); brokers are named by lookups, usually by IP or a
-     * name the resolver caches. */
-    if (bufferevent_socket_connect_hostname(conn->bev, NULL, AF_UNSPEC, host, port) < 0) {
-        /* The error reaches event_cb (deferred); the connection closes from there. */
-        sl_log_debug("pulsar", "%s: connect to %s failed at once", cl->what, conn->name);
-    }
-    free(host);
     return conn;
-oom:
-    sl_errf(errstr, errlen, "out of memory");
 fail:
-    free(host);
     conn_free(conn);
     return NULL;
 }
