@@ -46,6 +46,9 @@ typedef struct pl_conf {
     int initial_position;     /* 0 latest, 1 earliest */
     int receiver_queue;
     char *consumer_name;
+    int max_pending_chunked;
+    int auto_ack_oldest_chunked;
+    int64_t chunk_expire_ms;  /* 0: never */
 } pl_conf_t;
 
 extern const sl_prop_t pl_stream_props[];

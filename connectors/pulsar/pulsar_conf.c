@@ -186,6 +186,30 @@ const sl_prop_t pl_stream_props[] = {
      "Consumer name (Failover subscriptions order consumers by it). Empty: job name and "
      "worker."},
     ALIAS("consumerName", "pulsar.consumer.name", "The Java consumer's name."),
+    {"pulsar.consumer.max-pending-chunked-message", SL_PROP_INT, PO(max_pending_chunked), "10",
+     1, 100000, NULL, 0,
+     "Chunked messages (a message larger than the broker's limit, split into chunks by a "
+     "producer with chunking enabled, and joined again here) being assembled at once per "
+     "partition; a new one past this drops the oldest incomplete one (see "
+     "pulsar.consumer.auto-ack-oldest-chunked-message-on-queue-full)."},
+    ALIAS("maxPendingChunkedMessage", "pulsar.consumer.max-pending-chunked-message",
+          "The Java consumer's name."),
+    {"pulsar.consumer.auto-ack-oldest-chunked-message-on-queue-full", SL_PROP_BOOL,
+     PO(auto_ack_oldest_chunked), "false", 0, 0, NULL, 0,
+     "The oldest incomplete chunked message dropped for a new one: true acks its chunks (the "
+     "message is lost); false leaves them unacknowledged, so the broker delivers them again "
+     "when the consumer subscribes again."},
+    ALIAS("autoAckOldestChunkedMessageOnQueueFull",
+          "pulsar.consumer.auto-ack-oldest-chunked-message-on-queue-full",
+          "The Java consumer's name."),
+    {"pulsar.consumer.expire-time-of-incomplete-chunked-message", SL_PROP_DURATION,
+     PO(chunk_expire_ms), "60s", 0, DAY_MS, NULL, 0,
+     "A chunked message still incomplete this long after its first chunk arrived is dropped "
+     "and its chunks acked (its producer went away mid-message: the rest never comes), as the "
+     "Java client does. 0: never."},
+    ALIAS("expireTimeOfIncompleteChunkedMessageMillis",
+          "pulsar.consumer.expire-time-of-incomplete-chunked-message",
+          "The Java consumer's name (milliseconds)."),
     {NULL, 0, 0, NULL, 0, 0, NULL, 0, NULL},
 };
 

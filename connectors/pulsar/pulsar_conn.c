@@ -470,7 +470,8 @@ static int conn_try(pl_conn_t *conn) {
     }
     bufferevent_setcb(conn->bev, read_cb, NULL, event_cb, conn);
     bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
-    if (bufferevent_socket_connect(conn->bev, conn->addr->ai_addr, (int)conn->addr->ai_addrlen) < 0) {
+    if (bufferevent_socket_connect(conn->bev, conn->addr->ai_addr,
+                                   (int)conn->addr->ai_addrlen) < 0) {
         /* The error reaches event_cb (deferred); the connection closes from there. */
         sl_log_debug("pulsar", "%s: connect to %s failed at once", cl->what, conn->name);
     }

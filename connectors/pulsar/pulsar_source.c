@@ -9,6 +9,9 @@
  * time = publish time, headers = message properties. An encrypted message is handed on as it is
  * (payload still encrypted, a batch as one record) with its encryption context in the
  * pulsar.encryption.* headers the Kinesis formats write as Pulsar's EncryptionContext.
+ * A chunked message (one too large for the broker, split by a producer with chunking enabled)
+ * is joined again from its chunks, in order, before it becomes one record (offset: its last
+ * chunk's id); its chunks are acked with it, as the Java client does.
  *
  * Acknowledgement follows the job's commits: when the runtime commits an offset (everything up
  * to it went through the chain and the sinks acknowledged), every entry wholly at or before it
@@ -59,6 +62,19 @@ typedef struct qentry {
     struct qentry *next;
 } qentry_t;
 
+/* A chunked message being joined: its chunks' bytes so far and the entries of those chunks
+ * (acked with the message, or dropped with it). */
+typedef struct chunkctx {
+    char *uuid;
+    int nchunks;             /* num_chunks_from_msg */
+    int next;                /* the chunk id expected next */
+    size_t total;            /* total_chunk_msg_size */
+    sl_sb_t data;
+    qentry_t *ehead, *etail;
+    int64_t started_ms;      /* monotonic, first chunk */
+    struct chunkctx *next_ctx; /* oldest first */
+} chunkctx_t;
+
 typedef struct wclient {
     pl_client_t *cl;
     int refs;
@@ -94,6 +110,8 @@ typedef struct cpart {
     struct event *tick;
     sl_sb_t zbuf;
     int ended;
+    chunkctx_t *chunks;      /* chunked messages being joined, oldest first */
+    int nchunks;
 } cpart_t;
 
 /* ---- main thread: partitions ------------------------------------------------------------------ */
@@ -199,6 +217,74 @@ static void qmsg_free(qmsg_t *m) {
     free(m);
 }
 
+static void flow(cpart_t *p, int permits);
+
+static void entries_free(qentry_t *e) {
+    while (e) {
+        qentry_t *n = e->next;
+        free(e);
+        e = n;
+    }
+}
+
+/* Acks the entries from e on, one by one, now (what can never be read, chunks of a message
+ * that is dropped). */
+static void ack_now(cpart_t *p, const qentry_t *e) {
+    pl_cmd_t cmd = PULSAR__PROTO__BASE_COMMAND__INIT;
+    Pulsar__Proto__CommandAck ack = PULSAR__PROTO__COMMAND_ACK__INIT;
+    Pulsar__Proto__MessageIdData *many, **ids;
+    size_t n = 0;
+    for (const qentry_t *x = e; x; x = x->next)
+        n++;
+    if (!n || !p->conn || p->state != C_READY)
+        return; /* the broker delivers them again; dropped again then */
+    many = calloc(n, sizeof(*many));
+    ids = calloc(n, sizeof(*ids));
+    if (many && ids) {
+        size_t i = 0;
+        for (const qentry_t *x = e; x; x = x->next, i++) {
+            pulsar__proto__message_id_data__init(&many[i]);
+            many[i].ledgerid = x->ledger;
+            many[i].entryid = x->entry;
+            ids[i] = &many[i];
+        }
+        cmd.type = PULSAR__PROTO__BASE_COMMAND__TYPE__ACK;
+        cmd.ack = &ack;
+        ack.consumer_id = p->consumer_id;
+        ack.ack_type = PULSAR__PROTO__COMMAND_ACK__ACK_TYPE__Individual;
+        ack.message_id = ids;
+        ack.n_message_id = n;
+        pl_conn_command(p->conn, &cmd);
+    }
+    free(many);
+    free(ids);
+}
+
+/* Takes cx out of the list and frees it; ack: its chunks are acked first. */
+static void chunk_drop(cpart_t *p, chunkctx_t *cx, int ack) {
+    for (chunkctx_t **pp = &p->chunks; *pp; pp = &(*pp)->next_ctx)
+        if (*pp == cx) {
+            *pp = cx->next_ctx;
+            p->nchunks--;
+            break;
+        }
+    if (ack)
+        ack_now(p, cx->ehead);
+    entries_free(cx->ehead);
+    sl_sb_free(&cx->data);
+    free(cx->uuid);
+    free(cx);
+}
+
+/* A chunk went into a chunked message (or was dropped): the job will not take it, so its
+ * permit comes back now. */
+static void chunk_permit(cpart_t *p) {
+    if (++p->permits_used >= (p->k->c->receiver_queue + 1) / 2 && p->conn) {
+        flow(p, p->permits_used);
+        p->permits_used = 0;
+    }
+}
+
 /* The broker forgets what it pushed on a lost connection and redelivers from the last ack:
  * messages queued but not yet taken by the job go. Entries already delivered stay (their
  * records are in the chain; acking them again later is harmless). */
@@ -211,21 +297,42 @@ static void drop_queue(cpart_t *p) {
     p->qtail = NULL;
     p->queued = 0;
     p->permits_used = 0;
+    /* Chunks not yet joined come again too. */
+    while (p->chunks)
+        chunk_drop(p, p->chunks, 0);
     /* Entries not wholly taken by the job are forgotten: the broker delivers them again (as new
-     * entries), and acking them from here could ack what another consumer has not processed. */
+     * entries), and acking them from here could ack what another consumer has not processed.
+     * The earlier chunks of a chunked message (entries without messages, listed right before
+     * its last chunk's) go with it. */
     {
-        qentry_t **pp = &p->ehead, *last = NULL;
-        while (*pp) {
-            qentry_t *e = *pp;
-            if (e->delivered < e->total) {
-                *pp = e->next;
+        qentry_t *e = p->ehead, *run = NULL, *run_tail = NULL, **tail = &p->ehead;
+        p->ehead = p->etail = NULL;
+        while (e) {
+            qentry_t *next = e->next;
+            e->next = NULL;
+            if (e->total == 0) {
+                if (run_tail)
+                    run_tail->next = e;
+                else
+                    run = e;
+                run_tail = e;
+            } else if (e->delivered < e->total) {
+                entries_free(run);
                 free(e);
+                run = run_tail = NULL;
             } else {
-                last = e;
-                pp = &e->next;
+                if (run) {
+                    *tail = run;
+                    tail = &run_tail->next;
+                }
+                *tail = e;
+                tail = &e->next;
+                p->etail = e;
+                run = run_tail = NULL;
             }
+            e = next;
         }
-        p->etail = last;
+        entries_free(run);
     }
 }
 
@@ -376,48 +483,61 @@ static void enqueue(cpart_t *p, qmsg_t *m) {
     p->queued++;
 }
 
-/* One MESSAGE: a single message or a batch, maybe compressed. Malformed ones go to
- * task.error.policy by their message id and are acked (they can never be read). */
-static void on_message(cpart_t *p, const pl_frame_t *f) {
-    Pulsar__Proto__CommandMessage *cm = f->cmd->message;
-    Pulsar__Proto__MessageIdData *id = cm->message_id;
-    const pl_meta_t *meta = f->meta;
+/* A message that can never be read went to task.error.policy. Skipped, it is acked (with the
+ * chunks before it, cx), so the subscription moves on; failed, the job stops and nothing is. */
+static void skipped(cpart_t *p, const Pulsar__Proto__MessageIdData *id, chunkctx_t *cx) {
+    qentry_t one = {0};
+    one.ledger = id->ledgerid;
+    one.entry = id->entryid;
+    one.next = cx ? cx->ehead : NULL;
+    for (qentry_t *e = one.next; e; e = e->next)
+        if (e->ledger == one.ledger && e->entry == one.entry) {
+            ack_now(p, cx->ehead); /* id is one of them */
+            return;
+        }
+    ack_now(p, &one);
+}
+
+/* Takes the message (or batch) of entry id with metadata meta and payload[0..len): decompressed,
+ * split, queued for the job. cx: the chunked message it completes (its earlier chunks' entries
+ * go into the list before id's; freed here either way). */
+static void take(cpart_t *p, const Pulsar__Proto__MessageIdData *id, const pl_meta_t *meta,
+                 const uint8_t *payload, size_t payload_len, const char *base, chunkctx_t *cx) {
     qentry_t *e;
-    char err[300], base[64];
+    char err[300];
     const uint8_t *body;
     size_t body_len;
     sl_buf_t *buf = NULL;
     int n = 1;
 
-    snprintf(base, sizeof(base), "%" PRIu64 ":%" PRIu64, id->ledgerid, id->entryid);
-    if (!meta) {
-        sl_part_bad_record(p->part, base, "MESSAGE without metadata");
-        return;
-    }
     if (meta->n_encryption_keys == 0 && meta->has_compression &&
         meta->compression != PULSAR__PROTO__COMPRESSION_TYPE__NONE) {
-        size_t limit = pl_conn_max_message(p->conn) * 4 + (1u << 20);
+        /* What a sane producer can have compressed into an entry (each chunk of a chunked
+         * message counting as one); more is corrupt metadata, not worth a huge allocation. */
+        size_t limit = (pl_conn_max_message(p->conn) * 4 + (1u << 20)) * (cx ? cx->nchunks : 1);
         if (!meta->has_uncompressed_size || meta->uncompressed_size > limit) {
-            sl_part_bad_record(p->part, base, "compressed entry with uncompressed size %u",
-                               meta->uncompressed_size);
-            return;
+            if (sl_part_bad_record(p->part, base, "compressed entry with uncompressed size %u",
+                                   meta->uncompressed_size) == SL_OK)
+                skipped(p, id, cx);
+            goto drop;
         }
-        if (pl_decompress(meta->compression, f->payload, f->payload_len, meta->uncompressed_size,
+        if (pl_decompress(meta->compression, payload, payload_len, meta->uncompressed_size,
                           &p->zbuf, err, sizeof(err)) < 0) {
-            sl_part_bad_record(p->part, base, "%s", err);
-            return;
+            if (sl_part_bad_record(p->part, base, "%s", err) == SL_OK)
+                skipped(p, id, cx);
+            goto drop;
         }
         body = (const uint8_t *)p->zbuf.buf;
         body_len = p->zbuf.len;
     } else {
-        body = f->payload;
-        body_len = f->payload_len;
+        body = payload;
+        body_len = payload_len;
     }
     if (!(buf = sl_buf_new(body, body_len)) || !(e = calloc(1, sizeof(*e)))) {
         if (buf)
             sl_buf_unref(buf);
         sl_part_fail(p->part, "out of memory");
-        return;
+        goto drop;
     }
     e->ledger = id->ledgerid;
     e->entry = id->entryid;
@@ -430,7 +550,7 @@ static void on_message(cpart_t *p, const pl_frame_t *f) {
             free(e);
             sl_buf_unref(buf);
             sl_part_fail(p->part, "out of memory");
-            return;
+            goto drop;
         }
         snprintf(m->offset, sizeof(m->offset), "%s", base);
         m->buf = sl_buf_ref(buf);
@@ -442,8 +562,9 @@ static void on_message(cpart_t *p, const pl_frame_t *f) {
                  meta->has_event_time ? meta->event_time : 0) < 0) {
             qmsg_free(m);
             free(e);
+            sl_buf_unref(buf);
             sl_part_fail(p->part, "out of memory");
-            return;
+            goto drop;
         }
         e->total = 1;
         e->last_index = -1;
@@ -491,20 +612,191 @@ static void on_message(cpart_t *p, const pl_frame_t *f) {
                    p->what, base, p->topic, err, i, n);
         if (!e->total) {
             /* Nothing readable in it: ack it so the subscription moves on. */
-            sl_part_bad_record(p->part, base, "batch with no readable message (%s)",
-                               r < 0 ? err : "all compacted out");
+            if (sl_part_bad_record(p->part, base, "batch with no readable message (%s)",
+                                   r < 0 ? err : "all compacted out") == SL_OK)
+                skipped(p, id, cx);
             free(e);
             sl_buf_unref(buf);
-            return;
+            goto drop;
         }
     }
     sl_buf_unref(buf);
+    if (cx && cx->ehead) {
+        /* The chunks before the last: acked with the message. */
+        if (p->etail)
+            p->etail->next = cx->ehead;
+        else
+            p->ehead = cx->ehead;
+        p->etail = cx->etail;
+        cx->ehead = cx->etail = NULL;
+    }
     if (p->etail)
         p->etail->next = e;
     else
         p->ehead = e;
     p->etail = e;
     sl_part_wake(p->part);
+drop:
+    if (cx)
+        chunk_drop(p, cx, 0);
+}
+
+static chunkctx_t *chunk_find(cpart_t *p, const char *uuid) {
+    for (chunkctx_t *cx = p->chunks; cx; cx = cx->next_ctx)
+        if (!strcmp(cx->uuid, uuid))
+            return cx;
+    return NULL;
+}
+
+/* One chunk of a chunked message (num_chunks_from_msg > 1). Chunks of one message come in
+ * order (chunk_id 0, 1, ...), maybe interleaved with other messages and other chunked
+ * messages; chunk 0 again means the producer sent the message again from its start. */
+static void on_chunk(cpart_t *p, const Pulsar__Proto__MessageIdData *id, const pl_meta_t *meta,
+                     const uint8_t *payload, size_t len, const char *base) {
+    const pl_conf_t *c = p->k->c;
+    int cid = meta->has_chunk_id ? meta->chunk_id : -1;
+    int nch = meta->num_chunks_from_msg;
+    chunkctx_t *cx;
+    qentry_t *e;
+    size_t limit = (size_t)nch * (pl_conn_max_message(p->conn) + PL_FRAME_OVERHEAD);
+
+    if (!meta->uuid || !*meta->uuid || cid < 0 || cid >= nch || !meta->has_total_chunk_msg_size ||
+        meta->total_chunk_msg_size <= 0 || (size_t)meta->total_chunk_msg_size > limit) {
+        int total = meta->has_total_chunk_msg_size ? meta->total_chunk_msg_size : -1;
+        if (sl_part_bad_record(p->part, base, "chunk %d of %d (uuid %s, total size %d): not a "
+                               "valid chunk", cid, nch, meta->uuid ? meta->uuid : "none",
+                               total) == SL_OK)
+            skipped(p, id, NULL);
+        chunk_permit(p);
+        return;
+    }
+    if (meta->n_encryption_keys) {
+        if (sl_part_bad_record(p->part, base, "chunk %d of %d of message %s is encrypted: an "
+                               "encrypted chunked message cannot be handed on (each chunk is "
+                               "encrypted on its own)", cid, nch, meta->uuid) == SL_OK)
+            skipped(p, id, NULL);
+        chunk_permit(p);
+        return;
+    }
+    cx = chunk_find(p, meta->uuid);
+    if (cid == 0) {
+        if (cx) {
+            /* Sent again from the start: the chunks so far are copies, acked with it. */
+            sl_sb_reset(&cx->data);
+            cx->next = 0;
+        } else {
+            if (p->nchunks >= c->max_pending_chunked) {
+                sl_log(SL_LOG_WARN, "pulsar", "%s: %s: more than %d chunked messages being "
+                       "joined; the oldest (%s, %d of %d chunks) is dropped%s", p->what,
+                       p->topic, c->max_pending_chunked, p->chunks->uuid, p->chunks->next,
+                       p->chunks->nchunks, c->auto_ack_oldest_chunked ? " and acked"
+                       : " (its chunks come again when the consumer subscribes again)");
+                chunk_drop(p, p->chunks, c->auto_ack_oldest_chunked);
+            }
+            if (!(cx = calloc(1, sizeof(*cx))) || !(cx->uuid = sl_strdup(meta->uuid))) {
+                free(cx);
+                sl_part_fail(p->part, "out of memory");
+                return;
+            }
+            cx->started_ms = sl_mono_ms();
+            {
+                chunkctx_t **pp = &p->chunks;
+                while (*pp)
+                    pp = &(*pp)->next_ctx;
+                *pp = cx;
+            }
+            p->nchunks++;
+        }
+        cx->nchunks = nch;
+        cx->total = (size_t)meta->total_chunk_msg_size;
+    } else if (!cx || cid > cx->next) {
+        /* Its first chunks are gone (acked before, or dropped): it can never be joined. As the
+         * Java client does: acked once older than the expiry, else left for a redelivery. */
+        int old = c->chunk_expire_ms > 0 &&
+                  sl_now_ms() > (int64_t)meta->publish_time + c->chunk_expire_ms;
+        sl_log(SL_LOG_WARN, "pulsar", "%s: %s: chunk %d of %d of message %s at %s arrived "
+               "without chunk %d; message dropped%s", p->what, p->topic, cid, nch, meta->uuid,
+               base, cx ? cx->next : 0, old ? ", chunk acked" : "");
+        if (cx)
+            chunk_drop(p, cx, 0);
+        if (old) {
+            qentry_t one = {0};
+            one.ledger = id->ledgerid;
+            one.entry = id->entryid;
+            ack_now(p, &one);
+        }
+        chunk_permit(p);
+        return;
+    }
+    if (cid < cx->next || cid < nch - 1) {
+        if (!(e = calloc(1, sizeof(*e)))) {
+            sl_part_fail(p->part, "out of memory");
+            return;
+        }
+        e->ledger = id->ledgerid;
+        e->entry = id->entryid;
+        e->last_index = -1;
+        if (cx->etail)
+            cx->etail->next = e;
+        else
+            cx->ehead = e;
+        cx->etail = e;
+        chunk_permit(p);
+        if (cid < cx->next)
+            return; /* a copy of a chunk it has */
+    }
+    if (nch != cx->nchunks || cx->data.len + len > cx->total) {
+        if (sl_part_bad_record(p->part, base, "chunk %d of message %s does not fit: %d chunks and "
+                               "%zu bytes announced, %zu + %zu bytes", cid, meta->uuid, cx->nchunks,
+                               cx->total, cx->data.len, len) == SL_OK)
+            skipped(p, id, cx);
+        chunk_drop(p, cx, 0);
+        return;
+    }
+    sl_sb_append(&cx->data, payload, len);
+    if (cx->data.oom) {
+        sl_part_fail(p->part, "out of memory");
+        chunk_drop(p, cx, 0);
+        return;
+    }
+    cx->next = cid + 1;
+    if (cx->next < cx->nchunks)
+        return;
+    if (cx->data.len != cx->total) {
+        if (sl_part_bad_record(p->part, base, "chunked message %s: %zu bytes in %d chunks, %zu "
+                               "announced", meta->uuid, cx->data.len, cx->nchunks,
+                               cx->total) == SL_OK)
+            skipped(p, id, cx);
+        chunk_drop(p, cx, 0);
+        return;
+    }
+    /* Whole: the last chunk's metadata (every chunk carries the message's) describes it. */
+    for (chunkctx_t **pp = &p->chunks; *pp; pp = &(*pp)->next_ctx)
+        if (*pp == cx) {
+            *pp = cx->next_ctx;
+            p->nchunks--;
+            break;
+        }
+    cx->next_ctx = NULL;
+    take(p, id, meta, (const uint8_t *)cx->data.buf, cx->data.len, base, cx);
+}
+
+/* One MESSAGE: a single message, a batch or a chunk, maybe compressed. Malformed ones go to
+ * task.error.policy by their message id. */
+static void on_message(cpart_t *p, const pl_frame_t *f) {
+    Pulsar__Proto__MessageIdData *id = f->cmd->message->message_id;
+    char base[64];
+    snprintf(base, sizeof(base), "%" PRIu64 ":%" PRIu64, id->ledgerid, id->entryid);
+    if (!f->meta) {
+        if (sl_part_bad_record(p->part, base, "MESSAGE without metadata") == SL_OK)
+            skipped(p, id, NULL);
+        return;
+    }
+    if (f->meta->has_num_chunks_from_msg && f->meta->num_chunks_from_msg > 1) {
+        on_chunk(p, id, f->meta, f->payload, f->payload_len, base);
+        return;
+    }
+    take(p, id, f->meta, f->payload, f->payload_len, base, NULL);
 }
 
 static void on_frame(void *opaque, pl_conn_t *conn, const pl_frame_t *f) {
@@ -643,6 +935,14 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     if (p->state == C_BACKOFF && sl_mono_ms() >= p->retry_at)
         cp_connect(p);
+    /* Chunked messages whose producer went away mid-message never complete. */
+    while (p->chunks && p->k->c->chunk_expire_ms > 0 &&
+           sl_mono_ms() - p->chunks->started_ms > p->k->c->chunk_expire_ms) {
+        sl_log(SL_LOG_WARN, "pulsar", "%s: %s: chunked message %s still has %d of %d chunks "
+               "after %lld ms; dropped, its chunks acked", p->what, p->topic, p->chunks->uuid,
+               p->chunks->next, p->chunks->nchunks, (long long)p->k->c->chunk_expire_ms);
+        chunk_drop(p, p->chunks, 1);
+    }
 }
 
 sl_err_t pl_part_open(sl_part_t *part, const char *offset, int64_t subseq, void **statep);
@@ -722,6 +1022,11 @@ sl_poll_t pl_part_poll(sl_part_t *part, void *state, int max) {
     return p->ended && !p->ehead ? SL_POLL_EOF : SL_POLL_WAIT;
 }
 
+/* Whether a's position in the topic is after b's. */
+static int pos_after(const qentry_t *a, const qentry_t *b) {
+    return a->ledger > b->ledger || (a->ledger == b->ledger && a->entry > b->entry);
+}
+
 /* Acks the entries whose every message is at or before offset. */
 sl_err_t pl_part_commit(sl_part_t *part, void *state, const char *offset, int64_t subseq);
 sl_err_t pl_part_commit(sl_part_t *part, void *state, const char *offset, int64_t subseq) {
@@ -758,6 +1063,20 @@ sl_err_t pl_part_commit(sl_part_t *part, void *state, const char *offset, int64_
     }
     if (!last)
         return SL_OK;
+    /* A cumulative ack covers every message up to last's position. Entries are listed in the
+     * order the job got them, which a chunked message (listed when whole) or a redelivery can
+     * make differ from their positions: when something before last's position is still to
+     * come, the prefix is acked one by one instead. */
+    for (qentry_t *e = p->ehead; cumulative; e = e->next) {
+        cumulative = !pos_after(e, last);
+        if (e == last)
+            break;
+    }
+    for (qentry_t *e = last->next; cumulative && e; e = e->next)
+        cumulative = pos_after(e, last);
+    for (chunkctx_t *cx = p->chunks; cumulative && cx; cx = cx->next_ctx)
+        for (qentry_t *e = cx->ehead; cumulative && e; e = e->next)
+            cumulative = pos_after(e, last);
     if (!cumulative) {
         for (qentry_t *e = p->ehead;; e = e->next) {
             nids++;
@@ -830,11 +1149,7 @@ void pl_part_close(sl_part_t *part, void *state) {
         pl_conn_detach(p->conn, PL_CONSUMER, p->consumer_id);
     }
     drop_queue(p);
-    while (p->ehead) {
-        qentry_t *e = p->ehead;
-        p->ehead = e->next;
-        free(e);
-    }
+    entries_free(p->ehead);
     if (p->tick)
         event_free(p->tick);
     sl_sb_free(&p->zbuf);

@@ -13,7 +13,7 @@
 # TLS port too (STATEDIR/pulsar.tls-url, pulsar+ssl://127.0.0.1:PORT); PULSAR_TOKEN_SECRET (a
 # file of raw HMAC key bytes) with PULSAR_ADMIN_TOKEN (an HS256 token whose subject is "admin")
 # turns token authentication on (the broker's own client and the readiness check use the admin
-# token).
+# token). PULSAR_MAX_MESSAGE_SIZE sets the broker's maxMessageSize (5242880 by default).
 set -eu
 PEER=pulsar
 VERSION=4.0.8
@@ -72,6 +72,7 @@ peer_launch() {
     set_conf "$CONF" httpServerPort "$BKHTTP"
     set_conf "$CONF" statsProviderClass org.apache.bookkeeper.stats.NullStatsProvider
     set_conf "$CONF" brokerDeduplicationEnabled "${PULSAR_DEDUP:-true}"
+    set_conf "$CONF" maxMessageSize "${PULSAR_MAX_MESSAGE_SIZE:-5242880}"
     set_conf "$CONF" functionsWorkerEnabled false
     # Smaller caches and fewer threads: up to two brokers share 2 cores in the test suite.
     set_conf "$CONF" numIOThreads 2
@@ -81,6 +82,9 @@ peer_launch() {
     set_conf "$CONF" dbStorage_readAheadCacheMaxSizeMb 32
     set_conf "$CONF" dbStorage_rocksDB_blockCacheSize 16777216
     set_conf "$CONF" loadBalancerEnabled false
+    # A topic with no producer and no subscription for a minute is deleted by default: a test's
+    # topic, written by the official client and read by sluice a moment later, must stay.
+    set_conf "$CONF" brokerDeleteInactiveTopicsEnabled false
     if [ -n "${PULSAR_TLS_CERT:-}" ]; then
         set_conf "$CONF" brokerServicePortTls "$TLSPORT"
         set_conf "$CONF" tlsCertificateFilePath "$PULSAR_TLS_CERT"

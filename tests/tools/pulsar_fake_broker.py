@@ -7,12 +7,15 @@ then misbehaving in the ways a real broker cannot be made to on demand:
   - it sends the client a PING right after PRODUCER_SUCCESS and logs whether a PONG comes back;
   - it never answers the client's PINGs and never sends SEND_RECEIPT (mode "silent"), or
     answers the first SEND it sees with SEND_ERROR (mode "senderror"), all later ones with
-    receipts.
+    receipts;
+  - mode "chunks": it takes a SUBSCRIBE and, at the first FLOW, pushes the entries of CHUNKS
+    below (chunked messages as producers with chunking enabled write them, and the ways they go
+    wrong), then logs every ACK with its type and message ids.
 
-Every event is logged as a JSON line to --log: connect, cmd (type name, producer/sequence ids),
-pong, close.
+Every event is logged as a JSON line to --log: connect, cmd (type name, producer/sequence ids;
+ACK: ack "Individual"/"Cumulative" and ids [[ledger, entry], ...]), pong, close.
 
-  python3 pulsar_fake_broker.py --port P --log FILE [--mode silent|senderror]
+  python3 pulsar_fake_broker.py --port P --log FILE [--mode silent|senderror|chunks]
 """
 import argparse
 import json
@@ -21,7 +24,8 @@ import struct
 import threading
 import time
 
-TYPES = {2: "CONNECT", 3: "CONNECTED", 5: "PRODUCER", 6: "SEND", 7: "SEND_RECEIPT", 8: "SEND_ERROR",
+TYPES = {2: "CONNECT", 3: "CONNECTED", 4: "SUBSCRIBE", 5: "PRODUCER", 9: "MESSAGE", 10: "ACK",
+         11: "FLOW", 16: "CLOSE_CONSUMER", 6: "SEND", 7: "SEND_RECEIPT", 8: "SEND_ERROR",
          13: "SUCCESS", 15: "CLOSE_PRODUCER", 17: "PRODUCER_SUCCESS", 18: "PING", 19: "PONG",
          21: "PARTITIONED_METADATA", 22: "PARTITIONED_METADATA_RESPONSE", 23: "LOOKUP",
          24: "LOOKUP_RESPONSE"}
@@ -81,6 +85,45 @@ def read_varint(buf, i):
             return v, i
 
 
+# Entries of mode "chunks", ledger 7, entry = index: (data, uuid, chunk id, chunks, total size,
+# published an hour ago). uuid None: a plain message.
+CHUNKS = [
+    (b"a", None, 0, 0, 0, False),            # 0
+    (b"AAAA", "u1", 0, 2, 8, False),         # 1  u1 begins
+    (b"CC", "u2", 0, 2, 4, False),           # 2  u2 begins, between u1's chunks
+    (b"BBBB", "u1", 1, 2, 8, False),         # 3  u1 whole: AAAABBBB
+    (b"XX", "u3", 1, 3, 6, True),            # 4  u3 without its chunk 0, an hour old
+    (b"CC", "u2", 0, 2, 4, False),           # 5  u2 sent again from its start
+    (b"DD", "u2", 1, 2, 4, False),           # 6  u2 whole: CCDD
+    (b"EE", "u4", 0, 2, 4, False),           # 7  u4 never completes
+    (b"z", None, 0, 0, 0, False),            # 8
+    (b"FFFF", "u5", 0, 2, 3, False),         # 9  u5's chunk larger than its total
+]
+LEDGER = 7
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def message_frame(consumer_id, entry, data, uuid, chunk_id, nchunks, total, old):
+    publish = int(time.time() * 1000) - (3600000 if old else 0)
+    meta = field_bytes(1, "fake-producer") + field_varint(2, entry) + field_varint(3, publish)
+    if uuid:
+        meta += (field_bytes(26, uuid) + field_varint(27, nchunks) + field_varint(28, total) +
+                 field_varint(29, chunk_id))
+    cmd = field_varint(1, 9) + field_bytes(9, field_varint(1, consumer_id) + field_bytes(
+        2, field_varint(1, LEDGER) + field_varint(2, entry)))
+    rest = struct.pack(">I", len(meta)) + meta + data
+    body = struct.pack(">I", len(cmd)) + cmd + b"\x0e\x01" + struct.pack(">I", crc32c(rest)) + rest
+    return struct.pack(">I", len(body)) + body
+
+
 def frame(cmd_type, field_num, sub):
     cmd = field_varint(1, cmd_type) + field_bytes(field_num, sub)
     return struct.pack(">II", 4 + len(cmd), len(cmd)) + cmd
@@ -117,6 +160,9 @@ class Conn(threading.Thread):
                 ev = {"event": "cmd", "type": name}
                 if t == 6:
                     ev["producer_id"], ev["sequence_id"] = sub[1][0], sub[2][0]
+                if t == 10:
+                    ev["ack"] = "Cumulative" if sub[2][0] == 1 else "Individual"
+                    ev["ids"] = [[parse(m)[1][0], parse(m)[2][0]] for m in sub.get(3, [])]
                 self.log(ev)
                 if t == 2:
                     self.s.sendall(frame(3, 3, field_bytes(1, "fake-broker") + field_varint(2, 20)))
@@ -133,6 +179,15 @@ class Conn(threading.Thread):
                     self.s.sendall(frame(18, 18, b""))  # our PING: a PONG must come back
                 elif t == 19:
                     self.log({"event": "pong"})
+                elif t == 4:
+                    self.consumer_id = sub[4][0]
+                    self.s.sendall(frame(13, 13, field_varint(1, sub[5][0])))
+                elif t == 16:
+                    self.s.sendall(frame(13, 13, field_varint(1, sub[2][0])))
+                elif t == 11 and self.args.mode == "chunks" and not getattr(self, "pushed", False):
+                    self.pushed = True
+                    for i, (data, uuid, cid, n, total, old) in enumerate(CHUNKS):
+                        self.s.sendall(message_frame(self.consumer_id, i, data, uuid, cid, n, total, old))
                 elif t == 6 and self.args.mode == "senderror" and not ERRORED[0]:
                     ERRORED[0] = True
                     self.s.sendall(frame(8, 8, field_varint(1, sub[1][0]) + field_varint(2, sub[2][0]) +
