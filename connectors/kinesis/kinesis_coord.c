@@ -72,6 +72,7 @@ typedef struct clease {
     char **children;
     size_t n_children;
     int end_wait_sync;       /* shard end known, children not yet: waits for a listing */
+    uint64_t end_wait_list;  /* the first listing that may name them (started after the end) */
     int release_pending;     /* evict once the checkpoint is written */
     int waiting_parents;
     char *start_hash, *end_hash; /* from the listing when the item has none */
@@ -91,6 +92,7 @@ struct kin_coord {
     int64_t renew_ms, take_ms;
     int ensured;
     int listing_shards, sync_again;
+    uint64_t lists_started;  /* listings started so far; the one in flight is the last */
     int scanning, scan_again, synced_once;
     uint64_t gen, scan_gen;
     int stopping, stopped;
@@ -580,14 +582,15 @@ static void apply_listing(kin_coord_t *c, kin_shard_info_t *shards, size_t n) {
         l->start_hash = sl_strdup(sh->start_hash);
         l->end_hash = sl_strdup(sh->end_hash);
     }
-    /* Finished shards waiting to learn their children (the answer did not name them). */
+    /* Finished shards waiting to learn their children (the answer did not name them), from a
+     * listing that started after their end was seen (an earlier one may predate the children). */
     for (size_t i = 0; i < n; i++) {
         kin_shard_info_t *sh = &shards[i];
         const char *ps[2] = {sh->parent, sh->adjacent_parent};
         for (int j = 0; j < 2; j++) {
             clease_t *pl = ps[j] ? find(c, ps[j]) : NULL;
             char **grown;
-            if (!pl || !pl->end_wait_sync)
+            if (!pl || !pl->end_wait_sync || pl->end_wait_list > c->lists_started)
                 continue;
             if ((grown = realloc(pl->children, (pl->n_children + 1) * sizeof(*grown)))) {
                 pl->children = grown;
@@ -597,7 +600,7 @@ static void apply_listing(kin_coord_t *c, kin_shard_info_t *shards, size_t n) {
         }
     }
     for (size_t i = 0; i < c->n; i++)
-        if (c->leases[i]->end_wait_sync) {
+        if (c->leases[i]->end_wait_sync && c->leases[i]->end_wait_list <= c->lists_started) {
             c->leases[i]->end_wait_sync = 0;
             c->leases[i]->end_pending = 1;
         }
@@ -652,9 +655,9 @@ static void listed(void *opaque, sl_err_t err, const char *msg, kin_shard_info_t
     } else if (!c->stopping) {
         apply_listing(c, *shards, n);
     }
-    /* Whatever happens, a shard end waiting for a listing is written now (children or not). */
+    /* A failed listing does not hold up a shard end waiting for it: written without children. */
     for (size_t i = 0; i < c->n; i++)
-        if (c->leases[i]->end_wait_sync) {
+        if (c->leases[i]->end_wait_sync && c->leases[i]->end_wait_list <= c->lists_started) {
             c->leases[i]->end_wait_sync = 0;
             c->leases[i]->end_pending = 1;
         }
@@ -675,15 +678,19 @@ void kin_coord_sync(kin_coord_t *c) {
     }
     sl_retry_policy_t retry = kin_backoff_policy(&c->kc->listshards);
     if (c->kc->ddb) {
-        if (kin_ddb_list_shards(c->k->kinesis, c->kc->stream_arn, &retry, listed, c) == SL_OK)
+        if (kin_ddb_list_shards(c->k->kinesis, c->kc->stream_arn, &retry, listed, c) == SL_OK) {
             c->listing_shards = 1;
+            c->lists_started++;
+        }
         return;
     }
     if (kin_list_shards(c->k->kinesis, c->kc->stream_arn && *c->kc->stream_arn ? NULL
                                                                               : c->k->stream,
                         c->kc->stream_arn && *c->kc->stream_arn ? c->kc->stream_arn : NULL,
-                        NULL, 0, &retry, listed, c) == SL_OK)
+                        NULL, 0, &retry, listed, c) == SL_OK) {
         c->listing_shards = 1;
+        c->lists_started++;
+    }
 }
 
 /* ---- the taker ----------------------------------------------------------------------------- */
@@ -1023,30 +1030,16 @@ void kin_coord_message(kin_coord_t *c, kin_msg_t *m) {
         }
         if (!l->held)
             goto out;
-        /* Children named by GetRecords; else those the last listing knows. */
+        /* Children named by GetRecords; else a listing started from now on names them (what
+         * the leases known here say may be part of them: one child's lease can be in the table
+         * before its sibling's). */
         strv_free(l->children, l->n_children);
         l->children = NULL;
         l->n_children = 0;
-        if (m->n_children && (l->children = calloc(m->n_children, sizeof(char *)))) {
+        if (m->n_children && (l->children = calloc(m->n_children, sizeof(char *))))
             for (size_t i = 0; i < m->n_children; i++)
                 if (m->children[i].id)
                     l->children[l->n_children++] = sl_strdup(m->children[i].id);
-        } else {
-            size_t cnt = 0;
-            for (size_t i = 0; i < c->n; i++) {
-                sl_lease_t *cl = c->leases[i]->lease;
-                for (size_t j = 0; cl && j < cl->n_parents; j++)
-                    if (!strcmp(cl->parents[j], l->key))
-                        cnt++;
-            }
-            if (cnt && (l->children = calloc(cnt, sizeof(char *))))
-                for (size_t i = 0; i < c->n; i++) {
-                    sl_lease_t *cl = c->leases[i]->lease;
-                    for (size_t j = 0; cl && j < cl->n_parents; j++)
-                        if (!strcmp(cl->parents[j], l->key))
-                            l->children[l->n_children++] = sl_strdup(cl->key);
-                }
-        }
         /* Child leases the answer described are created now rather than at the next sync. */
         for (size_t i = 0; i < m->n_children; i++) {
             kin_shard_info_t *ch = &m->children[i];
@@ -1060,8 +1053,9 @@ void kin_coord_message(kin_coord_t *c, kin_msg_t *m) {
         if (l->n_children) {
             l->end_pending = 1;
         } else {
-            /* Not named (kinesalite omits ChildShards): the listing will say. */
+            /* Not named (kinesalite omits ChildShards): the next listing will say. */
             l->end_wait_sync = 1;
+            l->end_wait_list = c->lists_started + 1;
             kin_coord_sync(c);
         }
         pump(c);
