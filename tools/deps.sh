@@ -9,7 +9,7 @@ PKGS="build-essential autoconf automake libtool pkg-config
       libevent-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libjansson-dev
       libcunit1-dev librdkafka-dev protobuf-c-compiler libprotobuf-c-dev liblz4-dev libzstd-dev
       libsnappy-dev zlib1g-dev libyaml-dev"
-TEST_PKGS="clang valgrind curl python3 sqlite3 time jq awscli nodejs openjdk-17-jdk-headless python3-venv
+TEST_PKGS="clang libclang-rt-14-dev valgrind curl python3 sqlite3 time jq awscli nodejs openjdk-17-jdk-headless python3-venv
            flatbuffers-compiler openssl libnss-wrapper"
 
 want=$PKGS
