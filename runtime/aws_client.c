@@ -3,7 +3,10 @@
  * builds the POST with X-Amz-Target, signs it (SigV4) with the credentials current at send
  * time, sends it through the loop's HTTP client, decodes errors, and retries what the one
  * classification (sl_aws_classify) calls retryable with full-jitter exponential backoff. Used by
- * every AWS system (Kinesis, DynamoDB, DynamoDB Streams).
+ * every AWS system (Kinesis, DynamoDB, DynamoDB Streams). An endpoint that fails (no answer,
+ * 5xx) is reported here, once for all the calls of the client: a warning at the first failed
+ * attempt, then a summary every SL_AWS_OUTAGE_REPORT_MS, a line when it answers again, and an
+ * entry on the health board behind /healthz.
  */
 #include "config.h"
 
@@ -14,6 +17,7 @@
 
 #include "aws_client.h"
 #include "aws_sigv4.h"
+#include "health.h"
 #include "sluice/log.h"
 #include "util_str.h"
 #include "util_time.h"
@@ -102,6 +106,10 @@ struct sl_aws_client {
     uint64_t rng;
     call_t *calls; /* every call not yet finished */
     int ncalls;
+    /* the current outage of the endpoint */
+    health_entry_t *health;
+    util_ratelimit_t outage_rl;
+    int64_t outage_failures;
 };
 
 struct call {
@@ -255,6 +263,49 @@ static void decode_error(call_t *call, const sl_http_resp_t *resp, json_t *doc) 
     set_str(&call->message, msg ? msg : "");
 }
 
+/* --- outages ------------------------------------------------------------------------------ */
+
+/* An attempt the endpoint failed (no answer, or a 5xx): the first of an outage is a warning at
+ * once, later ones a summary with their count at most every SL_AWS_OUTAGE_REPORT_MS. next says
+ * what happens now. */
+static void outage_fail(call_t *call, const char *next) {
+    sl_aws_client_t *c = call->c;
+    sl_sb_t why = {0};
+    int64_t held = 0, failing_ms;
+
+    if (call->err != SL_OK)
+        sl_sb_printf(&why, "%s", call->message ? call->message : sl_err_str(call->err));
+    else
+        sl_sb_printf(&why, "HTTP %ld%s%s%s%s", call->status, call->type ? " " : "",
+                     call->type ? call->type : "", call->message && *call->message ? ": " : "",
+                     call->message ? call->message : "");
+    c->outage_failures++;
+    failing_ms = health_fail(c->health, why.buf ? why.buf : "");
+    if (util_ratelimit(&c->outage_rl, sl_mono_ms(), SL_AWS_OUTAGE_REPORT_MS, &held)) {
+        if (c->outage_failures == 1)
+            sl_log(SL_LOG_WARN, "aws", "%s %s at %s: %s; %s", c->service, call->op, c->url,
+                   why.buf ? why.buf : "", next);
+        else
+            sl_log(SL_LOG_WARN, "aws", "%s at %s still failing after %lld s (%lld failed "
+                   "attempts); latest, %s: %s; %s", c->service, c->url,
+                   (long long)(failing_ms / 1000), (long long)c->outage_failures, call->op,
+                   why.buf ? why.buf : "", next);
+    }
+    sl_sb_free(&why);
+}
+
+/* The endpoint answered (any status below 500). */
+static void outage_over(call_t *call) {
+    sl_aws_client_t *c = call->c;
+    int64_t ms = health_ok(c->health);
+    if (!c->outage_failures)
+        return;
+    sl_log(SL_LOG_INFO, "aws", "%s at %s answers again (%s) after %lld failed attempts over "
+           "%.1f s", c->service, c->url, call->op, (long long)c->outage_failures, ms / 1000.0);
+    c->outage_failures = 0;
+    memset(&c->outage_rl, 0, sizeof(c->outage_rl));
+}
+
 static void http_done(void *opaque, const sl_http_resp_t *resp) {
     call_t *call = opaque;
     sl_aws_client_t *c = call->c;
@@ -267,6 +318,11 @@ static void http_done(void *opaque, const sl_http_resp_t *resp) {
     call->status = resp->status;
     set_str(&call->request_id, resp->err == SL_OK ? sl_http_resp_header(resp, "x-amzn-RequestId")
                                                   : NULL);
+    /* Answered: any status below 500, but a 2xx only with a JSON object (AWS's JSON protocols
+     * answer nothing else; a proxy's page is judged below, or by a raw call's caller). */
+    if (resp->err == SL_OK && resp->status < 500 &&
+        (resp->status < 200 || resp->status >= 300 || !resp->body_len || resp->body[0] == '{'))
+        outage_over(call);
     if (resp->err != SL_OK) {
         set_str(&call->type, NULL);
         set_str(&call->message, resp->error);
@@ -283,6 +339,7 @@ static void http_done(void *opaque, const sl_http_resp_t *resp) {
                 sl_sb_printf(&sb, "%s: response is not JSON: %s", call->op, jerr.text);
                 set_str(&call->message, sb.buf);
                 sl_sb_free(&sb);
+                outage_fail(call, "the caller decides what follows");
                 finish(call, NULL);
                 return;
             }
@@ -313,8 +370,20 @@ static void http_done(void *opaque, const sl_http_resp_t *resp) {
         sl_log_debug("aws", "%s.%s: attempt %d: %s; retrying in %lld ms", c->service, call->op,
                      call->attempts, call->type ? call->type : call->message,
                      (long long)delay);
+        if (resp->err != SL_OK || resp->status >= 500) {
+            char next[96];
+            snprintf(next, sizeof(next), "retrying in %lld ms (attempt %d of %d)",
+                     (long long)delay, call->attempts, call->retry.max_retries + 1);
+            outage_fail(call, next);
+        }
         schedule(call, delay);
         return;
+    }
+    if (resp->err != SL_OK || resp->status >= 500) {
+        char next[96];
+        snprintf(next, sizeof(next), "%s after %d attempt(s)",
+                 cls == SL_AWS_RETRY ? "retries exhausted" : "not retryable", call->attempts);
+        outage_fail(call, next);
     }
     if (cls == SL_AWS_RETRY)
         call->err = SL_ERR_RETRY;
@@ -456,11 +525,28 @@ sl_aws_client_t *sl_aws_client_new(sl_http_t *http, sl_creds_t *creds,
                 opts->service, opts->endpoint ? opts->endpoint : url);
         goto fail;
     }
+    {
+        sl_sb_t what = {0};
+        sl_sb_printf(&what, "%s at %s", c->service, c->url);
+        c->health = what.oom ? NULL : health_open(what.buf);
+        sl_sb_free(&what);
+    }
     return c;
 fail:
     sl_sb_free(&ct);
     sl_aws_client_destroy(c);
     return NULL;
+}
+
+void sl_aws_client_bad_answer(sl_aws_client_t *c, const char *op, const char *why,
+                              const char *next) {
+    call_t call;
+    memset(&call, 0, sizeof(call));
+    call.c = c;
+    call.op = (char *)op;
+    call.err = SL_ERR_IO;
+    call.message = (char *)why;
+    outage_fail(&call, next);
 }
 
 const char *sl_aws_client_endpoint(const sl_aws_client_t *c) {
@@ -564,6 +650,7 @@ void sl_aws_client_destroy(sl_aws_client_t *c) {
         return;
     while (c->calls)
         call_drop(c->calls);
+    health_close(c->health);
     free(c->service);
     free(c->signing_name);
     free(c->region);

@@ -55,6 +55,9 @@ sl_aws_class_t sl_aws_classify(sl_err_t transport, long status, const char *err_
 
 typedef struct sl_aws_client sl_aws_client_t;
 
+/* How often a client failing on and on says so again (the first failure is logged at once). */
+#define SL_AWS_OUTAGE_REPORT_MS 15000
+
 typedef struct sl_aws_client_opts {
     const char *service;       /* endpoint prefix: "kinesis", "dynamodb", "streams.dynamodb" */
     const char *signing_name;  /* SigV4 service name: "kinesis", "dynamodb" */
@@ -73,6 +76,13 @@ sl_aws_client_t *sl_aws_client_new(sl_http_t *http, sl_creds_t *creds,
 
 /* Frees the client; calls in flight are dropped without their callbacks. Accepts NULL. */
 void sl_aws_client_destroy(sl_aws_client_t *c);
+
+/* For callers decoding answers themselves (sl_aws_call_raw): a 2xx answer to op that is
+ * unusable (not JSON: a proxy's page) counts as a failure of the endpoint, warned about and on
+ * the health board like one that did not answer; why and next ("trying again in 1000 ms") are
+ * copied into the warning. */
+void sl_aws_client_bad_answer(sl_aws_client_t *c, const char *op, const char *why,
+                              const char *next);
 
 /* The endpoint URL in use. Borrowed. */
 const char *sl_aws_client_endpoint(const sl_aws_client_t *c);

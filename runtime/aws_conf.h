@@ -257,10 +257,12 @@ typedef struct sl_aws_conf {
      600000.0, NULL, 0, "Longest wait for a TCP/TLS connection to an AWS endpoint."},          \
     {"aws.clientConfig.ConnectionTimeout", SL_PROP_ALIAS, 0, NULL, 0, 0,                       \
      "aws.connect.timeout", 0, "Samza's spelling (system level; plain numbers are ms)."},     \
-    {"aws.socket.timeout", SL_PROP_DURATION, SL__AO(base, socket_timeout_ms), "50s", 1,        \
+    {"aws.socket.timeout", SL_PROP_DURATION, SL__AO(base, socket_timeout_ms), "10s", 1,        \
      3600000.0, NULL, 0,                                                                      \
      "Longest wait for a whole request/response exchange with an AWS endpoint (streaming "    \
-     "reads excepted)."},                                                                     \
+     "reads excepted); an endpoint that accepts and hangs is given up on after it (and the "  \
+     "call retried). The AWS SDK's 50 s would keep a hung call silent for most of a minute." \
+     },                                                                                       \
     {"aws.clientConfig.SocketTimeout", SL_PROP_ALIAS, 0, NULL, 0, 0, "aws.socket.timeout", 0,  \
      "Samza's spelling (system level; plain numbers are ms)."},                               \
     {"aws.max.connections", SL_PROP_INT, SL__AO(base, max_connections), "0", 0, 100000, NULL,  \

@@ -47,6 +47,11 @@ const sl_prop_t sl_job_props[] = {
     {"task.shutdown.ms", SL_PROP_DURATION, JO(shutdown_timeout_ms), "30000", 0, 3600000.0, NULL,
      0, "On SIGINT/SIGTERM, how long to wait for the chains to drain and the sinks to "
      "acknowledge before exiting without the final checkpoint."},
+    {"task.health.stall.ms", SL_PROP_DURATION, JO(health_stall_ms), "60000", 1000, 86400000.0,
+     NULL, 0,
+     "How long an endpoint the job depends on (an AWS service, a Pulsar broker) may keep "
+     "failing, with no successful call in between, before /healthz answers 503 naming it and "
+     "its latest error. The first failure is logged at once either way."},
     {"job.container.thread.count", SL_PROP_INT, JO(threads), "1", 1, 256, NULL, 0,
      "Worker threads (Samza semantics). Partitions are spread across them; one partition's "
      "operators always run on one thread."},

@@ -16,6 +16,7 @@
 
 #include <event2/thread.h>
 
+#include "health.h"
 #include "job_int.h"
 #include "sluice/log.h"
 #include "util_str.h"
@@ -179,9 +180,14 @@ static void discover_cb(evutil_socket_t fd, short what, void *arg) {
         sl_input_discover(in);
 }
 
-static int healthy(void *opaque) {
+/* On the metrics thread: 1 when healthy, else 0 with the reasons in why. */
+static int healthy(void *opaque, sl_sb_t *why) {
     sl_job_t *job = opaque;
-    return !__atomic_load_n(&job->failed, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&job->failed, __ATOMIC_SEQ_CST)) {
+        sl_sb_printf(why, "the job failed\n");
+        return 0;
+    }
+    return health_report(job->jc.health_stall_ms, why) == 0;
 }
 
 sl_ckpt_store_t *sl_job_open_checkpoints(sl_job_t *job, char *errstr, size_t errlen) {

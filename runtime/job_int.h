@@ -40,6 +40,7 @@ typedef struct sl_job_conf {
     char *log_debug;
     int log_format; /* 0 text, 1 json */
     int64_t shutdown_timeout_ms;
+    int64_t health_stall_ms;
 } sl_job_conf_t;
 
 /* The generic per-stream keys (sl_stream_generic_props). */

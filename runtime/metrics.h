@@ -39,12 +39,13 @@ int64_t sl_metric_value(const sl_metric_t *mt);      /* counter/gauge current va
 void sl_metrics_render(sl_metrics_t *m, sl_sb_t *sb);
 
 /* An HTTP server on 127.0.0.1 (or host) : port serving GET /metrics and GET /healthz (200 "ok"
- * while healthy() returns non-zero, else 503) on its own thread and event loop. port 0 picks a
- * free port; sl_metrics_server_port() tells which. Returns NULL with errstr filled on failure.
- * healthy may be NULL (always healthy). */
+ * while healthy() returns non-zero, else 503 with "unhealthy" and the lines healthy() appended
+ * to why) on its own thread and event loop. port 0 picks a free port; sl_metrics_server_port()
+ * tells which. Returns NULL with errstr filled on failure. healthy may be NULL (always
+ * healthy). */
 typedef struct sl_metrics_server sl_metrics_server_t;
 sl_metrics_server_t *sl_metrics_server_start(sl_metrics_t *m, const char *host, int port,
-                                             int (*healthy)(void *), void *opaque, char *errstr,
+                                             int (*healthy)(void *, sl_sb_t *why), void *opaque, char *errstr,
                                              size_t errlen);
 int sl_metrics_server_port(const sl_metrics_server_t *srv);
 /* Stops the thread and frees the server. Accepts NULL. */

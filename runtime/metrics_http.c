@@ -34,7 +34,7 @@
 
 struct sl_metrics_server {
     sl_metrics_t *m;
-    int (*healthy)(void *);
+    int (*healthy)(void *, sl_sb_t *why);
     void *opaque;
     struct event_base *base;
     struct evhttp *http;
@@ -91,10 +91,14 @@ static void on_request(struct evhttp_request *req, void *arg) {
         return;
     }
     if (!strcmp(path, "/healthz")) {
-        if (!srv->healthy || srv->healthy(srv->opaque))
+        sl_sb_t why = {0};
+        sl_sb_printf(&why, "unhealthy\n");
+        if (!srv->healthy || srv->healthy(srv->opaque, &why))
             reply_text(req, 200, "OK", "ok\n");
         else
-            reply_text(req, 503, "Service Unavailable", "unhealthy\n");
+            reply(req, 503, "Service Unavailable", "text/plain; charset=utf-8",
+                  why.buf ? why.buf : "unhealthy\n", why.buf ? why.len : 10);
+        sl_sb_free(&why);
         return;
     }
     sl_sb_t sb = {0};
@@ -193,7 +197,7 @@ static void server_free(sl_metrics_server_t *srv) {
 }
 
 sl_metrics_server_t *sl_metrics_server_start(sl_metrics_t *m, const char *host, int port,
-                                             int (*healthy)(void *), void *opaque, char *errstr,
+                                             int (*healthy)(void *, sl_sb_t *why), void *opaque, char *errstr,
                                              size_t errlen) {
     sl_metrics_server_t *srv = NULL;
     sigset_t all, old;

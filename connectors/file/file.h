@@ -23,6 +23,7 @@ typedef struct sl_file_stream_conf {
     int format;   /* producer: 0 payload, 1 json */
     int fsync;    /* producer */
     int64_t write_buffer;
+    int64_t write_linger_ms; /* producer */
 } sl_file_stream_conf_t;
 
 extern const sl_prop_t sl_file_stream_props[];

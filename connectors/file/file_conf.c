@@ -36,5 +36,9 @@ const sl_prop_t sl_file_stream_props[] = {
      "only a crash of the process."},
     {"write.buffer.size", SL_PROP_SIZE, FO(write_buffer), "1M", 4096, 1073741824.0, NULL, 0,
      "Producer: bytes buffered before a write; buffered records are acknowledged once written."},
+    {"write.linger", SL_PROP_DURATION, FO(write_linger_ms), "100ms", 0, 3600000.0, NULL, 0,
+     "Producer: longest time a record waits in the buffer before it is written (the first "
+     "record of a buffer starts the clock), so output shows at once even when the input is "
+     "a trickle; 0 writes at the end of every poll batch. Plain numbers are milliseconds."},
     {NULL, 0, 0, NULL, 0, 0, NULL, 0, NULL},
 };

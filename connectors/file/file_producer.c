@@ -1,12 +1,16 @@
 /*
  * file_producer.c: appending records to a file, one line each (the payload, or a JSON object
  * with the record's metadata). Records are buffered and written with one write() per flush
- * (O_APPEND, so the workers of a job can share a file and lines never interleave); a record is
- * acknowledged once its bytes were handed to the kernel, or after fdatasync with `fsync`.
+ * (O_APPEND, so the workers of a job can share a file and lines never interleave): when the
+ * buffer reaches write.buffer.size, when write.linger has passed since the oldest buffered
+ * record arrived (so `sluice run job | jq` never looks hung behind a commit interval), and when
+ * the runtime flushes. A record is acknowledged once its bytes were handed to the kernel, or
+ * after fdatasync with `fsync`.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,7 +27,24 @@ typedef struct fout {
     sl_sb_t buf;
     sl_record_t **pending;
     int npending, cap;
+    sl_output_t *out;
+    struct event *linger_ev; /* writes the buffer write.linger after its first record */
+    int linger_armed;
 } fout_t;
+
+static sl_err_t write_buffered(fout_t *fo, char *why, size_t whylen);
+
+static void linger_cb(evutil_socket_t fd, short what, void *arg) {
+    fout_t *fo = arg;
+    char why[256];
+    (void)fd;
+    (void)what;
+    fo->linger_armed = 0;
+    /* A failed write fails the job whatever task.error.policy says, as the runtime's own
+     * flushes do: the output cannot take records any more. */
+    if (write_buffered(fo, why, sizeof(why)) != SL_OK)
+        sl_output_abort(fo->out, "%s", why);
+}
 
 sl_err_t sl_file_out_open_fd(sl_output_t *out, int fd, void **statep) {
     fout_t *fo = calloc(1, sizeof(*fo));
@@ -33,6 +54,12 @@ sl_err_t sl_file_out_open_fd(sl_output_t *out, int fd, void **statep) {
     }
     fo->c = sl_output_stream_conf(out);
     fo->fd = fd;
+    fo->out = out;
+    if (!(fo->linger_ev = evtimer_new(sl_output_base(out), linger_cb, fo))) {
+        close(fd);
+        free(fo);
+        return sl_output_fail(out, "out of memory");
+    }
     *statep = fo;
     return SL_OK;
 }
@@ -170,34 +197,54 @@ sl_err_t sl_file_out_send(sl_output_t *out, void *state, sl_record_t *rec) {
     fo->pending[fo->npending++] = rec;
     if ((int64_t)fo->buf.len >= fo->c->write_buffer)
         return sl_file_out_flush(out, state, 1);
+    if (!fo->linger_armed) {
+        struct timeval tv = {(time_t)(fo->c->write_linger_ms / 1000),
+                             (suseconds_t)((fo->c->write_linger_ms % 1000) * 1000)};
+        evtimer_add(fo->linger_ev, &tv);
+        fo->linger_armed = 1;
+    }
     return SL_OK;
 }
 
-sl_err_t sl_file_out_flush(sl_output_t *out, void *state, int sync) {
-    fout_t *fo = state;
+/* Writes the buffer and acknowledges its records (with the outcome); why says what failed. */
+static sl_err_t write_buffered(fout_t *fo, char *why, size_t whylen) {
     sl_err_t err = SL_OK;
     size_t done = 0;
-    (void)sync;
 
+    if (fo->linger_armed) {
+        evtimer_del(fo->linger_ev);
+        fo->linger_armed = 0;
+    }
     while (done < fo->buf.len) {
         ssize_t w = write(fo->fd, fo->buf.buf + done, fo->buf.len - done);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            err = sl_output_fail(out, "write: %s", strerror(errno));
+            snprintf(why, whylen, "write: %s", strerror(errno));
+            err = SL_ERR_IO;
             break;
         }
         done += (size_t)w;
     }
-    if (err == SL_OK && fo->c->fsync && fo->npending && fdatasync(fo->fd) != 0)
-        err = sl_output_fail(out, "fdatasync: %s", strerror(errno));
+    if (err == SL_OK && fo->c->fsync && fo->npending && fdatasync(fo->fd) != 0) {
+        snprintf(why, whylen, "fdatasync: %s", strerror(errno));
+        err = SL_ERR_IO;
+    }
     /* Acknowledging may free records and advance checkpoints; take the batch first. */
     int n = fo->npending;
     fo->npending = 0;
     sl_sb_reset(&fo->buf);
     for (int i = 0; i < n; i++)
-        sl_output_ack(out, fo->pending[i], err);
+        sl_output_ack(fo->out, fo->pending[i], err);
     return err;
+}
+
+sl_err_t sl_file_out_flush(sl_output_t *out, void *state, int sync) {
+    char why[256];
+    (void)sync;
+    if (write_buffered(state, why, sizeof(why)) != SL_OK)
+        return sl_output_fail(out, "%s", why);
+    return SL_OK;
 }
 
 void sl_file_out_close(sl_output_t *out, void *state) {
@@ -206,6 +253,8 @@ void sl_file_out_close(sl_output_t *out, void *state) {
         return;
     if (fo->npending)
         sl_file_out_flush(out, fo, 1);
+    if (fo->linger_ev)
+        event_free(fo->linger_ev);
     close(fo->fd);
     sl_sb_free(&fo->buf);
     free(fo->pending);

@@ -453,7 +453,8 @@ sl_poll_t kin_shard_poll(kin_shard_t *s, int max);
 int kin_shard_ended(const kin_shard_t *s, const kin_shard_info_t **children, size_t *n);
 /* The last (seq, sub) delivered (NULL before the first record). */
 const char *kin_shard_last_delivered(const kin_shard_t *s, int64_t *sub);
-/* Milliseconds behind the tip as last reported (-1 unknown). */
+/* Milliseconds behind the tip as last reported (-1 unknown); while reads fail, that plus the
+ * time since the last read that succeeded. */
 int64_t kin_shard_millis_behind(const kin_shard_t *s);
 /* Cancels the calls in flight and frees everything. */
 void kin_shard_close(kin_shard_t *s);

@@ -19,6 +19,7 @@
 
 #include <event2/event.h>
 
+#include "health.h"
 #include "kinesis.h"
 #include "sluice/log.h"
 #include "util_str.h"
@@ -90,6 +91,10 @@ struct kin_shard {
     kin_shard_info_t *children;
     size_t n_children;
     int64_t millis_behind;
+    /* an outage: the last read that succeeded (monotonic ms) and the warnings' limiter */
+    int64_t last_ok_ms;
+    int reads_failing;
+    util_ratelimit_t warn_rl;
     /* the worker's budget */
     kin_gate_t *gate;
     int gated;            /* a GetRecords of ours counts in gate->calls */
@@ -187,6 +192,32 @@ static void notify(kin_shard_t *s) {
         s->waiting = 0;
         sl_part_wake(s->part);
     }
+}
+
+/* A read that failed and will be tried again: warned about at most every
+ * SL_AWS_OUTAGE_REPORT_MS per shard (the AWS client already said when the endpoint started
+ * failing), and the lag keeps growing from the last read that succeeded. */
+static void read_failed(kin_shard_t *s, int64_t retry_ms, const char *fmt, ...) SL_PRINTF(3, 4);
+static void read_failed(kin_shard_t *s, int64_t retry_ms, const char *fmt, ...) {
+    int64_t now = sl_mono_ms(), held = 0;
+    if (util_ratelimit(&s->warn_rl, now, SL_AWS_OUTAGE_REPORT_MS, &held)) {
+        char what[768];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof(what), fmt, ap);
+        va_end(ap);
+        if (held)
+            sl_log(SL_LOG_WARN, "kinesis", "shard %s of stream %s: %s; trying again in %lld ms "
+                   "(%lld more failed reads since the last warning)", s->id, stream_of(s), what,
+                   (long long)retry_ms, (long long)held);
+        else
+            sl_log(SL_LOG_WARN, "kinesis", "shard %s of stream %s: %s; trying again in %lld ms",
+                   s->id, stream_of(s), what, (long long)retry_ms);
+    }
+    if (!s->last_ok_ms)
+        s->last_ok_ms = now;
+    s->reads_failing = 1;
+    sl_part_set_lag(s->part, kin_shard_millis_behind(s));
 }
 
 static void fail(kin_shard_t *s, const char *fmt, ...) SL_PRINTF(2, 3);
@@ -293,10 +324,9 @@ static void on_iterator(void *opaque, const sl_aws_result_t *res) {
         return;
     }
     if (res->err == SL_ERR_RETRY || res->err == SL_ERR_IO) {
-        sl_log(SL_LOG_WARN, "kinesis", "shard %s of stream %s: GetShardIterator failed after %d "
-               "attempt(s): %s%s%s; trying again in %lld ms", s->id, stream_of(s),
-               res->attempts, res->type ? res->type : sl_err_str(res->err),
-               *res->message ? ": " : "", res->message, (long long)s->rp_iterator.max_ms);
+        read_failed(s, s->rp_iterator.max_ms, "GetShardIterator failed after %d attempt(s): %s%s%s",
+                    res->attempts, res->type ? res->type : sl_err_str(res->err),
+                    *res->message ? ": " : "", res->message);
         arm(s, TIMER_ITERATOR, s->rp_iterator.max_ms);
         return;
     }
@@ -440,10 +470,9 @@ static void on_records_inner(kin_shard_t *s, const sl_aws_result_t *res) {
             return;
         }
         if (res->err == SL_ERR_RETRY || res->err == SL_ERR_IO) {
-            sl_log(SL_LOG_WARN, "kinesis", "shard %s of stream %s: GetRecords failed after %d "
-                   "attempt(s): %s%s%s; trying again in %lld ms", s->id, stream_of(s),
-                   res->attempts, res->type ? res->type : sl_err_str(res->err),
-                   *res->message ? ": " : "", res->message, (long long)s->rp_records.max_ms);
+            read_failed(s, s->rp_records.max_ms, "GetRecords failed after %d attempt(s): %s%s%s",
+                        res->attempts, res->type ? res->type : sl_err_str(res->err),
+                        *res->message ? ": " : "", res->message);
             arm(s, TIMER_FETCH, s->rp_records.max_ms);
             return;
         }
@@ -459,9 +488,12 @@ static void on_records_inner(kin_shard_t *s, const sl_aws_result_t *res) {
         if (err == SL_ERR_INVAL && !doc) {
             /* not JSON at all (a proxy's page): transient, as a transport failure was before
              * raw answers (the error path only: the hot path never builds a document) */
-            sl_log(SL_LOG_WARN, "kinesis", "shard %s of stream %s: GetRecords: the answer is "
-                   "not JSON: %s; trying again in %lld ms", s->id, stream_of(s), errstr,
-                   (long long)s->rp_records.max_ms);
+            char next[64];
+            snprintf(next, sizeof(next), "trying again in %lld ms",
+                     (long long)s->rp_records.max_ms);
+            sl_aws_client_bad_answer(s->client, "GetRecords", errstr, next);
+            read_failed(s, s->rp_records.max_ms, "GetRecords: the answer is not JSON: %s",
+                        errstr);
             arm(s, TIMER_FETCH, s->rp_records.max_ms);
             return;
         }
@@ -471,6 +503,13 @@ static void on_records_inner(kin_shard_t *s, const sl_aws_result_t *res) {
     }
     if (r.millis_behind >= 0)
         s->millis_behind = r.millis_behind;
+    s->last_ok_ms = sl_mono_ms();
+    s->reads_failing = 0;
+    if (s->warn_rl.next_ms) {
+        sl_log(SL_LOG_INFO, "kinesis", "shard %s of stream %s: reading again", s->id,
+               stream_of(s));
+        memset(&s->warn_rl, 0, sizeof(s->warn_rl));
+    }
     s->last_count = r.n;
     s->last_bytes = r.buf ? sl_buf_len(r.buf) : 0;
     if (r.n) {
@@ -791,6 +830,8 @@ const char *kin_shard_last_delivered(const kin_shard_t *s, int64_t *sub) {
 }
 
 int64_t kin_shard_millis_behind(const kin_shard_t *s) {
+    if (s->reads_failing) /* behind by at least the time nothing could be read */
+        return (s->millis_behind > 0 ? s->millis_behind : 0) + sl_mono_ms() - s->last_ok_ms;
     return s->millis_behind;
 }
 

@@ -28,6 +28,10 @@ static const sl_prop_t stdio_stream_props[] = {
      "Producer: write each record's payload as a line, or a JSON object with its metadata."},
     {"write.buffer.size", SL_PROP_SIZE, FO(write_buffer), "64K", 1, 1073741824.0, NULL, 0,
      "Producer: bytes buffered before a write."},
+    {"write.linger", SL_PROP_DURATION, FO(write_linger_ms), "100ms", 0, 3600000.0, NULL, 0,
+     "Producer: longest time a record waits in the buffer before it is written, so "
+     "`sluice run job | jq` shows records at once; 0 writes at the end of every poll batch. "
+     "Plain numbers are milliseconds."},
     {NULL, 0, 0, NULL, 0, 0, NULL, 0, NULL},
 };
 

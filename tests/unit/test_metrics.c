@@ -274,8 +274,11 @@ out:
 
 static int health_flag;
 
-static int healthy(void *opaque) {
-    return __atomic_load_n((int *)opaque, __ATOMIC_SEQ_CST);
+static int healthy(void *opaque, sl_sb_t *why) {
+    int ok = __atomic_load_n((int *)opaque, __ATOMIC_SEQ_CST);
+    if (!ok)
+        sl_sb_printf(why, "kinesis at http://x: failing for 61 s: HTTP 500\n");
+    return ok;
 }
 
 static void test_server(void) {
@@ -315,7 +318,8 @@ static void test_server(void) {
     __atomic_store_n(&health_flag, 0, __ATOMIC_SEQ_CST);
     CU_ASSERT_EQUAL(http_do(port, "GET", "/healthz", &resp), 0);
     CU_ASSERT_EQUAL(resp.status, 503);
-    CU_ASSERT_STRING_EQUAL(resp.body ? resp.body : "", "unhealthy\n");
+    CU_ASSERT_STRING_EQUAL(resp.body ? resp.body : "",
+                           "unhealthy\nkinesis at http://x: failing for 61 s: HTTP 500\n");
     free(resp.body);
 
     CU_ASSERT_EQUAL(http_do(port, "GET", "/nope", &resp), 0);
