@@ -365,8 +365,10 @@ static void http_done(void *opaque, const sl_http_resp_t *resp) {
         sl_creds_invalidate(c->creds, NULL);
         return;
     }
-    if (cls == SL_AWS_RETRY && call->attempts <= call->retry.max_retries) {
-        int64_t delay = sl_retry_delay_ms(&call->retry, call->attempts - 1, &c->rng);
+    int64_t delay = cls == SL_AWS_RETRY
+                        ? sl_retry_delay_ms(&call->retry, call->attempts - 1, &c->rng) : 0;
+    if (cls == SL_AWS_RETRY && call->attempts <= call->retry.max_retries &&
+        (!call->retry.deadline_ms || sl_mono_ms() + delay < call->retry.deadline_ms)) {
         sl_log_debug("aws", "%s.%s: attempt %d: %s; retrying in %lld ms", c->service, call->op,
                      call->attempts, call->type ? call->type : call->message,
                      (long long)delay);
@@ -382,7 +384,10 @@ static void http_done(void *opaque, const sl_http_resp_t *resp) {
     if (resp->err != SL_OK || resp->status >= 500) {
         char next[96];
         snprintf(next, sizeof(next), "%s after %d attempt(s)",
-                 cls == SL_AWS_RETRY ? "retries exhausted" : "not retryable", call->attempts);
+                 cls != SL_AWS_RETRY                    ? "not retryable"
+                 : call->attempts <= call->retry.max_retries ? "out of time"
+                                                             : "retries exhausted",
+                 call->attempts);
         outage_fail(call, next);
     }
     if (cls == SL_AWS_RETRY)

@@ -35,6 +35,7 @@ typedef struct sl_retry_policy {
     int64_t max_ms;    /* cap of the ceiling, e.g. 10000 */
     double exp;        /* growth per attempt, e.g. 1.5 or 2 */
     int max_retries;   /* retries after the first attempt; 0 = none */
+    int64_t deadline_ms; /* no retry starts after this monotonic time (sl_mono_ms); 0 = none */
 } sl_retry_policy_t;
 
 /* The delay before retry number attempt (0-based) with full jitter: a uniform random value in

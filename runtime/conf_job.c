@@ -47,6 +47,13 @@ const sl_prop_t sl_job_props[] = {
     {"task.shutdown.ms", SL_PROP_DURATION, JO(shutdown_timeout_ms), "30000", 0, 3600000.0, NULL,
      0, "On SIGINT/SIGTERM, how long to wait for the chains to drain and the sinks to "
      "acknowledge before exiting without the final checkpoint."},
+    {"task.start.timeout", SL_PROP_DURATION, JO(start_timeout_ms), "120s", 0, 86400000.0,
+     NULL, 0,
+     "Longest time an input may take at start to reach the services it cannot read without "
+     "(the Kinesis or DynamoDB stream's description, the KCL lease table). An endpoint still "
+     "failing then (connection refused, unknown host, unreachable proxy, no answer, 5xx) fails "
+     "the job with its last error (exit 1) instead of retrying on; once started, outages are "
+     "ridden out with warnings and /healthz. 0: retry without end."},
     {"task.health.stall.ms", SL_PROP_DURATION, JO(health_stall_ms), "60000", 1000, 86400000.0,
      NULL, 0,
      "How long an endpoint the job depends on (an AWS service, a Pulsar broker) may keep "

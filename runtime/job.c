@@ -241,6 +241,8 @@ sl_err_t sl_job_run(sl_job_t *job) {
     /* Workers and the main loop activate each other's events: libevent must lock. */
     pthread_once(&threads_once, use_pthreads);
     job->running = 1;
+    job->start_deadline_ms = job->jc.start_timeout_ms > 0
+                                 ? sl_mono_ms() + job->jc.start_timeout_ms : 0;
     if (!(job->base = event_base_new()) ||
         !(job->stop_ev = event_new(job->base, job->stop_pipe[0], EV_READ | EV_PERSIST, stop_cb,
                                    job)) ||

@@ -41,6 +41,7 @@ typedef struct sl_job_conf {
     int log_format; /* 0 text, 1 json */
     int64_t shutdown_timeout_ms;
     int64_t health_stall_ms;
+    int64_t start_timeout_ms;
 } sl_job_conf_t;
 
 /* The generic per-stream keys (sl_stream_generic_props). */
@@ -198,6 +199,7 @@ struct sl_job {
     sl_metrics_t *metrics;
     sl_metrics_server_t *msrv;
     int running;
+    int64_t start_deadline_ms; /* monotonic: sl_job_run's start + task.start.timeout; 0 none */
     int stop_count;  /* atomic: sl_job_stop() calls */
     int failed;      /* atomic: some part failed the job */
     int live_parts;  /* atomic: partitions not yet done */

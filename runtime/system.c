@@ -115,6 +115,9 @@ const void *sl_input_system_conf(const sl_input_t *in) {
 const void *sl_input_stream_conf(const sl_input_t *in) {
     return in->st->conf;
 }
+int64_t sl_input_start_deadline(const sl_input_t *in) {
+    return in->job->start_deadline_ms;
+}
 int sl_input_start_upcoming(const sl_input_t *in) {
     return in->st->generic.offset_default == 1;
 }

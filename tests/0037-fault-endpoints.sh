@@ -6,7 +6,8 @@
 # operation, the endpoint and the error is printed and bounded (the first attempt's timeout +
 # 1 s: 10 s socket timeout for the hang; 1 s for the others, 3 s on a loaded machine), and
 # /healthz answers 503 naming the endpoint once it has been failing for task.health.stall.ms
-# (2 s here). Then an outage in the middle of reading, through the same fault endpoint in front
+# (2 s here). With task.start.timeout=4s a job whose stream or lease table cannot be reached
+# ends with exit 1 naming the endpoint (refused, hang). Then an outage in the middle of reading, through the same fault endpoint in front
 # of kinesalite: one warning (not one per attempt), sluice_partition_lag_ms grows while nothing
 # can be read, /healthz turns 503 and back to 200, a line says the endpoint answers again, and
 # every record put during the outage comes out once.
@@ -91,6 +92,37 @@ echo pass >"$T/mode"
 fault_case badproxy "$KIN" "proxy" $((1000 + SLACK)) "systems.kin.aws.proxy.host=no-such-proxy.invalid" \
     "systems.kin.aws.proxy.port=3128"
 
+# end_case NAME ENDPOINT TEXT BOUND_MS [EXTRA...]: with task.start.timeout=4s the job gives up:
+# exit 1 within BOUND_MS, its last line naming TEXT and the setting.
+end_case() {
+    _name=$1 _ep=$2 _text=$3 _bound=$4; shift 4
+    job "e-$_name" "$_ep" 0 "task.start.timeout=4s" "$@" | sed '/^metrics.http.port=/d' >"$T/e-$_name.properties"
+    _t0=$(now_ms)
+    set +e
+    "$SLUICE" run "$T/e-$_name.properties" >"$T/e-$_name.log" 2>&1 &
+    _p=$!; kin_track $_p
+    _end=$(($(date +%s) + 60))
+    while kin_alive "$_p" && [ "$(date +%s)" -lt "$_end" ]; do sleep 0.1; done
+    _ms=$(($(now_ms) - _t0))
+    wait "$_p"; _rc=$?
+    set -e
+    say "$_name: the job ended after $_ms ms (rc $_rc): $(tail -n 1 "$T/e-$_name.log" | cut -c1-240)"
+    RESULTS_END="$RESULTS_END $_name=${_ms}ms"
+    [ "$_rc" = 1 ] || { tail -n 20 "$T/e-$_name.log"; fail "$_name: exit $_rc, expected 1"; }
+    [ "$_ms" -le "$_bound" ] || fail "$_name: ended after $_ms ms, bound $_bound ms"
+    tail -n 3 "$T/e-$_name.log" | grep -F -- "$_text" | grep -qF task.start.timeout \
+        || { tail -n 20 "$T/e-$_name.log"; fail "$_name: the error does not name '$_text' and task.start.timeout"; }
+}
+RESULTS_END=""
+end_case refused "http://127.0.0.1:$RPORT" "127.0.0.1:$RPORT" $((4000 + 6000 + SLACK))
+echo hang >"$T/mode"
+end_case hang "$FURL" "$FURL" $((4000 + 10000 + 6000 + SLACK))
+echo pass >"$T/mode"
+# The lease table's endpoint refuses: the same policy as the stream's (it used to fail at once).
+end_case leasetable "$KIN" "127.0.0.1:$RPORT" $((4000 + 6000 + SLACK)) \
+    "systems.kin.aws.dynamodb.endpoint=http://127.0.0.1:$RPORT"
+grep -q "giving up at start" "$T/e-leasetable.log" || fail "leasetable: not the start policy"
+
 # --- an outage in the middle of reading -------------------------------------------------------
 echo pass >"$T/mode"
 MP=$(free_port)
@@ -126,3 +158,4 @@ kin_stop "$KIN_PID" "$T/outage.log"
 [ "$(kin_lines "$T/outage.jsonl")" = 6 ] || fail "$(kin_lines "$T/outage.jsonl") records out, expected 6"
 say "outage: $(grep -F 'answers again' "$T/outage.log" | head -n 1 | cut -c1-200)"
 say "time to the first warning:$RESULTS"
+say "time to the job's end with task.start.timeout=4s:$RESULTS_END"

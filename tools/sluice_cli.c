@@ -478,6 +478,8 @@ static int cmd_aws(int argc, char **argv) {
     sl_http_opts_init(&ho);
     ho.verify_tls = verify;
     ho.max_connections = 50; /* the AWS SDKs' default pool size */
+    /* aws.socket.timeout's default: a hung endpoint costs 10 s per attempt, not a minute */
+    ho.request_timeout_ms = 10000;
     memset(&chain, 0, sizeof(chain));
     chain.profile = profile;
     memset(&co, 0, sizeof(co));
@@ -487,7 +489,7 @@ static int cmd_aws(int argc, char **argv) {
     co.endpoint = endpoint;
     co.target_prefix = services[si].prefix;
     co.json_version = services[si].version;
-    co.retry = (sl_retry_policy_t){100, 5000, 2.0, 5};
+    co.retry = (sl_retry_policy_t){100, 5000, 2.0, 5, 0};
     if (!base || !(http = sl_http_new(base, &ho, err, sizeof(err))) ||
         !(creds = sl_creds_new(base, sl_creds_default_chain_new(base, http, &chain), NULL, err,
                                sizeof(err))) ||

@@ -200,7 +200,7 @@ static sl_aws_client_t *dynamodb_client(sl_http_t *http, sl_creds_t *creds,
                       ? kc->aws.dynamodb_endpoint : NULL;
     co.target_prefix = "DynamoDB_20120810";
     co.json_version = "1.0";
-    co.retry = (sl_retry_policy_t){100, 2000, 2.0, 4};
+    co.retry = (sl_retry_policy_t){100, 2000, 2.0, 4, 0};
     return sl_aws_client_new(http, creds, &co, errstr, errlen);
 }
 

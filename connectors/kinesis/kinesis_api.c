@@ -830,7 +830,7 @@ static sl_err_t list_start(sl_aws_client_t *c, int ddb, const char *stream, cons
     if (retry)
         l->retry = *retry;
     else
-        l->retry = (sl_retry_policy_t){500, 5000, 2.0, 10};
+        l->retry = (sl_retry_policy_t){500, 5000, 2.0, 10, 0};
     if ((arn && *arn && !(l->arn = sl_strdup(arn))) ||
         (stream && *stream && !(l->stream = sl_strdup(stream))) ||
         (filter_type && *filter_type && !(l->filter_type = sl_strdup(filter_type)))) {

@@ -91,6 +91,7 @@ struct kin_coord {
     struct event *renew_ev, *take_ev, *pump_ev, *parent_ev, *grace_ev, *describe_ev;
     int64_t renew_ms, take_ms;
     int ensured;
+    int described; /* the stream checked out: describe_ev now retries the lease table */
     int listing_shards, sync_again;
     uint64_t lists_started;  /* listings started so far; the one in flight is the last */
     int scanning, scan_again, synced_once;
@@ -1076,9 +1077,32 @@ out:
 
 /* ---- life cycle ---------------------------------------------------------------------------- */
 
+/* A call the input cannot start without failed with a retryable error: 1 when it is to be tried
+ * again (before task.start.timeout), else 0 after failing the job with why. */
+static int start_retry(kin_coord_t *c, const char *why) {
+    int64_t deadline = sl_input_start_deadline(c->k->in);
+    if (!deadline || sl_mono_ms() < deadline)
+        return 1;
+    sl_input_abort(c->k->in, "stream %s: %s; giving up at start (task.start.timeout)",
+                   c->k->stream, why);
+    return 0;
+}
+
 static void ensured(void *opaque, sl_lease_result_t *res) {
     kin_coord_t *c = opaque;
     struct timeval tv;
+    if (res->err == SL_ERR_RETRY || res->err == SL_ERR_IO) {
+        /* The endpoint is failing (the AWS client warned): again until task.start.timeout. */
+        char why[768];
+        snprintf(why, sizeof(why), "%s (DynamoDB at %s)",
+                 res->msg ? res->msg : sl_err_str(res->err), sl_aws_client_endpoint(c->k->dynamodb));
+        if (start_retry(c, why)) {
+            tv.tv_sec = (time_t)(c->kc->describe.max_ms / 1000);
+            tv.tv_usec = (suseconds_t)((c->kc->describe.max_ms % 1000) * 1000);
+            event_add(c->describe_ev, &tv);
+        }
+        return;
+    }
     if (res->err != SL_OK) {
         sl_log(SL_LOG_ERROR, "kinesis", "stream %s: lease table %s: %s", c->k->stream, c->table,
                res->msg ? res->msg : sl_err_str(res->err));
@@ -1156,6 +1180,7 @@ kin_coord_t *kin_coord_new(kin_input_t *k, char *errstr, size_t errlen) {
 
 /* After the stream checked out: the lease table (or straight to the first shard sync). */
 static void begin_leasing(kin_coord_t *c) {
+    c->described = 1;
     if (!c->lt) {
         c->ensured = 1;
         kin_coord_sync(c);
@@ -1217,8 +1242,15 @@ static void described(void *opaque, const sl_aws_result_t *res) {
                        res->message ? ": " : "", res->message ? res->message : "");
         return;
     }
-    sl_log(SL_LOG_WARN, "kinesis", "stream %s: %s failed (%s): trying again", c->k->stream,
-           describe_call(c), res->message ? res->message : sl_err_str(res->err));
+    {
+        char why[512];
+        snprintf(why, sizeof(why), "%s at %s failed: %s", describe_call(c),
+                 sl_aws_client_endpoint(c->k->kinesis),
+                 res->message ? res->message : sl_err_str(res->err));
+        if (!start_retry(c, why))
+            return;
+        sl_log(SL_LOG_WARN, "kinesis", "stream %s: %s; trying again", c->k->stream, why);
+    }
     tv.tv_sec = (time_t)(c->kc->describe.max_ms / 1000);
     tv.tv_usec = (suseconds_t)((c->kc->describe.max_ms % 1000) * 1000);
     event_add(c->describe_ev, &tv);
@@ -1227,6 +1259,7 @@ static void described(void *opaque, const sl_aws_result_t *res) {
 static void describe(kin_coord_t *c) {
     sl_retry_policy_t retry = kin_backoff_policy(&c->kc->describe);
     json_t *body = json_object();
+    retry.deadline_ms = sl_input_start_deadline(c->k->in);
     if (c->kc->ddb) {
         json_object_set_new(body, "StreamArn", json_string(c->kc->stream_arn));
         json_object_set_new(body, "Limit", json_integer(1));
@@ -1240,9 +1273,13 @@ static void describe(kin_coord_t *c) {
 }
 
 static void describe_cb(evutil_socket_t fd, short what, void *arg) {
+    kin_coord_t *c = arg;
     (void)fd;
     (void)what;
-    describe(arg);
+    if (c->described)
+        begin_leasing(c); /* the lease table failed to answer: ask again */
+    else
+        describe(c);
 }
 
 sl_err_t kin_coord_start(kin_coord_t *c) {

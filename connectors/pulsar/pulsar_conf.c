@@ -296,6 +296,6 @@ void pl_client_conf(const pl_conf_t *c, const char *what, pl_client_conf_t *cc) 
 }
 
 int64_t pl_retry_ms(const pl_conf_t *c, int attempts, uint64_t *rng) {
-    sl_retry_policy_t p = {c->retry_base_ms, c->retry_max_ms, 2.0, 0};
+    sl_retry_policy_t p = {c->retry_base_ms, c->retry_max_ms, 2.0, 0, 0};
     return sl_retry_delay_ms(&p, attempts > 0 ? attempts - 1 : 0, rng);
 }

@@ -44,7 +44,7 @@ static void test_endpoints(void) {
 }
 
 static void test_retry_delay(void) {
-    sl_retry_policy_t p = {100, 1000, 2.0, 5};
+    sl_retry_policy_t p = {100, 1000, 2.0, 5, 0};
     uint64_t rng = 42;
     int64_t max_seen[6] = {0};
     for (int i = 0; i < 20000; i++)
@@ -267,7 +267,7 @@ static int fixture_up(fixture_t *fx) {
     co.endpoint = url;
     co.target_prefix = "Kinesis_20131202";
     co.json_version = "1.1";
-    co.retry = (sl_retry_policy_t){5, 20, 2.0, 3};
+    co.retry = (sl_retry_policy_t){5, 20, 2.0, 3, 0};
     co.seed = 7;
     fx->client = sl_aws_client_new(fx->http, fx->creds, &co, err, sizeof(err));
     return fx->http && fx->creds && fx->client ? 0 : -1;

@@ -1476,7 +1476,7 @@ static int h_up(harness_t *h) {
     co.endpoint = url;
     co.target_prefix = "Kinesis_20131202";
     co.json_version = "1.1";
-    co.retry = (sl_retry_policy_t){5, 20, 2.0, 3};
+    co.retry = (sl_retry_policy_t){5, 20, 2.0, 3, 0};
     co.seed = 11;
     h->client = sl_aws_client_new(h->http, h->creds, &co, err, sizeof(err));
     /* a partition as the worker would own it, its chain empty: records go to h_sink */
@@ -1617,7 +1617,7 @@ static const char page2[] =
 static void test_list_shards(void) {
     harness_t h;
     listed_t l = {0};
-    sl_retry_policy_t rp = {5, 20, 2.0, 3};
+    sl_retry_policy_t rp = {5, 20, 2.0, 3, 0};
     json_t *b;
     CU_ASSERT_EQUAL_FATAL(h_up(&h), 0);
     h.srv.script_status[0] = 200;
