@@ -57,6 +57,7 @@ test  file    /usr/bin/time  time
 test  cmd     python3      python3
 test  pymod   venv,ensurepip  python3-venv
 test  pymod   pip          python3-pip
+test  pymod   botocore.auth  python3-botocore
 test  cmd     java         openjdk-17-jdk-headless
 test  cmd     javac        openjdk-17-jdk-headless
 test  cmd     mvn          maven
