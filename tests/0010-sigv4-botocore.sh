@@ -20,15 +20,7 @@
 
 SIGN="$top_builddir/tests/tools/sigv4-sign"
 [ -x "$SIGN" ] || fail "no signer helper at $SIGN (make tests/tools/sigv4-sign)"
-command -v python3 >/dev/null 2>&1 || fail "python3 is not on PATH: botocore is this test's judge"
-if ! python3 -c 'import botocore.auth' 2>/dev/null; then
-    say "botocore is not importable: trying python3 -m pip install --user botocore"
-    python3 -m pip install --user --quiet botocore >"$T/pip.log" 2>&1 || true
-    python3 -c 'import botocore.auth' 2>/dev/null || {
-        cat "$T/pip.log" >&2
-        fail "botocore is not importable and pip could not install it (nor is Debian's python3-botocore installed); this test cannot run without its judge"
-    }
-fi
+py_judge botocore.auth botocore
 
 SEED=${SIGV4_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 CASES=${SIGV4_CASES:-400}

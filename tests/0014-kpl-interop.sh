@@ -19,17 +19,10 @@
 TOOL="$top_builddir/tests/tools/kpl-tool"
 AGG_VERSION=1.2.3
 PROTOBUF_VERSION=3.20.3
+# aws_kinesis_agg imports six without declaring it.
+SIX_VERSION=1.17.0
 [ -x "$TOOL" ] || fail "no helper at $TOOL (make tests/tools/kpl-tool)"
-command -v python3 >/dev/null 2>&1 || fail "python3 is not on PATH: aws_kinesis_agg is this test's judge"
-if ! python3 -c 'import aws_kinesis_agg.aggregator, aws_kinesis_agg.deaggregator' 2>/dev/null; then
-    say "aws_kinesis_agg is not importable: python3 -m pip install --user aws_kinesis_agg==$AGG_VERSION protobuf==$PROTOBUF_VERSION"
-    python3 -m pip install --user --quiet "aws_kinesis_agg==$AGG_VERSION" \
-        "protobuf==$PROTOBUF_VERSION" >"$T/pip.log" 2>&1 || true
-    python3 -c 'import aws_kinesis_agg.aggregator, aws_kinesis_agg.deaggregator' 2>"$T/import.log" || {
-        cat "$T/pip.log" "$T/import.log" >&2
-        fail "aws_kinesis_agg==$AGG_VERSION cannot be imported and pip could not install it; this test cannot run without its judge"
-    }
-fi
+py_judge "aws_kinesis_agg.aggregator, aws_kinesis_agg.deaggregator" "aws_kinesis_agg==$AGG_VERSION" "protobuf==$PROTOBUF_VERSION" "six==$SIX_VERSION"
 
 SEED=${KPL_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 say "seed $SEED (replay with KPL_SEED=$SEED), aws_kinesis_agg $(python3 -c 'import importlib.metadata as m; print(m.version("aws_kinesis_agg"))'), protobuf $(python3 -c 'import google.protobuf as p; print(p.__version__)')"

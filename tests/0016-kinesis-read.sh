@@ -18,11 +18,9 @@ PEER=0016-kinesis-read
 
 AGG_VERSION=1.2.3
 PROTOBUF_VERSION=3.20.3
-if ! python3 -c 'import aws_kinesis_agg.aggregator' 2>/dev/null; then
-    say "aws_kinesis_agg is not importable: python3 -m pip install --user aws_kinesis_agg==$AGG_VERSION protobuf==$PROTOBUF_VERSION"
-    python3 -m pip install --user --quiet "aws_kinesis_agg==$AGG_VERSION" "protobuf==$PROTOBUF_VERSION" >"$T/pip.log" 2>&1 || true
-    python3 -c 'import aws_kinesis_agg.aggregator' 2>/dev/null || { cat "$T/pip.log"; fail "aws_kinesis_agg==$AGG_VERSION cannot be installed: the KPL part has no judge"; }
-fi
+# aws_kinesis_agg imports six without declaring it.
+SIX_VERSION=1.17.0
+py_judge aws_kinesis_agg.aggregator "aws_kinesis_agg==$AGG_VERSION" "protobuf==$PROTOBUF_VERSION" "six==$SIX_VERSION"
 "$SLUICE" config docs | grep -q scan.stream.initpos || fail "this sluice has no kinesis consumer (no scan.stream.initpos)"
 
 kin_up kinesalite dynalite

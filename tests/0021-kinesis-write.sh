@@ -20,11 +20,9 @@ PEER=0021-kinesis-write
 
 AGG_VERSION=1.2.3
 PROTOBUF_VERSION=3.20.3
-if ! python3 -c 'import aws_kinesis_agg.deaggregator' 2>/dev/null; then
-    say "aws_kinesis_agg is not importable: python3 -m pip install --user aws_kinesis_agg==$AGG_VERSION protobuf==$PROTOBUF_VERSION"
-    python3 -m pip install --user --quiet "aws_kinesis_agg==$AGG_VERSION" "protobuf==$PROTOBUF_VERSION" >"$T/pip.log" 2>&1 || true
-    python3 -c 'import aws_kinesis_agg.deaggregator' 2>/dev/null || { cat "$T/pip.log"; fail "aws_kinesis_agg==$AGG_VERSION cannot be installed: the aggregation part has no judge"; }
-fi
+# aws_kinesis_agg imports six without declaring it.
+SIX_VERSION=1.17.0
+py_judge aws_kinesis_agg.deaggregator "aws_kinesis_agg==$AGG_VERSION" "protobuf==$PROTOBUF_VERSION" "six==$SIX_VERSION"
 "$SLUICE" config docs | grep -q sink.batch.max-size || fail "this sluice has no kinesis producer (no sink.batch.max-size)"
 
 kin_up kinesalite

@@ -1,5 +1,6 @@
 #!/bin/sh
 # test.sh: the whole test suite, as the README's second command and CI run it:
+#   0. tools/deps.sh --check: what every step below uses is there;
 #   1. gcc build, `make check` (unit + integration tests) and `make distcheck` (the unit tests
 #      and the integration tests that start no peer);
 #   2. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, `make check` again;
@@ -11,9 +12,15 @@ cd "$(dirname "$0")/.."
 top=$(pwd)
 jobs=${JOBS:-2}
 
+step() { printf '\n=== %s\n' "$*"; }
+
+# Every tool and runtime the steps below use, named with its Debian package if missing: a
+# fresh machine fails here in a second, not half an hour in with a confusing link error.
+step "deps: tools/deps.sh --check"
+sh tools/deps.sh --check || { echo "tools/test.sh: run tools/deps.sh --test first" >&2; exit 1; }
+
 [ -x configure ] || autoreconf -fi
 
-step() { printf '\n=== %s\n' "$*"; }
 # show_failures DIR: the logs of the tests that failed under DIR.
 show_failures() {
     grep -l -E '^(FAIL|ERROR)' $(find "$1" -name '*.log' -path '*tests*') 2>/dev/null | while read -r log; do

@@ -50,4 +50,35 @@ wait_for() {
     done
 }
 
+# py_judge MODULES PKG==VERSION...: makes `python3 -c "import MODULES"` work for the rest of the
+# test, for a judge from PyPI. A python3 that imports them already is used as it is. Otherwise
+# pip installs exactly those packages into a venv in the peers' cache (once, under a lock;
+# pip's own configuration picks the index and proxy), and the venv's bin/ goes first on PATH.
+# Not `pip install --user`: Debian 12's python3 refuses it (PEP 668, externally managed).
+py_judge() {
+    _pj_mods=$1; shift
+    command -v python3 >/dev/null 2>&1 || fail "python3 is not on PATH (tools/deps.sh --test installs it)"
+    python3 -c "import $_pj_mods" 2>/dev/null && return 0
+    _pj_cache=${SLUICE_PEERS_CACHE:-${HOME:-/tmp}/.cache/sluice-peers}
+    case $_pj_cache in /*) ;; *) _pj_cache=$PWD/$_pj_cache ;; esac
+    _pj_dir=$_pj_cache/py-$(printf '%s-' "$@" | sed 's/==/-/g; s/[^A-Za-z0-9._-]/_/g; s/-$//')
+    if [ ! -e "$_pj_dir/.installed" ]; then
+        say "$_pj_mods not importable: pip install $* into $_pj_dir"
+        mkdir -p "$_pj_cache" || fail "cannot create $_pj_cache"
+        (
+            flock 9 || exit 1
+            [ -e "$_pj_dir/.installed" ] && exit 0
+            rm -rf "$_pj_dir" && python3 -m venv "$_pj_dir" &&
+                "$_pj_dir/bin/pip" install --disable-pip-version-check --no-input -q "$@" &&
+                touch "$_pj_dir/.installed"
+        ) 9>"$_pj_dir.lock" >"$T/pip.log" 2>&1 || {
+            cat "$T/pip.log" >&2
+            fail "could not install $* into a venv at $_pj_dir (python3 -m venv needs python3-venv); this test cannot run without its judge"
+        }
+    fi
+    PATH=$_pj_dir/bin:$PATH
+    export PATH
+    python3 -c "import $_pj_mods" || fail "$_pj_mods still not importable from $_pj_dir"
+}
+
 [ -x "$SLUICE" ] || fail "no sluice binary at $SLUICE (build first)"

@@ -7,9 +7,11 @@
 #   ddb_adapter_judge ENDPOINT STREAM_ARN
 # which prints one line per record: KEY<TAB>EVENT_NAME<TAB>SEQUENCE_NUMBER<TAB>base64(payload)
 # (see the .java for the exact rules). On first use it installs a JDK 17 from Debian if javac is
-# missing, downloads the jars from Maven Central at pinned versions, each checked against the
-# SHA-1 recorded below, into ${SLUICE_PEERS_CACHE:-$HOME/.cache/sluice-peers}/ddb-adapter-*/
-# (complete only once .installed is written, under flock), and compiles the judge there
+# missing, fetches the jars at pinned versions with Maven (Debian's maven package, installed if
+# mvn is missing; so from the repositories, mirrors and proxies of the user's
+# ~/.m2/settings.xml), each checked against the SHA-1 recorded below, into
+# ${SLUICE_PEERS_CACHE:-$HOME/.cache/sluice-peers}/ddb-adapter-*/ (complete only once
+# .installed is written, under flock), and compiles the judge there
 # (again whenever the .java is newer). Works under set -eu; a failure is reported on stderr
 # naming the step, and the function returns non-zero.
 #
@@ -35,19 +37,19 @@
 
 DDBA_ADAPTER_VERSION=1.5.1
 DDBA_SDK_VERSION=1.12.788
-# group-path artifact version sha1 of the .jar on Maven Central; the classpath, in this order.
-DDBA_JARS="com/amazonaws dynamodb-streams-kinesis-adapter $DDBA_ADAPTER_VERSION e0980ee62b7d9b48f7ebb6199d71a7fab0653d89
-com/amazonaws aws-java-sdk-dynamodb $DDBA_SDK_VERSION b29678995914cc7889bc3ebe36fab255108b8d37
-com/amazonaws aws-java-sdk-kinesis $DDBA_SDK_VERSION c2148f85d1321ef1adeef25e6e2b990505138d3a
-com/amazonaws aws-java-sdk-core $DDBA_SDK_VERSION 1f773e506c497bead11a429038f082d646c316f5
-com/fasterxml/jackson/core jackson-databind 2.17.2 e6deb029e5901e027c129341fac39e515066b68c
-com/fasterxml/jackson/core jackson-core 2.17.2 969a35cb35c86512acbadcdbbbfb044c877db814
-com/fasterxml/jackson/core jackson-annotations 2.17.2 147b7b9412ffff24339f8aba080b292448e08698
+# groupId artifactId version sha1 of the .jar; the classpath, in this order.
+DDBA_JARS="com.amazonaws dynamodb-streams-kinesis-adapter $DDBA_ADAPTER_VERSION e0980ee62b7d9b48f7ebb6199d71a7fab0653d89
+com.amazonaws aws-java-sdk-dynamodb $DDBA_SDK_VERSION b29678995914cc7889bc3ebe36fab255108b8d37
+com.amazonaws aws-java-sdk-kinesis $DDBA_SDK_VERSION c2148f85d1321ef1adeef25e6e2b990505138d3a
+com.amazonaws aws-java-sdk-core $DDBA_SDK_VERSION 1f773e506c497bead11a429038f082d646c316f5
+com.fasterxml.jackson.core jackson-databind 2.17.2 e6deb029e5901e027c129341fac39e515066b68c
+com.fasterxml.jackson.core jackson-core 2.17.2 969a35cb35c86512acbadcdbbbfb044c877db814
+com.fasterxml.jackson.core jackson-annotations 2.17.2 147b7b9412ffff24339f8aba080b292448e08698
 commons-logging commons-logging 1.3.5 a3fcc5d3c29b2b03433aa2d2f2d2c1b1638924a1
-org/apache/httpcomponents httpclient 4.5.13 e5f6cae5ca7ecaac1ec2827a9e2d65ae2869cada
-org/apache/httpcomponents httpcore 4.4.15 7f2e0c573eaa7a74bac2e89b359e1f73d92a0a1d
+org.apache.httpcomponents httpclient 4.5.13 e5f6cae5ca7ecaac1ec2827a9e2d65ae2869cada
+org.apache.httpcomponents httpcore 4.4.15 7f2e0c573eaa7a74bac2e89b359e1f73d92a0a1d
 joda-time joda-time 2.10.10 29e8126e31f41e5c12b9fe3a7eb02e704c47d70b"
-DDBA_MAVEN=${DDBA_MAVEN:-https://repo1.maven.org/maven2}
+DDBA_MVN_DEP_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.6.1
 
 ddba_msg() { printf 'ddb_adapter: %s\n' "$*" >&2; }
 
@@ -118,19 +120,42 @@ ddba_jdk() {
     DDBA_JAVA=$_ddba_bin/java
 }
 
-# ddba_fetch_all DIR: downloads every jar of DDBA_JARS into DIR/jars, checking each SHA-1.
-ddba_fetch_all() {
-    mkdir -p "$1/jars" || return 1
+# ddba_pom: a POM that depends on exactly the jars of DDBA_JARS, each without its own
+# dependencies (wildcard exclusions), so Maven resolves these versions and nothing else.
+ddba_pom() {
+    echo '<project><modelVersion>4.0.0</modelVersion>'
+    echo '<groupId>sluice.tests</groupId><artifactId>ddb-adapter-judge</artifactId><version>1</version>'
+    echo '<packaging>pom</packaging><dependencies>'
     printf '%s\n' "$DDBA_JARS" | while read -r _ddba_g _ddba_a _ddba_v _ddba_sha; do
         [ -n "$_ddba_g" ] || continue
-        _ddba_f=$_ddba_a-$_ddba_v.jar
-        _ddba_u=$DDBA_MAVEN/$_ddba_g/$_ddba_a/$_ddba_v/$_ddba_f
-        curl -fsSL --retry 3 --connect-timeout 20 --max-time 300 -o "$1/jars/$_ddba_f.part" "$_ddba_u" \
-            || { ddba_msg "download failed: $_ddba_u"; exit 1; }
-        _ddba_got=$(sha1sum "$1/jars/$_ddba_f.part" | cut -d' ' -f1)
+        printf '<dependency><groupId>%s</groupId><artifactId>%s</artifactId><version>%s</version>' \
+            "$_ddba_g" "$_ddba_a" "$_ddba_v"
+        echo '<exclusions><exclusion><groupId>*</groupId><artifactId>*</artifactId></exclusion></exclusions></dependency>'
+    done
+    echo '</dependencies></project>'
+}
+
+# ddba_fetch_all DIR: fetches every jar of DDBA_JARS into DIR/jars with Maven, checking each
+# SHA-1. Maven's local repository is the one tests/peers/lib.sh uses, under the same lock.
+ddba_fetch_all() {
+    mkdir -p "$1/jars" || return 1
+    ddba_pom >"$1/pom.xml" || return 1
+    _ddba_root=$(ddba_cache)
+    (
+        flock 8 || exit 1
+        mvn -B -ntp -f "$1/pom.xml" -Dmaven.repo.local="$_ddba_root/maven-repo" \
+            "$DDBA_MVN_DEP_PLUGIN:copy-dependencies" -DoutputDirectory="$1/jars" >"$1/mvn.log" 2>&1
+    ) 8>"$_ddba_root/.maven.lock" || {
+        tail -n 30 "$1/mvn.log" >&2
+        ddba_msg "mvn could not fetch the jars listed in $1/pom.xml (log: $1/mvn.log)"; return 1
+    }
+    printf '%s\n' "$DDBA_JARS" | while read -r _ddba_g _ddba_a _ddba_v _ddba_sha; do
+        [ -n "$_ddba_g" ] || continue
+        _ddba_f=$1/jars/$_ddba_a-$_ddba_v.jar
+        [ -s "$_ddba_f" ] || { ddba_msg "mvn gave no $_ddba_f ($_ddba_g:$_ddba_a:$_ddba_v)"; exit 1; }
+        _ddba_got=$(sha1sum "$_ddba_f" | cut -d' ' -f1)
         [ "$_ddba_got" = "$_ddba_sha" ] \
-            || { ddba_msg "SHA-1 mismatch for $_ddba_u: got $_ddba_got, want $_ddba_sha"; exit 1; }
-        mv "$1/jars/$_ddba_f.part" "$1/jars/$_ddba_f" || exit 1
+            || { ddba_msg "SHA-1 mismatch for $_ddba_g:$_ddba_a:$_ddba_v: got $_ddba_got, want $_ddba_sha"; exit 1; }
     done
 }
 
@@ -139,9 +164,9 @@ ddba_install() {
     ddba_jdk || return 1
     _ddba_src=${DDB_ADAPTER_JUDGE_SRC:-${top_srcdir:-.}/tests/tools/DdbAdapterJudge.java}
     [ -r "$_ddba_src" ] || { ddba_msg "cannot read the judge's source $_ddba_src (set top_srcdir)"; return 1; }
-    for _ddba_c in curl sha1sum flock; do
+    for _ddba_c in mvn sha1sum flock; do
         command -v "$_ddba_c" >/dev/null 2>&1 && continue
-        case $_ddba_c in curl) ddba_apt curl ;; sha1sum) ddba_apt coreutils ;; flock) ddba_apt util-linux ;; esac \
+        case $_ddba_c in mvn) ddba_apt maven ;; sha1sum) ddba_apt coreutils ;; flock) ddba_apt util-linux ;; esac \
             || return 1
     done
     _ddba_dir=$(ddba_cache)/ddb-adapter-$DDBA_ADAPTER_VERSION-sdk-$DDBA_SDK_VERSION
@@ -150,7 +175,7 @@ ddba_install() {
         (
             flock 9 || exit 1
             [ -e "$_ddba_dir/.installed" ] && exit 0
-            ddba_msg "downloading the judge's jars from $DDBA_MAVEN into $_ddba_dir"
+            ddba_msg "fetching the judge's jars with mvn into $_ddba_dir"
             rm -rf "$_ddba_dir" && mkdir -p "$_ddba_dir" || exit 1
             ddba_fetch_all "$_ddba_dir" || exit 1
             touch "$_ddba_dir/.installed"

@@ -1,16 +1,16 @@
 #!/bin/sh
-# imds-mock.sh: starts/stops AWS's amazon-ec2-metadata-mock (built from the Go module proxy),
-# the EC2 instance metadata peer for the credential chain. IMDSv2 only by default (PUT
-# /latest/api/token first; IMDS_MOCK_V1=1 also allows tokenless GETs). It serves one role's
-# credentials at /latest/meta-data/iam/security-credentials/<role>, written to
-# STATEDIR/imds-mock.json from IMDS_MOCK_ROLE, IMDS_MOCK_ACCESS_KEY_ID,
+# imds-mock.sh: starts/stops AWS's amazon-ec2-metadata-mock (a Go module, fetched by go through
+# the user's GOPROXY and built here), the EC2 instance metadata peer for the credential chain.
+# IMDSv2 only by default (PUT /latest/api/token first; IMDS_MOCK_V1=1 also allows tokenless
+# GETs). It serves one role's credentials at /latest/meta-data/iam/security-credentials/<role>,
+# written to STATEDIR/imds-mock.json from IMDS_MOCK_ROLE, IMDS_MOCK_ACCESS_KEY_ID,
 # IMDS_MOCK_SECRET_ACCESS_KEY, IMDS_MOCK_TOKEN and IMDS_MOCK_EXPIRATION (defaults below).
 #   tests/peers/imds-mock.sh start STATEDIR   prints http://127.0.0.1:PORT
 #   tests/peers/imds-mock.sh stop STATEDIR
 set -eu
 PEER=imds-mock
 MODULE=github.com/aws/amazon-ec2-metadata-mock
-VERSION=v1.12.0         # v1.13.0's zip is refused by proxy.golang.org (403), see README.md
+VERSION=v1.12.0         # v1.13.0's zip is refused by the Go module proxy (403), see README.md
 PEER_TIMEOUT=20
 . "$(dirname "$0")/lib.sh"
 
@@ -25,10 +25,12 @@ peer_install() {
 install_go() {
     # "go install .../cmd@version" would also ask the proxy for the module's version list, which
     # it refuses; download the pinned, checksum-verified module and build its cmd/ instead.
+    # GOPROXY, GONOSUMDB, GOPRIVATE and the like are left to the user's environment and
+    # `go env -w` settings (read from GOENV, which GOPATH does not move).
     GOPATH=$PEERS_CACHE/go GOMODCACHE=$PEERS_CACHE/go/mod GOCACHE=$PEERS_CACHE/go/build \
-        GOFLAGS=-modcacherw GOTOOLCHAIN=local GOPROXY=${GOPROXY:-https://proxy.golang.org} \
-        GO111MODULE=on CGO_ENABLED=0
-    export GOPATH GOMODCACHE GOCACHE GOFLAGS GOTOOLCHAIN GOPROXY GO111MODULE CGO_ENABLED
+        GOFLAGS=-modcacherw GOTOOLCHAIN=local GO111MODULE=on CGO_ENABLED=0
+    export GOPATH GOMODCACHE GOCACHE GOFLAGS GOTOOLCHAIN GO111MODULE CGO_ENABLED
+    echo "go $(go version | cut -d' ' -f3), GOPROXY=$(go env GOPROXY)"
     cd "$1" || return 1
     src=$(go mod download -json "$MODULE@$VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
     [ -n "$src" ] && [ -d "$src/cmd" ] || { echo "go mod download $MODULE@$VERSION gave no source"; return 1; }

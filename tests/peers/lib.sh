@@ -76,6 +76,23 @@ peer_npm_install() {
         --ignore-scripts --loglevel=error "$2"
 }
 
+# peer_mvn_copy GROUP:ARTIFACT:VERSION:TYPE[:CLASSIFIER] DIR: copies one artifact into DIR with
+# Maven (Debian's maven package, installed if mvn is missing), so it comes from whatever
+# repositories, mirrors and proxies the user's ~/.m2/settings.xml names; nothing here names a
+# host. The local repository is $PEERS_CACHE/maven-repo (Maven's plugins, downloaded on its
+# first run, stay there too), used by one mvn at a time: Maven 3's local repository is not safe
+# for concurrent writers. The caller checks the file's checksum.
+PEER_MVN_DEP_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.6.1
+peer_mvn_copy() {
+    peer_need_cmd mvn maven
+    mkdir -p "$PEERS_CACHE/maven-repo" "$2" || return 1
+    (
+        flock 8
+        mvn -B -ntp -Dmaven.repo.local="$PEERS_CACHE/maven-repo" "$PEER_MVN_DEP_PLUGIN:copy" \
+            -Dartifact="$1" -DoutputDirectory="$2"
+    ) 8>"$PEERS_CACHE/.maven.lock"
+}
+
 peer_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

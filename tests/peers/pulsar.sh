@@ -1,9 +1,10 @@
 #!/bin/sh
-# pulsar.sh: starts/stops a real Apache Pulsar standalone broker (the server distribution from
-# Maven Central, run with java): broker, one bookie and a RocksDB metadata store in one JVM, the
-# functions worker and stream storage off, every port on 127.0.0.1. A restart on the same
-# STATEDIR keeps the data and the ports (STATEDIR/pulsar.ports), so clients reconnect to the
-# same address, as a broker restart in production looks. See README.md.
+# pulsar.sh: starts/stops a real Apache Pulsar standalone broker (the server distribution,
+# fetched with Maven from the user's configured repositories, run with java): broker, one
+# bookie and a RocksDB metadata store in one JVM, the functions worker and stream storage off,
+# every port on 127.0.0.1. A restart on the same STATEDIR keeps the data and the ports
+# (STATEDIR/pulsar.ports), so clients reconnect to the same address, as a broker restart in
+# production looks. See README.md.
 #   tests/peers/pulsar.sh start STATEDIR   prints pulsar://127.0.0.1:PORT
 #   tests/peers/pulsar.sh stop STATEDIR
 # Also written: STATEDIR/pulsar.http-url (admin REST API), pulsar.home (the distribution, for
@@ -29,10 +30,14 @@ peer_install() {
     [ -x "$HOME_DIR/bin/pulsar" ] || peer_fail "no $HOME_DIR/bin/pulsar"
 }
 install_dist() {
-    _u=https://repo1.maven.org/maven2/org/apache/pulsar/pulsar-server-distribution/$VERSION/pulsar-server-distribution-$VERSION-bin.tar.gz
-    curl -sfL --retry 3 -o "$1/dist.tgz" "$_u" || { echo "download of $_u failed"; return 1; }
-    echo "$SHA1  $1/dist.tgz" | sha1sum -c - || { echo "checksum mismatch for $_u"; return 1; }
-    tar xzf "$1/dist.tgz" -C "$1" && rm -f "$1/dist.tgz"
+    _a=org.apache.pulsar:pulsar-server-distribution:$VERSION:tar.gz:bin
+    _f=$1/pulsar-server-distribution-$VERSION-bin.tar.gz
+    peer_mvn_copy "$_a" "$1" || { echo "mvn could not fetch $_a"; return 1; }
+    echo "$SHA1  $_f" | sha1sum -c - || { echo "checksum mismatch for $_a (want SHA-1 $SHA1)"; return 1; }
+    tar xzf "$_f" -C "$1" && rm -f "$_f" || return 1
+    # The extracted tree is the cache; a second 250 MB copy in Maven's repository would only
+    # double the disk used.
+    rm -rf "$PEERS_CACHE/maven-repo/org/apache/pulsar/pulsar-server-distribution/$VERSION"
 }
 
 # set_conf FILE KEY VALUE: KEY=VALUE in a Java properties file (replaced or appended).
