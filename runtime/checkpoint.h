@@ -32,9 +32,11 @@ sl_err_t sl_ckpt_write(sl_ckpt_store_t *st, const sl_ckpt_t *cps, int n, char *e
                        size_t errlen);
 
 /* Reads the checkpoint of one partition. On SL_OK, *offset is a heap copy the caller frees;
- * returns SL_ERR_NOENT when there is none. */
+ * returns SL_ERR_NOENT when there is none; on another error sl_ckpt_read_error() says why. */
 sl_err_t sl_ckpt_read(sl_ckpt_store_t *st, const char *system, const char *stream,
                       const char *partition, char **offset, int64_t *subseq);
+/* Why the last sl_ckpt_read() failed ("path: reading s/x/p: what"), into buf. */
+void sl_ckpt_read_error(sl_ckpt_store_t *st, char *buf, size_t len);
 
 /* Calls cb for every checkpoint of this job matching the filters (NULL = any), ordered by
  * system, stream, partition. The struct passed is borrowed for the call. Returns SL_OK or the

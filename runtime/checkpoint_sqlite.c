@@ -80,11 +80,30 @@ struct sl_ckpt_store {
     sqlite3 *db;
     sqlite3_stmt *stmt[STMT_COUNT];
     char *path, *job_name, *job_id;
+    char lasterr[512]; /* why the last sl_ckpt_read() failed */
 };
 
 
 static sl_err_t db_err(int rc) {
     return (rc & 0xff) == SQLITE_NOMEM ? SL_ERR_NOMEM : SL_ERR_DB;
+}
+
+/* SQLite's reason for the last failure, said plainly where it is vague: a write that failed
+ * for want of space is a "disk I/O error" to SQLite unless it hit the database's own limit. */
+static const char *db_reason(sl_ckpt_store_t *st, char *buf, size_t len) {
+    int sys = sqlite3_system_errno(st->db);
+    int code = sqlite3_errcode(st->db) & 0xff;
+    if (sys == ENOSPC || sys == EDQUOT || code == SQLITE_FULL)
+        snprintf(buf, len, "the disk is full: %s (SQLite: %s)",
+                 strerror(sys == EDQUOT ? EDQUOT : ENOSPC), sqlite3_errmsg(st->db));
+    else if (code == SQLITE_READONLY)
+        snprintf(buf, len, "%s (the file or its directory is not writable)",
+                 sqlite3_errmsg(st->db));
+    else if (sys && (code == SQLITE_IOERR || code == SQLITE_CANTOPEN))
+        snprintf(buf, len, "%s (%s)", sqlite3_errmsg(st->db), strerror(sys));
+    else
+        snprintf(buf, len, "%s", sqlite3_errmsg(st->db));
+    return buf;
 }
 
 /* Runs one SQL text that returns no rows we need (schema set-up only, not on a hot path). */
@@ -314,12 +333,20 @@ sl_err_t sl_ckpt_write(sl_ckpt_store_t *st, const sl_ckpt_t *cps, int n, char *e
         goto fail;
     pthread_mutex_unlock(&st->lock);
     return SL_OK;
-fail:
-    sl_errf(errstr, errlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
+fail: {
+    char why[384];
+    sl_errf(errstr, errlen, "%s: %s", st->path, db_reason(st, why, sizeof(why)));
+}
     if (!sqlite3_get_autocommit(st->db))
         step_done(st->stmt[STMT_ROLLBACK]);
     pthread_mutex_unlock(&st->lock);
     return db_err(rc);
+}
+
+void sl_ckpt_read_error(sl_ckpt_store_t *st, char *buf, size_t len) {
+    pthread_mutex_lock(&st->lock);
+    snprintf(buf, len, "%s", st->lasterr[0] ? st->lasterr : "no error");
+    pthread_mutex_unlock(&st->lock);
 }
 
 sl_err_t sl_ckpt_read(sl_ckpt_store_t *st, const char *system, const char *stream,
@@ -348,9 +375,9 @@ sl_err_t sl_ckpt_read(sl_ckpt_store_t *st, const char *system, const char *strea
     } else if (rc == SQLITE_DONE) {
         err = SL_ERR_NOENT;
     } else {
-        /* The interface has no errstr here, so the message is logged where it is known. */
-        sl_log(SL_LOG_ERROR, "ckpt", "%s: reading %s/%s/%s: %s", st->path, system, stream,
-               partition, sqlite3_errmsg(st->db));
+        char why[384];
+        snprintf(st->lasterr, sizeof(st->lasterr), "%s: reading %s/%s/%s: %s", st->path, system,
+                 stream, partition, db_reason(st, why, sizeof(why)));
         err = db_err(rc);
     }
     sqlite3_reset(rd);

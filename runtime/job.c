@@ -75,14 +75,12 @@ void sl_job_notify(sl_job_t *job) {
         event_active(job->done_ev, EV_TIMEOUT, 0);
 }
 
-void sl_job_fail(sl_job_t *job, const char *fmt, ...) {
-    va_list ap;
+static void job_vfail(sl_job_t *job, sl_err_t code, const char *fmt, va_list ap) {
     int first = 0;
     pthread_mutex_lock(&job->faillock);
     if (!job->failed) {
-        va_start(ap, fmt);
         vsnprintf(job->failmsg, sizeof(job->failmsg), fmt, ap);
-        va_end(ap);
+        job->fail_code = code;
         sl_log_scrub(job->failmsg);
         __atomic_store_n(&job->failed, 1, __ATOMIC_SEQ_CST);
         first = 1;
@@ -92,6 +90,20 @@ void sl_job_fail(sl_job_t *job, const char *fmt, ...) {
         sl_log(SL_LOG_ERROR, "job", "%s", job->failmsg);
         sl_job_notify(job);
     }
+}
+
+void sl_job_fail(sl_job_t *job, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    job_vfail(job, SL_ERR_IO, fmt, ap);
+    va_end(ap);
+}
+
+void sl_job_fail_code(sl_job_t *job, sl_err_t code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    job_vfail(job, code, fmt, ap);
+    va_end(ap);
 }
 
 void sl_job_stop(sl_job_t *job) {
@@ -310,7 +322,7 @@ stop:
     for (int i = 0; i < job->jc.threads; i++)
         sl_worker_join(job->workers[i]);
     if (rc == SL_OK && job->failed)
-        rc = SL_ERR_IO;
+        rc = job->fail_code ? job->fail_code : SL_ERR_IO;
     if (rc == SL_OK && __atomic_load_n(&job->stop_count, __ATOMIC_SEQ_CST) >= 2)
         rc = SL_ERR_STOPPED;
 out:
@@ -343,7 +355,7 @@ out:
     job->base = NULL;
     job->running = 3;
     if (job->failed && rc == SL_OK)
-        rc = SL_ERR_IO;
+        rc = job->fail_code ? job->fail_code : SL_ERR_IO;
     return rc;
 }
 

@@ -208,6 +208,7 @@ struct sl_job {
     int inputs_stopping;
     int workers_done; /* atomic */
     char failmsg[1024];
+    sl_err_t fail_code; /* of the first failure; 0: SL_ERR_IO */
     pthread_mutex_t faillock;
 };
 
@@ -226,6 +227,9 @@ sl_err_t sl_job_ext_checkpoints(struct sl_job *job, const char *stream, const ch
                                 char *errstr, size_t errlen);
 /* job.c: fails the job with a message (first message wins); safe from any thread. */
 void sl_job_fail(struct sl_job *job, const char *fmt, ...) SL_PRINTF(2, 3);
+/* sl_job_fail() whose code sl_job_run() returns (SL_ERR_DB: the checkpoint store failed, which
+ * the CLI exits 4 for) when it is the first failure. */
+void sl_job_fail_code(struct sl_job *job, sl_err_t code, const char *fmt, ...) SL_PRINTF(3, 4);
 /* job.c: tells the main thread that a partition or a worker finished; any thread. */
 void sl_job_notify(struct sl_job *job);
 

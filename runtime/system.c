@@ -160,6 +160,11 @@ sl_err_t sl_input_checkpoint_read(sl_input_t *in, const char *partition, char **
     err = sl_ckpt_read(in->job->ckpt, in->st->sys->name, in->st->name, partition, offset, subseq);
     if (err == SL_OK && !*offset)
         return SL_ERR_NOENT;
+    if (err == SL_ERR_DB) {
+        char errstr[512];
+        sl_ckpt_read_error(in->job->ckpt, errstr, sizeof(errstr));
+        sl_job_fail_code(in->job, SL_ERR_DB, "cannot read the checkpoint: %s", errstr);
+    }
     return err;
 }
 
@@ -178,8 +183,9 @@ sl_err_t sl_input_checkpoint_write(sl_input_t *in, const char *partition, const 
     cp.subseq = subseq;
     err = sl_ckpt_write(in->job->ckpt, &cp, 1, errstr, sizeof(errstr));
     if (err != SL_OK)
-        sl_log(SL_LOG_ERROR, "ckpt", "%s/%s/%s: checkpoint write failed: %s", in->st->sys->name,
-               in->st->name, partition, errstr);
+        sl_job_fail_code(in->job, err == SL_ERR_DB ? SL_ERR_DB : SL_ERR_IO,
+                         "%s/%s/%s: checkpoint write failed: %s", in->st->sys->name,
+                         in->st->name, partition, errstr);
     return err;
 }
 

@@ -90,7 +90,7 @@ static int commit(sl_worker_t *w) {
     if (n == 0)
         goto done;
     if (sl_ckpt_write(job->ckpt, cps, n, errstr, sizeof(errstr)) != SL_OK) {
-        sl_job_fail(job, "checkpoint write failed: %s", errstr);
+        sl_job_fail_code(job, SL_ERR_DB, "checkpoint write failed: %s", errstr);
         rc = -1;
         goto done;
     }
@@ -333,8 +333,9 @@ static void adopt(sl_worker_t *w, sl_part_t *part) {
     if (part_checkpoints(part) && !st->generic.reset_offset) {
         err = sl_ckpt_read(job->ckpt, st->sys->name, st->name, part->id, &offset, &subseq);
         if (err != SL_OK && err != SL_ERR_NOENT) {
-            sl_job_fail(job, "%s/%s/%s: cannot read checkpoint", st->sys->name, st->name,
-                        part->id);
+            sl_ckpt_read_error(job->ckpt, errstr, sizeof(errstr));
+            sl_job_fail_code(job, err == SL_ERR_NOMEM ? SL_ERR_NOMEM : SL_ERR_DB,
+                             "cannot read the checkpoint: %s", errstr);
             goto fail;
         }
         if (offset)
