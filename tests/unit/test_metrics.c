@@ -18,9 +18,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "health.h"
 #include "metrics.h"
 #include "sluice/log.h"
 #include "unit.h"
+#include "util_time.h"
 
 #define THREAD_INCS 100000
 
@@ -404,6 +406,55 @@ static void test_server_stop_with_client(void) {
     sl_metrics_destroy(m);
 }
 
+/* The health board behind /healthz: an entry counts once it failed for stall_ms without a
+ * success in between; a success clears it; closing removes it. On a fake clock. */
+static void test_health_board(void) {
+    int64_t now = 1000000;
+    sl_sb_t sb = {0};
+    health_entry_t *a, *b;
+
+    sl_time_inject(&now);
+    a = health_open("kinesis at http://a");
+    b = health_open("dynamodb at http://b");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_EQUAL(health_fail(a, "HTTP 500"), 0);
+    now += 5000;
+    CU_ASSERT_EQUAL(health_fail(a, "refused"), 5000);
+    CU_ASSERT_EQUAL(health_fail(b, "timeout"), 0);
+    CU_ASSERT_EQUAL(health_report(6000, &sb), 0);
+    now += 1000;
+    CU_ASSERT_EQUAL(health_report(6000, &sb), 1);
+    CU_ASSERT_STRING_EQUAL(sb.buf, "kinesis at http://a: failing for 6 s: refused\n");
+    CU_ASSERT_EQUAL(health_ok(a), 6000);
+    CU_ASSERT_EQUAL(health_ok(a), 0);
+    sl_sb_reset(&sb);
+    now += 5000;
+    CU_ASSERT_EQUAL(health_report(6000, &sb), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sb.buf ? sb.buf : "", "dynamodb at http://b: failing for 6 s"));
+    health_close(b);
+    sl_sb_reset(&sb);
+    CU_ASSERT_EQUAL(health_report(0, &sb), 0);
+    health_close(a);
+    health_close(NULL);
+    sl_sb_free(&sb);
+    sl_time_inject(NULL);
+}
+
+/* The outage warnings' limiter: one line per interval, the count of those held back. */
+static void test_ratelimit(void) {
+    util_ratelimit_t rl = {0, 0};
+    int64_t held = -1;
+    CU_ASSERT_EQUAL(util_ratelimit(&rl, 100, 1000, &held), 1);
+    CU_ASSERT_EQUAL(held, 0);
+    CU_ASSERT_EQUAL(util_ratelimit(&rl, 200, 1000, &held), 0);
+    CU_ASSERT_EQUAL(util_ratelimit(&rl, 1099, 1000, &held), 0);
+    CU_ASSERT_EQUAL(util_ratelimit(&rl, 1100, 1000, &held), 1);
+    CU_ASSERT_EQUAL(held, 2);
+    CU_ASSERT_EQUAL(util_ratelimit(&rl, 5000, 1000, &held), 1);
+    CU_ASSERT_EQUAL(held, 0);
+}
+
 void test_metrics_register(void) {
     static const unit_test_t tests[] = {
         {"counter_threads", test_counter_threads},
@@ -413,6 +464,8 @@ void test_metrics_register(void) {
         {"render_exact", test_render_exact},
         {"server", test_server},
         {"server_stop_with_client", test_server_stop_with_client},
+        {"health_board", test_health_board},
+        {"ratelimit", test_ratelimit},
         {NULL, NULL},
     };
     unit_add_suite("metrics", tests);
