@@ -9,7 +9,8 @@
  *   taker        every take interval: Scan the table, note whose counters moved (a lease is
  *                expired when its counter stood still for FailoverTimeMillis on our clock),
  *                count the live workers and take expired leases up to the fair share, then
- *                steal from the most loaded workers (several per pass, not the KCL's one)
+ *                steal from the most loaded workers (several per pass, not the KCL's one);
+ *                an item that is not a lease is skipped with one warning and left alone
  *   renewer      every failover/3 - epsilon: bump the counter of each held lease; a failed
  *                condition is re-read, never retried blindly: still ours -> adopt the counter,
  *                someone else's -> the shard is lost and stops before its next checkpoint

@@ -3,8 +3,9 @@
  * small state object (lease_op_t) that issues DynamoDB JSON 1.0 calls through sl_aws_call() and
  * reports once: ensure walks DescribeTable -> CreateTable -> DescribeTable polls on a timer,
  * list follows Scan pages, the writes are single conditional UpdateItem/PutItem/DeleteItem
- * calls returning the new item. Items are parsed strictly (sl_lease_from_item) so a table
- * damaged by hand or by a foreign writer yields an error naming the lease and attribute. The
+ * calls returning the new item. Items are parsed strictly (sl_lease_from_item) so an item
+ * damaged by hand or by a foreign writer yields an error naming the lease and every bad
+ * attribute; a list sets such items aside (res->bad) and still returns the others. The
  * lease coordinator (expiry, taking, stealing) sits above this file and owns every decision;
  * this file only says what the table answered.
  */
