@@ -18,6 +18,12 @@ typedef struct sl_ckpt {
     const char *offset; /* last processed offset, as text */
     int64_t subseq;     /* sub-offset (KPL sub-sequence number), 0 when none */
     int64_t updated_ms; /* when it was written (filled on read/list) */
+    /* Listed from a store the system keeps itself (updated_ms -1, a KCL lease table); NULL /
+     * 0 otherwise. store names it ("lease table T"), owner is the lease owner (NULL: none),
+     * state what one read of the lease tells ("free", "owned", "finished", "unreadable"),
+     * note a sentence more (the problems of an unreadable item, what "owned" can mean). */
+    const char *store, *owner, *state, *note;
+    int64_t counter;    /* the lease counter */
 } sl_ckpt_t;
 
 /* Opens (creating when missing) the SQLite store at path for job (name, id): WAL mode,

@@ -213,7 +213,7 @@ sl_ckpt_store_t *sl_job_open_checkpoints(sl_job_t *job, char *errstr, size_t err
 }
 
 sl_err_t sl_job_ext_checkpoints(sl_job_t *job, const char *stream, const char *partition,
-                                int reset, sl_ckpt_list_cb cb, void *opaque, int *n,
+                                int how, sl_ckpt_list_cb cb, void *opaque, int *n,
                                 char *errstr, size_t errlen) {
     *n = 0;
     for (int i = 0; i < job->ninputs; i++) {
@@ -227,7 +227,7 @@ sl_err_t sl_job_ext_checkpoints(sl_job_t *job, const char *stream, const char *p
             snprintf(errstr, errlen, "out of memory");
             return SL_ERR_NOMEM;
         }
-        err = st->sys->plugin->ext_checkpoints(in, reset, partition, cb, opaque, &count, errstr,
+        err = st->sys->plugin->ext_checkpoints(in, how, partition, cb, opaque, &count, errstr,
                                                errlen);
         sl_input_destroy(in);
         if (err == SL_ERR_NOENT)

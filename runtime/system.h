@@ -32,6 +32,10 @@ typedef enum {
 /* The system's positions cannot be resumed (stdin): never read or write checkpoints. */
 #define SL_SYSTEM_F_NO_CHECKPOINT 0x01
 
+/* ext_checkpoints(how): delete instead of list; and even while workers hold positions. */
+#define SL_EXT_RESET 0x01
+#define SL_EXT_FORCE 0x02
+
 typedef struct sl_system_plugin {
     int abi_version;                /* SL_SYSTEM_ABI_VERSION */
     const char *name;               /* "file" */
@@ -79,12 +83,14 @@ typedef struct sl_system_plugin {
      * record was acknowledged and committed), when it was removed
      * (sl_input_remove_partition()) or at the end of the job. sl_part_closing() tells why. */
     void (*part_close)(sl_part_t *part, void *state);
-    /* For `sluice checkpoints`, with the job not running: the positions the system keeps
-     * outside the local store (a KCL lease table) for input in. Lists them (reset 0: cb for
-     * each, as sl_ckpt_t with updated_ms -1) or deletes them (reset 1), for partition only when
-     * not NULL; runs its own event loop and returns when done; *n receives the count.
-     * SL_ERR_NOENT when this input keeps nothing outside the local store. Optional. */
-    sl_err_t (*ext_checkpoints)(sl_input_t *in, int reset, const char *partition,
+    /* For `sluice checkpoints`: the positions the system keeps outside the local store (a KCL
+     * lease table) for input in. Lists them (how 0: cb for each, as sl_ckpt_t with updated_ms
+     * -1) or deletes them (how SL_EXT_RESET), for partition only when not NULL; runs its own
+     * event loop and returns when done; *n receives the count. A reset refuses with
+     * SL_ERR_STATE (errstr naming them) while workers still hold positions, unless how has
+     * SL_EXT_FORCE. SL_ERR_NOENT when this input keeps nothing outside the local store.
+     * Optional. */
+    sl_err_t (*ext_checkpoints)(sl_input_t *in, int how, const char *partition,
                                 sl_ckpt_list_cb cb, void *opaque, int *n, char *errstr,
                                 size_t errlen);
 

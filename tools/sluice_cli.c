@@ -2,12 +2,14 @@
  * sluice_cli.c: the `sluice` command: run a job, check or dump its configuration, generate the
  * configuration reference, list or reset checkpoints. Exit codes (documented in sluice(1)):
  * 0 success, 1 the job failed while running, 2 usage error, 3 invalid configuration,
- * 4 checkpoint store error, 130 stopped by a second signal without the final checkpoint.
+ * 4 checkpoint store error, 5 checkpoints reset refused (workers hold leases), 130 stopped by a
+ * second signal without the final checkpoint.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -24,6 +26,7 @@
 #define EXIT_USAGE 2
 #define EXIT_CONFIG 3
 #define EXIT_CKPT 4
+#define EXIT_HELD 5 /* checkpoints reset: leases held by running workers */
 #define EXIT_EXT 1004 /* internal: an external store failed (reported as EXIT_CKPT) */
 #define EXIT_ABORTED 130
 
@@ -73,13 +76,25 @@ static const char usage_config[] =
 
 static const char usage_ckpt[] =
     "usage: sluice checkpoints list JOB [--stream S] [--partition P]\n"
-    "       sluice checkpoints reset JOB [--stream S] [--partition P]\n"
+    "       sluice checkpoints reset JOB [--stream S] [--partition P] [--force]\n"
     "\n"
     "Lists or deletes the checkpoints of the job (its job.name and job.id) in its SQLite\n"
     "checkpoint store, and the positions its inputs keep elsewhere: the DynamoDB lease table\n"
-    "of a Kinesis input (reset deletes the leases, so the next run starts every shard at its\n"
-    "initial position: stop every worker of the job first). Filters narrow them to one\n"
-    "stream and/or partition (shard).\n";
+    "of a Kinesis or DynamoDB Streams input. That table is authoritative (a run resumes from\n"
+    "it); the SQLite rows of its shards only mirror it. Times are UTC (ISO 8601). A lease\n"
+    "shows its owner and counter, and is free, owned, finished (SHARD_END) or unreadable\n"
+    "(not a lease item; the problems are named). Whether an owned lease is still held cannot\n"
+    "be told from one read: a lease is expired when its leaseCounter stood still for\n"
+    "aws.kcl.FailoverTimeMillis.\n"
+    "reset deletes the leases too, so the next run starts every shard at its initial\n"
+    "position. When some lease has an owner it first watches the counters for up to\n"
+    "aws.kcl.FailoverTimeMillis: if a lease's counter moves while it has an owner, a worker\n"
+    "holds it and reset refuses, naming the owners (exit 5, nothing deleted); otherwise each\n"
+    "lease is deleted only if its counter did not move since. Unreadable items are deleted.\n"
+    "  --force        delete at once, without watching (running workers then re-read their\n"
+    "                 shards from the initial position)\n"
+    "Filters narrow them to one stream and/or partition (shard).\n"
+    "Exit: 0 done, 2 usage, 3 configuration, 4 store error, 5 reset refused.\n";
 
 static const char usage_aws[] =
     "usage: sluice aws SERVICE OPERATION [JSON] [options]\n"
@@ -271,17 +286,59 @@ static int cmd_config(int argc, char **argv) {
     return 0;
 }
 
+/* What `checkpoints list` printed so far: sections start when the store changes. */
+typedef struct ckpt_out {
+    int n;              /* rows */
+    int local_rows;     /* rows of the local store */
+    char store[1100];   /* the external store being printed ("" none yet) */
+    char owned[512];    /* what "owned" means, printed once at the end */
+} ckpt_out_t;
+
+/* ms since the epoch as UTC ISO 8601 with milliseconds. */
+static const char *iso_ms(int64_t ms, char *buf, size_t len) {
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (ms < 0 || !gmtime_r(&t, &tm)) {
+        snprintf(buf, len, "-");
+        return buf;
+    }
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    return buf;
+}
+
 static int print_ckpt(void *opaque, const sl_ckpt_t *cp) {
-    int *n = opaque;
-    if ((*n)++ == 0)
-        printf("%-12s %-24s %-40s %-24s %-8s %s\n", "SYSTEM", "STREAM", "PARTITION", "OFFSET",
-               "SUBSEQ", "UPDATED_MS");
-    if (cp->updated_ms < 0) /* kept by the system itself (a KCL lease table) */
+    ckpt_out_t *o = opaque;
+    char when[96];
+    o->n++;
+    if (cp->updated_ms >= 0 || !cp->store) {
+        if (o->local_rows++ == 0)
+            printf("%-12s %-24s %-40s %-24s %-8s %s\n", "SYSTEM", "STREAM", "PARTITION",
+                   "OFFSET", "SUBSEQ", "UPDATED");
         printf("%-12s %-24s %-40s %-24s %-8lld %s\n", cp->system, cp->stream, cp->partition,
-               cp->offset ? cp->offset : "-", (long long)cp->subseq, "lease-table");
+               cp->offset ? cp->offset : "-", (long long)cp->subseq,
+               iso_ms(cp->updated_ms, when, sizeof(when)));
+        return 0;
+    }
+    if (strcmp(o->store, cp->store) != 0) {
+        snprintf(o->store, sizeof(o->store), "%s", cp->store);
+        printf("%s%s: authoritative for %s.%s (a run resumes from it; local rows of its "
+               "shards only mirror it)\n", o->local_rows ? "\n" : "", cp->store, cp->system,
+               cp->stream);
+        printf("%-12s %-24s %-40s %-24s %-8s %-8s %-24s %s\n", "SYSTEM", "STREAM", "PARTITION",
+               "CHECKPOINT", "SUBSEQ", "COUNTER", "OWNER", "LEASE");
+    }
+    if (cp->counter >= 0)
+        snprintf(when, sizeof(when), "%lld", (long long)cp->counter);
     else
-        printf("%-12s %-24s %-40s %-24s %-8lld %lld\n", cp->system, cp->stream, cp->partition,
-               cp->offset, (long long)cp->subseq, (long long)cp->updated_ms);
+        snprintf(when, sizeof(when), "-");
+    printf("%-12s %-24s %-40s %-24s %-8lld %-8s %-24s %s%s%s\n", cp->system, cp->stream,
+           cp->partition, cp->offset ? cp->offset : "-", (long long)cp->subseq, when,
+           cp->owner ? cp->owner : "-", cp->state ? cp->state : "?",
+           cp->note && cp->state && !strcmp(cp->state, "unreadable") ? ": " : "",
+           cp->note && cp->state && !strcmp(cp->state, "unreadable") ? cp->note : "");
+    if (cp->note && cp->state && !strcmp(cp->state, "owned"))
+        snprintf(o->owned, sizeof(o->owned), "%s", cp->note);
     return 0;
 }
 
@@ -289,8 +346,10 @@ static int cmd_checkpoints(int argc, char **argv) {
     const char *filters[2] = {NULL, NULL};
     sl_job_t *job = NULL;
     sl_ckpt_store_t *st;
-    char errstr[512];
-    int rc, n = 0, ext = 0;
+    ckpt_out_t out;
+    char errstr[2048];
+    int rc, n = 0, ext = 0, how = SL_EXT_RESET;
+    sl_err_t err = SL_OK;
 
     if (argc < 1 || wants_help(argc, argv)) {
         fputs(usage_ckpt, argc < 1 ? stderr : stdout);
@@ -298,6 +357,17 @@ static int cmd_checkpoints(int argc, char **argv) {
     }
     if (strcmp(argv[0], "list") != 0 && strcmp(argv[0], "reset") != 0)
         return usage_error(usage_ckpt, "unknown checkpoints command '%s'", argv[0]);
+    /* --force belongs to reset alone: taken out before the job's options are parsed. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--force") != 0)
+            continue;
+        if (strcmp(argv[0], "reset") != 0)
+            return usage_error(usage_ckpt, "%s: only for checkpoints reset", argv[i]);
+        how |= SL_EXT_FORCE;
+        memmove(&argv[i], &argv[i + 1], (size_t)(argc - i - 1) * sizeof(*argv));
+        argc--;
+        i--;
+    }
     if ((rc = load_job(usage_ckpt, argc - 1, argv + 1, &job, filters)) != 0)
         return rc;
     if (!(st = sl_job_open_checkpoints(job, errstr, sizeof(errstr)))) {
@@ -305,20 +375,24 @@ static int cmd_checkpoints(int argc, char **argv) {
         sl_job_destroy(job);
         return EXIT_CKPT;
     }
+    memset(&out, 0, sizeof(out));
     if (!strcmp(argv[0], "list")) {
-        if (sl_ckpt_list(st, filters[0], filters[1], print_ckpt, &n) != SL_OK)
+        if (sl_ckpt_list(st, filters[0], filters[1], print_ckpt, &out) != SL_OK)
             rc = EXIT_CKPT;
-        else if (sl_job_ext_checkpoints(job, filters[0], filters[1], 0, print_ckpt, &n, &ext,
-                                        errstr, sizeof(errstr)) != SL_OK)
+        else if ((err = sl_job_ext_checkpoints(job, filters[0], filters[1], 0, print_ckpt, &out,
+                                               &ext, errstr, sizeof(errstr))) != SL_OK)
             rc = EXIT_EXT;
-        else if (n == 0)
+        else if (out.n == 0)
             printf("no checkpoints\n");
+        if (!rc && out.owned[0])
+            printf("\nowned: %s\n", out.owned);
     } else {
-        if (sl_ckpt_reset(st, filters[0], filters[1], &n) != SL_OK)
-            rc = EXIT_CKPT;
-        else if (sl_job_ext_checkpoints(job, filters[0], filters[1], 1, NULL, NULL, &ext,
-                                        errstr, sizeof(errstr)) != SL_OK)
+        /* The external store first: a refused reset must leave the local mirror as it is. */
+        if ((err = sl_job_ext_checkpoints(job, filters[0], filters[1], how, NULL, NULL, &ext,
+                                          errstr, sizeof(errstr))) != SL_OK)
             rc = EXIT_EXT;
+        else if (sl_ckpt_reset(st, filters[0], filters[1], &n) != SL_OK)
+            rc = EXIT_CKPT;
         else if (ext)
             printf("deleted %d checkpoint(s) and %d lease(s)\n", n, ext);
         else
@@ -326,7 +400,7 @@ static int cmd_checkpoints(int argc, char **argv) {
     }
     if (rc == EXIT_EXT) {
         fprintf(stderr, "%s: %s\n", progname, errstr);
-        rc = EXIT_CKPT;
+        rc = err == SL_ERR_STATE ? EXIT_HELD : EXIT_CKPT;
     } else if (rc) {
         fprintf(stderr, "%s: checkpoint store error\n", progname);
     }

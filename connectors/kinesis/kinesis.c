@@ -16,6 +16,7 @@
 #include "kinesis_lease.h"
 #include "sluice/log.h"
 #include "util_str.h"
+#include "util_time.h"
 
 /* ---- starts and messages ------------------------------------------------------------------ */
 
@@ -473,38 +474,167 @@ static void kin_part_close(sl_part_t *part, void *state) {
 
 /* ---- `sluice checkpoints` on the lease table ----------------------------------------------- */
 
+/* The lease table is the authoritative store of a Kinesis input (a run resumes from it); the
+ * local SQLite rows of the same shards only mirror it. A list is one read. A reset must not
+ * pull leases from under running workers (they would go on and re-read their shards from the
+ * initial position), and one read cannot tell a held lease from an expired one: the KCL keeps
+ * no time in the item, a lease is expired when its counter stood still for the failover time
+ * on the observer's clock. So when some lease has an owner, a reset watches every counter for
+ * aws.kcl.FailoverTimeMillis: a lease whose counter moved while it had an owner is held, and
+ * the reset refuses naming the owners. Otherwise every lease is deleted on the condition that
+ * its counter is still the one last seen. --force deletes at once, unconditionally. Items
+ * that are not leases are listed as unreadable and deleted by a reset (no worker, sluice or
+ * KCL, can hold what it cannot read). */
+
+typedef struct ext_lease {
+    char *key, *owner;
+    int64_t first, last; /* counters at the first and the last read */
+    int bad;             /* not a lease: delete unconditionally */
+    int held;            /* its counter moved while it had an owner */
+    int gone;            /* deleted by someone else meanwhile */
+    char *held_by;
+} ext_lease_t;
+
 typedef struct ext_run {
     struct event_base *base;
+    struct event *timer;
     sl_lease_table_t *lt;
     const char *system, *stream, *partition;
-    int reset;
+    int how;
     sl_ckpt_list_cb cb;
     void *opaque;
-    int n, pending, failed;
+    int n, pending, failed, refused;
     char *errstr;
     size_t errlen;
     const char *table;
+    char store[1100];
+    char owned_note[256];
+    int64_t failover_ms, watch_end;
+    ext_lease_t *v;
+    size_t nv;
 } ext_run_t;
+
+static void ext_fail(ext_run_t *r, sl_err_t err, const char *msg) {
+    if (!r->failed) {
+        r->failed = 1;
+        r->refused = err == SL_ERR_STATE;
+        /* Messages of the lease layer already name the table. */
+        snprintf(r->errstr, r->errlen, "%s", msg);
+    }
+}
 
 static void ext_deleted(void *opaque, sl_lease_result_t *res) {
     ext_run_t *r = opaque;
     if (res->err == SL_OK || res->err == SL_ERR_NOENT) {
         r->n++;
-    } else if (!r->failed) {
-        r->failed = 1;
-        snprintf(r->errstr, r->errlen, "lease table %s: %s", r->table,
-                 res->msg ? res->msg : sl_err_str(res->err));
+    } else if (res->lost_race) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "lease table %s: a lease changed while it was being deleted "
+                 "(a worker took or renewed it): not deleted; is a worker of the job running?",
+                 r->table);
+        ext_fail(r, SL_ERR_STATE, msg);
+    } else {
+        ext_fail(r, res->err, res->msg ? res->msg : sl_err_str(res->err));
     }
     if (--r->pending == 0)
         event_base_loopbreak(r->base);
 }
 
-static void ext_listed(void *opaque, sl_lease_result_t *res) {
-    ext_run_t *r = opaque;
-    if (res->err != SL_OK) {
-        r->failed = 1;
-        snprintf(r->errstr, r->errlen, "lease table %s: %s", r->table,
-                 res->msg ? res->msg : sl_err_str(res->err));
+static void ext_delete_all(ext_run_t *r) {
+    int force = r->how & SL_EXT_FORCE;
+    for (size_t i = 0; i < r->nv; i++) {
+        ext_lease_t *e = &r->v[i];
+        if (e->gone)
+            continue;
+        if (sl_lease_table_delete(r->lt, e->key, e->bad || force ? -1 : e->last, ext_deleted,
+                                  r) == SL_OK)
+            r->pending++;
+        else
+            ext_fail(r, SL_ERR_NOMEM, "cannot start a DeleteItem");
+    }
+    if (r->pending == 0)
+        event_base_loopbreak(r->base);
+}
+
+/* After the watch (or a first read that found no owner): refuse or delete. */
+static void ext_decide(ext_run_t *r) {
+    char msg[2048];
+    size_t len = 0, nheld = 0;
+    for (size_t i = 0; i < r->nv; i++)
+        nheld += r->v[i].held;
+    if (!nheld) {
+        ext_delete_all(r);
+        return;
+    }
+    len = (size_t)snprintf(msg, sizeof(msg), "lease table %s: %zu lease(s) held by running "
+                           "workers:", r->table, nheld);
+    for (size_t i = 0; i < r->nv && len < sizeof(msg); i++)
+        if (r->v[i].held)
+            len += (size_t)snprintf(msg + len, sizeof(msg) - len, " %s (owner %s)", r->v[i].key,
+                                    r->v[i].held_by);
+    if (len < sizeof(msg))
+        snprintf(msg + len, sizeof(msg) - len, "; their counters moved within "
+                 "aws.kcl.FailoverTimeMillis (%lld ms). Stop those workers first (a stopped "
+                 "worker releases its leases), or use --force", (long long)r->failover_ms);
+    ext_fail(r, SL_ERR_STATE, msg);
+    event_base_loopbreak(r->base);
+}
+
+static ext_lease_t *ext_find(ext_run_t *r, const char *key) {
+    for (size_t i = 0; i < r->nv; i++)
+        if (!strcmp(r->v[i].key, key))
+            return &r->v[i];
+    return NULL;
+}
+
+static void ext_listed(void *opaque, sl_lease_result_t *res);
+
+static void ext_poll(evutil_socket_t fd, short what, void *arg) {
+    ext_run_t *r = arg;
+    (void)fd;
+    (void)what;
+    if (sl_lease_table_list(r->lt, ext_listed, r) != SL_OK) {
+        ext_fail(r, SL_ERR_NOMEM, "cannot start a Scan");
+        event_base_loopbreak(r->base);
+    }
+}
+
+/* One watch read: which counters moved, and is the watch over. */
+static void ext_watch(ext_run_t *r, sl_lease_result_t *res) {
+    int undecided = 0;
+    for (size_t i = 0; i < r->nv; i++)
+        r->v[i].gone = !r->v[i].bad;
+    for (size_t i = 0; i < res->n_leases; i++) {
+        sl_lease_t *l = res->leases[i];
+        ext_lease_t *e = ext_find(r, l->key);
+        if (!e)
+            continue; /* new since the first read: a worker created it; the others tell */
+        e->gone = 0;
+        e->last = l->counter;
+        if (l->counter != e->first && l->owner && !e->held) {
+            e->held = 1;
+            e->held_by = sl_strdup(l->owner);
+            if (!e->held_by)
+                e->held_by = sl_strdup("?");
+        }
+    }
+    for (size_t i = 0; i < r->nv; i++)
+        undecided += !r->v[i].bad && !r->v[i].gone && !r->v[i].held;
+    if (!undecided || sl_mono_ms() >= r->watch_end) {
+        ext_decide(r);
+        return;
+    }
+    struct timeval tv = {0, 200 * 1000};
+    if (r->failover_ms < 1000)
+        tv.tv_usec = (suseconds_t)(r->failover_ms / 5 * 1000);
+    evtimer_add(r->timer, &tv);
+}
+
+static void ext_first_read(ext_run_t *r, sl_lease_result_t *res) {
+    size_t owned = 0;
+    r->v = calloc(res->n_leases + res->n_bad + 1, sizeof(*r->v));
+    if (!r->v) {
+        ext_fail(r, SL_ERR_NOMEM, "out of memory");
         event_base_loopbreak(r->base);
         return;
     }
@@ -512,12 +642,50 @@ static void ext_listed(void *opaque, sl_lease_result_t *res) {
         sl_lease_t *l = res->leases[i];
         if (r->partition && strcmp(r->partition, l->key) != 0)
             continue;
-        if (r->reset) {
-            if (sl_lease_table_delete(r->lt, l->key, -1, ext_deleted, r) == SL_OK)
-                r->pending++;
-            continue;
+        ext_lease_t *e = &r->v[r->nv];
+        if (!(e->key = sl_strdup(l->key)) || (l->owner && !(e->owner = sl_strdup(l->owner)))) {
+            free(e->key);
+            ext_fail(r, SL_ERR_NOMEM, "out of memory");
+            event_base_loopbreak(r->base);
+            return;
         }
-        sl_ckpt_t cp;
+        e->first = e->last = l->counter;
+        owned += l->owner != NULL;
+        r->nv++;
+    }
+    for (size_t i = 0; i < res->n_bad; i++) {
+        const sl_lease_bad_t *b = &res->bad[i];
+        if (!b->key || (r->partition && strcmp(r->partition, b->key) != 0))
+            continue;
+        if (!(r->v[r->nv].key = sl_strdup(b->key))) {
+            ext_fail(r, SL_ERR_NOMEM, "out of memory");
+            event_base_loopbreak(r->base);
+            return;
+        }
+        r->v[r->nv++].bad = 1;
+    }
+    if (!owned || (r->how & SL_EXT_FORCE)) {
+        ext_delete_all(r);
+        return;
+    }
+    sl_log(SL_LOG_INFO, "kinesis", "lease table %s: %zu lease(s) have an owner: watching their "
+           "counters for up to aws.kcl.FailoverTimeMillis (%lld ms) to tell held from expired",
+           r->table, owned, (long long)r->failover_ms);
+    r->watch_end = sl_mono_ms() + r->failover_ms;
+    if (!(r->timer = evtimer_new(r->base, ext_poll, r))) {
+        ext_fail(r, SL_ERR_NOMEM, "out of memory");
+        event_base_loopbreak(r->base);
+        return;
+    }
+    ext_watch(r, res);
+}
+
+static void ext_list_rows(ext_run_t *r, sl_lease_result_t *res) {
+    sl_ckpt_t cp;
+    for (size_t i = 0; i < res->n_leases; i++) {
+        sl_lease_t *l = res->leases[i];
+        if (r->partition && strcmp(r->partition, l->key) != 0)
+            continue;
         memset(&cp, 0, sizeof(cp));
         cp.system = r->system;
         cp.stream = r->stream;
@@ -525,15 +693,57 @@ static void ext_listed(void *opaque, sl_lease_result_t *res) {
         cp.offset = l->checkpoint;
         cp.subseq = l->checkpoint_sub;
         cp.updated_ms = -1;
+        cp.store = r->store;
+        cp.owner = l->owner;
+        cp.counter = l->counter;
+        if (l->checkpoint && !strcmp(l->checkpoint, "SHARD_END")) {
+            cp.state = "finished";
+        } else if (l->owner) {
+            cp.state = "owned";
+            cp.note = r->owned_note;
+        } else {
+            cp.state = "free";
+        }
         r->n++;
         if (r->cb)
             r->cb(r->opaque, &cp);
     }
-    if (r->pending == 0)
-        event_base_loopbreak(r->base);
+    for (size_t i = 0; i < res->n_bad; i++) {
+        const sl_lease_bad_t *b = &res->bad[i];
+        if (r->partition && (!b->key || strcmp(r->partition, b->key) != 0))
+            continue;
+        memset(&cp, 0, sizeof(cp));
+        cp.system = r->system;
+        cp.stream = r->stream;
+        cp.partition = b->key ? b->key : "?";
+        cp.updated_ms = -1;
+        cp.store = r->store;
+        cp.state = "unreadable";
+        cp.note = b->problems;
+        cp.counter = -1;
+        r->n++;
+        if (r->cb)
+            r->cb(r->opaque, &cp);
+    }
+    event_base_loopbreak(r->base);
 }
 
-static sl_err_t kin_ext_checkpoints(sl_input_t *in, int reset, const char *partition,
+static void ext_listed(void *opaque, sl_lease_result_t *res) {
+    ext_run_t *r = opaque;
+    if (res->err != SL_OK) {
+        ext_fail(r, res->err, res->msg ? res->msg : sl_err_str(res->err));
+        event_base_loopbreak(r->base);
+        return;
+    }
+    if (!(r->how & SL_EXT_RESET))
+        ext_list_rows(r, res);
+    else if (!r->v)
+        ext_first_read(r, res);
+    else
+        ext_watch(r, res);
+}
+
+static sl_err_t kin_ext_checkpoints(sl_input_t *in, int how, const char *partition,
                                     sl_ckpt_list_cb cb, void *opaque, int *n, char *errstr,
                                     size_t errlen) {
     const kin_conf_t *kc = sl_input_stream_conf(in);
@@ -552,12 +762,17 @@ static sl_err_t kin_ext_checkpoints(sl_input_t *in, int reset, const char *parti
     r.system = sl_input_system(in);
     r.stream = sl_input_stream(in);
     r.partition = partition;
-    r.reset = reset;
+    r.how = how;
     r.cb = cb;
     r.opaque = opaque;
     r.errstr = errstr;
     r.errlen = errlen;
     r.table = table;
+    r.failover_ms = kc->failover_ms;
+    snprintf(r.store, sizeof(r.store), "lease table %s", table);
+    snprintf(r.owned_note, sizeof(r.owned_note), "held by its owner, or expired: one read cannot "
+             "tell (expired = leaseCounter unchanged for aws.kcl.FailoverTimeMillis, %lld ms; "
+             "reset watches it that long)", (long long)kc->failover_ms);
     if (!(r.base = event_base_new()) ||
         kin_clients_new(sl_input_conf(in), sl_input_prefixes(in), kc, r.base, 0, &http, &creds,
                         errstr, errlen) != SL_OK ||
@@ -573,10 +788,18 @@ static sl_err_t kin_ext_checkpoints(sl_input_t *in, int reset, const char *parti
     }
     event_base_dispatch(r.base);
     if (r.failed)
-        err = SL_ERR_IO;
+        err = r.refused ? SL_ERR_STATE : SL_ERR_IO;
     *n = r.n;
 out:
     sl_lease_table_destroy(r.lt);
+    if (r.timer)
+        event_free(r.timer);
+    for (size_t i = 0; i < r.nv; i++) {
+        free(r.v[i].key);
+        free(r.v[i].owner);
+        free(r.v[i].held_by);
+    }
+    free(r.v);
     sl_aws_client_destroy(ddb);
     sl_creds_destroy(creds);
     sl_http_destroy(http);

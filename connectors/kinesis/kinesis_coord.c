@@ -9,7 +9,8 @@
  *   taker        every take interval: Scan the table, note whose counters moved (a lease is
  *                expired when its counter stood still for FailoverTimeMillis on our clock),
  *                count the live workers and take expired leases up to the fair share, then
- *                steal from the most loaded workers (several per pass, not the KCL's one)
+ *                steal from the most loaded workers (several per pass, not the KCL's one);
+ *                an item that is not a lease is skipped with one warning and left alone
  *   renewer      every failover/3 - epsilon: bump the counter of each held lease; a failed
  *                condition is re-read, never retried blindly: still ours -> adopt the counter,
  *                someone else's -> the shard is lost and stops before its next checkpoint
@@ -54,6 +55,7 @@ typedef struct clease {
     int64_t changed_ms;      /* monotonic time the counter last moved (our clock) */
     uint64_t mod_gen;        /* coordinator generation of our last completed write */
     int in_table;
+    int unreadable;          /* its item does not parse: left alone, its shard not read */
     int held;                /* ours: renewed, and readable */
     int64_t renewed_ms;
     int running;             /* announced to the runtime and not closed yet */
@@ -98,6 +100,10 @@ struct kin_coord {
     uint64_t gen, scan_gen;
     int stopping, stopped;
     int stop_failures;       /* lease table writes that failed while stopping */
+    int stop_checkpoints;    /* final checkpoints written while stopping */
+    int stop_released;       /* leases released while stopping */
+    char **bad_items;        /* unreadable items of the last listing (sorted JSON), warned of */
+    size_t n_bad_items;
     int pos;                 /* resolved initial position (kin_pos_t) */
     uint64_t rng;
     int warned_same_id;
@@ -349,6 +355,8 @@ static void op_done(void *opaque, sl_lease_result_t *res) {
     case OP_CHECKPOINT:
         l->renewed_ms = now;
         l->ck_written_ms = now;
+        if (c->stopping)
+            c->stop_checkpoints++;
         l->ck_lost_races = 0;
         /* A newer position may have arrived while this one was on the wire. */
         if (l->lease && l->lease->checkpoint && l->ck_seq &&
@@ -375,6 +383,8 @@ static void op_done(void *opaque, sl_lease_result_t *res) {
     case OP_EVICT:
         l->held = 0;
         l->release_pending = 0;
+        if (c->stopping)
+            c->stop_released++;
         sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: lease released", c->k->stream,
                l->key);
         break;
@@ -411,7 +421,7 @@ static void try_start(kin_coord_t *c, clease_t *l) {
     const char *ck;
     sl_err_t err;
 
-    if (c->stopping || !l->held || l->running || l->finished || l->busy ||
+    if (c->stopping || !l->held || l->running || l->finished || l->busy || l->unreadable ||
         sl_input_job_stopping(c->k->in))
         return;
     if (!parents_finished(c, l)) {
@@ -805,7 +815,7 @@ static void take_pass(kin_coord_t *c) {
     for (size_t i = 0; i < c->n; i++) {
         clease_t *l = c->leases[i];
         const char *o = owner_of(l);
-        if (!l->in_table || l->finished)
+        if (!l->in_table || l->finished || l->unreadable)
             continue;
         which[n] = l;
         v[n].owner = o;
@@ -853,6 +863,45 @@ static void cleanup(kin_coord_t *c, clease_t *l) {
         l->busy = 0;
 }
 
+static int bad_known(const kin_coord_t *c, const char *item) {
+    for (size_t i = 0; i < c->n_bad_items; i++)
+        if (!strcmp(c->bad_items[i], item))
+            return 1;
+    return 0;
+}
+
+/* Items of the table that are not leases. Their shards are not ours to decide: the KCL cannot
+ * read such an item either, so taking it over (or creating a fresh lease in its place) could
+ * resume a shard another worker holds, or from the wrong position. They stay as they are, their
+ * shards unread here (children wait for them as for any unfinished parent), until someone
+ * repairs or deletes the item. One warning per item content, not one per listing. */
+static void note_bad_items(kin_coord_t *c, const sl_lease_bad_t *bad, size_t n) {
+    char **now = n ? calloc(n, sizeof(*now)) : NULL;
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        const sl_lease_bad_t *b = &bad[i];
+        clease_t *l;
+        if (!bad_known(c, b->item))
+            sl_log(SL_LOG_WARN, "kinesis", "stream %s: lease table %s: item %s%s skipped: %s "
+                   "(left untouched: not taken, written or read from until it is repaired or "
+                   "deleted)", c->k->stream, c->table, b->key ? "leaseKey=" : "without a usable "
+                   "leaseKey", b->key ? b->key : "", b->problems);
+        if (now && (now[kept] = sl_strdup(b->item)))
+            kept++;
+        if (!b->key || !(l = get_or_add(c, b->key)))
+            continue;
+        l->in_table = 1;
+        l->unreadable = 1;
+        if (l->busy)
+            continue; /* our write in flight says what it became */
+        set_lease(l, NULL);
+        lose(c, l, "its item can no longer be read");
+    }
+    strv_free(c->bad_items, c->n_bad_items);
+    c->bad_items = now;
+    c->n_bad_items = kept;
+}
+
 static void scanned(void *opaque, sl_lease_result_t *res) {
     kin_coord_t *c = opaque;
     c->scanning = 0;
@@ -866,8 +915,13 @@ static void scanned(void *opaque, sl_lease_result_t *res) {
         stop_if_done(c);
         return;
     }
-    for (size_t i = 0; i < c->n; i++)
+    for (size_t i = 0; i < c->n; i++) {
         c->leases[i]->in_table = 0;
+        c->leases[i]->unreadable = 0;
+    }
+    sl_log_debug("lease", "stream %s: lease table %s listed: %zu lease(s), %zu unreadable "
+                 "item(s)", c->k->stream, c->table, res->n_leases, res->n_bad);
+    note_bad_items(c, res->bad, res->n_bad);
     for (size_t i = 0; i < res->n_leases; i++) {
         sl_lease_t *lease = res->leases[i];
         clease_t *l = get_or_add(c, lease->key);
@@ -1307,9 +1361,14 @@ static void stop_if_done(kin_coord_t *c) {
         sl_log(SL_LOG_WARN, "kinesis", "stream %s: stopped; %d lease table write(s) failed: "
                "those shards resume from their last written checkpoint, their leases expire "
                "after aws.kcl.FailoverTimeMillis", c->k->stream, c->stop_failures);
+    else if (c->lt && c->stop_checkpoints)
+        sl_log(SL_LOG_INFO, "kinesis", "stream %s: stopped: %d final checkpoint(s) written, "
+               "%d lease(s) released", c->k->stream, c->stop_checkpoints, c->stop_released);
+    else if (c->lt && c->stop_released)
+        sl_log(SL_LOG_INFO, "kinesis", "stream %s: stopped: %d lease(s) released (their "
+               "checkpoints were up to date)", c->k->stream, c->stop_released);
     else if (c->lt)
-        sl_log(SL_LOG_INFO, "kinesis", "stream %s: final checkpoints written, leases released",
-               c->k->stream);
+        sl_log_debug("lease", "stream %s: stopped holding no lease", c->k->stream);
     sl_input_stopped(c->k->in);
 }
 
@@ -1375,6 +1434,7 @@ void kin_coord_destroy(kin_coord_t *c) {
     for (size_t i = 0; i < c->n; i++)
         clease_free(c->leases[i]);
     free(c->leases);
+    strv_free(c->bad_items, c->n_bad_items);
     free(c->worker_id);
     free(c->table);
     free(c);

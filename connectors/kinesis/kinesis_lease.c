@@ -3,8 +3,9 @@
  * small state object (lease_op_t) that issues DynamoDB JSON 1.0 calls through sl_aws_call() and
  * reports once: ensure walks DescribeTable -> CreateTable -> DescribeTable polls on a timer,
  * list follows Scan pages, the writes are single conditional UpdateItem/PutItem/DeleteItem
- * calls returning the new item. Items are parsed strictly (sl_lease_from_item) so a table
- * damaged by hand or by a foreign writer yields an error naming the lease and attribute. The
+ * calls returning the new item. Items are parsed strictly (sl_lease_from_item) so an item
+ * damaged by hand or by a foreign writer yields an error naming the lease and every bad
+ * attribute; a list sets such items aside (res->bad) and still returns the others. The
  * lease coordinator (expiry, taking, stealing) sits above this file and owns every decision;
  * this file only says what the table answered.
  */
@@ -32,6 +33,7 @@
 #define A_CKPT_SUB "checkpointSubSequenceNumber"
 #define A_PEND "pendingCheckpoint"
 #define A_PEND_SUB "pendingCheckpointSubSequenceNumber"
+#define A_PEND_STATE "pendingCheckpointState" /* KCL 2.x+: B, a two-phase checkpoint's state */
 #define A_SWITCHES "ownerSwitchesSinceCheckpoint"
 #define A_PARENTS "parentShardId"
 #define A_CHILDREN "childShardIds"
@@ -47,6 +49,7 @@ static const struct {
     {"key", A_KEY},       {"own", A_OWNER},         {"cnt", A_COUNTER},
     {"ckp", A_CKPT},      {"ckpsub", A_CKPT_SUB},   {"pnd", A_PEND},
     {"pndsub", A_PEND_SUB}, {"osw", A_SWITCHES},    {"chl", A_CHILDREN},
+    {"pndst", A_PEND_STATE},
 };
 
 enum op_kind { OP_ENSURE, OP_LIST, OP_GET, OP_UPDATE, OP_PUT, OP_DELETE };
@@ -68,6 +71,8 @@ typedef struct lease_op {
     sl_lease_t *put_lease; /* create: the lease as written */
     sl_lease_t **leases;   /* list: collected so far */
     size_t n_leases, cap_leases;
+    sl_lease_bad_t *bad;   /* list: items set aside */
+    size_t n_bad, cap_bad;
 } lease_op_t;
 
 struct sl_lease_table {
@@ -126,170 +131,195 @@ static int valid_position(const char *s) {
            !strcmp(s, "AT_TIMESTAMP") || !strcmp(s, "SHARD_END");
 }
 
+/* Every problem of one item, collected so a damaged item is reported whole at once ("a is S,
+ * expected N; b missing") instead of one attribute per repair attempt. */
+typedef struct probs {
+    char buf[400];
+    size_t len;
+    int n;
+} probs_t;
+
+static void prob_add(probs_t *p, const char *fmt, ...) SL_PRINTF(2, 3);
+static void prob_add(probs_t *p, const char *fmt, ...) {
+    va_list ap;
+    int w;
+    p->n++;
+    if (p->len + 8 >= sizeof(p->buf))
+        return;
+    if (p->len)
+        p->len += (size_t)snprintf(p->buf + p->len, sizeof(p->buf) - p->len, "; ");
+    va_start(ap, fmt);
+    w = vsnprintf(p->buf + p->len, sizeof(p->buf) - p->len, fmt, ap);
+    va_end(ap);
+    if (w > 0)
+        p->len += (size_t)w;
+    if (p->len >= sizeof(p->buf)) {
+        p->len = sizeof(p->buf) - 1;
+        memcpy(p->buf + p->len - 3, "...", 3); /* truncated: say so */
+    }
+}
+
+/* The DynamoDB type of an attribute value ({"S": ...}), or NULL when it is not one. */
+static const char *av_type(const json_t *av) {
+    if (json_is_object(av) && json_object_size(av) == 1)
+        return json_object_iter_key(json_object_iter((json_t *)av));
+    return NULL;
+}
+
 /* Finds attribute name of item with DynamoDB type type. Returns 0 when absent, 1 with *val set
- * to the inner value, -1 (errstr filled) when the attribute value is not {type: ...}. */
-static int attr_find(const json_t *item, const char *key, const char *name, const char *type,
-                     const json_t **val, char *errstr, size_t errlen) {
+ * to the inner value, -1 (a problem noted) when it carries another type. */
+static int attr_find(const json_t *item, const char *name, const char *type, const json_t **val,
+                     probs_t *p) {
     const json_t *av = json_object_get(item, name);
+    const char *got;
     if (!av)
         return 0;
-    const char *got = NULL;
-    if (json_is_object(av) && json_object_size(av) == 1)
-        got = json_object_iter_key(json_object_iter((json_t *)av));
-    if (!got || strcmp(got, type)) {
-        sl_errf(errstr, errlen, "lease '%s': attribute %s: expected type %s, got %s", key, name,
-                type, got ? got : "a malformed attribute value");
+    if (!(got = av_type(av)) || strcmp(got, type)) {
+        if (got)
+            prob_add(p, "%s is %s, expected %s", name, got, type);
+        else
+            prob_add(p, "%s is not a DynamoDB attribute value", name);
         return -1;
     }
     *val = json_object_get(av, type);
     return 1;
 }
 
-static sl_err_t get_s(const json_t *item, const char *key, const char *name, char **out,
-                      char *errstr, size_t errlen) {
+/* The getters note a problem and go on (the caller stops only for SL_ERR_NOMEM). */
+static sl_err_t get_s(const json_t *item, const char *name, char **out, probs_t *p) {
     const json_t *v = NULL;
-    int r = attr_find(item, key, name, "S", &v, errstr, errlen);
-    if (r <= 0)
-        return r ? SL_ERR_INVAL : SL_OK;
+    if (attr_find(item, name, "S", &v, p) <= 0)
+        return SL_OK;
     if (!json_is_string(v)) {
-        sl_errf(errstr, errlen, "lease '%s': attribute %s: S value is not a string", key, name);
-        return SL_ERR_INVAL;
+        prob_add(p, "%s: S value is not a string", name);
+        return SL_OK;
     }
-    if (!(*out = sl_strdup(json_string_value(v))))
-        return SL_ERR_NOMEM;
-    return SL_OK;
+    return (*out = sl_strdup(json_string_value(v))) ? SL_OK : SL_ERR_NOMEM;
 }
 
-static sl_err_t get_n(const json_t *item, const char *key, const char *name, int64_t *out,
-                      int *present, char *errstr, size_t errlen) {
+static void get_n(const json_t *item, const char *name, int64_t *out, int *present,
+                  probs_t *p) {
     const json_t *v = NULL;
-    int r = attr_find(item, key, name, "N", &v, errstr, errlen);
+    int r = attr_find(item, name, "N", &v, p);
     if (present)
-        *present = r > 0;
+        *present = r != 0;
     if (r <= 0)
-        return r ? SL_ERR_INVAL : SL_OK;
-    if (!json_is_string(v) || sl_parse_int64(json_string_value(v), out) != 0) {
-        sl_errf(errstr, errlen, "lease '%s': attribute %s: not an integer N value", key, name);
-        return SL_ERR_INVAL;
-    }
-    return SL_OK;
+        return;
+    if (!json_is_string(v) || sl_parse_int64(json_string_value(v), out) != 0)
+        prob_add(p, "%s: '%.40s' is not an integer", name,
+                 json_is_string(v) ? json_string_value(v) : "?");
+    else if (*out < 0)
+        prob_add(p, "%s is negative", name);
 }
 
-static sl_err_t get_ss(const json_t *item, const char *key, const char *name, char ***out,
-                       size_t *n, char *errstr, size_t errlen) {
+static sl_err_t get_ss(const json_t *item, const char *name, char ***out, size_t *n,
+                       probs_t *p) {
     const json_t *v = NULL;
-    int r = attr_find(item, key, name, "SS", &v, errstr, errlen);
-    if (r <= 0)
-        return r ? SL_ERR_INVAL : SL_OK;
+    if (attr_find(item, name, "SS", &v, p) <= 0)
+        return SL_OK;
     if (!json_is_array(v) || json_array_size(v) == 0) {
-        sl_errf(errstr, errlen, "lease '%s': attribute %s: SS value is not a non-empty set",
-                key, name);
-        return SL_ERR_INVAL;
+        prob_add(p, "%s: SS value is not a non-empty set", name);
+        return SL_OK;
     }
     size_t cnt = json_array_size(v);
     char **list = calloc(cnt, sizeof(*list));
     if (!list)
         return SL_ERR_NOMEM;
-    sl_err_t err = SL_OK;
     for (size_t i = 0; i < cnt; i++) {
         const json_t *s = json_array_get(v, i);
         if (!json_is_string(s) || !*json_string_value(s)) {
-            sl_errf(errstr, errlen, "lease '%s': attribute %s: SS member %zu is not a string",
-                    key, name, i);
-            err = SL_ERR_INVAL;
-            goto fail;
+            prob_add(p, "%s: member %zu is not a string", name, i);
+            str_list_free(list, cnt);
+            return SL_OK;
         }
         if (!(list[i] = sl_strdup(json_string_value(s)))) {
-            err = SL_ERR_NOMEM;
-            goto fail;
+            str_list_free(list, cnt);
+            return SL_ERR_NOMEM;
         }
     }
     *out = list;
     *n = cnt;
     return SL_OK;
-fail:
-    str_list_free(list, cnt);
-    return err;
 }
 
-sl_err_t sl_lease_from_item(const json_t *item, sl_lease_t **out, char *errstr, size_t errlen) {
-    sl_err_t err = SL_ERR_INVAL;
+/* Parses item into *out, or notes every problem in p (leaving *out NULL). *key points into
+ * item (or is NULL when leaseKey itself is bad). */
+static sl_err_t parse_item(const json_t *item, sl_lease_t **out, const char **key, probs_t *p) {
     sl_lease_t *lease = NULL;
-    const char *key = "?";
     const json_t *kv = NULL;
     int present = 0;
 
     *out = NULL;
+    *key = NULL;
     if (!json_is_object(item)) {
-        sl_errf(errstr, errlen, "lease item is not a JSON object");
-        goto fail;
+        prob_add(p, "not a JSON object");
+        return SL_OK;
     }
-    if (attr_find(item, key, A_KEY, "S", &kv, errstr, errlen) <= 0 || !json_is_string(kv) ||
-        !*json_string_value(kv)) {
-        if (!kv)
-            sl_errf(errstr, errlen, "lease item without a string attribute %s", A_KEY);
-        else if (!json_is_string(kv) || !*json_string_value(kv))
-            sl_errf(errstr, errlen, "lease item with an empty or non-string %s", A_KEY);
-        goto fail;
-    }
-    key = json_string_value(kv);
-    if (!(lease = calloc(1, sizeof(*lease))) || !(lease->key = sl_strdup(key))) {
-        err = SL_ERR_NOMEM;
-        goto fail;
-    }
-    if ((err = get_s(item, key, A_OWNER, &lease->owner, errstr, errlen)) ||
-        (err = get_n(item, key, A_COUNTER, &lease->counter, &present, errstr, errlen)))
-        goto fail;
-    if (!present) {
-        sl_errf(errstr, errlen, "lease '%s': attribute %s is missing", key, A_COUNTER);
-        err = SL_ERR_INVAL;
-        goto fail;
-    }
-    if ((err = get_s(item, key, A_CKPT, &lease->checkpoint, errstr, errlen)) ||
-        (err = get_n(item, key, A_CKPT_SUB, &lease->checkpoint_sub, NULL, errstr, errlen)) ||
-        (err = get_s(item, key, A_PEND, &lease->pending_checkpoint, errstr, errlen)) ||
-        (err = get_n(item, key, A_PEND_SUB, &lease->pending_checkpoint_sub, NULL, errstr,
-                     errlen)) ||
-        (err = get_n(item, key, A_SWITCHES, &lease->owner_switches, NULL, errstr, errlen)) ||
-        (err = get_ss(item, key, A_PARENTS, &lease->parents, &lease->n_parents, errstr,
-                      errlen)) ||
-        (err = get_ss(item, key, A_CHILDREN, &lease->children, &lease->n_children, errstr,
-                      errlen)) ||
-        (err = get_s(item, key, A_HASH_START, &lease->starting_hash_key, errstr, errlen)) ||
-        (err = get_s(item, key, A_HASH_END, &lease->ending_hash_key, errstr, errlen)))
-        goto fail;
-    err = SL_ERR_INVAL;
-    if (lease->checkpoint && !valid_position(lease->checkpoint)) {
-        sl_errf(errstr, errlen, "lease '%s': attribute %s: '%s' is neither a sequence number "
-                "nor a sentinel", key, A_CKPT, lease->checkpoint);
-        goto fail;
-    }
+    if (attr_find(item, A_KEY, "S", &kv, p) == 0)
+        prob_add(p, "%s missing", A_KEY);
+    else if (kv && (!json_is_string(kv) || !*json_string_value(kv)))
+        prob_add(p, "%s is empty or not a string", A_KEY);
+    else if (kv)
+        *key = json_string_value(kv);
+    if (!(lease = calloc(1, sizeof(*lease))) ||
+        (*key && !(lease->key = sl_strdup(*key))))
+        goto nomem;
+    if (get_s(item, A_OWNER, &lease->owner, p))
+        goto nomem;
+    get_n(item, A_COUNTER, &lease->counter, &present, p);
+    if (!present)
+        prob_add(p, "%s missing", A_COUNTER);
+    /* The KCL writes a checkpoint into every lease it creates: without one nobody can say
+     * where the shard stopped, and any start would skip or repeat records. */
+    present = json_object_get(item, A_CKPT) != NULL;
+    if (get_s(item, A_CKPT, &lease->checkpoint, p))
+        goto nomem;
+    if (!present)
+        prob_add(p, "%s missing", A_CKPT);
+    else if (lease->checkpoint && !valid_position(lease->checkpoint))
+        prob_add(p, "%s: '%.40s' is neither a sequence number nor a sentinel", A_CKPT,
+                 lease->checkpoint);
+    get_n(item, A_CKPT_SUB, &lease->checkpoint_sub, NULL, p);
+    if (get_s(item, A_PEND, &lease->pending_checkpoint, p))
+        goto nomem;
     if (lease->pending_checkpoint && *lease->pending_checkpoint &&
-        !valid_position(lease->pending_checkpoint)) {
-        sl_errf(errstr, errlen, "lease '%s': attribute %s: '%s' is not a sequence number", key,
-                A_PEND, lease->pending_checkpoint);
-        goto fail;
-    }
-    if ((lease->starting_hash_key && !all_digits(lease->starting_hash_key)) ||
-        (lease->ending_hash_key && !all_digits(lease->ending_hash_key))) {
-        sl_errf(errstr, errlen, "lease '%s': attribute %s: not a decimal hash key", key,
-                lease->starting_hash_key && !all_digits(lease->starting_hash_key) ? A_HASH_START
-                                                                                  : A_HASH_END);
-        goto fail;
-    }
-    if (lease->counter < 0 || lease->owner_switches < 0 || lease->checkpoint_sub < 0) {
-        sl_errf(errstr, errlen, "lease '%s': negative %s", key,
-                lease->counter < 0 ? A_COUNTER
-                : lease->owner_switches < 0 ? A_SWITCHES : A_CKPT_SUB);
-        goto fail;
+        !valid_position(lease->pending_checkpoint))
+        prob_add(p, "%s: '%.40s' is not a sequence number", A_PEND, lease->pending_checkpoint);
+    get_n(item, A_PEND_SUB, &lease->pending_checkpoint_sub, NULL, p);
+    get_n(item, A_SWITCHES, &lease->owner_switches, NULL, p);
+    if (get_ss(item, A_PARENTS, &lease->parents, &lease->n_parents, p) ||
+        get_ss(item, A_CHILDREN, &lease->children, &lease->n_children, p) ||
+        get_s(item, A_HASH_START, &lease->starting_hash_key, p) ||
+        get_s(item, A_HASH_END, &lease->ending_hash_key, p))
+        goto nomem;
+    if (lease->starting_hash_key && !all_digits(lease->starting_hash_key))
+        prob_add(p, "%s: not a decimal hash key", A_HASH_START);
+    if (lease->ending_hash_key && !all_digits(lease->ending_hash_key))
+        prob_add(p, "%s: not a decimal hash key", A_HASH_END);
+    if (p->n) {
+        sl_lease_free(lease);
+        return SL_OK;
     }
     *out = lease;
     return SL_OK;
-fail:
-    if (err == SL_ERR_NOMEM)
-        sl_errf(errstr, errlen, "lease '%s': out of memory", key);
+nomem:
     sl_lease_free(lease);
-    return err;
+    return SL_ERR_NOMEM;
+}
+
+sl_err_t sl_lease_from_item(const json_t *item, sl_lease_t **out, char *errstr, size_t errlen) {
+    probs_t p = {.len = 0, .n = 0};
+    const char *key = NULL;
+    sl_err_t err = parse_item(item, out, &key, &p);
+    if (err) {
+        sl_errf(errstr, errlen, "item %s=%s: out of memory", A_KEY, key ? key : "?");
+        return err;
+    }
+    if (!*out) {
+        sl_errf(errstr, errlen, "item %s=%s: %s", A_KEY, key ? key : "?", p.buf);
+        return SL_ERR_INVAL;
+    }
+    return SL_OK;
 }
 
 static json_t *av_s(const char *s) { return json_pack("{s:s}", "S", s); }
@@ -370,11 +400,21 @@ fail:
     return NULL;
 }
 
+static void bad_free(sl_lease_bad_t *bad, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free(bad[i].key);
+        free(bad[i].problems);
+        free(bad[i].item);
+    }
+    free(bad);
+}
+
 static void op_free(lease_op_t *op) {
     if (op->timer)
         event_free(op->timer);
     sl_lease_free(op->put_lease);
     sl_lease_list_free(op->leases, op->n_leases);
+    bad_free(op->bad, op->n_bad);
     free(op->key);
     free(op);
 }
@@ -433,6 +473,8 @@ static void op_report(lease_op_t *op, sl_err_t err, int lost, sl_lease_t *lease,
         res.n_leases = op->n_leases;
         op->leases = NULL;
         op->n_leases = 0;
+        res.bad = op->bad;
+        res.n_bad = op->n_bad;
     }
     if (err)
         sl_log_debug("lease", "%s", msg);
@@ -666,8 +708,33 @@ static json_t *scan_body(const json_t *start) {
     return body;
 }
 
+static sl_err_t bad_add(lease_op_t *op, const char *key, const char *problems,
+                        const json_t *item) {
+    sl_lease_bad_t *b;
+    if (op->n_bad == op->cap_bad) {
+        size_t cap = op->cap_bad ? op->cap_bad * 2 : 4;
+        sl_lease_bad_t *v = realloc(op->bad, cap * sizeof(*v));
+        if (!v)
+            return SL_ERR_NOMEM;
+        op->bad = v;
+        op->cap_bad = cap;
+    }
+    b = &op->bad[op->n_bad];
+    memset(b, 0, sizeof(*b));
+    b->key = key ? sl_strdup(key) : NULL;
+    b->problems = sl_strdup(problems);
+    b->item = json_dumps(item, JSON_COMPACT | JSON_SORT_KEYS);
+    if ((key && !b->key) || !b->problems || !b->item) {
+        free(b->key);
+        free(b->problems);
+        free(b->item);
+        return SL_ERR_NOMEM;
+    }
+    op->n_bad++;
+    return SL_OK;
+}
+
 static void list_reply(lease_op_t *op, const sl_aws_result_t *res) {
-    char errstr[256];
     if (res->err) {
         report_aws(op, res, "Scan");
         return;
@@ -680,11 +747,22 @@ static void list_reply(lease_op_t *op, const sl_aws_result_t *res) {
     }
     for (size_t i = 0; i < json_array_size(items); i++) {
         sl_lease_t *lease = NULL;
-        sl_err_t err = sl_lease_from_item(json_array_get(items, i), &lease, errstr,
-                                          sizeof(errstr));
-        if (err) {
-            op_report(op, err, 0, NULL, "lease table %s: %s", op->lt->name, errstr);
+        const json_t *item = json_array_get(items, i);
+        const char *key = NULL;
+        probs_t p = {.len = 0, .n = 0};
+        if (parse_item(item, &lease, &key, &p) != SL_OK) {
+            op_report(op, SL_ERR_NOMEM, 0, NULL, "lease table %s: out of memory",
+                      op->lt->name);
             return;
+        }
+        if (!lease) {
+            /* One damaged item must not hide the others: set it aside for the caller. */
+            if (bad_add(op, key, p.buf, item) != SL_OK) {
+                op_report(op, SL_ERR_NOMEM, 0, NULL, "lease table %s: out of memory",
+                          op->lt->name);
+                return;
+            }
+            continue;
         }
         if (op->n_leases == op->cap_leases) {
             size_t cap = op->cap_leases ? op->cap_leases * 2 : 16;
@@ -918,10 +996,12 @@ static sl_err_t checkpoint_like(sl_lease_table_t *lt, const char *key, int64_t s
         values = NULL;
     }
     return start_update(lt, key,
+                        /* The pending checkpoint is settled by this one: all three of its
+                         * attributes go, as in the KCL's checkpoint update. */
                         n ? "SET #ckp = :seq, #ckpsub = :sub, #cnt = :next, #osw = :zero, "
-                            "#chl = :kids REMOVE #pnd, #pndsub"
+                            "#chl = :kids REMOVE #pnd, #pndsub, #pndst"
                           : "SET #ckp = :seq, #ckpsub = :sub, #cnt = :next, #osw = :zero "
-                            "REMOVE #pnd, #pndsub",
+                            "REMOVE #pnd, #pndsub, #pndst",
                         "#cnt = :seen AND #own = :me", values, cb, opaque);
 }
 

@@ -53,7 +53,8 @@ void sl_lease_list_free(sl_lease_t **leases, size_t n);
  * attribute must carry its KCL type and a valid value (integers for N, decimal digits for the
  * hash keys, non-empty sets); unknown attributes are ignored. On success *out is a new lease
  * the caller frees with sl_lease_free(). On failure returns SL_ERR_INVAL (SL_ERR_NOMEM) and
- * errstr names the leaseKey and the attribute. */
+ * errstr says "item leaseKey=K: " and every problem of the item ("leaseCounter is S,
+ * expected N; checkpoint missing"): a lease without a checkpoint is one. */
 sl_err_t sl_lease_from_item(const json_t *item, sl_lease_t **out, char *errstr, size_t errlen);
 
 /* The full DynamoDB item of lease, as the KCL would write it (absent fields left out). Returns
@@ -74,6 +75,13 @@ typedef struct sl_lease_table sl_lease_table_t;
  * lease is the item as it is after a successful write or get (ReturnValues ALL_NEW), leases /
  * n_leases the result of a list. The callback may move lease or leases out (setting the field
  * to NULL and taking ownership); whatever it leaves is freed after it returns. */
+/* An item of the table that does not parse as a lease (a list sets it aside and goes on). */
+typedef struct sl_lease_bad {
+    char *key;      /* its leaseKey; NULL when leaseKey itself is missing or not a string */
+    char *problems; /* every problem found, "; "-separated ("leaseCounter is S, expected N") */
+    char *item;     /* the item as compact JSON with sorted keys: it identifies its content */
+} sl_lease_bad_t;
+
 typedef struct sl_lease_result {
     sl_err_t err;
     int lost_race;
@@ -81,6 +89,8 @@ typedef struct sl_lease_result {
     sl_lease_t *lease;
     sl_lease_t **leases;
     size_t n_leases;
+    const sl_lease_bad_t *bad; /* list: items that are not leases (borrowed for the call) */
+    size_t n_bad;
     int created; /* ensure: 1 when this call created the table */
 } sl_lease_result_t;
 
@@ -112,7 +122,8 @@ void sl_lease_table_set_poll(sl_lease_table_t *lt, int64_t interval_ms, int64_t 
  * existing table. res->created says whether this call created it. */
 sl_err_t sl_lease_table_ensure(sl_lease_table_t *lt, int create, sl_lease_cb cb, void *opaque);
 
-/* Every lease (consistent Scan, all pages), in the table's order. */
+/* Every lease (consistent Scan, all pages), in the table's order. Items that do not parse are
+ * not an error of the list: they come in res->bad, each with all its problems. */
 sl_err_t sl_lease_table_list(sl_lease_table_t *lt, sl_lease_cb cb, void *opaque);
 
 /* One lease (consistent GetItem); SL_ERR_NOENT when there is none. */
@@ -136,8 +147,9 @@ sl_err_t sl_lease_table_take(sl_lease_table_t *lt, const char *key, int64_t seen
                              void *opaque);
 
 /* Checkpoints: checkpoint = seq, checkpointSubSequenceNumber = sub, leaseCounter = seen + 1,
- * ownerSwitchesSinceCheckpoint = 0, pendingCheckpoint* removed, if leaseCounter = seen and
- * leaseOwner = owner. */
+ * ownerSwitchesSinceCheckpoint = 0, pendingCheckpoint, pendingCheckpointSubSequenceNumber and
+ * pendingCheckpointState removed (as the KCL's checkpoint update does), if leaseCounter = seen
+ * and leaseOwner = owner. */
 sl_err_t sl_lease_table_checkpoint(sl_lease_table_t *lt, const char *key, int64_t seen,
                                    const char *owner, const char *seq, int64_t sub,
                                    sl_lease_cb cb, void *opaque);

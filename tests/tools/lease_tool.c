@@ -8,7 +8,8 @@
  *   renew KEY COUNTER OWNER | take KEY COUNTER NEWOWNER | evict KEY OWNER
  *   checkpoint KEY COUNTER OWNER SEQ SUBSEQ | shard-end KEY COUNTER OWNER CHILD[,CHILD]
  * It prints the resulting lease (or list, or table state) as one JSON line and exits 0; 3 when
- * a condition failed (another writer won the race); 1 on any other error. Credentials come
+ * a condition failed (another writer won the race); 1 on any other error, and for a list that
+ * found items that are not leases (named on stderr, the leases still printed). Credentials come
  * from the default chain (environment variables in the tests).
  */
 #include "config.h"
@@ -247,6 +248,12 @@ static void on_result(void *opaque, sl_lease_result_t *res) {
         for (size_t i = 0; arr && i < res->n_leases; i++)
             json_array_append_new(arr, lease_json(res->leases[i]));
         print_json(arr);
+        /* Items that are not leases: listed on stderr, and the exit says the table has some. */
+        for (size_t i = 0; i < res->n_bad; i++) {
+            fprintf(stderr, "lease-tool: item leaseKey=%s skipped: %s\n",
+                    res->bad[i].key ? res->bad[i].key : "?", res->bad[i].problems);
+            t->rc = 1;
+        }
     } else if (!strcmp(t->op, "delete")) {
         print_json(json_pack("{s:s}", "deleted", t->args[0]));
     } else if (res->lease) {

@@ -23,6 +23,7 @@ void test_kpl_register(void);
 void test_kinesis_api_register(void);
 void test_kinesis_conf_register(void);
 void test_kinesis_coord_register(void);
+void test_kinesis_lease_register(void);
 void test_kinesis_sink_register(void);
 void test_pulsar_wire_register(void);
 void test_kinesis_ddb_register(void);
