@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "aws_client.h"
+#include "aws_endpoint.h"
 #include "aws_sigv4.h"
 #include "health.h"
 #include "sluice/log.h"
@@ -493,7 +494,9 @@ sl_aws_client_t *sl_aws_client_new(sl_http_t *http, sl_creds_t *creds,
                                    const sl_aws_client_opts_t *opts, char *errstr,
                                    size_t errlen) {
     sl_aws_client_t *c = calloc(1, sizeof(*c));
-    char url[512];
+    char url[1024], from[1600];
+    const char *id = opts->service ? aws_endpoint_service_id(opts->service) : "?";
+    aws_endpoint_t ep;
     sl_sb_t ct = {0};
 
     if (!c) {
@@ -508,11 +511,16 @@ sl_aws_client_t *sl_aws_client_new(sl_http_t *http, sl_creds_t *creds,
         sl_errf(errstr, errlen, "%s: no region configured", opts->service);
         goto fail;
     }
-    if (opts->endpoint && *opts->endpoint) {
-        snprintf(url, sizeof(url), "%s", opts->endpoint);
+    if (aws_endpoint_resolve(id, opts->endpoint, opts->endpoint_key, opts->profile, &ep) !=
+        AWS_EP_DEFAULT) {
+        snprintf(url, sizeof(url), "%s", ep.url);
+        snprintf(from, sizeof(from), "%s", ep.from);
     } else if (!sl_aws_endpoint(opts->service, opts->region, url, sizeof(url))) {
         sl_errf(errstr, errlen, "%s: '%s' is not a region name", opts->service, opts->region);
         goto fail;
+    } else {
+        snprintf(from, sizeof(from), "region %s%s%s", opts->region, *ep.from ? "; " : "",
+                 ep.from);
     }
     sl_sb_printf(&ct, "application/x-amz-json-%s", opts->json_version ? opts->json_version : "1.1");
     if (!(c->service = sl_strdup(opts->service)) ||
@@ -526,10 +534,12 @@ sl_aws_client_t *sl_aws_client_new(sl_http_t *http, sl_creds_t *creds,
     c->content_type = ct.buf;
     ct.buf = NULL;
     if (split_url(c->url, &c->host, &c->path) != 0) {
-        sl_errf(errstr, errlen, "%s: endpoint '%s' is not an http(s)://host[:port][/path] URL",
-                opts->service, opts->endpoint ? opts->endpoint : url);
+        sl_errf(errstr, errlen,
+                "%s: endpoint '%s' (from %s) is not an http(s)://host[:port][/path] URL",
+                opts->service, url, from);
         goto fail;
     }
+    aws_endpoint_note(id, c->url, from);
     {
         sl_sb_t what = {0};
         sl_sb_printf(&what, "%s at %s", c->service, c->url);

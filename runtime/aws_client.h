@@ -63,7 +63,11 @@ typedef struct sl_aws_client_opts {
     const char *service;       /* endpoint prefix: "kinesis", "dynamodb", "streams.dynamodb" */
     const char *signing_name;  /* SigV4 service name: "kinesis", "dynamodb" */
     const char *region;        /* required */
-    const char *endpoint;      /* override URL (local peers, VPC endpoints) or NULL */
+    const char *endpoint;      /* explicit URL (local peers, VPC endpoints) or NULL: then
+                                * the environment and the shared config file, else the
+                                * region's (aws_endpoint.h) */
+    const char *endpoint_key;  /* what set endpoint, for the log ("aws.endpoint"); NULL ok */
+    const char *profile;       /* profile of the shared config file; NULL: AWS_PROFILE */
     const char *target_prefix; /* X-Amz-Target prefix: "Kinesis_20131202", "DynamoDB_20120810" */
     const char *json_version;  /* "1.1" (Kinesis) or "1.0" (DynamoDB, Streams) */
     sl_retry_policy_t retry;   /* default for every call */

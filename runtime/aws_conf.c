@@ -295,6 +295,7 @@ static void sts_opts(const sl_aws_conf_t *aws, const plan_t *pl, sl_creds_sts_op
     memset(o, 0, sizeof(*o));
     o->region = set(aws->region) ? aws->region : NULL;
     o->endpoint = set(aws->sts_endpoint) ? aws->sts_endpoint : NULL;
+    o->profile = set(aws->profile_name) ? aws->profile_name : NULL;
     o->role_arn = pl->role_arn;
     o->session_name = pl->session_name;
     o->external_id = set(aws->role_external_id) ? aws->role_external_id : NULL;

@@ -93,16 +93,24 @@ typedef struct sl_aws_conf {
     {"awsRegion", SL_PROP_ALIAS, 0, NULL, 0, 0, "aws.region", 0, "Pulsar's spelling."},        \
     {"aws.endpoint", SL_PROP_STRING, SL__AO(base, endpoint), "", 0, 0, NULL, 0,                \
      "URL of the service endpoint (http:// or https://), for local peers such as "            \
-     "LocalStack or kinesalite, VPC endpoints and FIPS endpoints. Empty: derived from "        \
-     "aws.region."},                                                                          \
+     "LocalStack or kinesalite, VPC endpoints and FIPS endpoints. Empty: as the AWS SDKs, "    \
+     "AWS_ENDPOINT_URL_KINESIS (AWS_ENDPOINT_URL_DYNAMODB_STREAMS for a DynamoDB stream), "     \
+     "else AWS_ENDPOINT_URL, else the profile's services section (kinesis = / "               \
+     "dynamodb_streams = endpoint_url) or endpoint_url in the shared config file, unless "     \
+     "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true; else derived from aws.region. The choice and " \
+     "its source are logged at start."},                                                      \
     {"awsEndpoint", SL_PROP_ALIAS, 0, NULL, 0, 0, "aws.endpoint", 0, "Pulsar's spelling."},    \
     {"aws.dynamodb.endpoint", SL_PROP_STRING, SL__AO(base, dynamodb_endpoint), "", 0, 0, NULL, \
-     0, "URL of the DynamoDB endpoint holding KCL lease tables. Empty: derived from "          \
-     "aws.region."},                                                                          \
+     0, "URL of the DynamoDB endpoint holding KCL lease tables. Empty: "                       \
+     "AWS_ENDPOINT_URL_DYNAMODB, else AWS_ENDPOINT_URL, else the profile's services section "  \
+     "(dynamodb = endpoint_url) or endpoint_url in the shared config file, unless "            \
+     "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true; else derived from aws.region."},              \
     {"dynamoEndpoint", SL_PROP_ALIAS, 0, NULL, 0, 0, "aws.dynamodb.endpoint", 0,               \
      "Pulsar's spelling."},                                                                   \
     {"aws.cloudwatch.endpoint", SL_PROP_STRING, SL__AO(base, cloudwatch_endpoint), "", 0, 0,   \
-     NULL, 0, "URL of the CloudWatch endpoint for metrics. Empty: derived from aws.region."},  \
+     NULL, 0, "URL of the CloudWatch endpoint for metrics. Empty: AWS_ENDPOINT_URL_CLOUDWATCH, " \
+     "else AWS_ENDPOINT_URL, else the shared config file (as aws.endpoint), else derived from " \
+     "aws.region."},                                                                          \
     {"cloudwatchEndpoint", SL_PROP_ALIAS, 0, NULL, 0, 0, "aws.cloudwatch.endpoint", 0,         \
      "Pulsar's spelling."},                                                                   \
     {"aws.application.name", SL_PROP_STRING, SL__AO(base, application_name), "", 0, 0, NULL,  \
@@ -112,8 +120,9 @@ typedef struct sl_aws_conf {
      "Pulsar's spelling."},                                                                   \
     {"aws.sts.endpoint", SL_PROP_STRING, SL__AO(base, sts_endpoint), "", 0, 0, NULL, 0,        \
      "URL of STS for ASSUME_ROLE and WEB_IDENTITY_TOKEN. Empty: AWS_ENDPOINT_URL_STS, else "   \
-     "AWS_ENDPOINT_URL, else https://sts.<aws.region>.amazonaws.com (the global endpoint "    \
-     "without a region)."},                                                                   \
+     "AWS_ENDPOINT_URL, else the profile's services section (sts = endpoint_url) or "          \
+     "endpoint_url in the shared config file, unless AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true; " \
+     "else https://sts.<aws.region>.amazonaws.com (the global endpoint without a region)."},  \
     {"aws.trust.all.certificates", SL_PROP_BOOL, SL__AO(base, trust_all_certs), "false", 0,   \
      0, NULL, 0,                                                                              \
      "Accept any TLS certificate (no verification) from AWS endpoints. For test peers with "  \

@@ -147,8 +147,11 @@ sl_creds_provider_t *sl_creds_chain_new(struct event_base *base, sl_creds_provid
 typedef struct sl_creds_sts_opts {
     const char *region;       /* signing region and endpoint; NULL: AWS_REGION,
                                * AWS_DEFAULT_REGION, else the global endpoint (us-east-1) */
-    const char *endpoint;     /* URL override; NULL: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL,
-                               * else https://sts.<region>.amazonaws.com[.cn] */
+    const char *endpoint;     /* explicit URL; NULL: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL,
+                               * the profile's services section or endpoint_url
+                               * (aws_endpoint.h), else https://sts.<region>.amazonaws.com[.cn] */
+    const char *profile;      /* profile of the shared config file for the endpoint; NULL:
+                               * AWS_PROFILE, else "default" */
     const char *role_arn;     /* AssumeRole: required. Web identity: NULL = AWS_ROLE_ARN */
     const char *session_name; /* NULL: AWS_ROLE_SESSION_NAME (web identity), else
                                * "sluice-<ms>" */

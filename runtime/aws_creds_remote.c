@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "aws_creds.h"
+#include "aws_endpoint.h"
 #include "sluice/log.h"
 #include "util_str.h"
 #include "util_time.h"
@@ -313,7 +314,7 @@ typedef struct sts_ctx {
     struct event_base *base;
     sl_http_t *http;
     int web_identity;
-    char *region, *endpoint, *role_arn, *session_name, *external_id, *token_file;
+    char *region, *endpoint, *profile, *role_arn, *session_name, *external_id, *token_file;
     int duration_s;
     int64_t timeout_ms;
     sl_creds_provider_t *source; /* AssumeRole: where the signing credentials come from */
@@ -327,6 +328,7 @@ static void sts_destroy(void *ctx) {
     sl_creds_provider_destroy(sc->source);
     free(sc->region);
     free(sc->endpoint);
+    free(sc->profile);
     free(sc->role_arn);
     free(sc->session_name);
     free(sc->external_id);
@@ -347,21 +349,24 @@ static const char *sts_region(const sts_ctx_t *sc) {
     return r ? r : env_nonempty("AWS_DEFAULT_REGION");
 }
 
-/* The endpoint URL into sb: the override, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, else the
+/* The endpoint URL into sb, in the SDKs' order (aws_endpoint.h); without any setting the
  * regional endpoint (the global one without a region). */
 static void sts_url(const sts_ctx_t *sc, sl_sb_t *sb) {
-    const char *region = sts_region(sc), *env = env_nonempty("AWS_ENDPOINT_URL_STS");
-    if (!env)
-        env = env_nonempty("AWS_ENDPOINT_URL");
-    if (sc->endpoint)
-        sl_sb_puts(sb, sc->endpoint);
-    else if (env)
-        sl_sb_puts(sb, env);
+    const char *region = sts_region(sc);
+    aws_endpoint_t ep;
+    if (aws_endpoint_resolve("sts", sc->endpoint, "aws.sts.endpoint", sc->profile, &ep) !=
+        AWS_EP_DEFAULT)
+        sl_sb_puts(sb, ep.url);
     else if (!region)
         sl_sb_puts(sb, "https://sts.amazonaws.com");
     else
         sl_sb_printf(sb, "https://sts.%s.amazonaws.com%s", region,
                      !strncmp(region, "cn-", 3) ? ".cn" : "");
+    if (ep.src == AWS_EP_DEFAULT)
+        snprintf(ep.from, sizeof(ep.from), "%s%s", region ? "region " : "no region: global",
+                 region ? region : "");
+    if (!sb->oom)
+        aws_endpoint_note("sts", sb->buf, ep.from);
 }
 
 static void sts_on_resp(void *owner, const sl_http_resp_t *resp) {
@@ -616,6 +621,7 @@ static sts_ctx_t *sts_ctx_new(struct event_base *base, sl_http_t *http,
     sc->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
     if ((opts->region && *opts->region && !(sc->region = dup_or_null(opts->region))) ||
         (opts->endpoint && *opts->endpoint && !(sc->endpoint = dup_or_null(opts->endpoint))) ||
+        (opts->profile && *opts->profile && !(sc->profile = dup_or_null(opts->profile))) ||
         (opts->role_arn && *opts->role_arn && !(sc->role_arn = dup_or_null(opts->role_arn))) ||
         (opts->session_name && *opts->session_name &&
          !(sc->session_name = dup_or_null(opts->session_name))) ||
@@ -1024,6 +1030,7 @@ sl_creds_provider_t *sl_creds_default_chain_new(struct event_base *base, sl_http
     memset(&sts, 0, sizeof(sts));
     sts.region = opts->sts_region;
     sts.endpoint = opts->sts_endpoint;
+    sts.profile = opts->profile;
     provs[n++] = sl_creds_env_new(base);
     if (http)
         provs[n++] = sl_creds_web_identity_new(base, http, &sts);

@@ -103,9 +103,11 @@ static const char usage_aws[] =
     "SigV4, the credentials chain, retries) and prints the JSON answer. SERVICE is kinesis,\n"
     "dynamodb or dynamodbstreams; OPERATION its API name (ListStreams, CreateTable, ...); JSON\n"
     "the request (default {}; @FILE reads a file, - reads standard input).\n"
-    "  --endpoint-url URL   send to URL instead of the region's endpoint\n"
+    "  --endpoint-url URL   send to URL (default, as the AWS CLI: AWS_ENDPOINT_URL_<SERVICE>,\n"
+    "                       AWS_ENDPOINT_URL, the profile's services section or endpoint_url\n"
+    "                       unless AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true, else the region's)\n"
     "  --region R           region (default: AWS_REGION, AWS_DEFAULT_REGION)\n"
-    "  --profile P          shared-config profile for the default credentials chain\n"
+    "  --profile P          shared-config profile for credentials and endpoints\n"
     "  --no-verify-ssl      do not verify TLS certificates\n"
     "  --repeat N           send the call N times; print a summary instead of the answer\n"
     "  --concurrency C      with --repeat, at most C calls in flight (default 100)\n"
@@ -560,7 +562,9 @@ static int cmd_aws(int argc, char **argv) {
     co.service = services[si].endpoint;
     co.signing_name = services[si].signing;
     co.region = region;
-    co.endpoint = endpoint;
+    co.endpoint = endpoint; /* NULL: AWS_ENDPOINT_URL_<SERVICE> and the rest, as the AWS CLI */
+    co.endpoint_key = "--endpoint-url";
+    co.profile = profile;
     co.target_prefix = services[si].prefix;
     co.json_version = services[si].version;
     co.retry = (sl_retry_policy_t){100, 5000, 2.0, 5, 0};

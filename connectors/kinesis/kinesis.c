@@ -184,6 +184,8 @@ sl_aws_client_t *kin_kinesis_client(sl_http_t *http, sl_creds_t *creds, const ki
     co.signing_name = kc->ddb ? "dynamodb" : "kinesis";
     co.region = region_of(kc);
     co.endpoint = kc->aws.endpoint && *kc->aws.endpoint ? kc->aws.endpoint : NULL;
+    co.endpoint_key = "aws.endpoint";
+    co.profile = kc->aws.profile_name;
     co.target_prefix = kc->ddb ? "DynamoDBStreams_20120810" : "Kinesis_20131202";
     co.json_version = kc->ddb ? "1.0" : "1.1";
     co.retry = *retry;
@@ -199,6 +201,8 @@ static sl_aws_client_t *dynamodb_client(sl_http_t *http, sl_creds_t *creds,
     co.region = region_of(kc);
     co.endpoint = kc->aws.dynamodb_endpoint && *kc->aws.dynamodb_endpoint
                       ? kc->aws.dynamodb_endpoint : NULL;
+    co.endpoint_key = "aws.dynamodb.endpoint";
+    co.profile = kc->aws.profile_name;
     co.target_prefix = "DynamoDB_20120810";
     co.json_version = "1.0";
     co.retry = (sl_retry_policy_t){100, 2000, 2.0, 4, 0};

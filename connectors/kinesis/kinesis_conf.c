@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "aws_endpoint.h"
 #include "kinesis.h"
 #include "sluice/log.h"
 #include "util_str.h"
@@ -713,6 +714,7 @@ static int samza_system(sl_conf_t *conf, const char *const *prefixes) {
 static void check_leases(sl_conf_t *conf, const char *const *prefixes, const kin_conf_t *kc) {
     char k[512];
     const sl_aws_conf_t *aws = &kc->aws;
+    aws_endpoint_t ep, ddb;
     int dynamodb = kc->lease_store == KIN_STORE_DYNAMODB ||
                    (kc->lease_store == KIN_STORE_AUTO &&
                     (set(aws->dynamodb_endpoint) || set(kc->table_name) ||
@@ -725,24 +727,36 @@ static void check_leases(sl_conf_t *conf, const char *const *prefixes, const kin
                       (long long)kc->failover_ms, (long long)kc->epsilon_ms);
     /* A local Kinesis (endpoint, no region) must not send the lease table to AWS's own
      * DynamoDB in us-east-1 by accident. */
-    if (dynamodb && !set(aws->region) && !set(aws->dynamodb_endpoint) && set(aws->endpoint))
+    if (dynamodb && !set(aws->region) &&
+        aws_endpoint_resolve(kc->ddb ? "dynamodb_streams" : "kinesis", aws->endpoint,
+                             "aws.endpoint", aws->profile_name, &ep) != AWS_EP_DEFAULT &&
+        aws_endpoint_resolve("dynamodb", aws->dynamodb_endpoint, NULL, aws->profile_name,
+                             &ddb) == AWS_EP_DEFAULT)
         sl_conf_error(conf, KEY("aws.endpoint", k),
-                      "only points at Kinesis, and the lease table's DynamoDB has no endpoint: "
-                      "set aws.dynamodb.endpoint (or aws.region for AWS's DynamoDB), or "
-                      "aws.kcl.LeaseStore=sqlite");
+                      "only points at %s (%s from %s), and the lease table's DynamoDB has no "
+                      "endpoint: set aws.dynamodb.endpoint or AWS_ENDPOINT_URL_DYNAMODB (or "
+                      "aws.region for AWS's DynamoDB), or aws.kcl.LeaseStore=sqlite",
+                      kc->ddb ? "DynamoDB Streams" : "Kinesis", ep.url, ep.from);
 }
 
 int kin_conf_check(sl_conf_t *conf, const char *const *prefixes, kin_conf_t *kc) {
     static const char *const root[] = {"", NULL};
+    aws_endpoint_t ep;
     char k[512];
     int before = sl_conf_error_count(conf);
 
     if (!prefixes || !prefixes[0])
         prefixes = root;
     sl_aws_conf_check(conf, prefixes, &kc->aws);
-    if (!set(kc->aws.region) && !set(kc->aws.endpoint))
+    /* A local peer named by AWS_ENDPOINT_URL_KINESIS or the config file needs no region either,
+     * as with the SDKs' clients (signed for us-east-1). */
+    if (!set(kc->aws.region) &&
+        aws_endpoint_resolve(kc->ddb ? "dynamodb_streams" : "kinesis", kc->aws.endpoint, NULL,
+                             kc->aws.profile_name, &ep) == AWS_EP_DEFAULT)
         sl_conf_error(conf, KEY("aws.region", k),
-                      "required (or aws.endpoint): the AWS region of the stream, e.g. us-east-1");
+                      "required (or aws.endpoint, or AWS_ENDPOINT_URL_%s): the AWS region of the "
+                      "stream, e.g. us-east-1",
+                      kc->ddb ? "DYNAMODB_STREAMS" : "KINESIS");
     check_stream(conf, prefixes, kc);
     check_start(conf, prefixes, kc);
     check_efo(conf, prefixes, kc);

@@ -18,7 +18,7 @@ static void (*const registers[])(void) = {
     test_http_register,       test_creds_register,      test_aws_client_register,
     test_kpl_register,        test_kinesis_api_register, test_kinesis_conf_register,
     test_kinesis_coord_register, test_kinesis_sink_register, test_pulsar_wire_register,
-    test_kinesis_ddb_register, test_kinesis_lease_register,
+    test_kinesis_ddb_register, test_kinesis_lease_register, test_aws_endpoint_register,
 };
 
 const char *unit_tmpdir(void) {

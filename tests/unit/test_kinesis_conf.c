@@ -20,6 +20,7 @@
 #include "conf_int.h"
 #include "sluice/log.h"
 #include "unit.h"
+#include "util_str.h"
 
 #define S "systems.k.streams.s."
 
@@ -515,8 +516,8 @@ static void test_region_and_stream_checks(void) {
     run(&r, S "stream.name=x\n");
     CU_ASSERT_EQUAL(r.check_errs, 1);
     CU_ASSERT_TRUE(has_error(r.conf, "job.properties: " S "aws.region: required (or "
-                                     "aws.endpoint): the AWS region of the stream, e.g. "
-                                     "us-east-1"));
+                                     "aws.endpoint, or AWS_ENDPOINT_URL_KINESIS): the AWS region "
+                                     "of the stream, e.g. us-east-1"));
     done(&r);
     /* an endpoint alone will do (local peers) */
     run(&r, S "aws.endpoint=http://localhost:4567\n");
@@ -537,6 +538,47 @@ static void test_region_and_stream_checks(void) {
             S "stream.arn=arn:aws-cn:kinesis:cn-north-1:123456789012:stream/orders\n");
     CU_ASSERT_EQUAL(errs(&r), 0);
     done(&r);
+}
+
+/* An endpoint from AWS_ENDPOINT_URL_KINESIS stands in for a region like aws.endpoint does, and
+ * the lease table then needs a DynamoDB endpoint from somewhere too. */
+static void test_endpoint_from_env(void) {
+    static const char *const vars[] = {"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KINESIS",
+                                       "AWS_ENDPOINT_URL_DYNAMODB", "AWS_CONFIG_FILE",
+                                       "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", NULL};
+    char *saved[5];
+    run_t r;
+    for (int i = 0; vars[i]; i++) {
+        saved[i] = getenv(vars[i]) ? sl_strdup(getenv(vars[i])) : NULL;
+        unsetenv(vars[i]);
+    }
+    setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
+    setenv("AWS_ENDPOINT_URL_KINESIS", "http://127.0.0.1:4567", 1);
+    run(&r, S "stream.name=x\n");
+    CU_ASSERT_EQUAL(errs(&r), 0);
+    done(&r);
+    run(&r, S "aws.kcl.TableName=t\n");
+    CU_ASSERT_EQUAL(r.check_errs, 1);
+    CU_ASSERT_TRUE(error_with(r.conf, S "aws.endpoint: only points at Kinesis "
+                                      "(http://127.0.0.1:4567 from AWS_ENDPOINT_URL_KINESIS)",
+                              "AWS_ENDPOINT_URL_DYNAMODB"));
+    done(&r);
+    setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:4568", 1);
+    run(&r, S "aws.kcl.TableName=t\n");
+    CU_ASSERT_EQUAL(errs(&r), 0);
+    done(&r);
+    /* ignored: a region is needed again */
+    setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", 1);
+    run(&r, S "stream.name=x\n");
+    CU_ASSERT_EQUAL(r.check_errs, 1);
+    done(&r);
+    for (int i = 0; vars[i]; i++) {
+        if (saved[i])
+            setenv(vars[i], saved[i], 1);
+        else
+            unsetenv(vars[i]);
+        free(saved[i]);
+    }
 }
 
 static void test_lease_checks(void) {
@@ -746,6 +788,7 @@ void test_kinesis_conf_register(void) {
         {"backoff_checks", test_backoff_checks},
         {"region_and_stream_checks", test_region_and_stream_checks},
         {"lease_checks", test_lease_checks},
+        {"endpoint_from_env", test_endpoint_from_env},
         {"factories", test_factories},
         {"every_promise_known", test_every_promise_known},
         {"table_sound", test_table_sound},
