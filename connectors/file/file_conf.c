@@ -22,8 +22,9 @@ const sl_prop_t sl_file_stream_props[] = {
      "When path is a directory, the shell pattern of the file names to read (e.g. *.jsonl); "
      "each file is a partition."},
     {"follow", SL_PROP_BOOL, FO(follow), "false", 0, 0, NULL, 0,
-     "Keep reading: wait for appended lines and new files (like tail -F). Without it the "
-     "input ends at the end of its files and the job finishes."},
+     "Keep reading: wait for appended lines and new files (like tail -F), and for an input "
+     "path that does not exist yet in a directory that does. Without it the input ends at "
+     "the end of its files and the job finishes, and its path must exist."},
     {"poll.interval", SL_PROP_DURATION, FO(poll_ms), "200ms", 1, 3600000.0, NULL, 0,
      "With follow: how often a file at its end is checked for new data."},
     {"discover.interval", SL_PROP_DURATION, FO(discover_ms), "1s", 10, 3600000.0, NULL, 0,
