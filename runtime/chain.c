@@ -363,11 +363,19 @@ void *sl_library_open(sl_conf_t *conf, const char *path, const char *what, const
         return dl;
     snprintf(err1, sizeof(err1), "%s", dlerror());
     if (path[0] != '/' && origin && origin[0] != '<') {
+        /* The path relative to the job file's directory, written the way a user would (no
+         * "././x.so"): leading "./" of the path dropped, "." as a directory only kept for a
+         * bare name, which dlopen would otherwise search in the library path. */
+        const char *rel = path;
+        while (rel[0] == '.' && rel[1] == '/')
+            for (rel += 2; *rel == '/'; rel++)
+                ;
         slash = strrchr(origin, '/');
-        if (slash)
-            sl_sb_printf(&alt, "%.*s/%s", (int)(slash - origin), origin, path);
+        if (slash && !(slash - origin == 1 && origin[0] == '.'))
+            sl_sb_printf(&alt, "%.*s/%s", (int)(slash - origin) ? (int)(slash - origin) : 1,
+                         origin, rel);
         else
-            sl_sb_printf(&alt, "./%s", path);
+            sl_sb_printf(&alt, "./%s", rel);
         if (!alt.oom && strcmp(alt.buf, path) != 0) {
             dl = dlopen(alt.buf, RTLD_NOW | RTLD_LOCAL);
             if (dl)

@@ -24,11 +24,28 @@
 #define MASK "****"
 #define IGNORED_DEFAULT_WHY "a Samza setting that means nothing to sluice"
 
+/* Where a value was set: a loaded file's line, or API_FILE. */
+typedef struct where {
+    const char *file;
+    int line;
+} where_t;
+
+/* A recorded error, with where it points to so that they are listed in line order. */
+typedef struct conf_err {
+    char *msg;
+    int file; /* index in conf->files; nfiles for API_FILE, INT_MAX when unknown */
+    int line; /* 0: the file as a whole (sorted after its lines) */
+    int seq;
+} conf_err_t;
+
 typedef struct entry {
     char *key;
     char *value;
     const char *file; /* interned in conf->files, or API_FILE */
     int line;
+    char *given;      /* set with -D: the name as typed there (a Pulsar IO field, or key) */
+    where_t *prev;    /* where earlier duplicates of the key were set, oldest first */
+    int nprev;
     unsigned secret : 1;
     unsigned used : 1;     /* read by an apply or marked by hand */
     unsigned reported : 1; /* already reported as unknown */
@@ -56,8 +73,8 @@ struct sl_conf {
     size_t nslots;
     char **files;
     int nfiles;
-    char **errs;
-    int nerr, errcap, errlost;
+    conf_err_t *errs;
+    int nerr, errcap, errlost, errsorted;
     scope_t *scopes;
     int nscopes, scopecap;
     applied_t *applied;
@@ -190,48 +207,74 @@ static const char *intern_file(sl_conf_t *conf, const char *name) {
 }
 
 static const char *ent_where(const entry_t *e, char *buf, size_t len) {
-    if (e->line > 0)
+    if (e->given)
+        snprintf(buf, len, "-D %s", e->given);
+    else if (e->line > 0)
         snprintf(buf, len, "%s:%d", e->file, e->line);
     else
         snprintf(buf, len, "%s", e->file);
     return buf;
 }
 
-/* Adds or replaces key (a later duplicate wins, keeping its own origin). Secrecy is sticky:
- * once a key was secret, later values are secret too. */
+/* Adds or replaces key (a later duplicate wins, keeping its own origin; where the earlier ones
+ * were is kept for errors about the key itself). Secrecy is sticky: once a key was secret,
+ * later values are secret too. */
 static sl_err_t put(sl_conf_t *conf, const char *key, const char *value, const char *file,
-                    int line, int secret) {
-    char *v = sl_strdup(value);
-    if (!v)
-        return SL_ERR_NOMEM;
+                    int line, int secret, const char *given) {
+    char *v = sl_strdup(value), *g = given ? sl_strdup(given) : NULL;
+    if (!v || (given && !g))
+        goto nomem;
     entry_t *e = find(conf, key);
     if (!e) {
         char *k = sl_strdup(key);
         if (!k || grow(conf->ents, &conf->cap, conf->cnt + 1) < 0 ||
             index_reserve(conf) < 0) {
             free(k);
-            free(v);
-            return SL_ERR_NOMEM;
+            goto nomem;
         }
         e = &conf->ents[conf->cnt];
         memset(e, 0, sizeof(*e));
         e->key = k;
         index_put(conf->slots, conf->nslots, k, conf->cnt);
         conf->cnt++;
+    } else {
+        where_t *n = realloc(e->prev, (size_t)(e->nprev + 1) * sizeof(*n));
+        if (!n)
+            goto nomem;
+        e->prev = n;
+        e->prev[e->nprev].file = e->file;
+        e->prev[e->nprev].line = e->line;
+        e->nprev++;
     }
     free(e->value);
+    free(e->given);
     e->value = v;
+    e->given = g;
     e->file = file;
     e->line = line;
     e->secret |= secret ? 1u : 0u;
     if (e->secret)
         sl_log_add_secret(v);
     return SL_OK;
+nomem:
+    free(v);
+    free(g);
+    return SL_ERR_NOMEM;
 }
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
-static void add_errv(sl_conf_t *conf, const char *prefix, const char *fmt, va_list ap) {
+static int file_index(const sl_conf_t *conf, const char *file) {
+    if (!file)
+        return INT_MAX;
+    for (int i = 0; i < conf->nfiles; i++)
+        if (conf->files[i] == file || strcmp(conf->files[i], file) == 0)
+            return i;
+    return strcmp(file, API_FILE) == 0 ? conf->nfiles : INT_MAX;
+}
+
+static void add_errv(sl_conf_t *conf, const char *file, int line, const char *prefix,
+                     const char *fmt, va_list ap) {
     sl_sb_t sb = {0};
     if (prefix)
         sl_sb_puts(&sb, prefix);
@@ -241,15 +284,31 @@ static void add_errv(sl_conf_t *conf, const char *prefix, const char *fmt, va_li
         conf->errlost++;
         return;
     }
-    conf->errs[conf->nerr++] = sb.buf;
+    conf_err_t *ce = &conf->errs[conf->nerr];
+    ce->msg = sb.buf;
+    ce->file = file_index(conf, file);
+    ce->line = line;
+    /* A message recorded without a key (an operator's init) starts with its location by
+     * convention: sort it by that. */
+    for (int i = 0; !file && i < conf->nfiles; i++) {
+        size_t n = strlen(conf->files[i]);
+        if (strncmp(sb.buf, conf->files[i], n) != 0 || sb.buf[n] != ':')
+            continue;
+        ce->file = i;
+        ce->line = atoi(sb.buf + n + 1);
+        break;
+    }
+    ce->seq = conf->nerr++;
+    conf->errsorted = 0;
 }
 
-static void errf(sl_conf_t *conf, const char *fmt, ...) SL_PRINTF(2, 3);
+static void errf(sl_conf_t *conf, const char *file, int line, const char *fmt, ...)
+    SL_PRINTF(4, 5);
 
-static void errf(sl_conf_t *conf, const char *fmt, ...) {
+static void errf(sl_conf_t *conf, const char *file, int line, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    add_errv(conf, NULL, fmt, ap);
+    add_errv(conf, file, line, NULL, fmt, ap);
     va_end(ap);
 }
 
@@ -257,16 +316,22 @@ void sl_conf_error(sl_conf_t *conf, const char *key, const char *fmt, ...) {
     if (!conf)
         return;
     char pre[1024], where[512];
-    const char *p = NULL;
+    const char *p = NULL, *file = NULL;
+    int line = 0;
     if (key) {
         const entry_t *e = find(conf, key);
-        snprintf(pre, sizeof(pre), "%s: %s: ",
-                 e ? ent_where(e, where, sizeof(where)) : sl_conf_origin(conf), key);
+        if (e && e->given)
+            snprintf(pre, sizeof(pre), "-D %s: ", e->given); /* the key as the user typed it */
+        else
+            snprintf(pre, sizeof(pre), "%s: %s: ",
+                     e ? ent_where(e, where, sizeof(where)) : sl_conf_origin(conf), key);
         p = pre;
+        file = e ? e->file : sl_conf_origin(conf);
+        line = e ? e->line : 0;
     }
     va_list ap;
     va_start(ap, fmt);
-    add_errv(conf, p, fmt, ap);
+    add_errv(conf, file, line, p, fmt, ap);
     va_end(ap);
 }
 
@@ -274,10 +339,31 @@ int sl_conf_error_count(const sl_conf_t *conf) {
     return conf ? conf->nerr + conf->errlost : 0;
 }
 
+/* File by file in the order they were loaded (then -D), line by line, a file's errors without a
+ * line after its lines, and in the order found when equal. */
+static int err_cmp(const void *a, const void *b) {
+    const conf_err_t *x = a, *y = b;
+    if (x->file != y->file)
+        return x->file < y->file ? -1 : 1;
+    if (x->line != y->line) {
+        if (!x->line || !y->line)
+            return x->line ? -1 : 1;
+        return x->line < y->line ? -1 : 1;
+    }
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 const char *sl_conf_error_at(const sl_conf_t *conf, int i) {
     if (!conf || i < 0 || i >= conf->nerr + conf->errlost)
         return NULL;
-    return i < conf->nerr ? conf->errs[i] : "out of memory while recording a configuration error";
+    if (!conf->errsorted) {
+        /* Sorting does not change what the errors say, only the order they are listed in. */
+        sl_conf_t *c = (sl_conf_t *)conf;
+        qsort(c->errs, (size_t)c->nerr, sizeof(*c->errs), err_cmp);
+        c->errsorted = 1;
+    }
+    return i < conf->nerr ? conf->errs[i].msg
+                          : "out of memory while recording a configuration error";
 }
 
 /* ---- the conf object --------------------------------------------------------------------- */
@@ -292,6 +378,8 @@ void sl_conf_destroy(sl_conf_t *conf) {
     for (int i = 0; i < conf->cnt; i++) {
         free(conf->ents[i].key);
         free(conf->ents[i].value);
+        free(conf->ents[i].given);
+        free(conf->ents[i].prev);
     }
     free(conf->ents);
     free(conf->slots);
@@ -299,7 +387,7 @@ void sl_conf_destroy(sl_conf_t *conf) {
         free(conf->files[i]);
     free(conf->files);
     for (int i = 0; i < conf->nerr; i++)
-        free(conf->errs[i]);
+        free(conf->errs[i].msg);
     free(conf->errs);
     for (int i = 0; i < conf->nscopes; i++)
         free(conf->scopes[i].prefix);
@@ -391,7 +479,7 @@ sl_err_t sl_conf_load_string(sl_conf_t *conf, const char *name, const char *text
     }
     for (int i = 0; i < ctx.cnt; i++) {
         pending_t *p = &ctx.items[i];
-        err = put(conf, p->key, p->value, file, p->line, p->secret);
+        err = put(conf, p->key, p->value, file, p->line, p->secret, NULL);
         if (err)
             goto fail;
     }
@@ -449,7 +537,7 @@ sl_err_t sl_conf_set(sl_conf_t *conf, const char *key, const char *value) {
     }
     if (!*key)
         return SL_ERR_INVAL;
-    return put(conf, key, value, API_FILE, 0, secret);
+    return put(conf, key, value, API_FILE, 0, secret, NULL);
 }
 
 sl_err_t sl_conf_set_at(sl_conf_t *conf, const char *key, const char *value, const char *file,
@@ -457,7 +545,22 @@ sl_err_t sl_conf_set_at(sl_conf_t *conf, const char *key, const char *value, con
     const char *f;
     if (!conf || !key || !*key || !value || !file || !(f = intern_file(conf, file)))
         return SL_ERR_INVAL;
-    return put(conf, key, value, f, line, 0);
+    return put(conf, key, value, f, line, 0, NULL);
+}
+
+sl_err_t sl_conf_set_cli(sl_conf_t *conf, const char *key, const char *given, const char *value) {
+    int secret = 0;
+    if (!conf || !key || !given || !value)
+        return SL_ERR_INVAL;
+    if (starts_with(key, SENSITIVE)) {
+        key += strlen(SENSITIVE);
+        secret = 1;
+    }
+    if (starts_with(given, SENSITIVE))
+        given += strlen(SENSITIVE);
+    if (!*key)
+        return SL_ERR_INVAL;
+    return put(conf, key, value, API_FILE, 0, secret, given);
 }
 
 const char *sl_conf_get(const sl_conf_t *conf, const char *key) {
@@ -1181,6 +1284,14 @@ out:
     return s;
 }
 
+/* Why a key is unknown when the reason is not a typo: Samza's own documents write comments the
+ * C++/Java way, which a .properties reader takes for a key. */
+static const char *unknown_hint(const char *key) {
+    if (starts_with(key, "//") || starts_with(key, "/*"))
+        return " ('//' and '/*' do not start comments in a .properties file: '#' and '!' do)";
+    return "";
+}
+
 int sl_conf_check_unknown(sl_conf_t *conf) {
     if (!conf)
         return 0;
@@ -1191,9 +1302,20 @@ int sl_conf_check_unknown(sl_conf_t *conf) {
         if (e->used || e->reported || known_row(conf, e->key))
             continue;
         char w[512];
-        const char *s = suggest_key(conf, e->key, &names);
-        errf(conf, "%s: unknown property '%s'%s%s%s", ent_where(e, w, sizeof(w)), e->key,
-             s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+        const char *s = suggest_key(conf, e->key, &names), *why = unknown_hint(e->key);
+        /* Every line that sets it is wrong, not only the last one (which is the one kept). */
+        for (int k = 0; k < e->nprev; k++) {
+            if (e->prev[k].line > 0)
+                snprintf(w, sizeof(w), "%s:%d", e->prev[k].file, e->prev[k].line);
+            else
+                snprintf(w, sizeof(w), "%s", e->prev[k].file);
+            errf(conf, e->prev[k].file, e->prev[k].line, "%s: unknown property '%s'%s%s%s%s", w,
+                 e->key, s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "", why);
+            added++;
+        }
+        errf(conf, e->file, e->line, "%s: unknown property '%s'%s%s%s%s",
+             ent_where(e, w, sizeof(w)), e->key, s ? " (did you mean '" : "", s ? s : "",
+             s ? "'?)" : "", why);
         e->reported = 1;
         added++;
     }

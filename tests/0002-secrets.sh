@@ -44,9 +44,13 @@ expect_exit 3 "$SLUICE" config check "$T/bad.properties" 2>"$T/bad.err"
 contains "$T/bad.err" "task.error.policy"
 lacks "$T/bad.err" "$SECRET_EXPR"
 rm -rf "${T:?}/$SECRET_DIR"
-expect_exit 1 "$SLUICE" run "$T/job.properties" >"$T/fail.out" 2>"$T/fail.err"
+expect_exit 3 "$SLUICE" run "$T/job.properties" >"$T/fail.out" 2>"$T/fail.err"
 contains "$T/fail.err" "No such file"
 lacks "$T/fail.err" "$SECRET_DIR"
+echo "systems.in.streams.s.follow=true" >>"$T/job.properties"
+expect_exit 3 "$SLUICE" config check "$T/job.properties" >"$T/fail2.out" 2>"$T/fail2.err"
+contains "$T/fail2.err" "nor does its directory"
+lacks "$T/fail2.err" "$SECRET_DIR"
 
 # 4. ${ENV} substitution feeding a secret is masked the same way.
 cat >"$T/env.properties" <<P

@@ -1,7 +1,10 @@
 #!/bin/sh
 # 0005: `make install` into a staging directory, then build the example custom operator the way
-# a user would, against the INSTALLED headers and library with pkg-config only, and run a job
-# that loads it with dlopen through the installed sluice binary.
+# the README says, with its own build line, against the INSTALLED headers (pkg-config only), and
+# run a job that loads it with dlopen through the installed sluice binary, with no
+# LD_LIBRARY_PATH. pkg-config --static lists every library a static link needs (a program
+# embedding a job links against libsluice.a with them), and a load error names the library as
+# the job file does.
 . "$(dirname "$0")/lib/common.sh"
 
 command -v pkg-config >/dev/null || fail "pkg-config is required (tools/deps.sh installs it)"
@@ -18,42 +21,84 @@ done
 ls "$DEST$sl_libdir"/libsluice.so* >/dev/null 2>&1 || fail "no shared libsluice installed"
 
 export PKG_CONFIG_PATH="$DEST$sl_libdir/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$DEST"
-cflags=$(pkg-config --cflags sluice)
-libs=$(pkg-config --libs sluice)
-say "pkg-config: $cflags $libs"
+say "pkg-config: $(pkg-config --cflags sluice) $(pkg-config --libs sluice)"
+
+# A static link of libsluice needs every library behind libsluice.a: --static lists them, and
+# a program that embeds a job links against the archive with the libraries of Requires.private
+# and Libs.private and nothing else. (Their own dependencies are linked shared: a fully static
+# link needs static libcurl's dependencies, which the system may not have.)
+static_libs=$(pkg-config --static --libs sluice)
+say "pkg-config --static: $static_libs"
+for l in -lprotobuf-c -llz4 -lzstd -lz -lsnappy -lyaml -lsqlite3 -ljansson; do
+    case " $static_libs " in *" $l "*) ;; *) fail "pkg-config --static --libs sluice lacks $l" ;; esac
+done
+cat >"$T/embed.c" <<'C'
+#include <stdio.h>
+#include <sluice/sluice.h>
+int main(int argc, char **argv) {
+    /* sl_job_new pulls every connector (and so every codec) into the link. */
+    char err[512];
+    sl_conf_t *conf = sl_conf_new();
+    sl_job_t *job = argc > 1 && sl_conf_load_file(conf, argv[1], err, sizeof(err)) == SL_OK
+                        ? sl_job_new(conf, err, sizeof(err)) : NULL;
+    printf("sluice %s\n", sl_version());
+    if (job)
+        sl_job_destroy(job);
+    else
+        sl_conf_destroy(conf);
+    return 0;
+}
+C
+# shellcheck disable=SC2086
+private_libs="$(pkg-config --libs $(pkg-config --print-requires-private sluice)) $(sed -n 's/^Libs.private://p' "$DEST$sl_libdir/pkgconfig/sluice.pc")"
+${CC:-cc} -std=gnu11 $(pkg-config --cflags sluice) -o "$T/embed" "$T/embed.c" \
+    "$DEST$sl_libdir/libsluice.a" $private_libs \
+    >"$T/static.log" 2>&1 || { cat "$T/static.log"; fail "a static link with pkg-config --static fails"; }
+"$T/embed" | grep -q "^sluice " || fail "the statically linked program does not run"
+
+# The README's own steps, as written: its build line, run in the operator's directory, and a
+# job naming ./libalerts.so run by the installed sluice with no LD_LIBRARY_PATH or rpath.
+readme_cc=$(grep '^cc -shared -fPIC \$(pkg-config --cflags sluice) alerts.c' "$top_srcdir/README.md")
+[ -n "$readme_cc" ] || fail "README.md has no build line for the example operator"
+say "README: $readme_cc"
 mkdir "$T/user"
 cp "$top_srcdir/examples/operators/alerts.c" "$T/user/"
-# shellcheck disable=SC2086
-${CC:-cc} -std=gnu11 -Wall -Wextra -Werror -shared -fPIC $cflags -o "$T/user/libalerts.so" "$T/user/alerts.c" $libs \
-    || fail "the example operator does not build against the installed library"
+(cd "$T/user" && eval "$readme_cc") || fail "the README's build line fails against the installed library"
 
-printf '{"user":"ann","level":"error"}\n{"user":"bob","level":"info"}\n{"user":"ann","level":"error"}\n{"user":"ann","level":"error"}\n' >"$T/in.jsonl"
-cat >"$T/job.properties" <<P
+printf '{"user":"ann","level":"error"}\n{"user":"bob","level":"info"}\n{"user":"ann","level":"error"}\n{"user":"ann","level":"error"}\n' >"$T/user/in.jsonl"
+cat >"$T/user/job.properties" <<P
 job.name=alerts
 task.inputs=in.s
 task.outputs=out.s
 task.operators=bykey,alerts
 systems.in.samza.factory=file
-systems.in.streams.s.path=$T/in.jsonl
+systems.in.streams.s.path=in.jsonl
 systems.out.samza.factory=file
-systems.out.streams.s.path=$T/out.jsonl
+systems.out.streams.s.path=out.jsonl
 systems.out.streams.s.format=json
 operators.bykey.type=rekey
 operators.bykey.expr=json_extract(payload, '\$.user')
-operators.alerts.library=$T/user/libalerts.so
+operators.alerts.library=./libalerts.so
 operators.alerts.threshold=3
-job.checkpoint.sqlite.path=$T/ckpt.db
+job.checkpoint.sqlite.path=ckpt.db
 P
-LD_LIBRARY_PATH="$DEST$sl_libdir" "$DEST$sl_bindir/sluice" run "$T/job.properties" 2>"$T/run.err" \
+(cd "$T/user" && env -u LD_LIBRARY_PATH "$DEST$sl_bindir/sluice" run job.properties) 2>"$T/run.err" \
     || { cat "$T/run.err"; fail "the job with the user operator failed"; }
+cp "$T/user/out.jsonl" "$T/out.jsonl"
 say "output: $(wc -l <"$T/out.jsonl") lines"
 contains "$T/out.jsonl" '"alert":"true"'
 [ "$(grep -c '"alert":"true"' "$T/out.jsonl")" = 1 ] || fail "expected exactly one alert for key ann"
 [ "$(grep -vc '"alert":"true"' "$T/out.jsonl")" = 4 ] || fail "expected the 4 input records passed through"
 
 # A wrong library path is a configuration error naming the key and the loader's reason.
-sed "s#^operators.alerts.library=.*#operators.alerts.library=$T/user/nope.so#" "$T/job.properties" >"$T/bad.properties"
+sed "s#^operators.alerts.library=.*#operators.alerts.library=$T/user/nope.so#" "$T/user/job.properties" >"$T/bad.properties"
 expect_exit 3 "$DEST$sl_bindir/sluice" config check "$T/bad.properties" 2>"$T/bad.err"
 contains "$T/bad.err" "operators.alerts.library"
 contains "$T/bad.err" "nope.so"
+# A library that is there but cannot be loaded is named as the job file does, not ././x.so.
+echo "not a library" >"$T/user/libbroken.so"
+sed "s#^operators.alerts.library=.*#operators.alerts.library=./libbroken.so#" "$T/user/job.properties" >"$T/user/broken.properties"
+(cd "$T/user" && expect_exit 3 "$DEST$sl_bindir/sluice" config check broken.properties) 2>"$T/broken.err"
+contains "$T/broken.err" "cannot load operator library './libbroken.so'"
+lacks "$T/broken.err" "././"
 say "ok"

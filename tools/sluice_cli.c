@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 
 #include "aws_client.h"
+#include "conf_int.h"
 #include "job_int.h"
 #include "pulsar_io.h"
 #include "sluice/sluice.h"
@@ -37,6 +38,9 @@ static const char usage_main[] =
     "\n"
     "commands:\n"
     "  run JOB                    run the job described by the properties file JOB\n"
+    "  run --pulsar-io kinesis-source|kinesis-sink|dynamodb-source CONFIG\n"
+    "                             run a Pulsar IO connector config as a job (also with\n"
+    "                             config check|dump and checkpoints list|reset)\n"
     "  config check JOB           validate JOB completely and report every problem\n"
     "  config dump JOB            print the effective configuration (secrets masked)\n"
     "  config docs                print the configuration reference (markdown)\n"
@@ -63,7 +67,8 @@ static const char usage_run[] =
     "                 kinesis-sink writes TOPIC to Kinesis, dynamodb-source reads a DynamoDB\n"
     "                 stream into TOPIC (TOPIC: --topic, else the config's\n"
     "                 topicName or inputs; the broker: --pulsar-url, $PULSAR_SERVICE_URL or\n"
-    "                 pulsar://localhost:6650)\n";
+    "                 pulsar://localhost:6650); -D NAME=VALUE with a NAME without a dot\n"
+    "                 sets one of the connector's settings, as the CONFIG does\n";
 
 static const char usage_config[] =
     "usage: sluice config check JOB [-D key=value]...\n"
@@ -146,7 +151,11 @@ static int load_job(const char *usage, int argc, char **argv, sl_job_t **jobp,
         return EXIT_RUNTIME;
     }
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "-D") && i + 1 < argc) {
+        if (!strcmp(argv[i], "-D") && i + 1 >= argc) {
+            free(defs);
+            sl_conf_destroy(conf);
+            return usage_error(usage, "%s", "-D needs key=value after it");
+        } else if (!strcmp(argv[i], "-D")) {
             defs[nd++] = argv[++i];
         } else if (!strncmp(argv[i], "-D", 2) && argv[i][2]) {
             defs[nd++] = argv[i] + 2;
@@ -182,8 +191,8 @@ static int load_job(const char *usage, int argc, char **argv, sl_job_t **jobp,
         sl_conf_destroy(conf);
         return usage_error(usage, "%s", "--topic and --pulsar-url go with --pulsar-io");
     }
-    if ((err = io_kind ? sl_pulsar_io_load(conf, io_kind, path, io_topic, io_url, errstr,
-                                           sizeof(errstr))
+    if ((err = io_kind ? sl_pulsar_io_load(conf, io_kind, path, io_topic, io_url,
+                                           filters != NULL, errstr, sizeof(errstr))
                        : sl_conf_load_file(conf, path, errstr, sizeof(errstr))) != SL_OK) {
         fprintf(stderr, "%s\n", errstr);
         free(defs);
@@ -199,7 +208,13 @@ static int load_job(const char *usage, int argc, char **argv, sl_job_t **jobp,
             return rc;
         }
         *eq = '\0';
-        err = sl_conf_set(conf, defs[i], eq + 1);
+        /* With --pulsar-io, a name without a dot is one of the connector's fields (Pulsar IO
+         * names have none, sluice's keys always do): it goes where the config file's go. */
+        const char *bare = strncmp(defs[i], "sensitive.", 10) ? defs[i] : defs[i] + 10;
+        if (io_kind && !strchr(bare, '.'))
+            err = sl_pulsar_io_set(conf, io_kind, defs[i], eq + 1);
+        else
+            err = sl_conf_set_cli(conf, defs[i], defs[i], eq + 1);
         *eq = '=';
         if (err != SL_OK) {
             fprintf(stderr, "%s: -D %s: %s\n", progname, defs[i], sl_err_str(err));

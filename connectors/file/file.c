@@ -19,6 +19,7 @@ const sl_system_plugin_t sl_system_file = {
     .system_conf_size = 0,
     .stream_props = sl_file_stream_props,
     .stream_conf_size = sizeof(sl_file_stream_conf_t),
+    .stream_check = sl_file_stream_check,
     .discover = sl_file_discover,
     .part_open = sl_file_part_open,
     .part_poll = sl_file_part_poll,

@@ -28,6 +28,10 @@ typedef struct sl_file_stream_conf {
 
 extern const sl_prop_t sl_file_stream_props[];
 
+/* The system's stream_check: an input's path must exist (or, with follow, its directory). */
+int sl_file_stream_check(sl_conf_t *conf, const char *const *prefixes, void *stream_conf,
+                         int input);
+
 /* A line reader over a file descriptor: reads chunks into shared buffers and delivers each line
  * (without its newline) as a slice of the chunk. */
 typedef struct sl_linereader {

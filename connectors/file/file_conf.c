@@ -2,9 +2,16 @@
  * file_conf.c: the property table of the `file` system's streams (consumer and producer keys
  * share one table: a stream can be read by one job and written by another).
  */
+#include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "file.h"
+#include "sluice/log.h"
+#include "util_str.h"
 
 #define FO(f) offsetof(sl_file_stream_conf_t, f)
 
@@ -15,8 +22,9 @@ const sl_prop_t sl_file_stream_props[] = {
      "When path is a directory, the shell pattern of the file names to read (e.g. *.jsonl); "
      "each file is a partition."},
     {"follow", SL_PROP_BOOL, FO(follow), "false", 0, 0, NULL, 0,
-     "Keep reading: wait for appended lines and new files (like tail -F). Without it the "
-     "input ends at the end of its files and the job finishes."},
+     "Keep reading: wait for appended lines and new files (like tail -F), and for an input "
+     "path that does not exist yet in a directory that does. Without it the input ends at "
+     "the end of its files and the job finishes, and its path must exist."},
     {"poll.interval", SL_PROP_DURATION, FO(poll_ms), "200ms", 1, 3600000.0, NULL, 0,
      "With follow: how often a file at its end is checked for new data."},
     {"discover.interval", SL_PROP_DURATION, FO(discover_ms), "1s", 10, 3600000.0, NULL, 0,
@@ -42,3 +50,73 @@ const sl_prop_t sl_file_stream_props[] = {
      "a trickle; 0 writes at the end of every poll batch. Plain numbers are milliseconds."},
     {NULL, 0, 0, NULL, 0, 0, NULL, 0, NULL},
 };
+
+/* Whether key holds a secret (a path under sensitive.): then errors do not show it, not even
+ * its directory, which log scrubbing (whole values only) would not catch. */
+static int is_secret(const sl_conf_t *conf, const char *key) {
+    sl_conf_entry_t e;
+    for (int i = 0; sl_conf_entry(conf, i, &e) == SL_OK; i++)
+        if (!strcmp(e.key, key))
+            return e.secret;
+    return 0;
+}
+
+/* An input's path must be there when the job starts, or `config check` passes a job that `run`
+ * then fails on. With follow=true a path that does not exist yet is waited for (a file or
+ * directory a program creates later), but only in a directory that exists: a path whose
+ * directory is missing too is far more often a typo than something about to appear, and would
+ * wait forever without a word. */
+int sl_file_stream_check(sl_conf_t *conf, const char *const *prefixes, void *stream_conf,
+                         int input) {
+    const sl_file_stream_conf_t *c = stream_conf;
+    const char *p0 = prefixes && prefixes[0] ? prefixes[0] : "";
+    const char *s = strstr(p0, ".streams."), *path = c->path;
+    char key[512], stream[256], dir[4096];
+    const char *path_shown;
+    struct stat st;
+    int set;
+
+    if (!input)
+        return 0;
+    set = sl_conf_user_key(conf, sl_file_stream_props, prefixes, "path", key, sizeof(key));
+    if (!path || !*path) { /* the stream's name is the path */
+        size_t n = s ? strlen(s + 9) : 0;
+        snprintf(stream, sizeof(stream), "%.*s", n ? (int)n - 1 : 0, s ? s + 9 : "");
+        path = stream;
+        if (!set)
+            snprintf(key, sizeof(key), "task.inputs");
+    }
+    path_shown = path;
+    if (is_secret(conf, key))
+        path_shown = "(secret)";
+    if (stat(path, &st) == 0) {
+        if (access(path, R_OK | (S_ISDIR(st.st_mode) ? X_OK : 0)) != 0) {
+            sl_conf_error(conf, key, "cannot read '%s': %s", path_shown, strerror(errno));
+            return 1;
+        }
+        return 0;
+    }
+    if (errno != ENOENT || !c->follow) {
+        sl_conf_error(conf, key, "input path '%s': %s%s", path_shown, strerror(errno),
+                      errno == ENOENT ? " (with follow=true the job would wait for it)" : "");
+        return 1;
+    }
+    snprintf(dir, sizeof(dir), "%s", path);
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        dir[--n] = '\0';
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else
+        slash[slash == dir ? 1 : 0] = '\0';
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        sl_conf_error(conf, key, "input path '%s' does not exist, nor does its directory '%s' "
+                      "(follow=true waits for a path to appear, not for its directory)",
+                      path_shown, path_shown == path ? dir : "(secret)");
+        return 1;
+    }
+    sl_log(SL_LOG_INFO, "file", "input path '%s' does not exist yet: with follow=true the job "
+           "waits for it", path_shown);
+    return 0;
+}

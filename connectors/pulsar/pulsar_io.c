@@ -15,7 +15,10 @@
  *
  * YAML and JSON are both read with libyaml (JSON is YAML's flow style), which gives every value
  * its line: a wrong setting is reported at CONFIG:LINE like a properties file's. A nested map
- * (awsCredentialPluginParam written as a map) is passed on as JSON text.
+ * (awsCredentialPluginParam written as a map) is passed on as JSON text. The fields of a
+ * whole connector config around `configs` describe a Pulsar Functions deployment: what has a
+ * meaning here is mapped (tenant/namespace, sourceSubscriptionName, the topic from inputs or
+ * inputSpecs), every other one is explained in an info line, never dropped without a word.
  */
 #include "config.h"
 
@@ -29,6 +32,7 @@
 
 #include "conf_int.h"
 #include "pulsar_io.h"
+#include "sluice/log.h"
 #include "util_str.h"
 
 typedef struct io_ctx {
@@ -89,6 +93,10 @@ static yaml_node_t *map_get(yaml_document_t *doc, yaml_node_t *map, const char *
     return NULL;
 }
 
+static int line_of(const yaml_node_t *n) {
+    return (int)n->start_mark.line + 1;
+}
+
 static int set(io_ctx_t *x, const char *key, const char *value, int line) {
     if (sl_conf_set_at(x->conf, key, value, x->path, line) != SL_OK) {
         sl_errf(x->errstr, x->errlen, "out of memory");
@@ -123,19 +131,213 @@ static int set_all(io_ctx_t *x, yaml_document_t *doc, yaml_node_t *map, const ch
     return 0;
 }
 
-/* A topic from the config: topicName (a source's output) or the first of inputs (a sink's). */
-static char *config_topic(yaml_document_t *doc, yaml_node_t *root, const char *field, int *line) {
-    yaml_node_t *t = map_get(doc, root, field);
-    if (t && t->type == YAML_SEQUENCE_NODE && t->data.sequence.items.start < t->data.sequence.items.top)
-        t = yaml_document_get_node(doc, *t->data.sequence.items.start);
-    if (!t || t->type != YAML_SCALAR_NODE || !t->data.scalar.length)
-        return NULL;
-    *line = (int)t->start_mark.line + 1;
-    return sl_strndup((const char *)t->data.scalar.value, t->data.scalar.length);
+/* A topic from the config: topicName (a source's output), or a sink's first input: inputs (a
+ * list or a comma-separated string), else the first topic of inputSpecs,
+ * topicToSerdeClassName or topicToSchemaType (maps keyed by topic). */
+static char *config_topic(yaml_document_t *doc, yaml_node_t *root, int source, int *line) {
+    static const char *const sink_fields[] = {"inputs", "inputSpecs", "topicToSerdeClassName",
+                                              "topicToSchemaType", NULL};
+    static const char *const source_fields[] = {"topicName", NULL};
+    const char *const *f = source ? source_fields : sink_fields;
+    for (; *f; f++) {
+        yaml_node_t *t = map_get(doc, root, *f);
+        if (t && t->type == YAML_SEQUENCE_NODE &&
+            t->data.sequence.items.start < t->data.sequence.items.top)
+            t = yaml_document_get_node(doc, *t->data.sequence.items.start);
+        else if (t && t->type == YAML_MAPPING_NODE &&
+                 t->data.mapping.pairs.start < t->data.mapping.pairs.top)
+            t = yaml_document_get_node(doc, t->data.mapping.pairs.start->key);
+        if (!t || t->type != YAML_SCALAR_NODE || !t->data.scalar.length)
+            continue;
+        *line = line_of(t);
+        const char *v = (const char *)t->data.scalar.value, *comma = strchr(v, ',');
+        return sl_strndup(v, comma ? (size_t)(comma - v) : t->data.scalar.length);
+    }
+    return NULL;
+}
+
+/* Where a connector's settings go in the job, NULL for an unknown kind. */
+static const char *settings_prefix(const char *kind) {
+    if (!strcmp(kind, "kinesis-source"))
+        return "systems.kinesis.streams.in.";
+    if (!strcmp(kind, "kinesis-sink"))
+        return "systems.kinesis.streams.out.";
+    if (!strcmp(kind, "dynamodb-source"))
+        return "systems.dynamodb.streams.in.";
+    return NULL;
+}
+
+sl_err_t sl_pulsar_io_set(sl_conf_t *conf, const char *kind, const char *name, const char *value) {
+    const char *prefix = settings_prefix(kind), *bare = name;
+    char key[512];
+    int secret = !strncmp(name, "sensitive.", 10);
+    if (secret)
+        bare += 10;
+    if (!prefix || !*bare)
+        return SL_ERR_INVAL;
+    if ((size_t)snprintf(key, sizeof(key), "%s%s%s", secret ? "sensitive." : "", prefix, bare) >=
+        sizeof(key))
+        return SL_ERR_INVAL;
+    return sl_conf_set_cli(conf, key, name, value);
+}
+
+enum { IO_SRC = 1, IO_SINK = 2 };
+
+/* The fields of Pulsar's SourceConfig and SinkConfig around `configs`, and what each means for
+ * sluice: a Pulsar Functions worker reads them to deploy the connector, sluice is the deployed
+ * process itself, so most describe a deployment that does not exist here. Each one present is
+ * said in an info line rather than dropped without a word. NULL why: read by
+ * sl_pulsar_io_load. */
+static const struct io_field {
+    const char *name;
+    int kinds;
+    const char *why;
+} io_fields[] = {
+    {"configs", IO_SRC | IO_SINK, NULL},
+    {"name", IO_SRC | IO_SINK, NULL},
+    {"topicName", IO_SRC, NULL},
+    {"inputs", IO_SINK, NULL},
+    {"inputSpecs", IO_SINK, NULL},
+    {"topicToSerdeClassName", IO_SINK, NULL},
+    {"topicToSchemaType", IO_SINK, NULL},
+    {"tenant", IO_SRC | IO_SINK, NULL},
+    {"namespace", IO_SRC | IO_SINK, NULL},
+    {"processingGuarantees", IO_SRC | IO_SINK, NULL},
+    {"sourceSubscriptionName", IO_SINK, NULL},
+    {"topicsPattern", IO_SINK, NULL},
+    {"parallelism", IO_SRC | IO_SINK,
+     "one sluice process is one instance; start more on the same subscription / lease table to "
+     "scale"},
+    {"resources", IO_SRC | IO_SINK,
+     "the CPU, RAM and disk a Functions worker gives each instance; sluice runs in this process, "
+     "limit it as any process (cgroups, ulimit)"},
+    {"runtimeFlags", IO_SRC | IO_SINK,
+     "flags for the Functions worker's process runtime; sluice is that process"},
+    {"customRuntimeOptions", IO_SRC | IO_SINK,
+     "options for the Functions worker's Kubernetes runtime; sluice is deployed as any program"},
+    {"archive", IO_SRC | IO_SINK, "the connector's NAR: sluice has the connector built in"},
+    {"className", IO_SRC | IO_SINK, "the connector's Java class: sluice has the connector built in"},
+    {"secrets", IO_SRC | IO_SINK,
+     "the Functions secrets provider's names; give secrets in configs, as ${ENV} references in "
+     "-D values, or through the AWS credentials chain"},
+    {"logTopic", IO_SRC | IO_SINK, "sluice logs to standard error, not to a topic"},
+    {"serdeClassName", IO_SRC, "sluice writes the Kinesis record's bytes as the message"},
+    {"schemaType", IO_SRC, "sluice writes the Kinesis record's bytes without a schema"},
+    {"producerConfig", IO_SRC,
+     "the Pulsar producer's settings: give them as -D systems.pulsar.pulsar.producer.*"},
+    {"batchBuilder", IO_SRC,
+     "batching is set with -D systems.pulsar.pulsar.producer.batching.*"},
+    {"batchSourceConfig", IO_SRC, "for batch sources; the Kinesis sources are push sources"},
+    {"sourceSubscriptionPosition", IO_SINK,
+     "give it as -D systems.pulsar.streams.in.pulsar.subscription.initial-position"},
+    {"autoAck", IO_SINK,
+     "sluice acknowledges a message only after Kinesis stored it, whatever autoAck says"},
+    {"retainOrdering", IO_SINK,
+     "sluice reads with an Exclusive subscription (in order) unless "
+     "systems.pulsar.streams.in.pulsar.subscription.type says otherwise"},
+    {"retainKeyOrdering", IO_SINK,
+     "per-key order across consumers is systems.pulsar.streams.in.pulsar.subscription.type="
+     "Key_Shared"},
+    {"timeoutMs", IO_SINK,
+     "sluice sets no ack timeout: a message is acknowledged once Kinesis stored it, and one not "
+     "acknowledged is delivered again after a reconnect"},
+    {"negativeAckRedeliveryDelayMs", IO_SINK,
+     "sluice does not negatively acknowledge: a record that fails goes to task.error.policy"},
+    {"maxMessageRetries", IO_SINK,
+     "a record that fails goes to task.error.policy (fail, skip or log) after the sink's own "
+     "retries (sink.retry.*)"},
+    {"deadLetterTopic", IO_SINK,
+     "a record that fails goes to task.error.policy; sluice has no dead letter topic"},
+    {"cleanupSubscription", IO_SINK, "sluice never deletes its subscription"},
+    {"topicToSchemaProperties", IO_SINK, "sluice reads message bytes without a schema"},
+    {"transformFunction", IO_SINK, "transform records with sluice's operators (task.operators)"},
+    {"transformFunctionClassName", IO_SINK,
+     "transform records with sluice's operators (task.operators)"},
+    {"transformFunctionConfig", IO_SINK,
+     "transform records with sluice's operators (task.operators)"},
+    {NULL, 0, NULL},
+};
+
+/* Says what each field of a whole connector config besides its settings means here; an error
+ * (returns -1) only for what cannot be run as written. */
+static int explain_fields(io_ctx_t *x, yaml_document_t *doc, yaml_node_t *root, int kinds) {
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(doc, p->value);
+        const struct io_field *f;
+        const char *name;
+        char shown[128] = "";
+        if (!k || !v || k->type != YAML_SCALAR_NODE)
+            continue;
+        name = (const char *)k->data.scalar.value;
+        if (v->type == YAML_SCALAR_NODE)
+            snprintf(shown, sizeof(shown), "=%.100s", (const char *)v->data.scalar.value);
+        for (f = io_fields; f->name && strcmp(f->name, name); f++)
+            ;
+        if (!f->name) {
+            sl_log(SL_LOG_WARN, "pulsar-io", "%s:%d: '%s' is not a field of a Pulsar IO %s "
+                   "config; ignored", x->path, line_of(k), name,
+                   kinds == IO_SRC ? "source" : "sink");
+        } else if (!(f->kinds & kinds)) {
+            sl_log(SL_LOG_WARN, "pulsar-io", "%s:%d: '%s' is a field of a Pulsar IO %s config, "
+                   "not of a %s config; ignored", x->path, line_of(k), name,
+                   kinds == IO_SRC ? "sink" : "source", kinds == IO_SRC ? "source" : "sink");
+        } else if (f->why) {
+            sl_log(SL_LOG_INFO, "pulsar-io", "%s:%d: %s%s: %s", x->path, line_of(k), name, shown,
+                   f->why);
+        } else if (!strcmp(name, "topicsPattern")) {
+            sl_errf(x->errstr, x->errlen, "%s:%d: topicsPattern: sluice reads the topics named "
+                    "in inputs (or --topic), not a pattern", x->path, line_of(k));
+            return -1;
+        } else if (!strcmp(name, "processingGuarantees")) {
+            const char *g = v->type == YAML_SCALAR_NODE ? (const char *)v->data.scalar.value : "";
+            if (!strcmp(g, "ATLEAST_ONCE"))
+                sl_log(SL_LOG_INFO, "pulsar-io", "%s:%d: %s%s: sluice's rule: a position is "
+                       "checkpointed only after %s acknowledged every record read before it",
+                       x->path, line_of(k), name, shown, kinds == IO_SRC ? "Pulsar" : "Kinesis");
+            else if (!strcmp(g, "EFFECTIVELY_ONCE") && kinds == IO_SRC)
+                sl_log(SL_LOG_INFO, "pulsar-io", "%s:%d: %s%s: after a lost connection the "
+                       "producer sends again under the same name and sequence ids, which a broker "
+                       "with deduplication enabled drops; records read again after a restart "
+                       "(since the last checkpoint) are new messages: at-least-once",
+                       x->path, line_of(k), name, shown);
+            else if (!strcmp(g, "EFFECTIVELY_ONCE"))
+                sl_log(SL_LOG_WARN, "pulsar-io", "%s:%d: %s%s: Kinesis has no deduplication: "
+                       "a record may be written again after a failure or restart "
+                       "(at-least-once)", x->path, line_of(k), name, shown);
+            else if (!strcmp(g, "ATMOST_ONCE"))
+                sl_log(SL_LOG_WARN, "pulsar-io", "%s:%d: %s%s: sluice is at-least-once: a "
+                       "record is never dropped to avoid a duplicate, and after a failure "
+                       "records since the last checkpoint are processed again",
+                       x->path, line_of(k), name, shown);
+            else {
+                sl_errf(x->errstr, x->errlen, "%s:%d: processingGuarantees: expected one of "
+                        "ATLEAST_ONCE, ATMOST_ONCE, EFFECTIVELY_ONCE, got '%s'", x->path,
+                        line_of(v), g);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Qualifies a short topic name with the config's tenant and namespace, as the Functions worker
+ * does (heap; NULL when out of memory). */
+static char *qualify_topic(yaml_document_t *doc, yaml_node_t *root, const char *topic) {
+    yaml_node_t *t = map_get(doc, root, "tenant"), *ns = map_get(doc, root, "namespace");
+    sl_sb_t sb = {0};
+    if (strstr(topic, "://") || strchr(topic, '/') || !t || !ns || t->type != YAML_SCALAR_NODE ||
+        ns->type != YAML_SCALAR_NODE || !t->data.scalar.length || !ns->data.scalar.length)
+        return sl_strdup(topic);
+    sl_sb_printf(&sb, "persistent://%s/%s/%s", (const char *)t->data.scalar.value,
+                 (const char *)ns->data.scalar.value, topic);
+    return sb.oom ? NULL : sb.buf;
 }
 
 sl_err_t sl_pulsar_io_load(sl_conf_t *conf, const char *kind, const char *path, const char *topic,
-                           const char *service_url, char *errstr, size_t errlen) {
+                           const char *service_url, int topic_optional, char *errstr,
+                           size_t errlen) {
     io_ctx_t x = {conf, path, errstr, errlen};
     FILE *fp = NULL;
     yaml_parser_t parser;
@@ -143,7 +345,7 @@ sl_err_t sl_pulsar_io_load(sl_conf_t *conf, const char *kind, const char *path, 
     yaml_node_t *root, *settings;
     int source, ddb = 0, have_doc = 0, tline = 0;
     sl_err_t err = SL_ERR_CONF;
-    char *cfg_topic = NULL, *name = NULL, full[600];
+    char *cfg_topic = NULL, *name = NULL, *subname = NULL, full[600];
     const char *url = service_url;
 
     if (!strcmp(kind, "kinesis-source")) {
@@ -187,11 +389,27 @@ sl_err_t sl_pulsar_io_load(sl_conf_t *conf, const char *kind, const char *path, 
         }
         if (n && n->type == YAML_SCALAR_NODE && n->data.scalar.length)
             name = sl_strndup((const char *)n->data.scalar.value, n->data.scalar.length);
-        cfg_topic = config_topic(&doc, root, source ? "topicName" : "inputs", &tline);
+        if (explain_fields(&x, &doc, root, source ? IO_SRC : IO_SINK) < 0)
+            goto out;
+        if ((cfg_topic = config_topic(&doc, root, source, &tline))) {
+            char *q = qualify_topic(&doc, root, cfg_topic);
+            free(cfg_topic);
+            if (!(cfg_topic = q)) {
+                sl_errf(errstr, errlen, "out of memory");
+                goto out;
+            }
+        }
+        if (!source && (n = map_get(&doc, root, "sourceSubscriptionName")) &&
+            n->type == YAML_SCALAR_NODE && n->data.scalar.length &&
+            !(subname = sl_strndup((const char *)n->data.scalar.value, n->data.scalar.length))) {
+            sl_errf(errstr, errlen, "out of memory");
+            goto out;
+        }
     } else {
         settings = root;
     }
-    if (!topic && !cfg_topic) {
+    /* A source's topic is where it writes: listing its checkpoints needs none. */
+    if (!topic && !cfg_topic && !(topic_optional && source)) {
         sl_errf(errstr, errlen, "%s: which Pulsar topic? give --topic NAME (Pulsar IO takes it "
                 "from the connector's %s)", path, source ? "topicName" : "inputs");
         goto out;
@@ -212,18 +430,19 @@ sl_err_t sl_pulsar_io_load(sl_conf_t *conf, const char *kind, const char *path, 
     if (source) {
         if (set(&x, "task.inputs", ddb ? "dynamodb.in" : "kinesis.in", 0) < 0 ||
             set(&x, "task.outputs", "pulsar.out", 0) < 0 ||
-            set(&x, "systems.pulsar.streams.out.pulsar.topic", topic ? topic : cfg_topic,
-                topic ? 0 : tline) < 0 ||
-            set_all(&x, &doc, settings,
-                    ddb ? "systems.dynamodb.streams.in." : "systems.kinesis.streams.in.") < 0)
+            ((topic || cfg_topic) &&
+             set(&x, "systems.pulsar.streams.out.pulsar.topic", topic ? topic : cfg_topic,
+                 topic ? 0 : tline) < 0) ||
+            set_all(&x, &doc, settings, settings_prefix(kind)) < 0)
             goto out;
     } else {
         if (set(&x, "task.inputs", "pulsar.in", 0) < 0 ||
             set(&x, "task.outputs", "kinesis.out", 0) < 0 ||
             set(&x, "systems.pulsar.streams.in.pulsar.topic", topic ? topic : cfg_topic,
                 topic ? 0 : tline) < 0 ||
-            set(&x, "systems.pulsar.streams.in.pulsar.subscription.name", name ? name : full, 0) < 0 ||
-            set_all(&x, &doc, settings, "systems.kinesis.streams.out.") < 0)
+            set(&x, "systems.pulsar.streams.in.pulsar.subscription.name",
+                subname ? subname : name ? name : full, 0) < 0 ||
+            set_all(&x, &doc, settings, settings_prefix(kind)) < 0)
             goto out;
     }
     err = SL_OK;
@@ -233,6 +452,7 @@ out:
     yaml_parser_delete(&parser);
     fclose(fp);
     free(cfg_topic);
+    free(subname);
     free(name);
     return err;
 }

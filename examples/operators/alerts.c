@@ -7,8 +7,7 @@
  * alerts apart. A timer drops the counters of quiet keys so memory stays bounded.
  *
  * Build (see Makefile.example):
- *     cc -shared -fPIC $(pkg-config --cflags sluice) alerts.c -o libalerts.so \
- *        $(pkg-config --libs sluice)
+ *     cc -shared -fPIC $(pkg-config --cflags sluice) alerts.c -o libalerts.so
  *
  * Configure in the job file:
  *     task.operators=errors,alerts

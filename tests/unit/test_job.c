@@ -641,7 +641,8 @@ static void test_invalid_config(void) {
                                "task.inputs=fs.src\n"                  /* 3 */
                                "systems.fs.samza.factory=file\n"       /* 4 */
                                "task.comit.ms=5s\n"                    /* 5: unknown key */
-                               "systems.fs.streams.src.format=xml\n";  /* 6: bad enum */
+                               "systems.fs.streams.src.format=xml\n"   /* 6: bad enum */
+                               "systems.fs.streams.src.path=/dev/null\n";
     char err[2048] = "";
     int bad = 0;
     sl_conf_t *conf = sl_conf_new();
@@ -807,7 +808,7 @@ static void test_stop_before_run(void) {
 
 static void test_dump_masks_secrets(void) {
     static const char secret[] = "tok-9f8e7d6c5b4a";
-    char err[1024], extra[512], *text, *dump = NULL;
+    char err[1024], extra[512], path[700], *text, *dump = NULL;
     size_t len = 0;
     sl_job_t *job;
     FILE *fp;
@@ -818,6 +819,7 @@ static void test_dump_masks_secrets(void) {
              "sensitive.operators.keep.expr=payload <> '%s'\n"
              "sensitive.job.id=%s\n",
              secret, secret);
+    CU_ASSERT_FATAL(write_text(path_in(path, sizeof(path), "in.txt"), "w", ""));
     text = job_text(extra);
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     job = make_job(text, err, sizeof(err));
