@@ -1,0 +1,131 @@
+#!/bin/sh
+# 0033: a registration the broker answered after the operation timeout (issue 13: under load
+# the broker took 27 s to come back, its late PRODUCER_SUCCESS kept producer 'k2p-0-0' taken,
+# and every later PRODUCER was refused with ProducerBusy, 228 times), against
+# tests/tools/pulsar_fake_broker.py, which can be made that slow on demand:
+#   producer:  mode "late": the first PRODUCER is answered 2.5 s late (operation timeout 1 s)
+#              while its name stays taken; a PRODUCER with the same name is refused with
+#              ProducerBusy until a CLOSE_PRODUCER for the first producer id (or the end of its
+#              connection) frees it. sluice must give the timed-out registration back, as the
+#              Java client does, and end with all 20 records sent, receipted and checkpointed.
+#   consumer:  the same for an Exclusive SUBSCRIBE answered late: ConsumerBusy until a
+#              CLOSE_CONSUMER for the first consumer id; every pushed message must come out.
+#   stuck:     mode "never": neither PRODUCER nor CLOSE_PRODUCER is ever answered. sluice must
+#              give each timed-out registration back, and close the connection when even that
+#              goes unanswered (the broker frees what a connection held when it ends). SIGTERM
+#              while the producer keeps trying must end the job within task.shutdown.ms (2 s)
+#              plus slack, with nothing checkpointed (at-least-once: unacknowledged records are
+#              read again next time).
+. "$(dirname "$0")/lib/common.sh"
+FAKE="$top_srcdir/tests/tools/pulsar_fake_broker.py"
+
+seq 1 20 | sed 's/.*/{"n": &}/' >"$T/in.jsonl"
+start_fake() { # start_fake MODE: the fake broker on a free port, its URL in $URL
+    PORT=$(free_port)
+    : >"$T/$1.events"
+    python3 "$FAKE" --port "$PORT" --log "$T/$1.events" --mode "$2" --late-ms 2500 \
+        >"$T/$1.fake.out" 2>&1 &
+    FAKE_PID=$!
+    URL=pulsar://127.0.0.1:$PORT
+    wait_for 10 python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT)).close()" ||
+        { cat "$T/$1.fake.out"; fail "the fake broker did not start"; }
+}
+props() { # props NAME URL EXTRA...: a job's properties, Pulsar timeouts small
+    _n=$1 _u=$2; shift 2
+    { echo "job.name=$_n"
+      echo "task.commit.ms=200ms"
+      echo "job.checkpoint.sqlite.path=$T/$_n.db"
+      echo "systems.files.samza.factory=file"
+      echo "systems.pl.samza.factory=pulsar"
+      echo "systems.pl.pulsar.service-url=$_u"
+      echo "systems.pl.pulsar.operation-timeout=1s"
+      echo "systems.pl.pulsar.producer.retry.base=50ms"
+      echo "systems.pl.pulsar.producer.retry.max=300ms"
+      echo "log.level=info"
+      for l in "$@"; do echo "$l"; done; } >"$T/$_n.properties"
+}
+count() { grep -c "$2" "$T/$1.events" || true; }
+# gave_back NAME KIND: the first registration of KIND (producer|subscription) was freed by
+# sluice (a CLOSE_* naming its id, or the end of its connection), after which one succeeded.
+gave_back() {
+    python3 - "$T/$1.events" "$2" <<'EOF'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+kind = sys.argv[2]
+cmd, idkey = ("PRODUCER", "producer_id") if kind == "producer" else ("SUBSCRIBE", "consumer_id")
+regs = [e for e in ev if e.get("type") == cmd]
+first = regs[0][idkey]
+rel = [e for e in ev if e.get("event") == "released" and e["what"] == kind and e["id"] == first]
+busy = sum(1 for e in ev if e.get("event") == "busy" and e["what"] == kind)
+print("%d %s(s), %d refused busy, first id %d freed by %s" % (
+    len(regs), cmd, busy, first, rel[0].get("by", "CLOSE") if rel else "nothing"))
+sys.exit(0 if rel else 1)
+EOF
+}
+
+# ---- producer ----------------------------------------------------------------------------------
+start_fake producer late
+props producer "$URL" "task.inputs=files.in" "task.outputs=pl.t" \
+    "systems.files.streams.in.path=$T/in.jsonl" "systems.pl.pulsar.producer.batching.enabled=false" \
+    "task.shutdown.ms=15s"
+t0=$(date +%s)
+timeout 30 "$SLUICE" run "$T/producer.properties" >"$T/producer.log" 2>&1 || { tail -n 20 "$T/producer.log"; fail "the job failed"; }
+t1=$(date +%s)
+kill "$FAKE_PID" 2>/dev/null || true
+res=$(gave_back producer producer) || { tail -n 20 "$T/producer.log"; fail "the timed-out registration was never given back: $res"; }
+say "late PRODUCER_SUCCESS: $res; job done in $((t1 - t0)) s"
+grep -q "ProducerBusy" "$T/producer.log" && say "(ProducerBusy was seen on the way: $(grep -c ProducerBusy "$T/producer.log") time(s))"
+python3 - "$T/producer.events" <<'EOF' || { tail -n 20 "$T/producer.log"; fail "not every message was sent"; }
+import json, sys
+seqs = {json.loads(l)["sequence_id"] for l in open(sys.argv[1]) if '"SEND"' in l}
+print("# %d distinct sequence ids sent" % len(seqs))
+assert seqs == set(range(20)), sorted(seqs)
+EOF
+ck=$(sqlite3 "$T/producer.db" 'select "offset" from sluice_checkpoints' 2>/dev/null || true)
+last=$(python3 -c 'import sys; d = open(sys.argv[1], "rb").read(); print(len(d) - len(d.rstrip(b"\n").split(b"\n")[-1]) - 1)' "$T/in.jsonl")
+[ "$ck" = "$last" ] || { tail -n 20 "$T/producer.log"; fail "checkpoint '$ck', expected $last (every record receipted)"; }
+
+# ---- consumer ----------------------------------------------------------------------------------
+start_fake consumer late
+props consumer "$URL" "task.inputs=pl.t" "task.outputs=files.out" \
+    "systems.files.streams.out.path=$T/consumer.out.jsonl" "task.shutdown.ms=2s"
+"$SLUICE" run "$T/consumer.properties" >"$T/consumer.log" 2>&1 &
+JOB=$!
+lines() { [ -f "$1" ] && wc -l <"$1" | tr -d ' ' || echo 0; }
+wait_for 30 sh -c "[ \$(wc -l <'$T/consumer.out.jsonl' 2>/dev/null || echo 0) -ge 10 ]" ||
+    { kill -TERM "$JOB"; tail -n 20 "$T/consumer.log"; fail "only $(lines "$T/consumer.out.jsonl") of 10 messages came out"; }
+kill -TERM "$JOB"
+wait "$JOB" || { tail -n 20 "$T/consumer.log"; fail "the consumer job failed"; }
+kill "$FAKE_PID" 2>/dev/null || true
+res=$(gave_back consumer subscription) || fail "the timed-out SUBSCRIBE was never given back: $res"
+[ "$(sort -u "$T/consumer.out.jsonl" | wc -l)" = 10 ] || fail "not the 10 messages: $(sort -u "$T/consumer.out.jsonl" | head -n 12)"
+say "late SUBSCRIBE answer: $res; all 10 messages out"
+
+# ---- stuck -------------------------------------------------------------------------------------
+start_fake stuck never
+props stuck "$URL" "task.inputs=files.in" "task.outputs=pl.t" \
+    "systems.files.streams.in.path=$T/in.jsonl" "systems.files.streams.in.follow=true" \
+    "task.shutdown.ms=2s"
+"$SLUICE" run "$T/stuck.properties" >"$T/stuck.log" 2>&1 &
+JOB=$!
+# Stop while the producer is stuck: its third registration is on its way.
+wait_for 30 sh -c "[ \$(grep -c '\"PRODUCER\"' '$T/stuck.events') -ge 3 ]" ||
+    { tail -n 20 "$T/stuck.log"; fail "the producer did not try to register three times"; }
+t0=$(python3 -c 'import time; print(int(time.monotonic() * 1000))')
+kill -TERM "$JOB"
+rc=0
+wait "$JOB" || rc=$?
+t1=$(python3 -c 'import time; print(int(time.monotonic() * 1000))')
+kill "$FAKE_PID" 2>/dev/null || true
+say "SIGTERM during a registration that never completes: exit $rc after $((t1 - t0)) ms (task.shutdown.ms 2000)"
+[ "$rc" = 0 ] || { tail -n 20 "$T/stuck.log"; fail "exit $rc after SIGTERM"; }
+[ $((t1 - t0)) -le 3000 ] || { tail -n 20 "$T/stuck.log"; fail "the stop took $((t1 - t0)) ms, over task.shutdown.ms (2000) + 1000"; }
+[ "$(sqlite3 "$T/stuck.db" 'select count(*) from sluice_checkpoints' 2>/dev/null || echo 0)" = 0 ] ||
+    fail "a checkpoint was written though Pulsar confirmed nothing"
+closes=$(count stuck '"CLOSE_PRODUCER"')
+conns=$(count stuck '"connect"')
+say "stuck broker: $(count stuck '"PRODUCER"') PRODUCER(s), $closes CLOSE_PRODUCER(s), $conns connection(s)"
+[ "$closes" -ge 1 ] || fail "no timed-out registration was given back (CLOSE_PRODUCER)"
+grep -q "no answer to CLOSE_PRODUCER" "$T/stuck.log" && [ "$conns" -ge 2 ] ||
+    { tail -n 20 "$T/stuck.log"; fail "the connection was not closed when CLOSE_PRODUCER went unanswered"; }
+say "ok"
