@@ -16,7 +16,13 @@
 #              while the producer keeps trying must end the job within task.shutdown.ms (2 s)
 #              plus slack, with nothing checkpointed (at-least-once: unacknowledged records are
 #              read again next time).
+#   leases:    the same stuck producer behind a Kinesis input (kinesalite) whose KCL lease table
+#              (dynalite) is frozen (SIGSTOP) when SIGTERM comes: the drain and the inputs' own
+#              stop (the lease release, which cannot finish) share one task.shutdown.ms, so the
+#              job still ends within 2 s plus slack (each used to get a full one).
 . "$(dirname "$0")/lib/common.sh"
+. "$top_srcdir/tests/peers/lib.sh"
+. "$top_srcdir/tests/lib/kinesis.sh"
 FAKE="$top_srcdir/tests/tools/pulsar_fake_broker.py"
 
 seq 1 20 | sed 's/.*/{"n": &}/' >"$T/in.jsonl"
@@ -128,4 +134,51 @@ say "stuck broker: $(count stuck '"PRODUCER"') PRODUCER(s), $closes CLOSE_PRODUC
 [ "$closes" -ge 1 ] || fail "no timed-out registration was given back (CLOSE_PRODUCER)"
 grep -q "no answer to CLOSE_PRODUCER" "$T/stuck.log" && [ "$conns" -ge 2 ] ||
     { tail -n 20 "$T/stuck.log"; fail "the connection was not closed when CLOSE_PRODUCER went unanswered"; }
+
+# ---- leases ------------------------------------------------------------------------------------
+kin_up kinesalite dynalite
+KIN=$(cat "$T/kinesalite.url")
+DDB=$(cat "$T/dynalite.url")
+kin_stream "$KIN" src 1
+for i in 1 2 3 4 5; do
+    cli "$KIN" kinesis put-record --stream-name src --partition-key "k$i" \
+        --data "$(printf '{"n": %d}' "$i" | base64)" >/dev/null || fail "put-record"
+done
+start_fake leases never
+{ kin_props leases w1 src "$KIN" "$T/unused.jsonl" "$T/leases.db" | grep -v '^task.outputs=\|^systems.out'
+  echo "task.outputs=pl.t"
+  echo "task.shutdown.ms=2s"
+  echo "systems.kin.aws.dynamodb.endpoint=$DDB"
+  echo "systems.kin.streams.src.aws.kcl.LeaseStore=dynamodb"
+  echo "systems.kin.streams.src.aws.kcl.TableName=leases-33"
+  echo "systems.pl.samza.factory=pulsar"
+  echo "systems.pl.pulsar.service-url=$URL"
+  echo "systems.pl.pulsar.operation-timeout=1s"
+  echo "systems.pl.pulsar.producer.batching.enabled=false"
+  echo "systems.pl.pulsar.producer.retry.base=50ms"
+  echo "systems.pl.pulsar.producer.retry.max=300ms"; } >"$T/leases.properties"
+kin_run "$T/leases.properties" "$T/leases.log"; JOB=$KIN_PID
+# The records are read (the lease is held) and wait in the producer for a registration.
+wait_for 60 grep -q "message(s) without a receipt" "$T/leases.log" ||
+    { tail -n 20 "$T/leases.log"; fail "the Kinesis records never reached the producer"; }
+DPIDS=$(peer_pids dynalite "$T/peers")
+[ -n "$DPIDS" ] || fail "no dynalite process to freeze"
+# shellcheck disable=SC2086
+kill -STOP $DPIDS
+t0=$(python3 -c 'import time; print(int(time.monotonic() * 1000))')
+kill -TERM "$JOB"
+while kin_alive "$JOB"; do
+    [ $(($(python3 -c 'import time; print(int(time.monotonic() * 1000))') - t0)) -lt 20000 ] || break
+    sleep 0.05
+done
+t1=$(python3 -c 'import time; print(int(time.monotonic() * 1000))')
+# shellcheck disable=SC2086
+kill -CONT $DPIDS
+rc=0
+kin_alive "$JOB" && { kill -9 "$JOB"; rc=killed; }
+[ "$rc" = killed ] || wait "$JOB" || rc=$?
+kill "$FAKE_PID" 2>/dev/null || true
+say "SIGTERM with the producer stuck and the lease table frozen: exit $rc after $((t1 - t0)) ms (task.shutdown.ms 2000)"
+[ "$rc" = 0 ] || { tail -n 20 "$T/leases.log"; fail "exit $rc after SIGTERM"; }
+[ $((t1 - t0)) -le 3000 ] || { tail -n 20 "$T/leases.log"; fail "the stop took $((t1 - t0)) ms, over task.shutdown.ms (2000) + 1000"; }
 say "ok"
