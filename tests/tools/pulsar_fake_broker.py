@@ -21,12 +21,18 @@ then misbehaving in the ways a real broker cannot be made to on demand:
     its first FLOW;
   - mode "never": neither PRODUCER nor CLOSE_PRODUCER is ever answered (a registration stuck
     for good).
+  - mode "proxy": not a broker but a slow way to a real one (--upstream HOST:PORT): frames are
+    passed on as they are, except that the broker's answer to the first PRODUCER is held back
+    for --late-ms (the broker has registered the producer meanwhile: a slow broker as the client
+    sees it) and LOOKUP_RESPONSE names this proxy instead of the broker, so that every
+    connection comes through here. Logged: PRODUCER, CLOSE_PRODUCER, the answers (ERROR with
+    its code), held answers.
 
 Every event is logged as a JSON line to --log: connect, cmd (type name, producer/sequence ids;
 ACK: ack "Individual"/"Cumulative" and ids [[ledger, entry], ...]), pong, close.
 
   python3 pulsar_fake_broker.py --port P --log FILE [--mode silent|senderror|chunks|late|never]
-                                [--late-ms MS] [--messages N]
+                                [--late-ms MS] [--messages N] [--upstream HOST:PORT]
 """
 import argparse
 import json
@@ -310,6 +316,115 @@ class Conn(threading.Thread):
         self.s.close()
 
 
+def encode(fields):
+    """The inverse of parse() for varint and length-delimited fields."""
+    out = b""
+    for num, vals in sorted(fields.items()):
+        for v in vals:
+            out += field_varint(num, v) if isinstance(v, int) else field_bytes(num, v)
+    return out
+
+
+def read_frame(sock):
+    """One frame: (raw bytes, command type, command fields)."""
+    def exact(n):
+        b = b""
+        while len(b) < n:
+            c = sock.recv(n - len(b))
+            if not c:
+                raise EOFError
+            b += c
+        return b
+    head = exact(4)
+    body = exact(struct.unpack(">I", head)[0])
+    csize = struct.unpack(">I", body[:4])[0]
+    cmd = parse(body[4:4 + csize])
+    t = cmd[1][0]
+    return head + body, t, parse(cmd[t][0]) if t in cmd else {}
+
+
+HELD_BACK = [False]  # mode proxy: the first PRODUCER's answer was held back already
+
+
+class Proxy(threading.Thread):
+    def __init__(self, sock, args, log):
+        super().__init__(daemon=True)
+        self.s, self.args, self.log = sock, args, log
+        self.wlock = threading.Lock()
+        self.late = set()  # request ids whose answer is held back
+
+    def to_client(self, data):
+        with self.wlock:
+            self.s.sendall(data)
+
+    def upward(self, up):
+        try:
+            while True:
+                raw, t, sub = read_frame(self.s)
+                if t == 5:
+                    self.log({"event": "cmd", "type": "PRODUCER", "producer_id": sub[2][0],
+                              "request_id": sub[3][0],
+                              "name": sub[4][0].decode() if 4 in sub else None})
+                    with HELD_LOCK:
+                        if not HELD_BACK[0]:
+                            HELD_BACK[0] = True
+                            self.late.add(sub[3][0])
+                elif t == 15:
+                    self.log({"event": "cmd", "type": "CLOSE_PRODUCER", "producer_id": sub[1][0]})
+                up.sendall(raw)
+        except (EOFError, OSError, ValueError, KeyError, IndexError):
+            pass
+        for sk in (up, self.s):
+            try:
+                sk.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def run(self):
+        self.log({"event": "connect"})
+        host, port = self.args.upstream.rsplit(":", 1)
+        try:
+            up = socket.create_connection((host, int(port)))
+        except OSError:
+            self.s.close()
+            return
+        threading.Thread(target=self.upward, args=(up,), daemon=True).start()
+        try:
+            while True:
+                raw, t, sub = read_frame(up)
+                if t == 24:
+                    sub[1] = [("pulsar://127.0.0.1:%d" % self.args.port).encode()]
+                    raw = frame(24, 24, encode(sub))
+                if t in (14, 17):
+                    ev = {"event": "answer", "type": "ERROR" if t == 14 else "PRODUCER_SUCCESS",
+                          "request_id": sub[1][0]}
+                    if t == 14:
+                        ev["error"] = sub[2][0]
+                    self.log(ev)
+                    if sub[1][0] in self.late:
+                        self.log({"event": "held_back", "request_id": sub[1][0]})
+                        threading.Timer(self.args.late_ms / 1000.0, self.late_send, (raw,)).start()
+                        continue
+                self.to_client(raw)
+        except (EOFError, OSError, ValueError, KeyError, IndexError):
+            pass
+        self.log({"event": "close"})
+        for sk in (up, self.s):
+            try:
+                sk.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        up.close()
+        self.s.close()
+
+    def late_send(self, raw):
+        try:
+            self.log({"event": "late_answer"})
+            self.to_client(raw)
+        except OSError:
+            pass
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
@@ -317,6 +432,7 @@ def main():
     ap.add_argument("--mode", default="silent")
     ap.add_argument("--late-ms", type=int, default=2500)
     ap.add_argument("--messages", type=int, default=10)
+    ap.add_argument("--upstream")
     args = ap.parse_args()
     lock = threading.Lock()
 
@@ -331,7 +447,7 @@ def main():
     srv.listen(16)
     while True:
         s, _ = srv.accept()
-        Conn(s, args, log).start()
+        (Proxy if args.mode == "proxy" else Conn)(s, args, log).start()
 
 
 if __name__ == "__main__":
