@@ -28,6 +28,9 @@
 #              frozen (SIGSTOP) for 4 s, longer than the operation, send and connection timeouts
 #              (1-2 s), while records keep coming, and thawed (SIGCONT). Every record must be in
 #              the topic, as the official client reads it, and SIGTERM must end the job in time.
+#              Last, a consumer of that topic through the proxy, whose first (Exclusive)
+#              SUBSCRIBE is answered 2.5 s late: ConsumerBusy until sluice gives it back; all 100
+#              messages must come out.
 . "$(dirname "$0")/lib/common.sh"
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"
@@ -198,6 +201,7 @@ PORT=$(free_port)
 : >"$T/real.events"
 python3 "$FAKE" --mode proxy --port "$PORT" --upstream "${PL#pulsar://}" --log "$T/real.events" \
     --late-ms 2500 >"$T/real.fake.out" 2>&1 &
+echo $! >"$T/real.proxy.pid"
 wait_for 10 python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT)).close()" ||
     { cat "$T/real.fake.out"; fail "the proxy did not start"; }
 seq 1 50 | sed 's/.*/{"id": &}/' >"$T/real.jsonl"
@@ -261,4 +265,32 @@ print("# the official client read %d messages: ids 1-100 %s, %d duplicate(s)" % 
 sys.exit(1 if missing else 0)
 EOF
 say "SIGTERM after the freeze: exit 0 in $((t1 - t0)) ms"
+
+# The consumer side through the same proxy: the first SUBSCRIBE's SUCCESS is held back 2.5 s
+# while the broker has the Exclusive subscription taken (ConsumerBusy for another consumer id).
+props realc "pulsar://127.0.0.1:$PORT" "task.inputs=pl.late33" "task.outputs=files.out" \
+    "systems.files.streams.out.path=$T/realc.out.jsonl" "systems.files.streams.out.format=payload" \
+    "systems.pl.pulsar.subscription.name=c33" "systems.pl.pulsar.subscription.initial-position=Earliest" \
+    "task.shutdown.ms=5s"
+"$SLUICE" run "$T/realc.properties" >"$T/realc.log" 2>&1 &
+JOB=$!
+t0=$(now_ms)
+wait_for 30 sh -c "[ \$(sort -u '$T/realc.out.jsonl' 2>/dev/null | wc -l) -ge 100 ]" ||
+    { kill -TERM "$JOB"; tail -n 20 "$T/realc.log"; fail "only $(sort -u "$T/realc.out.jsonl" 2>/dev/null | wc -l) of the 100 messages came out within 30 s"; }
+t1=$(now_ms)
+kill -TERM "$JOB"
+wait "$JOB" || { tail -n 20 "$T/realc.log"; fail "the consumer job failed"; }
+res=$(python3 - "$T/real.events" <<'EOF'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+subs = [e for e in ev if e.get("type") == "SUBSCRIBE"]
+busy = sum(1 for e in ev if e.get("event") == "answer" and e.get("error") == 5)
+closes = [e["consumer_id"] for e in ev if e.get("type") == "CLOSE_CONSUMER"]
+print("%d SUBSCRIBE(s), %d ConsumerBusy, CLOSE_CONSUMER for %s (the first was %d)" % (
+    len(subs), busy, closes, subs[0]["consumer_id"]))
+sys.exit(0 if subs[0]["consumer_id"] in closes else 1)
+EOF
+) || fail "the held-back subscription was not given back: $res"
+say "real broker, first SUBSCRIBE answered 2.5 s late: $res; the 100 messages out after $((t1 - t0)) ms"
+kill "$(cat "$T/real.proxy.pid")" 2>/dev/null || true
 say "ok"

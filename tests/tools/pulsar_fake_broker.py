@@ -22,11 +22,11 @@ then misbehaving in the ways a real broker cannot be made to on demand:
   - mode "never": neither PRODUCER nor CLOSE_PRODUCER is ever answered (a registration stuck
     for good).
   - mode "proxy": not a broker but a slow way to a real one (--upstream HOST:PORT): frames are
-    passed on as they are, except that the broker's answer to the first PRODUCER is held back
-    for --late-ms (the broker has registered the producer meanwhile: a slow broker as the client
-    sees it) and LOOKUP_RESPONSE names this proxy instead of the broker, so that every
-    connection comes through here. Logged: PRODUCER, CLOSE_PRODUCER, the answers (ERROR with
-    its code), held answers.
+    passed on as they are, except that the broker's answers to the first PRODUCER and to the
+    first SUBSCRIBE are held back for --late-ms (the broker has registered them meanwhile: a
+    slow broker as the client sees it) and LOOKUP_RESPONSE names this proxy instead of the
+    broker, so that every connection comes through here. Logged: PRODUCER, SUBSCRIBE,
+    CLOSE_PRODUCER, CLOSE_CONSUMER, the answers (ERROR with its code), held answers.
 
 Every event is logged as a JSON line to --log: connect, cmd (type name, producer/sequence ids;
 ACK: ack "Individual"/"Cumulative" and ids [[ledger, entry], ...]), pong, close.
@@ -43,7 +43,7 @@ import time
 
 TYPES = {2: "CONNECT", 3: "CONNECTED", 4: "SUBSCRIBE", 5: "PRODUCER", 9: "MESSAGE", 10: "ACK",
          11: "FLOW", 16: "CLOSE_CONSUMER", 6: "SEND", 7: "SEND_RECEIPT", 8: "SEND_ERROR",
-         13: "SUCCESS", 15: "CLOSE_PRODUCER", 17: "PRODUCER_SUCCESS", 18: "PING", 19: "PONG",
+         13: "SUCCESS", 14: "ERROR", 15: "CLOSE_PRODUCER", 17: "PRODUCER_SUCCESS", 18: "PING", 19: "PONG",
          21: "PARTITIONED_METADATA", 22: "PARTITIONED_METADATA_RESPONSE", 23: "LOOKUP",
          24: "LOOKUP_RESPONSE"}
 
@@ -343,7 +343,7 @@ def read_frame(sock):
     return head + body, t, parse(cmd[t][0]) if t in cmd else {}
 
 
-HELD_BACK = [False]  # mode proxy: the first PRODUCER's answer was held back already
+HELD_BACK = set()  # mode proxy: the kinds of request whose first answer was held back
 
 
 class Proxy(threading.Thread):
@@ -357,6 +357,12 @@ class Proxy(threading.Thread):
         with self.wlock:
             self.s.sendall(data)
 
+    def hold(self, t, request_id):
+        with HELD_LOCK:
+            if t not in HELD_BACK:
+                HELD_BACK.add(t)
+                self.late.add(request_id)
+
     def upward(self, up):
         try:
             while True:
@@ -365,12 +371,15 @@ class Proxy(threading.Thread):
                     self.log({"event": "cmd", "type": "PRODUCER", "producer_id": sub[2][0],
                               "request_id": sub[3][0],
                               "name": sub[4][0].decode() if 4 in sub else None})
-                    with HELD_LOCK:
-                        if not HELD_BACK[0]:
-                            HELD_BACK[0] = True
-                            self.late.add(sub[3][0])
+                    self.hold(t, sub[3][0])
+                elif t == 4:
+                    self.log({"event": "cmd", "type": "SUBSCRIBE", "consumer_id": sub[4][0],
+                              "request_id": sub[5][0]})
+                    self.hold(t, sub[5][0])
                 elif t == 15:
                     self.log({"event": "cmd", "type": "CLOSE_PRODUCER", "producer_id": sub[1][0]})
+                elif t == 16:
+                    self.log({"event": "cmd", "type": "CLOSE_CONSUMER", "consumer_id": sub[1][0]})
                 up.sendall(raw)
         except (EOFError, OSError, ValueError, KeyError, IndexError):
             pass
@@ -395,9 +404,8 @@ class Proxy(threading.Thread):
                 if t == 24:
                     sub[1] = [("pulsar://127.0.0.1:%d" % self.args.port).encode()]
                     raw = frame(24, 24, encode(sub))
-                if t in (14, 17):
-                    ev = {"event": "answer", "type": "ERROR" if t == 14 else "PRODUCER_SUCCESS",
-                          "request_id": sub[1][0]}
+                if t in (13, 14, 17):
+                    ev = {"event": "answer", "type": TYPES[t], "request_id": sub[1][0]}
                     if t == 14:
                         ev["error"] = sub[2][0]
                     self.log(ev)
