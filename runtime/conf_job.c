@@ -45,8 +45,9 @@ const sl_prop_t sl_job_props[] = {
     {"task.poll.batch", SL_PROP_INT, JO(poll_batch), "1024", 1, 1000000, NULL, 0,
      "Records a partition delivers per turn of its worker's event loop."},
     {"task.shutdown.ms", SL_PROP_DURATION, JO(shutdown_timeout_ms), "30000", 0, 3600000.0, NULL,
-     0, "On SIGINT/SIGTERM, how long to wait for the chains to drain and the sinks to "
-     "acknowledge before exiting without the final checkpoint."},
+     0, "On SIGINT/SIGTERM, how long the whole stop may take: the chains draining and the "
+     "sinks acknowledging (records still unacknowledged then are not checkpointed and are read "
+     "again next time), then the inputs' own stop (lease releases) in what is left."},
     {"task.start.timeout", SL_PROP_DURATION, JO(start_timeout_ms), "120s", 0, 86400000.0,
      NULL, 0,
      "Longest time an input may take at start to reach the services it cannot read without "

@@ -122,6 +122,16 @@ static void stop_workers(sl_job_t *job) {
             sl_worker_request_stop(job->workers[i]);
 }
 
+/* The stop begins (asked for, inputs exhausted, or a failure). Everything it does, the workers'
+ * drain and then the inputs' own stop, shares one task.shutdown.ms counted from here: each
+ * getting a full one of its own made a stop last up to twice as long as configured. */
+static void begin_stop(sl_job_t *job) {
+    int64_t none = 0, deadline = sl_mono_ms() + job->jc.shutdown_timeout_ms;
+    __atomic_compare_exchange_n(&job->stop_deadline, &none, deadline, 0, __ATOMIC_SEQ_CST,
+                                __ATOMIC_SEQ_CST);
+    stop_workers(job);
+}
+
 static int inputs_bounded(const sl_job_t *job) {
     for (int i = 0; i < job->ninputs; i++)
         if (job->ins[i]->discover_ms > 0)
@@ -146,9 +156,14 @@ static void done_cb(evutil_socket_t fd, short what, void *arg) {
          * (final checkpoints elsewhere, lease releases), within task.shutdown.ms. */
         int pending = sl_inputs_stop(job);
         if (pending && !job->inputs_stopping) {
-            struct timeval tv = {(time_t)(job->jc.shutdown_timeout_ms / 1000),
-                                 (suseconds_t)((job->jc.shutdown_timeout_ms % 1000) * 1000)};
+            /* What the drain left of the stop's task.shutdown.ms. */
+            int64_t left = __atomic_load_n(&job->stop_deadline, __ATOMIC_SEQ_CST) - sl_mono_ms();
+            struct timeval tv = {(time_t)(left / 1000), (suseconds_t)((left % 1000) * 1000)};
             job->inputs_stopping = 1;
+            if (left <= 0) {
+                inputs_deadline_cb(-1, 0, job);
+                return;
+            }
             if ((job->inputs_ev = event_new(job->base, -1, 0, inputs_deadline_cb, job)))
                 event_add(job->inputs_ev, &tv);
         }
@@ -162,7 +177,7 @@ static void done_cb(evutil_socket_t fd, short what, void *arg) {
         if (!job->failed)
             sl_log(SL_LOG_INFO, "job", "all inputs exhausted: finishing");
         job->running = 2;
-        stop_workers(job);
+        begin_stop(job);
     }
 }
 
@@ -174,13 +189,13 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg) {
         ;
     if (__atomic_load_n(&job->stop_count, __ATOMIC_SEQ_CST) >= 2) {
         sl_log(SL_LOG_WARN, "job", "second stop: exiting without the final checkpoint");
-        stop_workers(job);
+        begin_stop(job);
         return;
     }
     if (job->running == 1) {
         sl_log(SL_LOG_INFO, "job", "stopping: draining the chains and writing final checkpoints");
         job->running = 2;
-        stop_workers(job);
+        begin_stop(job);
     }
 }
 
@@ -317,7 +332,7 @@ sl_err_t sl_job_run(sl_job_t *job) {
     sl_job_notify(job); /* an input may have had no partition at all */
 stop:
     if (rc != SL_OK)
-        stop_workers(job);
+        begin_stop(job);
     event_base_dispatch(job->base);
     for (int i = 0; i < job->jc.threads; i++)
         sl_worker_join(job->workers[i]);

@@ -204,6 +204,7 @@ struct sl_job {
     int failed;      /* atomic: some part failed the job */
     int live_parts;  /* atomic: partitions not yet done */
     uint64_t part_serial; /* main thread: last partition serial handed out */
+    int64_t stop_deadline; /* atomic: monotonic ms by which a stop is over (0: none begun) */
     struct event *inputs_ev; /* main thread: input stop deadline */
     int inputs_stopping;
     int workers_done; /* atomic */

@@ -426,7 +426,10 @@ static int drain_step(sl_worker_t *w) {
     int pending = 0, aborting = __atomic_load_n(&job->stop_count, __ATOMIC_RELAXED) > 1;
 
     if (!w->drain_deadline) {
-        w->drain_deadline = sl_mono_ms() + job->jc.shutdown_timeout_ms;
+        /* The job's: the stop's task.shutdown.ms counts from when it began, not from when
+         * this thread got to it, and the inputs' stop comes out of the same window. */
+        int64_t deadline = __atomic_load_n(&job->stop_deadline, __ATOMIC_SEQ_CST);
+        w->drain_deadline = deadline ? deadline : sl_mono_ms() + job->jc.shutdown_timeout_ms;
         for (sl_part_t *p = w->parts; p; p = p->next)
             if (p->chain && p->pstate != SL_PART_DONE)
                 sl_chain_flush(p->chain);

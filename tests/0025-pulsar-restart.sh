@@ -8,6 +8,8 @@
 # client) and in p2f's output; duplicates are bounded: in the topic by what was sent and not yet
 # confirmed at the restart (the broker's deduplication drops resent batches it already had),
 # in p2f's output by what was delivered and not yet acknowledged (the receiver queue).
+# Both jobs stop with task.shutdown.ms=10s, well within kin_stop's 20 s: a stop never takes
+# longer than that, whatever the producer still waits for (see 0033).
 . "$(dirname "$0")/lib/common.sh"
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"
@@ -30,12 +32,14 @@ TOPIC=persistent://public/default/restart
   echo "systems.pl.pulsar.producer.retry.max=1s"
   echo "systems.pl.pulsar.connection-timeout=2s"
   echo "systems.pl.pulsar.operation-timeout=5s"
+  echo "task.shutdown.ms=10s"
 } >"$T/k2p.properties"
 cat >"$T/p2f.properties" <<P
 job.name=p2f
 task.inputs=pl.restart
 task.outputs=out.records
 task.commit.ms=300ms
+task.shutdown.ms=10s
 job.checkpoint.sqlite.path=$T/p2f.db
 systems.pl.samza.factory=pulsar
 systems.pl.pulsar.service-url=$PL

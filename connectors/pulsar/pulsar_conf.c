@@ -67,7 +67,9 @@ const sl_prop_t pl_stream_props[] = {
     ALIAS("connectionTimeoutMs", "pulsar.connection-timeout", "The Java client's name."),
     {"pulsar.operation-timeout", SL_PROP_DURATION, PO(operation_timeout_ms), "30s", 100, DAY_MS,
      NULL, 0, "How long a lookup, producer or subscription request waits for the broker; then "
-        "it is retried with backoff."},
+        "it is retried with backoff. A producer or subscription that timed out is given back "
+        "first (CLOSE_PRODUCER / CLOSE_CONSUMER, as the Java client does), and its connection "
+        "closed when that is not answered in time either."},
     ALIAS("operationTimeoutMs", "pulsar.operation-timeout", "The Java client's name."),
     {"pulsar.keepalive-interval", SL_PROP_DURATION, PO(keepalive_ms), "30s", 0, DAY_MS, NULL, 0,
      "After this much silence a PING is sent; after twice this much the connection is dropped "

@@ -329,6 +329,44 @@ void pl_conn_detach(pl_conn_t *conn, int kind, uint64_t id) {
         }
 }
 
+/* The answer to the CLOSE_PRODUCER / CLOSE_CONSUMER of pl_conn_abandon (opaque: its name). An
+ * ERROR is fine (the broker no longer knew the id: nothing is held); no answer means the broker
+ * may still hold the registration, and only the end of the connection frees it for sure. */
+static void abandoned(void *opaque, pl_conn_t *conn, const pl_frame_t *f, const char *err) {
+    char why[200];
+    if (f || !conn)
+        return; /* answered, or the connection ended (which freed it) */
+    snprintf(why, sizeof(why), "no answer to %s for a registration that timed out (%s): "
+             "closing the connection frees it", (const char *)opaque, err);
+    conn_close(conn, why, 1);
+}
+
+void pl_conn_abandon(pl_conn_t *conn, int kind, uint64_t id) {
+    static const char close_producer[] = "CLOSE_PRODUCER", close_consumer[] = "CLOSE_CONSUMER";
+    pl_cmd_t cmd = PULSAR__PROTO__BASE_COMMAND__INIT;
+    Pulsar__Proto__CommandCloseProducer cp = PULSAR__PROTO__COMMAND_CLOSE_PRODUCER__INIT;
+    Pulsar__Proto__CommandCloseConsumer cc = PULSAR__PROTO__COMMAND_CLOSE_CONSUMER__INIT;
+    uint64_t request_id = pl_client_next_id(conn->cl);
+    if (conn->state != ST_READY)
+        return; /* connection ending: the broker frees what it held */
+    if (kind == PL_PRODUCER) {
+        cmd.type = PULSAR__PROTO__BASE_COMMAND__TYPE__CLOSE_PRODUCER;
+        cmd.close_producer = &cp;
+        cp.producer_id = id;
+        cp.request_id = request_id;
+    } else {
+        cmd.type = PULSAR__PROTO__BASE_COMMAND__TYPE__CLOSE_CONSUMER;
+        cmd.close_consumer = &cc;
+        cc.consumer_id = id;
+        cc.request_id = request_id;
+    }
+    sl_log(SL_LOG_INFO, "pulsar", "%s: %s: %s %llu timed out registering: giving it back (%s)",
+           conn->cl->what, conn->name, kind == PL_PRODUCER ? "producer" : "consumer",
+           (unsigned long long)id, kind == PL_PRODUCER ? close_producer : close_consumer);
+    pl_conn_request(conn, request_id, &cmd, abandoned,
+                    (void *)(kind == PL_PRODUCER ? close_producer : close_consumer));
+}
+
 static void conn_forget(pl_conn_t *conn, void *opaque) {
     for (waiter_t **pp = &conn->waiters; *pp;) {
         waiter_t *w = *pp;

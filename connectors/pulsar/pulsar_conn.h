@@ -86,6 +86,13 @@ typedef struct pl_handler {
 enum { PL_PRODUCER = 0, PL_CONSUMER = 1 };
 int pl_conn_attach(pl_conn_t *conn, int kind, uint64_t id, const pl_handler_t *h, void *opaque);
 void pl_conn_detach(pl_conn_t *conn, int kind, uint64_t id);
+/* Gives back the registration of producer or consumer id (kind PL_PRODUCER / PL_CONSUMER) whose
+ * PRODUCER or SUBSCRIBE timed out on conn: the broker may still complete it and would then hold
+ * the producer name or the exclusive subscription for this connection, refusing every later
+ * registration with ProducerBusy / ConsumerBusy. Sends CLOSE_PRODUCER / CLOSE_CONSUMER for it
+ * (as the Java client does); when that is not answered within the operation timeout either, the
+ * connection is closed, which frees everything it held. Detach the id first. */
+void pl_conn_abandon(pl_conn_t *conn, int kind, uint64_t id);
 /* Closes the connection (as if the broker had): handlers hear on_closed, pending requests fail.
  * Used on protocol errors and by tests. */
 void pl_conn_close(pl_conn_t *conn, const char *why);

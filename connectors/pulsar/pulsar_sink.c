@@ -469,7 +469,12 @@ static void registered(void *opaque, pl_conn_t *conn, const pl_frame_t *f, const
     sink_t *s = p->s;
     char why[600];
     if (!f) {
+        /* Timed out (conn given) or the connection ended. A late answer would leave our name
+         * taken on this connection (ProducerBusy for ever after): give the registration back. */
+        uint64_t id = p->producer_id;
         part_lost(p, err, 0);
+        if (conn)
+            pl_conn_abandon(conn, PL_PRODUCER, id);
         return;
     }
     if (f->cmd->type == PULSAR__PROTO__BASE_COMMAND__TYPE__ERROR) {

@@ -841,7 +841,13 @@ static void subscribed(void *opaque, pl_conn_t *conn, const pl_frame_t *f, const
     cpart_t *p = opaque;
     char why[600];
     if (!f) {
+        /* Timed out (conn given) or the connection ended. A late answer would leave the
+         * subscription taken on this connection (ConsumerBusy for ever after on an Exclusive
+         * one): give the registration back. */
+        uint64_t id = p->consumer_id;
         cp_lost(p, err);
+        if (conn)
+            pl_conn_abandon(conn, PL_CONSUMER, id);
         return;
     }
     if (f->cmd->type == PULSAR__PROTO__BASE_COMMAND__TYPE__ERROR) {

@@ -10,12 +10,29 @@ then misbehaving in the ways a real broker cannot be made to on demand:
     receipts;
   - mode "chunks": it takes a SUBSCRIBE and, at the first FLOW, pushes the entries of CHUNKS
     below (chunked messages as producers with chunking enabled write them, and the ways they go
-    wrong), then logs every ACK with its type and message ids.
+    wrong), then logs every ACK with its type and message ids;
+  - mode "late": a slow broker (tests/0033). The first PRODUCER and the first SUBSCRIBE are
+    answered only after --late-ms, yet the producer name and the (exclusive) subscription are
+    taken from the moment the request arrived, as a real broker takes them. While taken, a
+    PRODUCER with the same name but another producer id is refused with ProducerBusy and a
+    SUBSCRIBE to the same subscription with ConsumerBusy; only a CLOSE_PRODUCER /
+    CLOSE_CONSUMER naming the holder's id, or the end of the holder's connection, frees them.
+    SENDs get receipts; the consumer that holds the subscription gets --messages messages at
+    its first FLOW;
+  - mode "never": neither PRODUCER nor CLOSE_PRODUCER is ever answered (a registration stuck
+    for good).
+  - mode "proxy": not a broker but a slow way to a real one (--upstream HOST:PORT): frames are
+    passed on as they are, except that the broker's answers to the first PRODUCER and to the
+    first SUBSCRIBE are held back for --late-ms (the broker has registered them meanwhile: a
+    slow broker as the client sees it) and LOOKUP_RESPONSE names this proxy instead of the
+    broker, so that every connection comes through here. Logged: PRODUCER, SUBSCRIBE,
+    CLOSE_PRODUCER, CLOSE_CONSUMER, the answers (ERROR with its code), held answers.
 
 Every event is logged as a JSON line to --log: connect, cmd (type name, producer/sequence ids;
 ACK: ack "Individual"/"Cumulative" and ids [[ledger, entry], ...]), pong, close.
 
-  python3 pulsar_fake_broker.py --port P --log FILE [--mode silent|senderror|chunks]
+  python3 pulsar_fake_broker.py --port P --log FILE [--mode silent|senderror|chunks|late|never]
+                                [--late-ms MS] [--messages N] [--upstream HOST:PORT]
 """
 import argparse
 import json
@@ -26,7 +43,7 @@ import time
 
 TYPES = {2: "CONNECT", 3: "CONNECTED", 4: "SUBSCRIBE", 5: "PRODUCER", 9: "MESSAGE", 10: "ACK",
          11: "FLOW", 16: "CLOSE_CONSUMER", 6: "SEND", 7: "SEND_RECEIPT", 8: "SEND_ERROR",
-         13: "SUCCESS", 15: "CLOSE_PRODUCER", 17: "PRODUCER_SUCCESS", 18: "PING", 19: "PONG",
+         13: "SUCCESS", 14: "ERROR", 15: "CLOSE_PRODUCER", 17: "PRODUCER_SUCCESS", 18: "PING", 19: "PONG",
          21: "PARTITIONED_METADATA", 22: "PARTITIONED_METADATA_RESPONSE", 23: "LOOKUP",
          24: "LOOKUP_RESPONSE"}
 
@@ -130,12 +147,61 @@ def frame(cmd_type, field_num, sub):
 
 
 ERRORED = [False]
+# mode "late": what is taken, by whom: ("producer", name) or ("subscription", name) ->
+# (connection, producer or consumer id).
+HELD = {}
+HELD_LOCK = threading.Lock()
+LATE_DONE = set()  # kinds whose first registration was already delayed
+
+
+def error_frame(request_id, code, message):
+    return frame(14, 14, field_varint(1, request_id) + field_varint(2, code) +
+                 field_bytes(3, message))
 
 
 class Conn(threading.Thread):
     def __init__(self, sock, args, log):
         super().__init__(daemon=True)
         self.s, self.args, self.log = sock, args, log
+        self.wlock = threading.Lock()
+
+    def send(self, data):
+        with self.wlock:
+            self.s.sendall(data)
+
+    def later(self, ms, data, ev):
+        def fire():
+            try:
+                self.log(ev)
+                self.send(data)
+            except OSError:
+                pass
+        threading.Timer(ms / 1000.0, fire).start()
+
+    def take(self, what, name, rid, request_id, answer, busy_code, busy_msg):
+        """Mode late: registers rid under what/name, answering now, late, or busy."""
+        key = (what, name)
+        with HELD_LOCK:
+            holder = HELD.get(key)
+            if holder and holder != (self, rid):
+                self.log({"event": "busy", "what": what, "id": rid, "holder": holder[1]})
+                self.send(error_frame(request_id, busy_code, busy_msg))
+                return False
+            HELD[key] = (self, rid)
+            late = what not in LATE_DONE
+            LATE_DONE.add(what)
+        if late:
+            self.later(self.args.late_ms, answer, {"event": "late_answer", "what": what, "id": rid})
+        else:
+            self.send(answer)
+        return True
+
+    def release(self, what, rid):
+        with HELD_LOCK:
+            for key, holder in list(HELD.items()):
+                if key[0] == what and holder == (self, rid):
+                    del HELD[key]
+                    self.log({"event": "released", "what": what, "id": rid})
 
     def recv_exact(self, n):
         b = b""
@@ -160,47 +226,211 @@ class Conn(threading.Thread):
                 ev = {"event": "cmd", "type": name}
                 if t == 6:
                     ev["producer_id"], ev["sequence_id"] = sub[1][0], sub[2][0]
+                if t == 5:
+                    ev["producer_id"], ev["name"] = sub[2][0], sub[4][0].decode() if 4 in sub else None
+                if t == 4:
+                    ev["consumer_id"] = sub[4][0]
+                if t == 15:
+                    ev["producer_id"] = sub[1][0]
+                if t == 16:
+                    ev["consumer_id"] = sub[1][0]
                 if t == 10:
                     ev["ack"] = "Cumulative" if sub[2][0] == 1 else "Individual"
                     ev["ids"] = [[parse(m)[1][0], parse(m)[2][0]] for m in sub.get(3, [])]
                 self.log(ev)
                 if t == 2:
-                    self.s.sendall(frame(3, 3, field_bytes(1, "fake-broker") + field_varint(2, 20)))
+                    self.send(frame(3, 3, field_bytes(1, "fake-broker") + field_varint(2, 20)))
                 elif t == 21:
-                    self.s.sendall(frame(22, 22, field_varint(1, 0) + field_varint(2, sub[2][0]) +
+                    self.send(frame(22, 22, field_varint(1, 0) + field_varint(2, sub[2][0]) +
                                          field_varint(3, 0)))
                 elif t == 23:
                     url = "pulsar://127.0.0.1:%d" % self.args.port
-                    self.s.sendall(frame(24, 24, field_bytes(1, url) + field_varint(3, 1) +
+                    self.send(frame(24, 24, field_bytes(1, url) + field_varint(3, 1) +
                                          field_varint(4, sub[2][0])))
+                elif t == 5 and self.args.mode == "never":
+                    pass
+                elif t == 5 and self.args.mode == "late":
+                    name = sub[4][0].decode()
+                    self.take("producer", name, sub[2][0], sub[3][0],
+                              frame(17, 17, field_varint(1, sub[3][0]) + field_bytes(2, name)), 16,
+                              "Producer with name '%s' is already connected to topic" % name)
+                elif t == 15 and self.args.mode == "never":
+                    pass
+                elif t == 15 and self.args.mode == "late":
+                    self.release("producer", sub[1][0])
+                    self.send(frame(13, 13, field_varint(1, sub[2][0])))
+                elif t == 4 and self.args.mode == "late":
+                    name = sub[2][0].decode()
+                    if self.take("subscription", name, sub[4][0], sub[5][0],
+                                 frame(13, 13, field_varint(1, sub[5][0])), 5,
+                                 "Exclusive consumer is already connected"):
+                        self.consumer_id = sub[4][0]
+                elif t == 16 and self.args.mode == "late":
+                    self.release("subscription", sub[1][0])
+                    self.send(frame(13, 13, field_varint(1, sub[2][0])))
+                elif t == 11 and self.args.mode == "late" and not getattr(self, "pushed", False):
+                    with HELD_LOCK:
+                        mine = any(h == (self, self.consumer_id) for k, h in HELD.items()
+                                   if k[0] == "subscription")
+                    if mine:
+                        self.pushed = True
+                        for i in range(self.args.messages):
+                            self.send(message_frame(self.consumer_id, i,
+                                                    b'{"m": %d}' % i, None, 0, 0, 0, False))
+                elif t == 6 and self.args.mode == "late":
+                    seq = sub[2][0]
+                    self.send(frame(7, 7, field_varint(1, sub[1][0]) + field_varint(2, seq) +
+                                    field_bytes(3, field_varint(1, 1) + field_varint(2, seq))))
                 elif t == 5:
-                    self.s.sendall(frame(17, 17, field_varint(1, sub[3][0]) +
+                    self.send(frame(17, 17, field_varint(1, sub[3][0]) +
                                          field_bytes(2, sub[4][0] if 4 in sub else b"fake-producer")))
-                    self.s.sendall(frame(18, 18, b""))  # our PING: a PONG must come back
+                    self.send(frame(18, 18, b""))  # our PING: a PONG must come back
                 elif t == 19:
                     self.log({"event": "pong"})
                 elif t == 4:
                     self.consumer_id = sub[4][0]
-                    self.s.sendall(frame(13, 13, field_varint(1, sub[5][0])))
+                    self.send(frame(13, 13, field_varint(1, sub[5][0])))
                 elif t == 16:
-                    self.s.sendall(frame(13, 13, field_varint(1, sub[2][0])))
+                    self.send(frame(13, 13, field_varint(1, sub[2][0])))
                 elif t == 11 and self.args.mode == "chunks" and not getattr(self, "pushed", False):
                     self.pushed = True
                     for i, (data, uuid, cid, n, total, old) in enumerate(CHUNKS):
-                        self.s.sendall(message_frame(self.consumer_id, i, data, uuid, cid, n, total, old))
+                        self.send(message_frame(self.consumer_id, i, data, uuid, cid, n, total, old))
                 elif t == 6 and self.args.mode == "senderror" and not ERRORED[0]:
                     ERRORED[0] = True
-                    self.s.sendall(frame(8, 8, field_varint(1, sub[1][0]) + field_varint(2, sub[2][0]) +
+                    self.send(frame(8, 8, field_varint(1, sub[1][0]) + field_varint(2, sub[2][0]) +
                                          field_varint(3, 2) + field_bytes(4, "fake persistence error")))
                 elif t == 6 and self.args.mode == "senderror":
                     seq = sub[2][0]
-                    self.s.sendall(frame(7, 7, field_varint(1, sub[1][0]) + field_varint(2, seq) +
+                    self.send(frame(7, 7, field_varint(1, sub[1][0]) + field_varint(2, seq) +
                                          field_bytes(3, field_varint(1, 1) + field_varint(2, seq))))
                 # PING from the client, and SEND in silent mode: no answer.
         except (EOFError, OSError, ValueError, KeyError, IndexError):
             pass
         self.log({"event": "close"})
+        with HELD_LOCK:
+            for key, holder in list(HELD.items()):
+                if holder[0] is self:
+                    del HELD[key]
+                    self.log({"event": "released", "what": key[0], "id": holder[1], "by": "close"})
         self.s.close()
+
+
+def encode(fields):
+    """The inverse of parse() for varint and length-delimited fields."""
+    out = b""
+    for num, vals in sorted(fields.items()):
+        for v in vals:
+            out += field_varint(num, v) if isinstance(v, int) else field_bytes(num, v)
+    return out
+
+
+def read_frame(sock):
+    """One frame: (raw bytes, command type, command fields)."""
+    def exact(n):
+        b = b""
+        while len(b) < n:
+            c = sock.recv(n - len(b))
+            if not c:
+                raise EOFError
+            b += c
+        return b
+    head = exact(4)
+    body = exact(struct.unpack(">I", head)[0])
+    csize = struct.unpack(">I", body[:4])[0]
+    cmd = parse(body[4:4 + csize])
+    t = cmd[1][0]
+    return head + body, t, parse(cmd[t][0]) if t in cmd else {}
+
+
+HELD_BACK = set()  # mode proxy: the kinds of request whose first answer was held back
+
+
+class Proxy(threading.Thread):
+    def __init__(self, sock, args, log):
+        super().__init__(daemon=True)
+        self.s, self.args, self.log = sock, args, log
+        self.wlock = threading.Lock()
+        self.late = set()  # request ids whose answer is held back
+
+    def to_client(self, data):
+        with self.wlock:
+            self.s.sendall(data)
+
+    def hold(self, t, request_id):
+        with HELD_LOCK:
+            if t not in HELD_BACK:
+                HELD_BACK.add(t)
+                self.late.add(request_id)
+
+    def upward(self, up):
+        try:
+            while True:
+                raw, t, sub = read_frame(self.s)
+                if t == 5:
+                    self.log({"event": "cmd", "type": "PRODUCER", "producer_id": sub[2][0],
+                              "request_id": sub[3][0],
+                              "name": sub[4][0].decode() if 4 in sub else None})
+                    self.hold(t, sub[3][0])
+                elif t == 4:
+                    self.log({"event": "cmd", "type": "SUBSCRIBE", "consumer_id": sub[4][0],
+                              "request_id": sub[5][0]})
+                    self.hold(t, sub[5][0])
+                elif t == 15:
+                    self.log({"event": "cmd", "type": "CLOSE_PRODUCER", "producer_id": sub[1][0]})
+                elif t == 16:
+                    self.log({"event": "cmd", "type": "CLOSE_CONSUMER", "consumer_id": sub[1][0]})
+                up.sendall(raw)
+        except (EOFError, OSError, ValueError, KeyError, IndexError):
+            pass
+        for sk in (up, self.s):
+            try:
+                sk.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def run(self):
+        self.log({"event": "connect"})
+        host, port = self.args.upstream.rsplit(":", 1)
+        try:
+            up = socket.create_connection((host, int(port)))
+        except OSError:
+            self.s.close()
+            return
+        threading.Thread(target=self.upward, args=(up,), daemon=True).start()
+        try:
+            while True:
+                raw, t, sub = read_frame(up)
+                if t == 24:
+                    sub[1] = [("pulsar://127.0.0.1:%d" % self.args.port).encode()]
+                    raw = frame(24, 24, encode(sub))
+                if t in (13, 14, 17):
+                    ev = {"event": "answer", "type": TYPES[t], "request_id": sub[1][0]}
+                    if t == 14:
+                        ev["error"] = sub[2][0]
+                    self.log(ev)
+                    if sub[1][0] in self.late:
+                        self.log({"event": "held_back", "request_id": sub[1][0]})
+                        threading.Timer(self.args.late_ms / 1000.0, self.late_send, (raw,)).start()
+                        continue
+                self.to_client(raw)
+        except (EOFError, OSError, ValueError, KeyError, IndexError):
+            pass
+        self.log({"event": "close"})
+        for sk in (up, self.s):
+            try:
+                sk.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        up.close()
+        self.s.close()
+
+    def late_send(self, raw):
+        try:
+            self.log({"event": "late_answer"})
+            self.to_client(raw)
+        except OSError:
+            pass
 
 
 def main():
@@ -208,6 +438,9 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--mode", default="silent")
+    ap.add_argument("--late-ms", type=int, default=2500)
+    ap.add_argument("--messages", type=int, default=10)
+    ap.add_argument("--upstream")
     args = ap.parse_args()
     lock = threading.Lock()
 
@@ -222,7 +455,7 @@ def main():
     srv.listen(16)
     while True:
         s, _ = srv.accept()
-        Conn(s, args, log).start()
+        (Proxy if args.mode == "proxy" else Conn)(s, args, log).start()
 
 
 if __name__ == "__main__":
