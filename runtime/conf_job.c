@@ -50,11 +50,12 @@ const sl_prop_t sl_job_props[] = {
      "again next time), then the inputs' own stop (lease releases) in what is left."},
     {"task.start.timeout", SL_PROP_DURATION, JO(start_timeout_ms), "120s", 0, 86400000.0,
      NULL, 0,
-     "Longest time an input may take at start to reach the services it cannot read without "
-     "(the Kinesis or DynamoDB stream's description, the KCL lease table). An endpoint still "
-     "failing then (connection refused, unknown host, unreachable proxy, no answer, 5xx) fails "
-     "the job with its last error (exit 1) instead of retrying on; once started, outages are "
-     "ridden out with warnings and /healthz. 0: retry without end."},
+     "Longest time an input or output may take at start to reach the services it cannot work "
+     "without (a Kinesis or DynamoDB stream's description, the KCL lease table, a Pulsar "
+     "topic's partitions). An endpoint still failing then (connection refused, unknown host, "
+     "unreachable proxy, no answer, 5xx) fails the job with its last error (exit 1) instead of "
+     "retrying on; once started, outages are ridden out with warnings and /healthz. 0: retry "
+     "without end."},
     {"task.health.stall.ms", SL_PROP_DURATION, JO(health_stall_ms), "60000", 1000, 86400000.0,
      NULL, 0,
      "How long an endpoint the job depends on (an AWS service, a Pulsar broker) may keep "

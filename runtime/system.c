@@ -118,6 +118,9 @@ const void *sl_input_stream_conf(const sl_input_t *in) {
 int64_t sl_input_start_deadline(const sl_input_t *in) {
     return in->job->start_deadline_ms;
 }
+int64_t sl_output_start_deadline(const sl_output_t *out) {
+    return out->w->job->start_deadline_ms;
+}
 int sl_input_start_upcoming(const sl_input_t *in) {
     return in->st->generic.offset_default == 1;
 }

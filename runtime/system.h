@@ -150,6 +150,8 @@ sl_err_t sl_input_checkpoint_write(sl_input_t *in, const char *partition, const 
 /* The monotonic time (sl_mono_ms()) by which the input must have reached the services it
  * cannot start without (task.start.timeout after the job started); 0: no limit. Any thread. */
 int64_t sl_input_start_deadline(const sl_input_t *in);
+/* The same for an output (its first topic lookup, ...). Any thread. */
+int64_t sl_output_start_deadline(const sl_output_t *out);
 /* The generic stream settings (samza.offset.default: 0 oldest, 1 upcoming; reset offset). */
 int sl_input_start_upcoming(const sl_input_t *in);
 

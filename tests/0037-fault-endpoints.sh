@@ -123,6 +123,57 @@ end_case leasetable "$KIN" "127.0.0.1:$RPORT" $((4000 + 6000 + SLACK)) \
     "systems.kin.aws.dynamodb.endpoint=http://127.0.0.1:$RPORT"
 grep -q "giving up at start" "$T/e-leasetable.log" || fail "leasetable: not the start policy"
 
+# --- Pulsar: the same policy -------------------------------------------------------------------
+# A Pulsar source and a Pulsar sink whose broker refuses: a warning at once naming the service
+# URL, /healthz 503, and with task.start.timeout=4s the job ends (exit 1) naming it.
+PLURL=pulsar://127.0.0.1:$RPORT
+mkdir -p "$T/plin"; echo '{"a": 1}' >"$T/plin/a.jsonl"
+pljob() { # pljob NAME source|sink METRICSPORT [EXTRA...]
+    _n=$1 _k=$2 _m=$3; shift 3
+    echo "job.name=$_n"; echo "job.checkpoint.sqlite.path=$T/$_n.db"; echo "task.health.stall.ms=2s"
+    [ "$_m" = 0 ] || echo "metrics.http.port=$_m"
+    echo "systems.pl.samza.factory=pulsar"; echo "systems.pl.pulsar.service-url=$PLURL"
+    echo "systems.f.samza.factory=file"
+    if [ "$_k" = source ]; then
+        echo "task.inputs=pl.t"; echo "task.outputs=f.out"
+        echo "systems.pl.streams.t.pulsar.topic=persistent://public/default/t"
+        echo "systems.pl.streams.t.subscriptionName=s"
+        echo "systems.f.streams.out.path=$T/$_n.out"
+    else
+        echo "task.inputs=f.in"; echo "task.outputs=pl.t"
+        echo "systems.f.streams.in.path=$T/plin"; echo "systems.f.streams.in.follow=true"
+        echo "task.shutdown.ms=3s" # the record waiting for the broker is given up at the stop
+        echo "systems.pl.streams.t.pulsar.topic=persistent://public/default/t"
+    fi
+    for _x in "$@"; do echo "$_x"; done
+}
+for kind in source sink; do
+    MP=$(free_port)
+    pljob "p-$kind" $kind "$MP" >"$T/p-$kind.properties"
+    t0=$(now_ms)
+    kin_run "$T/p-$kind.properties" "$T/p-$kind.log"
+    ms=$(first_warn "$T/p-$kind.log" "$KIN_PID" "$t0" "at $PLURL")
+    say "pulsar $kind: first warning after $ms ms: $(grep -F " warn " "$T/p-$kind.log" | head -n 1 | cut -c1-220)"
+    RESULTS="$RESULTS pulsar-$kind=${ms}ms"
+    [ "$ms" -le $((1000 + SLACK)) ] || fail "pulsar $kind: the first warning came after $ms ms"
+    wait_health "$MP" 503 30
+    grep -qF "pulsar at $PLURL" "$T/health.body" || { cat "$T/health.body"; fail "pulsar $kind: /healthz does not name the broker"; }
+    kin_stop "$KIN_PID" "$T/p-$kind.log"
+    pljob "pe-$kind" $kind 0 "task.start.timeout=4s" >"$T/pe-$kind.properties"
+    t0=$(now_ms)
+    set +e
+    "$SLUICE" run "$T/pe-$kind.properties" >"$T/pe-$kind.log" 2>&1
+    rc=$?
+    set -e
+    ms=$(($(now_ms) - t0))
+    say "pulsar $kind: the job ended after $ms ms (rc $rc): $(tail -n 1 "$T/pe-$kind.log" | cut -c1-200)"
+    RESULTS_END="$RESULTS_END pulsar-$kind=${ms}ms"
+    [ "$rc" = 1 ] || { tail -n 20 "$T/pe-$kind.log"; fail "pulsar $kind: exit $rc, expected 1"; }
+    [ "$ms" -le $((4000 + 6000 + SLACK)) ] || fail "pulsar $kind: ended after $ms ms"
+    tail -n 3 "$T/pe-$kind.log" | grep -F "$PLURL" | grep -qF task.start.timeout \
+        || { tail -n 20 "$T/pe-$kind.log"; fail "pulsar $kind: the error does not name the broker and task.start.timeout"; }
+done
+
 # --- an outage in the middle of reading -------------------------------------------------------
 echo pass >"$T/mode"
 MP=$(free_port)

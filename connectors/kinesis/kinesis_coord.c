@@ -1142,6 +1142,18 @@ static int start_retry(kin_coord_t *c, const char *why) {
     return 0;
 }
 
+/* Arms the next try of the start (describe, then the lease table) after the describe backoff's
+ * cap, or when task.start.timeout ends if that comes first: one last try then. */
+static void start_again(kin_coord_t *c) {
+    int64_t delay = c->kc->describe.max_ms, deadline = sl_input_start_deadline(c->k->in);
+    struct timeval tv;
+    if (deadline && delay > deadline - sl_mono_ms())
+        delay = deadline - sl_mono_ms() > 0 ? deadline - sl_mono_ms() : 0;
+    tv.tv_sec = (time_t)(delay / 1000);
+    tv.tv_usec = (suseconds_t)((delay % 1000) * 1000);
+    event_add(c->describe_ev, &tv);
+}
+
 static void ensured(void *opaque, sl_lease_result_t *res) {
     kin_coord_t *c = opaque;
     struct timeval tv;
@@ -1150,11 +1162,8 @@ static void ensured(void *opaque, sl_lease_result_t *res) {
         char why[768];
         snprintf(why, sizeof(why), "%s (DynamoDB at %s)",
                  res->msg ? res->msg : sl_err_str(res->err), sl_aws_client_endpoint(c->k->dynamodb));
-        if (start_retry(c, why)) {
-            tv.tv_sec = (time_t)(c->kc->describe.max_ms / 1000);
-            tv.tv_usec = (suseconds_t)((c->kc->describe.max_ms % 1000) * 1000);
-            event_add(c->describe_ev, &tv);
-        }
+        if (start_retry(c, why))
+            start_again(c);
         return;
     }
     if (res->err != SL_OK) {
@@ -1305,9 +1314,7 @@ static void described(void *opaque, const sl_aws_result_t *res) {
             return;
         sl_log(SL_LOG_WARN, "kinesis", "stream %s: %s; trying again", c->k->stream, why);
     }
-    tv.tv_sec = (time_t)(c->kc->describe.max_ms / 1000);
-    tv.tv_usec = (suseconds_t)((c->kc->describe.max_ms % 1000) * 1000);
-    event_add(c->describe_ev, &tv);
+    start_again(c);
 }
 
 static void describe(kin_coord_t *c) {

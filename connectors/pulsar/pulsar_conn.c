@@ -30,6 +30,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "health.h"
 #include "pulsar_conn.h"
 #include "sluice/log.h"
 #include "util_time.h"
@@ -108,6 +109,10 @@ struct pl_client {
     pl_conn_t *conns;
     lookup_t *lookups;
     uint64_t next_id;
+    /* the current outage of the broker (see pl_client_failed) */
+    health_entry_t *health;
+    util_ratelimit_t outage_rl;
+    int64_t outage_failures;
 };
 
 /* ---- errors ----------------------------------------------------------------------------------- */
@@ -171,6 +176,11 @@ pl_client_t *pl_client_new(struct event_base *base, const pl_client_conf_t *cc, 
         sl_errf(errstr, errlen, "out of memory");
         goto fail;
     }
+    {
+        char name[600];
+        snprintf(name, sizeof(name), "pulsar at %s", cl->service_url);
+        cl->health = health_open(name);
+    }
     if (cl->url.tls || (cc->tls_cert_file && *cc->tls_cert_file)) {
         if (!(cl->ssl_ctx = SSL_CTX_new(TLS_client_method()))) {
             sl_errf(errstr, errlen, "cannot create a TLS context");
@@ -211,9 +221,35 @@ static void conn_free(pl_conn_t *conn);
 static void conn_close(pl_conn_t *conn, const char *why, int notify);
 static void lookup_free(lookup_t *lk);
 
+void pl_client_failed(pl_client_t *cl, const char *op, const char *why, const char *next) {
+    int64_t held = 0, failing_ms;
+    cl->outage_failures++;
+    failing_ms = health_fail(cl->health, why);
+    if (!util_ratelimit(&cl->outage_rl, sl_mono_ms(), PL_OUTAGE_REPORT_MS, &held))
+        return;
+    if (cl->outage_failures == 1)
+        sl_log(SL_LOG_WARN, "pulsar", "%s: %s at %s: %s; %s", cl->what, op, cl->service_url, why,
+               next);
+    else
+        sl_log(SL_LOG_WARN, "pulsar", "%s: %s at %s still failing after %lld s (%lld failed "
+               "attempts); latest: %s; %s", cl->what, op, cl->service_url,
+               (long long)(failing_ms / 1000), (long long)cl->outage_failures, why, next);
+}
+
+void pl_client_ok(pl_client_t *cl, const char *op) {
+    int64_t ms = health_ok(cl->health);
+    if (!cl->outage_failures)
+        return;
+    sl_log(SL_LOG_INFO, "pulsar", "%s: %s at %s works again after %lld failed attempts over "
+           "%.1f s", cl->what, op, cl->service_url, (long long)cl->outage_failures, ms / 1000.0);
+    cl->outage_failures = 0;
+    memset(&cl->outage_rl, 0, sizeof(cl->outage_rl));
+}
+
 void pl_client_destroy(pl_client_t *cl) {
     if (!cl)
         return;
+    health_close(cl->health);
     while (cl->lookups) {
         lookup_t *lk = cl->lookups;
         cl->lookups = lk->next;
@@ -624,6 +660,7 @@ static void conn_free(pl_conn_t *conn) {
 static void conn_close(pl_conn_t *conn, const char *why, int notify) {
     pl_client_t *cl = conn->cl;
     char msg[512];
+    int was_ready = conn->state == ST_READY;
     if (conn->state == ST_CLOSED)
         return;
     conn->state = ST_CLOSED;
@@ -635,8 +672,12 @@ static void conn_close(pl_conn_t *conn, const char *why, int notify) {
     }
     event_del(conn->tick);
     event_del(conn->kick);
-    if (notify)
+    /* A connection that never became ready is reported by whoever waited for it (once per
+     * outage, see pl_client_failed); one that worked and ended is news on its own. */
+    if (notify && was_ready)
         sl_log(SL_LOG_INFO, "pulsar", "%s: %s", cl->what, msg);
+    else if (notify)
+        sl_log_debug("pulsar", "%s: %s", cl->what, msg);
     conn->dispatching++;
     while (conn->waiters) {
         waiter_t *w = conn->waiters;

@@ -40,6 +40,16 @@ pl_client_t *pl_client_new(struct event_base *base, const pl_client_conf_t *cc, 
 /* Closes every connection (attached handlers hear on_closed with "client closed"), drops every
  * pending callback without calling it. Accepts NULL. */
 void pl_client_destroy(pl_client_t *cl);
+
+/* How often a client failing on and on says so again (the first failure is logged at once). */
+#define PL_OUTAGE_REPORT_MS 15000
+/* A registration, subscription or lookup of op ("producer on <topic>") failed for why: the first
+ * failure since the last success is a warning at once naming the service URL and next (what
+ * happens now), later ones a summary with their count every PL_OUTAGE_REPORT_MS; the client's
+ * entry on the health board (/healthz) fails. Strings are copied. Loop thread. */
+void pl_client_failed(pl_client_t *cl, const char *op, const char *why, const char *next);
+/* op succeeded: the outage (if any) is over, said once at info. Loop thread. */
+void pl_client_ok(pl_client_t *cl, const char *op);
 /* A fresh id for producers, consumers and requests of this client. */
 uint64_t pl_client_next_id(pl_client_t *cl);
 /* The connection to broker_url (pulsar://host:port as lookups answer; NULL: the service URL),

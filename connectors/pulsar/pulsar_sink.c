@@ -453,15 +453,18 @@ static void part_lost(part_t *p, const char *why, int drop_conn) {
     p->state = P_BACKOFF;
     delay = pl_retry_ms(s->c, p->attempts, &s->rng);
     p->retry_at = sl_mono_ms() + delay;
-    if (p->unacked)
-        sl_log(p->attempts > 3 ? SL_LOG_WARN : SL_LOG_INFO, "pulsar",
-               "%s: producer on %s: %s; reconnecting in %lld ms (attempt %d), then sending "
-               "again the %d message(s) without a receipt",
-               s->what, p->topic, why, (long long)delay, p->attempts, p->unacked);
-    else
-        sl_log(p->attempts > 3 ? SL_LOG_WARN : SL_LOG_INFO, "pulsar",
-               "%s: producer on %s: %s; reconnecting in %lld ms (attempt %d)", s->what, p->topic,
-               why, (long long)delay, p->attempts);
+    {
+        char op[600], next[200];
+        snprintf(op, sizeof(op), "producer on %s", p->topic);
+        if (p->unacked)
+            snprintf(next, sizeof(next), "reconnecting in %lld ms (attempt %d), then sending "
+                     "again the %d message(s) without a receipt", (long long)delay, p->attempts,
+                     p->unacked);
+        else
+            snprintf(next, sizeof(next), "reconnecting in %lld ms (attempt %d)",
+                     (long long)delay, p->attempts);
+        pl_client_failed(s->cl, op, why ? why : "failed", next);
+    }
 }
 
 static void registered(void *opaque, pl_conn_t *conn, const pl_frame_t *f, const char *err) {
@@ -503,6 +506,7 @@ static void registered(void *opaque, pl_conn_t *conn, const pl_frame_t *f, const
             (uint64_t)ps->last_sequence_id + 1 > p->next_seq)
             p->next_seq = (uint64_t)ps->last_sequence_id + 1;
         p->state = P_READY;
+        pl_client_ok(s->cl, "producer");
         sl_log(p->attempts ? SL_LOG_INFO : SL_LOG_DEBUG, "pulsar",
                "%s: producer %s ready on %s (%s)%s", s->what, p->name, p->topic,
                pl_conn_name(conn), p->head ? ", sending again what has no receipt" : "");
@@ -649,13 +653,24 @@ static void got_partitions(void *opaque, int n, const char *err) {
     }
     if (err) {
         int64_t delay = pl_retry_ms(s->c, ++s->attempts, &s->rng);
+        int64_t deadline = sl_output_start_deadline(s->out);
+        char op[600], next[100];
+        snprintf(op, sizeof(op), "partitions of topic %s", s->topic);
+        if (deadline && sl_mono_ms() >= deadline) {
+            s->meta_state = 3;
+            sl_output_abort(s->out, "topic %s at %s: %s; giving up at start (task.start.timeout)",
+                            s->topic, s->c->service_url, err);
+            return;
+        }
+        if (deadline && delay > deadline - sl_mono_ms())
+            delay = deadline - sl_mono_ms(); /* one last try when the time is up */
         s->meta_state = 2;
         s->retry_at = sl_mono_ms() + delay;
-        sl_log(s->attempts > 3 ? SL_LOG_WARN : SL_LOG_INFO, "pulsar",
-               "%s: topic %s: %s; asking again in %lld ms", s->what, s->topic, err,
-               (long long)delay);
+        snprintf(next, sizeof(next), "asking again in %lld ms", (long long)delay);
+        pl_client_failed(s->cl, op, err, next);
         return;
     }
+    pl_client_ok(s->cl, "topic lookup");
     s->partitioned = n > 0;
     s->nparts = n > 0 ? n : 1;
     if (!(s->parts = calloc((size_t)s->nparts, sizeof(*s->parts)))) {

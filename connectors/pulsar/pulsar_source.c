@@ -88,6 +88,9 @@ typedef struct pl_input {
     pl_client_t *cl;         /* main thread: partition counts */
     int nparts_known;        /* -1 unknown */
     int asking;
+    int attempts;            /* failed partition lookups in a row */
+    uint64_t rng;
+    struct event *retry_ev;  /* until the partitions are first known: ask again sooner */
     wclient_t *wc;           /* per worker thread */
     int nworkers;
 } pl_input_t;
@@ -124,10 +127,33 @@ static void got_partitions(void *opaque, int n, const char *err) {
         return;
     }
     if (err) {
-        sl_log(SL_LOG_WARN, "pulsar", "%s: topic %s: %s (asked again at the next discovery)",
-               k->what, k->topic, err);
+        char op[600], next[100];
+        int64_t deadline = sl_input_start_deadline(k->in), delay = 0;
+        snprintf(op, sizeof(op), "partitions of topic %s", k->topic);
+        k->attempts++;
+        if (k->nparts_known < 0) {
+            /* Nothing can be read before this answer: ask again soon, within
+             * task.start.timeout, as the AWS inputs do at their start. */
+            if (deadline && sl_mono_ms() >= deadline) {
+                sl_input_abort(k->in, "topic %s at %s: %s; giving up at start "
+                               "(task.start.timeout)", k->topic, k->c->service_url, err);
+                return;
+            }
+            delay = pl_retry_ms(k->c, k->attempts, &k->rng);
+            if (deadline && delay > deadline - sl_mono_ms())
+                delay = deadline - sl_mono_ms(); /* one last try when the time is up */
+            struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)((delay % 1000) * 1000)};
+            if (k->retry_ev)
+                evtimer_add(k->retry_ev, &tv);
+            snprintf(next, sizeof(next), "asking again in %lld ms", (long long)delay);
+        } else {
+            snprintf(next, sizeof(next), "asking again at the next discovery");
+        }
+        pl_client_failed(k->cl, op, err, next);
         return;
     }
+    k->attempts = 0;
+    pl_client_ok(k->cl, "topic lookup");
     if (n == 0) {
         if (k->nparts_known < 0)
             sl_input_add_partition(k->in, k->topic);
@@ -143,6 +169,8 @@ static void got_partitions(void *opaque, int n, const char *err) {
     if (n > k->nparts_known)
         k->nparts_known = n;
 }
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg);
 
 sl_err_t pl_in_open(sl_input_t *in, void **statep);
 sl_err_t pl_in_open(sl_input_t *in, void **statep) {
@@ -174,9 +202,27 @@ sl_err_t pl_in_open(sl_input_t *in, void **statep) {
         free(k);
         return sl_input_fail(in, "%s", err);
     }
+    k->rng = (uint64_t)sl_mono_ms() ^ (uint64_t)(uintptr_t)k;
+    if (!(k->retry_ev = evtimer_new(sl_input_base(in), retry_cb, k))) {
+        pl_client_destroy(k->cl);
+        free(k->wc);
+        free(k->topic);
+        free(k);
+        return sl_input_fail(in, "out of memory");
+    }
     sl_input_set_discover_interval(in, 30000);
     *statep = k;
     return SL_OK;
+}
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg) {
+    pl_input_t *k = arg;
+    (void)fd;
+    (void)what;
+    if (!k->asking && !sl_input_job_stopping(k->in)) {
+        k->asking = 1;
+        pl_partitions(k->cl, k->topic, got_partitions, k);
+    }
 }
 
 sl_err_t pl_discover(sl_input_t *in);
@@ -195,6 +241,8 @@ void pl_in_close(sl_input_t *in, void *state) {
     (void)in;
     if (!k)
         return;
+    if (k->retry_ev)
+        event_free(k->retry_ev);
     pl_client_destroy(k->cl);
     for (int i = 0; i < k->nworkers; i++)
         pl_client_destroy(k->wc[i].cl);
@@ -356,9 +404,13 @@ static void cp_lost(cpart_t *p, const char *why) {
     delay = pl_retry_ms(c, ++p->attempts, &p->rng);
     p->state = C_BACKOFF;
     p->retry_at = sl_mono_ms() + delay;
-    sl_log(p->attempts > 3 ? SL_LOG_WARN : SL_LOG_INFO, "pulsar",
-           "%s: consumer of %s: %s; subscribing again in %lld ms", p->what, p->topic, why,
-           (long long)delay);
+    {
+        char op[600], next[100];
+        snprintf(op, sizeof(op), "consumer of %s", p->topic);
+        snprintf(next, sizeof(next), "subscribing again in %lld ms (attempt %d)",
+                 (long long)delay, p->attempts);
+        pl_client_failed(p->wc->cl, op, why ? why : "failed", next);
+    }
 }
 
 static void flow(cpart_t *p, int permits) {
@@ -867,6 +919,7 @@ static void subscribed(void *opaque, pl_conn_t *conn, const pl_frame_t *f, const
     }
     (void)conn;
     p->state = C_READY;
+    pl_client_ok(p->wc->cl, "consumer");
     sl_log(p->attempts ? SL_LOG_INFO : SL_LOG_DEBUG, "pulsar", "%s: subscribed to %s as %s",
            p->what, p->topic, p->k->c->subscription && *p->k->c->subscription
                                   ? p->k->c->subscription : sl_input_job_name(p->k->in));
