@@ -45,7 +45,10 @@ run_in_ns() {
     wait_for 30 test -s "$T/$1.out" || { cat "$T/$1.log"; fail "$1: no output"; }
     _ns=$(cat "$T/$1.nspid")
     case $2 in
-    full) nsenter -t "$_ns" -m sh -c "dd if=/dev/zero of='$T/store/filler' bs=4k 2>/dev/null; true" ;;
+    # -r -w: the job's root and directory too. Entering a mount namespace alone moves to the
+    # namespace's own root, which is not ours when the suite runs in a chroot.
+    full) nsenter -t "$_ns" -m -r -w sh -c "dd if=/dev/zero of='$T/store/filler' bs=4k 2>/dev/null
+            test -s '$T/store/filler'" || fail "$1: could not fill the job's store" ;;
     esac
     # More input, so that there is something new to checkpoint.
     python3 -c '

@@ -16,6 +16,11 @@ libs="$(pkg-config --libs libevent libevent_pthreads jansson openssl libcurl) -l
 protoc-c --c_out="$out" -Iconnectors/pulsar connectors/pulsar/pulsar_api.proto
 pulsar_deps="connectors/pulsar/pulsar_wire.c $out/pulsar_api.pb-c.c runtime/util_str.c runtime/log.c"
 pulsar_libs="$(pkg-config --libs libprotobuf-c liblz4 libzstd zlib snappy)"
+# The AWS layer the Kinesis and DynamoDB Streams parsers are reached through (the client resolves
+# endpoints in aws_endpoint.c and reports failing ones to the /healthz board in health.c).
+aws_deps="runtime/aws_client.c runtime/aws_endpoint.c runtime/aws_sigv4.c runtime/aws_creds.c
+    runtime/aws_creds_remote.c runtime/http.c runtime/health.c runtime/record.c runtime/util_str.c
+    runtime/util_time.c runtime/log.c runtime/err.c"
 # getrecords_seeds DIR: GetRecords answers to start from (plain; escaped, spaced and with a
 # KPL-looking record; closed with children; refused), and JSON and field tokens as a dictionary.
 getrecords_seeds() {
@@ -42,13 +47,9 @@ for src in tests/fuzz/fuzz_*.c; do
         fuzz_props) deps="runtime/conf.c runtime/util_props.c runtime/util_str.c runtime/log.c" ;;
         fuzz_kpl) deps="connectors/kinesis/kinesis_kpl.c runtime/util_pb.c runtime/util_str.c runtime/log.c" ;;
         fuzz_pulsar_frame) deps="$pulsar_deps $pulsar_libs" ;;
-        fuzz_getrecords|fuzz_putrecords) deps="connectors/kinesis/kinesis_api.c runtime/aws_client.c runtime/aws_sigv4.c
-            runtime/aws_creds.c runtime/aws_creds_remote.c runtime/http.c runtime/record.c
-            runtime/util_str.c runtime/util_time.c runtime/log.c runtime/err.c" ;;
+        fuzz_getrecords|fuzz_putrecords) deps="connectors/kinesis/kinesis_api.c $aws_deps" ;;
         fuzz_ddb_records) deps="connectors/kinesis/kinesis_ddb.c connectors/kinesis/kinesis_format.c
-            connectors/kinesis/kinesis_api.c runtime/aws_client.c runtime/aws_sigv4.c
-            runtime/aws_creds.c runtime/aws_creds_remote.c runtime/http.c runtime/record.c
-            runtime/util_str.c runtime/util_time.c runtime/log.c runtime/err.c" ;;
+            connectors/kinesis/kinesis_api.c $aws_deps" ;;
         *) echo "fuzz.sh: no build rule for $name"; exit 1 ;;
     esac
     # shellcheck disable=SC2086
