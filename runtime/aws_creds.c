@@ -332,23 +332,18 @@ sl_creds_provider_t *sl_creds_static_new(struct event_base *base, const char *ac
 
 /* ---- environment ---------------------------------------------------------------------------- */
 
-static const char *env_nonempty(const char *name) {
-    const char *v = getenv(name);
-    return v && *v ? v : NULL;
-}
-
 static sl_err_t env_fetch(sl_creds_provider_t *prov, void *ctx) {
-    const char *ak = env_nonempty("AWS_ACCESS_KEY_ID"), *sk = env_nonempty("AWS_SECRET_ACCESS_KEY");
-    const char *tok = env_nonempty("AWS_SESSION_TOKEN"), *exp = env_nonempty("AWS_CREDENTIAL_EXPIRATION");
+    const char *ak = sl_getenv_nonempty("AWS_ACCESS_KEY_ID"), *sk = sl_getenv_nonempty("AWS_SECRET_ACCESS_KEY");
+    const char *tok = sl_getenv_nonempty("AWS_SESSION_TOKEN"), *exp = sl_getenv_nonempty("AWS_CREDENTIAL_EXPIRATION");
     int64_t expires = 0;
     sl_creds_value_t v;
     sl_err_t err;
 
     (void)ctx;
     if (!ak)
-        ak = env_nonempty("AWS_ACCESS_KEY");
+        ak = sl_getenv_nonempty("AWS_ACCESS_KEY");
     if (!sk)
-        sk = env_nonempty("AWS_SECRET_KEY");
+        sk = sl_getenv_nonempty("AWS_SECRET_KEY");
     if (sk)
         sl_log_add_secret(sk);
     if (tok)
@@ -402,23 +397,13 @@ static void profile_vals_free(profile_vals_t *pv) {
     memset(pv, 0, sizeof(*pv));
 }
 
-static char *trim(char *s) {
-    char *e;
-    while (*s == ' ' || *s == '\t')
-        s++;
-    e = s + strlen(s);
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
-        *--e = 0;
-    return s;
-}
-
 /* Does section header text h (between the brackets, trimmed) name profile in this file? The
  * credentials file uses [name]; the config file [profile name], and [default] for default. */
 static int section_matches(char *h, const char *profile, int is_config) {
     if (!is_config)
         return strcmp(h, profile) == 0;
     if (!strncmp(h, "profile", 7) && (h[7] == ' ' || h[7] == '\t'))
-        return strcmp(trim(h + 7), profile) == 0;
+        return strcmp(sl_trim(h + 7), profile) == 0;
     return !strcmp(profile, "default") && !strcmp(h, "default");
 }
 
@@ -443,7 +428,7 @@ static int ini_read(const char *path, const char *profile, int is_config, profil
         char *s, *eq, *key, *val;
         /* indented lines continue a nested setting (s3 = \n  max_concurrent_requests = 2) */
         int indented = line[0] == ' ' || line[0] == '\t';
-        s = trim(line);
+        s = sl_trim(line);
         if (!*s || *s == '#' || *s == ';')
             continue;
         if (*s == '[') {
@@ -451,15 +436,15 @@ static int ini_read(const char *path, const char *profile, int is_config, profil
             if (!end)
                 continue;
             *end = 0;
-            in = section_matches(trim(s + 1), profile, is_config);
+            in = section_matches(sl_trim(s + 1), profile, is_config);
             found |= in;
             continue;
         }
         if (!in || indented || !(eq = strchr(s, '=')))
             continue;
         *eq = 0;
-        key = trim(s);
-        val = trim(eq + 1);
+        key = sl_trim(s);
+        val = sl_trim(eq + 1);
         if (!*val)
             continue;
         if (sl_strieq(key, "aws_access_key_id"))
@@ -491,16 +476,16 @@ static int ini_read(const char *path, const char *profile, int is_config, profil
 
 /* A path from the explicit setting, the environment variable, or ~/<rel>. Caller frees. */
 static char *resolve_path(const char *explicit_path, const char *env, const char *rel) {
-    const char *v = explicit_path && *explicit_path ? explicit_path : env_nonempty(env);
+    const char *v = explicit_path && *explicit_path ? explicit_path : sl_getenv_nonempty(env);
     const char *home;
     sl_sb_t sb = {0};
-    if (v && v[0] == '~' && v[1] == '/' && (home = env_nonempty("HOME"))) {
+    if (v && v[0] == '~' && v[1] == '/' && (home = sl_getenv_nonempty("HOME"))) {
         sl_sb_printf(&sb, "%s%s", home, v + 1);
         return sb.buf;
     }
     if (v)
         return sl_strdup(v);
-    if (!(home = env_nonempty("HOME")))
+    if (!(home = sl_getenv_nonempty("HOME")))
         return NULL;
     sl_sb_printf(&sb, "%s/%s", home, rel);
     return sb.buf;
@@ -743,7 +728,7 @@ static sl_err_t profile_fetch(sl_creds_provider_t *prov, void *ctx) {
     profile_vals_t pv;
     char *cred_path = resolve_path(pc->path, "AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
     char *conf_path = resolve_path(pc->config_path, "AWS_CONFIG_FILE", ".aws/config");
-    const char *profile = pc->profile ? pc->profile : env_nonempty("AWS_PROFILE");
+    const char *profile = pc->profile ? pc->profile : sl_getenv_nonempty("AWS_PROFILE");
     sl_creds_value_t v;
     sl_err_t err = SL_OK;
     int r1 = 0, r2 = 0;

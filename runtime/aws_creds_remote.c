@@ -30,11 +30,6 @@
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-static const char *env_nonempty(const char *name) {
-    const char *v = getenv(name);
-    return v && *v ? v : NULL;
-}
-
 static char *dup_or_null(const char *s) {
     return s && *s ? sl_strdup(s) : NULL;
 }
@@ -345,8 +340,8 @@ static void sts_cancel(sl_creds_provider_t *prov, void *ctx) {
 }
 
 static const char *sts_region(const sts_ctx_t *sc) {
-    const char *r = sc->region ? sc->region : env_nonempty("AWS_REGION");
-    return r ? r : env_nonempty("AWS_DEFAULT_REGION");
+    const char *r = sc->region ? sc->region : sl_getenv_nonempty("AWS_REGION");
+    return r ? r : sl_getenv_nonempty("AWS_DEFAULT_REGION");
 }
 
 /* The endpoint URL into sb, in the SDKs' order (aws_endpoint.h); without any setting the
@@ -505,7 +500,7 @@ done:
 
 /* The session name: configured, else AWS_ROLE_SESSION_NAME (web identity), else generated. */
 static void sts_session_name(const sts_ctx_t *sc, char *buf, size_t len) {
-    const char *env = sc->web_identity ? env_nonempty("AWS_ROLE_SESSION_NAME") : NULL;
+    const char *env = sc->web_identity ? sl_getenv_nonempty("AWS_ROLE_SESSION_NAME") : NULL;
     if (sc->session_name)
         snprintf(buf, len, "%s", sc->session_name);
     else if (env)
@@ -561,8 +556,8 @@ static sl_err_t sts_fetch(sl_creds_provider_t *prov, void *ctx) {
                                    sl_err_str(err));
         return SL_OK;
     }
-    token_file = sc->token_file ? sc->token_file : env_nonempty("AWS_WEB_IDENTITY_TOKEN_FILE");
-    role = sc->role_arn ? sc->role_arn : env_nonempty("AWS_ROLE_ARN");
+    token_file = sc->token_file ? sc->token_file : sl_getenv_nonempty("AWS_WEB_IDENTITY_TOKEN_FILE");
+    role = sc->role_arn ? sc->role_arn : sl_getenv_nonempty("AWS_ROLE_ARN");
     if (!token_file || !role) {
         sl_creds_provider_done(prov, SL_ERR_NOENT, NULL, "%s is not set",
                                token_file ? "AWS_ROLE_ARN" : "AWS_WEB_IDENTITY_TOKEN_FILE");
@@ -720,10 +715,10 @@ static void container_on_resp(void *owner, const sl_http_resp_t *resp) {
 
 static sl_err_t container_fetch(sl_creds_provider_t *prov, void *ctx) {
     container_ctx_t *cc = ctx;
-    const char *rel = env_nonempty("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-    const char *full = env_nonempty("AWS_CONTAINER_CREDENTIALS_FULL_URI");
-    const char *tok_file = env_nonempty("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-    const char *tok_env = env_nonempty("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    const char *rel = sl_getenv_nonempty("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    const char *full = sl_getenv_nonempty("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    const char *tok_file = sl_getenv_nonempty("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+    const char *tok_env = sl_getenv_nonempty("AWS_CONTAINER_AUTHORIZATION_TOKEN");
     char *token = NULL, *auth = NULL, host[256];
     const char *path;
     int https;
@@ -844,7 +839,7 @@ typedef struct imds_ctx {
 static void imds_send(imds_ctx_t *ic, const char *method, const char *path);
 
 static const char *imds_endpoint(const imds_ctx_t *ic) {
-    const char *e = ic->endpoint ? ic->endpoint : env_nonempty("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    const char *e = ic->endpoint ? ic->endpoint : sl_getenv_nonempty("AWS_EC2_METADATA_SERVICE_ENDPOINT");
     return e ? e : "http://169.254.169.254";
 }
 
@@ -968,7 +963,7 @@ done:
 
 static sl_err_t imds_fetch(sl_creds_provider_t *prov, void *ctx) {
     imds_ctx_t *ic = ctx;
-    const char *off = env_nonempty("AWS_EC2_METADATA_DISABLED");
+    const char *off = sl_getenv_nonempty("AWS_EC2_METADATA_DISABLED");
     ic->self = prov;
     ic->v1 = 0;
     if (off && sl_strieq(off, "true")) {

@@ -28,23 +28,8 @@ const char *aws_endpoint_service_id(const char *prefix) {
     return prefix;
 }
 
-static const char *env_nonempty(const char *name) {
-    const char *v = getenv(name);
-    return v && *v ? v : NULL;
-}
-
 static int set(const char *s) {
     return s && *s;
-}
-
-static char *trim(char *s) {
-    char *e;
-    while (*s == ' ' || *s == '\t')
-        s++;
-    e = s + strlen(s);
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
-        *--e = 0;
-    return s;
 }
 
 /* What the shared config file says about endpoints for one profile. */
@@ -60,13 +45,13 @@ typedef struct prof {
  * [profile default] both name the default profile, as in the SDKs. */
 static int is_profile(char *h, const char *profile) {
     if (!strncmp(h, "profile", 7) && (h[7] == ' ' || h[7] == '\t'))
-        return !strcmp(trim(h + 7), profile);
+        return !strcmp(sl_trim(h + 7), profile);
     return !strcmp(profile, "default") && !strcmp(h, "default");
 }
 
 static int is_services(char *h, const char *name) {
     return !strncmp(h, "services", 8) && (h[8] == ' ' || h[8] == '\t') &&
-           !strcmp(trim(h + 8), name);
+           !strcmp(sl_trim(h + 8), name);
 }
 
 static void copy(char *dst, size_t len, const char *src) {
@@ -82,7 +67,7 @@ static void scan(FILE *fp, const char *profile, const char *services, const char
     while (fgets(line, sizeof(line), fp)) {
         /* indented lines continue a nested setting (kinesis =\n  endpoint_url = ...) */
         int indented = line[0] == ' ' || line[0] == '\t';
-        char *s = trim(line), *eq, *key, *val;
+        char *s = sl_trim(line), *eq, *key, *val;
         if (!*s || *s == '#' || *s == ';')
             continue;
         if (*s == '[') {
@@ -90,7 +75,7 @@ static void scan(FILE *fp, const char *profile, const char *services, const char
             if (!end)
                 continue;
             *end = 0;
-            s = trim(s + 1);
+            s = sl_trim(s + 1);
             in = services ? is_services(s, services) : is_profile(s, profile);
             pf->found |= in && !services;
             sub[0] = 0;
@@ -99,8 +84,8 @@ static void scan(FILE *fp, const char *profile, const char *services, const char
         if (!in || !(eq = strchr(s, '=')))
             continue;
         *eq = 0;
-        key = trim(s);
-        val = trim(eq + 1);
+        key = sl_trim(s);
+        val = sl_trim(eq + 1);
         if (!services) {
             if (indented || !*val)
                 continue;
@@ -122,7 +107,7 @@ static void scan(FILE *fp, const char *profile, const char *services, const char
 /* The config file's path into buf: AWS_CONFIG_FILE (with ~/ expanded), else ~/.aws/config.
  * NULL without HOME. */
 static const char *config_path(char *buf, size_t len) {
-    const char *v = env_nonempty("AWS_CONFIG_FILE"), *home = env_nonempty("HOME");
+    const char *v = sl_getenv_nonempty("AWS_CONFIG_FILE"), *home = sl_getenv_nonempty("HOME");
     if (v && !(v[0] == '~' && v[1] == '/'))
         snprintf(buf, len, "%s", v);
     else if (!home)
@@ -169,7 +154,7 @@ aws_ep_src_t aws_endpoint_resolve(const char *id, const char *explicit_url,
         return ep->src;
     }
     if (!set(profile))
-        profile = env_nonempty("AWS_PROFILE");
+        profile = sl_getenv_nonempty("AWS_PROFILE");
     if (!profile)
         profile = "default";
     memset(&pf, 0, sizeof(pf));
@@ -177,7 +162,7 @@ aws_ep_src_t aws_endpoint_resolve(const char *id, const char *explicit_url,
     if (config_path(path, sizeof(path)))
         read_profile(path, profile, id, &pf);
     /* The variable beats the file's setting, whichever way it says. */
-    ign = env_nonempty("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+    ign = sl_getenv_nonempty("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
     if (ign ? sl_strieq(ign, "true") : pf.ignore == 1) {
         ep->src = AWS_EP_DEFAULT;
         snprintf(ep->from, sizeof(ep->from), "%s",
@@ -188,11 +173,11 @@ aws_ep_src_t aws_endpoint_resolve(const char *id, const char *explicit_url,
     n = (size_t)snprintf(var, sizeof(var), "AWS_ENDPOINT_URL_%s", id);
     for (size_t i = 17; i < n && i < sizeof(var); i++)
         var[i] = (char)toupper((unsigned char)var[i]);
-    if ((v = env_nonempty(var))) {
+    if ((v = sl_getenv_nonempty(var))) {
         ep->src = AWS_EP_ENV_SERVICE;
         snprintf(ep->url, sizeof(ep->url), "%s", v);
         snprintf(ep->from, sizeof(ep->from), "%s", var);
-    } else if ((v = env_nonempty("AWS_ENDPOINT_URL"))) {
+    } else if ((v = sl_getenv_nonempty("AWS_ENDPOINT_URL"))) {
         ep->src = AWS_EP_ENV;
         snprintf(ep->url, sizeof(ep->url), "%s", v);
         snprintf(ep->from, sizeof(ep->from), "AWS_ENDPOINT_URL");

@@ -333,6 +333,21 @@ char *sl_strdup(const char *s) {
     return s ? sl_strndup(s, strlen(s)) : NULL;
 }
 
+char *sl_trim(char *s) {
+    char *e;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+        *--e = 0;
+    return s;
+}
+
+const char *sl_getenv_nonempty(const char *name) {
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
 void sl_errf(char *errstr, size_t errlen, const char *fmt, ...) {
     va_list ap;
     if (!errstr || !errlen)

@@ -58,6 +58,10 @@ void sl_errf(char *errstr, size_t errlen, const char *fmt, ...) SL_PRINTF(3, 4);
 
 /* strdup/strndup that return NULL on failure (no abort). */
 char *sl_strdup(const char *s);
+/* s without leading blanks and trailing blanks or line ends (cut in place). */
+char *sl_trim(char *s);
+/* The environment variable name, or NULL when it is unset or empty. */
+const char *sl_getenv_nonempty(const char *name);
 char *sl_strndup(const char *s, size_t n);
 
 #endif
