@@ -941,6 +941,25 @@ static void read_cb(struct bufferevent *bev, void *arg) {
         conn_free(conn);
 }
 
+/* Whether the TCP connection of conn was ever made: a TLS bufferevent reports a refused or
+ * unreachable address as an OpenSSL error too (lib 0, reason 5 on OpenSSL 3), and only a
+ * connection that got a peer can have failed in TLS proper. The socket's pending error says
+ * why the connect failed (into *err when not 0). */
+static int tcp_connected(pl_conn_t *conn, int *err) {
+    evutil_socket_t fd = conn->bev ? bufferevent_getfd(conn->bev) : -1;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int soerr = 0;
+    socklen_t elen = sizeof(soerr);
+    if (fd < 0)
+        return 0;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+        return 1;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &elen) == 0 && soerr)
+        *err = soerr;
+    return 0;
+}
+
 static void event_cb(struct bufferevent *bev, short what, void *arg) {
     pl_conn_t *conn = arg;
     char why[400];
@@ -957,6 +976,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
         int err = EVUTIL_SOCKET_ERROR();
         SSL *ssl = conn->bev ? bufferevent_openssl_get_ssl(conn->bev) : NULL;
         long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+        if (e && vr == X509_V_OK && !tcp_connected(conn, &err))
+            e = 0; /* not a TLS failure: the address did not take the connection */
         if (vr == X509_V_OK && !e && conn_next_addr(conn)) {
             char addr[NI_MAXHOST] = "?";
             getnameinfo(conn->addr->ai_addr, conn->addr->ai_addrlen, addr, sizeof(addr), NULL, 0,
