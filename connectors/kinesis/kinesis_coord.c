@@ -56,6 +56,7 @@ typedef struct clease {
     uint64_t mod_gen;        /* coordinator generation of our last completed write */
     int in_table;
     int unreadable;          /* its item does not parse: left alone, its shard not read */
+    int stop_checkpointed;   /* counted in stop_checkpoints (a lease may be written twice) */
     int held;                /* ours: renewed, and readable */
     int64_t renewed_ms;
     int running;             /* announced to the runtime and not closed yet */
@@ -100,7 +101,7 @@ struct kin_coord {
     uint64_t gen, scan_gen;
     int stopping, stopped;
     int stop_failures;       /* lease table writes that failed while stopping */
-    int stop_checkpoints;    /* final checkpoints written while stopping */
+    int stop_checkpoints;    /* leases whose checkpoint was written while stopping */
     int stop_released;       /* leases released while stopping */
     char **bad_items;        /* unreadable items of the last listing (sorted JSON), warned of */
     size_t n_bad_items;
@@ -355,8 +356,11 @@ static void op_done(void *opaque, sl_lease_result_t *res) {
     case OP_CHECKPOINT:
         l->renewed_ms = now;
         l->ck_written_ms = now;
-        if (c->stopping)
+        if ((c->stopping || sl_input_job_stopping(c->k->in)) && !l->stop_checkpointed) {
+            /* A write already on the wire when the stop began lands here too: count leases. */
+            l->stop_checkpointed = 1;
             c->stop_checkpoints++;
+        }
         l->ck_lost_races = 0;
         /* A newer position may have arrived while this one was on the wire. */
         if (l->lease && l->lease->checkpoint && l->ck_seq &&
@@ -383,7 +387,9 @@ static void op_done(void *opaque, sl_lease_result_t *res) {
     case OP_EVICT:
         l->held = 0;
         l->release_pending = 0;
-        if (c->stopping)
+        /* The workers' drain releases leases before in_stop() sets stopping: count those
+         * the job's stop released either way. */
+        if (c->stopping || sl_input_job_stopping(c->k->in))
             c->stop_released++;
         sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: lease released", c->k->stream,
                l->key);
