@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -375,8 +376,13 @@ static void http_done(void *opaque, const sl_http_resp_t *resp) {
                      (long long)delay);
         if (resp->err != SL_OK || resp->status >= 500) {
             char next[96];
-            snprintf(next, sizeof(next), "retrying in %lld ms (attempt %d of %d)",
-                     (long long)delay, call->attempts, call->retry.max_retries + 1);
+            if (call->retry.max_retries >= INT_MAX - 1) /* retried until it works */
+                snprintf(next, sizeof(next), "retrying in %lld ms (attempt %d)",
+                         (long long)delay, call->attempts);
+            else
+                snprintf(next, sizeof(next), "retrying in %lld ms (attempt %d of %lld)",
+                         (long long)delay, call->attempts,
+                         (long long)call->retry.max_retries + 1);
             outage_fail(call, next);
         }
         schedule(call, delay);

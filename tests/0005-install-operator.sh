@@ -51,7 +51,11 @@ int main(int argc, char **argv) {
 C
 # shellcheck disable=SC2086
 private_libs="$(pkg-config --libs $(pkg-config --print-requires-private sluice)) $(sed -n 's/^Libs.private://p' "$DEST$sl_libdir/pkgconfig/sluice.pc")"
-${CC:-cc} -std=gnu11 $(pkg-config --cflags sluice) -o "$T/embed" "$T/embed.c" \
+# A sanitizer build's archive holds instrumented objects: link with the compiler and flags that
+# built it (configure --enable-asan/--enable-ubsan builds with clang).
+if [ -n "${SL_SANITIZERS:-}" ]; then link_cc="clang $SL_SANITIZERS"; else link_cc=${CC:-cc}; fi
+# shellcheck disable=SC2086
+$link_cc -std=gnu11 $(pkg-config --cflags sluice) -o "$T/embed" "$T/embed.c" \
     "$DEST$sl_libdir/libsluice.a" $private_libs \
     >"$T/static.log" 2>&1 || { cat "$T/static.log"; fail "a static link with pkg-config --static fails"; }
 "$T/embed" | grep -q "^sluice " || fail "the statically linked program does not run"
