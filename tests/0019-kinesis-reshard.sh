@@ -38,6 +38,12 @@ jobs_alive() {
     kin_alive "$PK" || { tail -n 30 "$T/$peer.keep.log"; fail "$peer: the dynamodb-store job keeping leases died"; }
 }
 
+# The kept lease table is wrong: the table, the job's last words and what was wrong, last.
+lease_table_bad() {
+    cat "$T/$peer.leases.json"; echo "# the job's log:"; tail -n 60 "$T/$peer.keep.log"
+    cat "$T/$peer.leases.check"; fail "$peer: lease table after resharding"
+}
+
 for peer in ${KIN_RESHARD_PEERS:-kinesis-local kinesalite}; do
     KIN=$(cat "$T/$peer.url")
     S=rs
@@ -153,7 +159,7 @@ EOF
 
     # Leases kept (CleanupLeasesUponShardCompletion=false): the table as the job left it.
     ddb_scan "$DDB" "keep-$peer" >"$T/$peer.leases.json" || fail "$peer: scan of the lease table"
-    python3 - "$T" "$peer" <<'EOF' || { cat "$T/$peer.leases.json"; fail "$peer: lease table after resharding"; }
+    python3 - "$T" "$peer" >"$T/$peer.leases.check" <<'EOF' || lease_table_bad
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import kin
@@ -196,6 +202,7 @@ print("# %s: lease table: %s" % (peer, "; ".join("%s %s%s" % (k[-1], items[k].ge
       for k in sorted(items))))
 sys.exit(1 if bad else 0)
 EOF
+    cat "$T/$peer.leases.check"
     # Leases cleaned up (the default, as the KCL): the poller's history of reshard-$peer. Each
     # parent reached SHARD_END with its children named before its item went away, and went away
     # only once every child had a lease of its own.

@@ -210,6 +210,7 @@ static void lose(kin_coord_t *c, clease_t *l, const char *why) {
     l->ck_dirty = 0;
     l->release_pending = 0;
     l->end_pending = 0;
+    l->end_wait_sync = 0;
     if (l->running && sl_input_remove_partition(c->k->in, l->key, SL_PART_LOST) == SL_OK)
         l->running = 0;
 }
@@ -427,7 +428,10 @@ static void try_start(kin_coord_t *c, clease_t *l) {
     const char *ck;
     sl_err_t err;
 
+    /* A shard read to its end waits for its SHARD_END write (and a released one for its
+     * release): opening it again would hold the lease past both, and past the job's stop. */
     if (c->stopping || !l->held || l->running || l->finished || l->busy || l->unreadable ||
+        l->end_pending || l->end_wait_sync || l->release_pending ||
         sl_input_job_stopping(c->k->in))
         return;
     if (!parents_finished(c, l)) {
