@@ -9,22 +9,10 @@
 
 #include <stdint.h>
 
-#include "sluice/common.h"
+#include "sluice/checkpoint.h"
 
 typedef struct sl_ckpt_store sl_ckpt_store_t;
 
-typedef struct sl_ckpt {
-    const char *system, *stream, *partition;
-    const char *offset; /* last processed offset, as text */
-    int64_t subseq;     /* sub-offset (KPL sub-sequence number), 0 when none */
-    int64_t updated_ms; /* when it was written (filled on read/list) */
-    /* Listed from a store the system keeps itself (updated_ms -1, a KCL lease table); NULL /
-     * 0 otherwise. store names it ("lease table T"), owner is the lease owner (NULL: none),
-     * state what one read of the lease tells ("free", "owned", "finished", "unreadable"),
-     * note a sentence more (the problems of an unreadable item, what "owned" can mean). */
-    const char *store, *owner, *state, *note;
-    int64_t counter;    /* the lease counter */
-} sl_ckpt_t;
 
 /* Opens (creating when missing) the SQLite store at path for job (name, id): WAL mode,
  * synchronous=FULL so a commit survives kill -9 and power loss, busy timeout for concurrent
@@ -47,7 +35,6 @@ void sl_ckpt_read_error(sl_ckpt_store_t *st, char *buf, size_t len);
 /* Calls cb for every checkpoint of this job matching the filters (NULL = any), ordered by
  * system, stream, partition. The struct passed is borrowed for the call. Returns SL_OK or the
  * first non-zero cb result as SL_ERR_*. */
-typedef int (*sl_ckpt_list_cb)(void *opaque, const sl_ckpt_t *cp);
 sl_err_t sl_ckpt_list(sl_ckpt_store_t *st, const char *stream, const char *partition,
                       sl_ckpt_list_cb cb, void *opaque);
 

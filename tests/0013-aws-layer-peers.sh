@@ -1,5 +1,5 @@
 #!/bin/sh
-# 0013: sluice's AWS layer (runtime/http.c, aws_sigv4.c, aws_creds.c, aws_client.c, through
+# 0013: sluice's AWS layer (aws/http.c, aws_sigv4.c, aws_creds.c, aws_client.c, through
 # `sluice aws`) against local AWS implementations, judged by the AWS CLI v2: streams and tables
 # created by one are listed and described by the other, 1000 concurrent signed PutRecord calls
 # go through one event loop and GetRecords reads them all back, error answers are decoded (both

@@ -10,17 +10,17 @@ out=build/fuzz
 mkdir -p "$out"
 command -v clang >/dev/null || { echo "fuzz.sh: clang is required (tools/deps.sh --test)"; exit 1; }
 [ -f "$out/config.h" ] || printf '#define _GNU_SOURCE 1\n' >"$out/config.h"
-flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$out -Iinclude -Iruntime -Iconnectors/kinesis -Iconnectors/pulsar"
+flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$out -Iinclude -Iruntime -Iutil -Iaws -Iconnectors/kinesis -Iconnectors/pulsar"
 libs="$(pkg-config --libs libevent libevent_pthreads jansson openssl libcurl) -lpthread -lm"
 # The Pulsar protocol's commands, compiled from the .proto as the build does.
 protoc-c --c_out="$out" -Iconnectors/pulsar connectors/pulsar/pulsar_api.proto
-pulsar_deps="connectors/pulsar/pulsar_wire.c $out/pulsar_api.pb-c.c runtime/util_str.c runtime/log.c"
+pulsar_deps="connectors/pulsar/pulsar_wire.c $out/pulsar_api.pb-c.c util/util_str.c runtime/log.c"
 pulsar_libs="$(pkg-config --libs libprotobuf-c liblz4 libzstd zlib snappy)"
 # The AWS layer the Kinesis and DynamoDB Streams parsers are reached through (the client resolves
 # endpoints in aws_endpoint.c and reports failing ones to the /healthz board in health.c).
-aws_deps="runtime/aws_client.c runtime/aws_endpoint.c runtime/aws_sigv4.c runtime/aws_creds.c
-    runtime/aws_creds_remote.c runtime/http.c runtime/health.c runtime/record.c runtime/util_str.c
-    runtime/util_time.c runtime/log.c runtime/err.c"
+aws_deps="aws/aws_client.c aws/aws_endpoint.c aws/aws_sigv4.c aws/aws_creds.c
+    aws/aws_creds_remote.c aws/http.c runtime/health.c runtime/record.c util/util_str.c
+    util/util_time.c runtime/log.c runtime/err.c"
 # getrecords_seeds DIR: GetRecords answers to start from (plain; escaped, spaced and with a
 # KPL-looking record; closed with children; refused), and JSON and field tokens as a dictionary.
 getrecords_seeds() {
@@ -44,8 +44,8 @@ getrecords_seeds() {
 for src in tests/fuzz/fuzz_*.c; do
     name=$(basename "$src" .c)
     case $name in
-        fuzz_props) deps="runtime/conf.c runtime/util_props.c runtime/util_str.c runtime/log.c" ;;
-        fuzz_kpl) deps="connectors/kinesis/kinesis_kpl.c runtime/util_pb.c runtime/util_str.c runtime/log.c" ;;
+        fuzz_props) deps="runtime/conf.c util/util_props.c util/util_str.c runtime/log.c" ;;
+        fuzz_kpl) deps="connectors/kinesis/kinesis_kpl.c util/util_pb.c util/util_str.c runtime/log.c" ;;
         fuzz_pulsar_frame) deps="$pulsar_deps $pulsar_libs" ;;
         fuzz_getrecords|fuzz_putrecords) deps="connectors/kinesis/kinesis_api.c $aws_deps" ;;
         fuzz_ddb_records) deps="connectors/kinesis/kinesis_ddb.c connectors/kinesis/kinesis_format.c
@@ -65,7 +65,7 @@ for src in tests/fuzz/fuzz_*.c; do
     fi
     if [ "$name" = fuzz_pulsar_frame ]; then
         # shellcheck disable=SC2086
-        clang -g -O1 -I"$out" -Iinclude -Iruntime -Iconnectors/pulsar tests/fuzz/pulsar_seeds.c \
+        clang -g -O1 -I"$out" -Iinclude -Iruntime -Iutil -Iaws -Iconnectors/pulsar tests/fuzz/pulsar_seeds.c \
             $pulsar_deps $pulsar_libs $libs -o "$out/pulsar_seeds"
         "$out/pulsar_seeds" "$corpus"
     fi

@@ -3,7 +3,7 @@
  * record it reads to the de-aggregator before the records enter the job's chain; the producer
  * will hand user records to the aggregator before PutRecords. De-aggregation checks the magic
  * and the MD5 trailer, then walks the AggregatedRecord twice with the bounds-checked protobuf
- * reader (runtime/util_pb.c): once to index the key tables and validate every sub-record (so a
+ * reader (util/util_pb.c): once to index the key tables and validate every sub-record (so a
  * malformed aggregate is passed through whole instead of half-delivered), once while the caller
  * iterates. Both passes point into the record's bytes; only the key-table index grows, and it is
  * kept between records.

@@ -4,7 +4,7 @@
  * same application: one item per shard keyed by leaseKey, every write conditional on the
  * leaseCounter (optimistic concurrency). This module turns each lease operation (ensure the
  * table, list, get, create, renew, take, checkpoint, evict, shard end, delete) into one
- * asynchronous DynamoDB call through runtime/aws_client.h, parses items strictly into
+ * asynchronous DynamoDB call through aws/aws_client.h, parses items strictly into
  * sl_lease_t, and reports a failed condition as its own outcome so the lease coordinator above
  * can re-read instead of retrying blindly. Writes are UpdateItem expressions that only touch
  * our attributes, so attributes a KCL 3.x worker adds (throughputKBps, checkpointOwner, ...)

@@ -6,6 +6,7 @@
 #define SLUICE_H
 
 #include "common.h"
+#include "checkpoint.h"
 #include "conf.h"
 #include "job.h"
 #include "log.h"

@@ -1,6 +1,6 @@
 /*
  * sigv4_sign.c: `sigv4-sign`, a test helper that signs one request with sluice's SigV4 signer
- * (runtime/aws_sigv4.c) so that a script can compare the result with another signer, botocore
+ * (aws/aws_sigv4.c) so that a script can compare the result with another signer, botocore
  * in tests/0010-sigv4-botocore.sh. It reads one JSON object on stdin:
  *
  *   {"method": "POST", "path": "/a b/", "query": "x=1&y=%20",

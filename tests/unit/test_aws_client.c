@@ -1,5 +1,5 @@
 /*
- * test_aws_client.c: the AWS JSON client (runtime/aws_client.c) against a scripted local HTTP
+ * test_aws_client.c: the AWS JSON client (aws/aws_client.c) against a scripted local HTTP
  * server: endpoint resolution per partition, the retry delay and the one classification, then
  * real calls: the request shape (X-Amz-Target, content type, a SigV4 Authorization with the
  * right scope), throttling retried with backoff, fatal errors decoded from `__type` and

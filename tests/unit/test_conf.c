@@ -1,6 +1,6 @@
 /*
  * test_conf.c: unit tests of the configuration engine (runtime/conf.c) and the string helpers
- * under it (runtime/util_str.c): loading with origins and `sensitive.` keys, applying property
+ * under it (util/util_str.c): loading with origins and `sensitive.` keys, applying property
  * tables of every type with defaults, bounds, enums, aliases and scope prefixes, the exact
  * shapes of the error messages, unknown-key hints, secret masking in errors, dumps and logs,
  * and the generated documentation.

@@ -1,6 +1,6 @@
 /*
- * test_creds.c: unit tests of the AWS credentials layer (runtime/aws_creds.c,
- * runtime/aws_creds_remote.c, runtime/aws_conf.c): the static, environment, profile-file and
+ * test_creds.c: unit tests of the AWS credentials layer (aws/aws_creds.c,
+ * aws/aws_creds_remote.c, aws/aws_conf.c): the static, environment, profile-file and
  * credential_process providers, the chain's order and combined error, the refreshing cache
  * driven by an injected clock and a scripted fake provider (refresh before expiry, backoff that
  * keeps the old credentials, invalidate), the shared AWS property rows under their Samza, Flink

@@ -1,5 +1,5 @@
 /*
- * test_http.c: unit tests of the event-loop HTTP client (runtime/http.c) against real servers
+ * test_http.c: unit tests of the event-loop HTTP client (aws/http.c) against real servers
  * started here on 127.0.0.1: libevent's evhttp on its own thread and base (a peer sluice did not
  * write) for well-behaved exchanges, and raw socket servers for misbehaviour (a listener that never
  * accepts, one that hangs up mid-body, one that sends a 1xx interim answer first). The client runs

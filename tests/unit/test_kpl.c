@@ -1,5 +1,5 @@
 /*
- * test_kpl.c: unit tests of the protobuf wire-format reader and writer (runtime/util_pb.c) and
+ * test_kpl.c: unit tests of the protobuf wire-format reader and writer (util/util_pb.c) and
  * of the KPL aggregation format (connectors/kinesis/kinesis_kpl.c): round trips, every
  * malformed-input path (each prefix of a valid message is read from an exactly-sized heap copy,
  * so the sanitizer builds catch any read past the end), hand-built aggregates, pass-through of

@@ -1,5 +1,5 @@
 /*
- * test_props.c: unit tests of the .properties lexer (runtime/util_props.c), the first step of
+ * test_props.c: unit tests of the .properties lexer (util/util_props.c), the first step of
  * loading a job file: every separator, comments, line continuation, each escape including
  * \uXXXX surrogate pairs, line endings, trimming, ${VAR} substitution and the line numbers
  * reported to the callback and in errors.

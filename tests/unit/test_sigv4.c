@@ -1,5 +1,5 @@
 /*
- * test_sigv4.c: unit tests of the SigV4 signer (runtime/aws_sigv4.c). The main test runs the AWS
+ * test_sigv4.c: unit tests of the SigV4 signer (aws/aws_sigv4.c). The main test runs the AWS
  * signing test suite (aws-c-auth's tests/aws-signing-test-suite/v4) read at run time from
  * $SLUICE_SIGV4_SUITE or "$top_srcdir/../shared/testdata/sigv4": for every case folder it parses
  * context.json and request.txt, signs with headers and with a presigned query, and compares the

@@ -1,5 +1,5 @@
 /*
- * http.c: the asynchronous HTTP client of runtime/http.h, beneath every AWS call of sluice. One
+ * http.c: the asynchronous HTTP client of aws/http.h, beneath every AWS call of sluice. One
  * libcurl multi handle per client holds the connection pool (keep-alive, HTTP/2 multiplexing) and
  * is driven by the client's libevent base: libcurl tells us which sockets to watch (one event per
  * socket, re-armed when the interest changes) and when to wake it (one timer), we hand readiness

@@ -1,5 +1,5 @@
 /*
- * sluice_cli.c: the `sluice` command: run a job, check or dump its configuration, generate the
+ * cli/main.c: the `sluice` command: run a job, check or dump its configuration, generate the
  * configuration reference, list or reset checkpoints. Exit codes (documented in sluice(1)):
  * 0 success, 1 the job failed while running, 2 usage error, 3 invalid configuration,
  * 4 checkpoint store error, 5 checkpoints reset refused (workers hold leases), 130 stopped by a

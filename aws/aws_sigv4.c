@@ -3,7 +3,7 @@
  * STS, S3): builds the canonical request (method, normalised and encoded path, sorted encoded
  * query, trimmed and folded headers, payload hash), the string to sign and the HMAC-SHA256
  * signature, for the Authorization header or for a presigned query. It sits between the AWS
- * client (runtime/aws_client.c), which hands it a request about to go out, and OpenSSL, and is a
+ * client (aws/aws_client.c), which hands it a request about to go out, and OpenSSL, and is a
  * pure function of its inputs: the time is injected, nothing is logged, and derived keys are
  * wiped as soon as the signature is made. The rules follow the AWS signing test suite and
  * botocore, which are the tests' judges.
