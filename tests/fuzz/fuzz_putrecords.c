@@ -1,11 +1,11 @@
 /*
  * fuzz_putrecords.c: a libFuzzer target for the PutRecords answer scanner (kin_scan_put_records()
- * in connectors/kinesis/kinesis_api.c), which reads every answer the producer gets, against the
- * strict jansson reader it stands in for (kin_parse_put_records_json()). The first input byte
+ * in connectors/kinesis/kinesis_putrecords.c), which reads every answer the producer gets, against
+ * the strict jansson reader it stands in for (kin_parse_put_records_json()). The first input byte
  * picks the number of entries sent (1..8), the rest is the answer (in an exactly-sized copy). When
  * the scanner accepts an answer, the reader must accept it too with the same failed count, error
- * codes and shard ids; a difference aborts, as do crashes, leaks and undefined behaviour. Not
- * built by make: see README.md.
+ * codes and shard ids; a difference aborts, as do crashes, leaks and undefined behaviour. Not built
+ * by make: see README.md.
  */
 #include <stdint.h>
 #include <stdio.h>

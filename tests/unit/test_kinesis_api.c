@@ -1,6 +1,7 @@
 /*
  * test_kinesis_api.c: the Kinesis consumer's API layer and shard reader
- * (connectors/kinesis/kinesis_api.c, kinesis_shard.c). Pure parts first: sequence-number order,
+ * (connectors/kinesis/kinesis_seq.c, kinesis_datefmt.c, kinesis_shards.c,
+ * kinesis_getrecords.c, kinesis_shard.c). Pure parts first: sequence-number order,
  * start timestamps in Flink's and the KCL's forms, strict GetRecords parsing on canned answers
  * (plain, KPL aggregates built with the aggregator, closed shards, every malformed field).
  * Then calls against a fake Kinesis served on 127.0.0.1 from its own thread: ListShards pages,
