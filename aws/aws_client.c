@@ -11,7 +11,6 @@
 #include "config.h"
 
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,15 +47,6 @@ const char *sl_aws_endpoint(const char *service, const char *region, char *buf, 
 }
 
 /* --- retries ------------------------------------------------------------------------------- */
-
-int64_t sl_retry_delay_ms(const sl_retry_policy_t *p, int attempt, uint64_t *rng) {
-    double ceiling = (double)p->base_ms * pow(p->exp > 1 ? p->exp : 1, attempt);
-    if (ceiling > (double)p->max_ms)
-        ceiling = (double)p->max_ms;
-    if (ceiling < 1)
-        return 0;
-    return (int64_t)(sl_rand_next(rng) % ((uint64_t)ceiling + 1));
-}
 
 static int type_in(const char *type, const char *const *list) {
     for (; *list; list++)
@@ -369,8 +359,8 @@ static void http_done(void *opaque, const sl_http_resp_t *resp) {
     }
     int64_t delay = cls == SL_AWS_RETRY
                         ? sl_retry_delay_ms(&call->retry, call->attempts - 1, &c->rng) : 0;
-    if (cls == SL_AWS_RETRY && call->attempts <= call->retry.max_retries &&
-        (!call->retry.deadline_ms || sl_mono_ms() + delay < call->retry.deadline_ms)) {
+    if (cls == SL_AWS_RETRY &&
+        sl_retry_allowed(&call->retry, call->attempts - 1, delay, sl_mono_ms())) {
         sl_log_debug("aws", "%s.%s: attempt %d: %s; retrying in %lld ms", c->service, call->op,
                      call->attempts, call->type ? call->type : call->message,
                      (long long)delay);
