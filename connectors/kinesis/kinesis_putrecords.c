@@ -60,7 +60,7 @@ static int pr_key(pr_scan_t *sc, const char *k) {
 }
 
 int kin_scan_put_records(const char *body, size_t len, size_t n,
-                         char (*codes)[SL_KIN_CODE_MAX], char (*shards)[SL_KIN_SHARD_ID_MAX],
+                         char (*codes)[KIN_CODE_MAX], char (*shards)[KIN_SHARD_ID_MAX],
                          size_t *failed) {
     pr_scan_t sc = {body, body + len};
     long long fc = -1;
@@ -155,13 +155,13 @@ int kin_scan_put_records(const char *body, size_t len, size_t n,
                         return 1;
                 }
                 if (code) {
-                    if (!codel || codel >= SL_KIN_CODE_MAX)
+                    if (!codel || codel >= KIN_CODE_MAX)
                         return 1;
                     memcpy(codes[nrec], code, codel);
                     codes[nrec][codel] = '\0';
                     nfailed++;
                 } else {
-                    if (!seq || !seql || (shards && (!sh || shl >= SL_KIN_SHARD_ID_MAX)))
+                    if (!seq || !seql || (shards && (!sh || shl >= KIN_SHARD_ID_MAX)))
                         return 1;
                     codes[nrec][0] = '\0';
                     if (shards) {
@@ -188,8 +188,8 @@ int kin_scan_put_records(const char *body, size_t len, size_t n,
 }
 
 sl_err_t kin_parse_put_records(const char *body, size_t len, size_t n,
-                               char (*codes)[SL_KIN_CODE_MAX],
-                               char (*shards)[SL_KIN_SHARD_ID_MAX], size_t *failed,
+                               char (*codes)[KIN_CODE_MAX],
+                               char (*shards)[KIN_SHARD_ID_MAX], size_t *failed,
                                char *errstr, size_t errlen) {
     if (kin_scan_put_records(body, len, n, codes, shards, failed) == 0)
         return SL_OK;
@@ -197,8 +197,8 @@ sl_err_t kin_parse_put_records(const char *body, size_t len, size_t n,
 }
 
 sl_err_t kin_parse_put_records_json(const char *body, size_t len, size_t n,
-                                    char (*codes)[SL_KIN_CODE_MAX],
-                                    char (*shards)[SL_KIN_SHARD_ID_MAX], size_t *failed,
+                                    char (*codes)[KIN_CODE_MAX],
+                                    char (*shards)[KIN_SHARD_ID_MAX], size_t *failed,
                                     char *errstr, size_t errlen) {
     json_error_t jerr;
     json_t *doc, *recs, *fc;
@@ -243,7 +243,7 @@ sl_err_t kin_parse_put_records_json(const char *body, size_t len, size_t n,
                 sl_errf(errstr, errlen, "Records[%zu].ErrorCode: not a non-empty string", i);
                 goto done;
             }
-            snprintf(codes[i], SL_KIN_CODE_MAX, "%s", json_string_value(code));
+            snprintf(codes[i], KIN_CODE_MAX, "%s", json_string_value(code));
             nfailed++;
             continue;
         }
@@ -257,7 +257,7 @@ sl_err_t kin_parse_put_records_json(const char *body, size_t len, size_t n,
                 sl_errf(errstr, errlen, "Records[%zu].ShardId: missing or not a string", i);
                 goto done;
             }
-            snprintf(shards[i], SL_KIN_SHARD_ID_MAX, "%s", json_string_value(sh));
+            snprintf(shards[i], KIN_SHARD_ID_MAX, "%s", json_string_value(sh));
         }
     }
     if (fc && (size_t)json_integer_value(fc) != nfailed) {

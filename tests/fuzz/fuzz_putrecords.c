@@ -17,8 +17,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    char c1[8][SL_KIN_CODE_MAX], c2[8][SL_KIN_CODE_MAX];
-    char s1[8][SL_KIN_SHARD_ID_MAX], s2[8][SL_KIN_SHARD_ID_MAX];
+    char c1[8][KIN_CODE_MAX], c2[8][KIN_CODE_MAX];
+    char s1[8][KIN_SHARD_ID_MAX], s2[8][KIN_SHARD_ID_MAX];
     char err[256];
     size_t f1 = 0, f2 = 0, n;
     char *body;
