@@ -49,7 +49,8 @@ getrecords_seeds() {
 for src in tests/fuzz/fuzz_*.c; do
     name=$(basename "$src" .c)
     case $name in
-        fuzz_props) deps="runtime/conf.c util/util_props.c util/util_str.c runtime/log.c" ;;
+        fuzz_props) deps="runtime/conf.c runtime/conf_value.c runtime/conf_apply.c
+            runtime/conf_doc.c util/util_props.c util/util_str.c runtime/log.c" ;;
         fuzz_kpl) deps="connectors/kinesis/kinesis_kpl.c util/util_pb.c util/util_str.c runtime/log.c" ;;
         fuzz_pulsar_frame) deps="$pulsar_deps $pulsar_libs" ;;
         fuzz_getrecords) deps="$getrecords_deps" ;;
