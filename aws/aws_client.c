@@ -397,10 +397,10 @@ static void http_done(void *opaque, const sl_http_resp_t *resp) {
 static void attempt(call_t *call) {
     sl_aws_client_t *c = call->c;
     const sl_aws_creds_t *cr = sl_creds_get(c->creds);
-    sl_sigv4_header_t hdrs[3];
-    sl_sigv4_req_t sreq;
-    sl_sigv4_params_t sp;
-    sl_sigv4_result_t sig;
+    aws_sigv4_header_t hdrs[3];
+    aws_sigv4_req_t sreq;
+    aws_sigv4_params_t sp;
+    aws_sigv4_result_t sig;
     sl_http_req_t *req = NULL;
     char errstr[256];
     sl_err_t err;
@@ -436,7 +436,7 @@ static void attempt(call_t *call) {
     sp.service = c->signing_name;
     sp.now_ms = sl_now_ms();
     sp.normalize_path = 1;
-    if (sl_sigv4_sign(&sreq, cr, &sp, &sig, errstr, sizeof(errstr)) != SL_OK) {
+    if (aws_sigv4_sign(&sreq, cr, &sp, &sig, errstr, sizeof(errstr)) != SL_OK) {
         call->err = SL_ERR_INVAL;
         set_str(&call->message, errstr);
         goto fail;
@@ -454,7 +454,7 @@ static void attempt(call_t *call) {
         set_str(&call->message, "out of memory");
         goto fail;
     }
-    sl_sigv4_result_free(&sig);
+    aws_sigv4_result_free(&sig);
     call->attempts++;
     err = sl_http_send(c->http, req, http_done, call);
     req = NULL; /* owned by the client now, also on failure */
@@ -467,7 +467,7 @@ static void attempt(call_t *call) {
     call->in_http = 1;
     return;
 fail:
-    sl_sigv4_result_free(&sig);
+    aws_sigv4_result_free(&sig);
     sl_http_req_destroy(req);
     finish(call, NULL);
 }
