@@ -11,7 +11,6 @@
 #include "config.h"
 
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,15 +47,6 @@ const char *sl_aws_endpoint(const char *service, const char *region, char *buf, 
 }
 
 /* --- retries ------------------------------------------------------------------------------- */
-
-int64_t sl_retry_delay_ms(const sl_retry_policy_t *p, int attempt, uint64_t *rng) {
-    double ceiling = (double)p->base_ms * pow(p->exp > 1 ? p->exp : 1, attempt);
-    if (ceiling > (double)p->max_ms)
-        ceiling = (double)p->max_ms;
-    if (ceiling < 1)
-        return 0;
-    return (int64_t)(sl_rand_next(rng) % ((uint64_t)ceiling + 1));
-}
 
 static int type_in(const char *type, const char *const *list) {
     for (; *list; list++)
@@ -369,8 +359,8 @@ static void http_done(void *opaque, const sl_http_resp_t *resp) {
     }
     int64_t delay = cls == SL_AWS_RETRY
                         ? sl_retry_delay_ms(&call->retry, call->attempts - 1, &c->rng) : 0;
-    if (cls == SL_AWS_RETRY && call->attempts <= call->retry.max_retries &&
-        (!call->retry.deadline_ms || sl_mono_ms() + delay < call->retry.deadline_ms)) {
+    if (cls == SL_AWS_RETRY &&
+        sl_retry_allowed(&call->retry, call->attempts - 1, delay, sl_mono_ms())) {
         sl_log_debug("aws", "%s.%s: attempt %d: %s; retrying in %lld ms", c->service, call->op,
                      call->attempts, call->type ? call->type : call->message,
                      (long long)delay);
@@ -407,10 +397,10 @@ static void http_done(void *opaque, const sl_http_resp_t *resp) {
 static void attempt(call_t *call) {
     sl_aws_client_t *c = call->c;
     const sl_aws_creds_t *cr = sl_creds_get(c->creds);
-    sl_sigv4_header_t hdrs[3];
-    sl_sigv4_req_t sreq;
-    sl_sigv4_params_t sp;
-    sl_sigv4_result_t sig;
+    aws_sigv4_header_t hdrs[3];
+    aws_sigv4_req_t sreq;
+    aws_sigv4_params_t sp;
+    aws_sigv4_result_t sig;
     sl_http_req_t *req = NULL;
     char errstr[256];
     sl_err_t err;
@@ -446,7 +436,7 @@ static void attempt(call_t *call) {
     sp.service = c->signing_name;
     sp.now_ms = sl_now_ms();
     sp.normalize_path = 1;
-    if (sl_sigv4_sign(&sreq, cr, &sp, &sig, errstr, sizeof(errstr)) != SL_OK) {
+    if (aws_sigv4_sign(&sreq, cr, &sp, &sig, errstr, sizeof(errstr)) != SL_OK) {
         call->err = SL_ERR_INVAL;
         set_str(&call->message, errstr);
         goto fail;
@@ -464,7 +454,7 @@ static void attempt(call_t *call) {
         set_str(&call->message, "out of memory");
         goto fail;
     }
-    sl_sigv4_result_free(&sig);
+    aws_sigv4_result_free(&sig);
     call->attempts++;
     err = sl_http_send(c->http, req, http_done, call);
     req = NULL; /* owned by the client now, also on failure */
@@ -477,7 +467,7 @@ static void attempt(call_t *call) {
     call->in_http = 1;
     return;
 fail:
-    sl_sigv4_result_free(&sig);
+    aws_sigv4_result_free(&sig);
     sl_http_req_destroy(req);
     finish(call, NULL);
 }

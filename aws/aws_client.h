@@ -16,6 +16,7 @@
 #include "aws_creds.h"
 #include "http.h"
 #include "sluice/common.h"
+#include "util_retry.h"
 
 /* --- endpoints ----------------------------------------------------------------------------- */
 
@@ -28,19 +29,7 @@ const char *sl_aws_dns_suffix(const char *region);
  * malformed (letters, digits and '-' only) or buf too small. */
 const char *sl_aws_endpoint(const char *service, const char *region, char *buf, size_t len);
 
-/* --- retries ------------------------------------------------------------------------------- */
-
-typedef struct sl_retry_policy {
-    int64_t base_ms;   /* first backoff ceiling, e.g. 300 */
-    int64_t max_ms;    /* cap of the ceiling, e.g. 10000 */
-    double exp;        /* growth per attempt, e.g. 1.5 or 2 */
-    int max_retries;   /* retries after the first attempt; 0 = none */
-    int64_t deadline_ms; /* no retry starts after this monotonic time (sl_mono_ms); 0 = none */
-} sl_retry_policy_t;
-
-/* The delay before retry number attempt (0-based) with full jitter: a uniform random value in
- * [0, min(max_ms, base_ms * exp^attempt)], drawn from *rng (sl_rand_next). */
-int64_t sl_retry_delay_ms(const sl_retry_policy_t *p, int attempt, uint64_t *rng);
+/* --- retries: the policy is util_retry.h's; what is retryable is decided here ---------------- */
 
 typedef enum sl_aws_class {
     SL_AWS_DONE = 0,      /* success, or a fatal error to hand to the caller */

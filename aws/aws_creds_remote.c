@@ -432,7 +432,7 @@ static void sts_send(sts_ctx_t *sc, const char *body, size_t body_len, const sl_
     const char *path, *region = sts_region(sc);
     int https;
     sl_http_req_t *req = NULL;
-    sl_sigv4_result_t sig;
+    aws_sigv4_result_t sig;
     sl_err_t err;
     static const char ctype[] = "application/x-www-form-urlencoded; charset=utf-8";
 
@@ -452,9 +452,9 @@ static void sts_send(sts_ctx_t *sc, const char *body, size_t body_len, const sl_
     }
     sl_http_req_timeout(req, sc->timeout_ms);
     if (creds) {
-        sl_sigv4_header_t hdrs[2] = {{"Host", auth}, {"Content-Type", ctype}};
-        sl_sigv4_req_t sreq;
-        sl_sigv4_params_t params;
+        aws_sigv4_header_t hdrs[2] = {{"Host", auth}, {"Content-Type", ctype}};
+        aws_sigv4_req_t sreq;
+        aws_sigv4_params_t params;
         const char *q = strchr(path, '?');
         char *plain_path = sl_strndup(path, q ? (size_t)(q - path) : strlen(path));
         memset(&sreq, 0, sizeof(sreq));
@@ -470,7 +470,7 @@ static void sts_send(sts_ctx_t *sc, const char *body, size_t body_len, const sl_
         params.service = "sts";
         params.now_ms = sl_now_ms();
         params.normalize_path = 1;
-        err = sl_sigv4_sign(&sreq, creds, &params, &sig, errstr, sizeof(errstr));
+        err = aws_sigv4_sign(&sreq, creds, &params, &sig, errstr, sizeof(errstr));
         free(plain_path);
         if (err != SL_OK) {
             sl_creds_provider_done(prov, err, NULL, "signing AssumeRole failed: %s", errstr);
@@ -493,7 +493,7 @@ static void sts_send(sts_ctx_t *sc, const char *body, size_t body_len, const sl_
                                sl_err_str(err));
 done:
     sl_http_req_destroy(req);
-    sl_sigv4_result_free(&sig);
+    aws_sigv4_result_free(&sig);
     free(auth);
     sl_sb_free(&url);
 }

@@ -131,7 +131,7 @@ static void hex32(const unsigned char in[32], char out[65]) {
     out[64] = '\0';
 }
 
-void sl_sha256_hex(const void *data, size_t len, char out[65]) {
+void aws_sha256_hex(const void *data, size_t len, char out[65]) {
     unsigned char md[32];
     sig_tls_t *t = crypto_tls();
     if (!t || sha256(t, data ? data : "", len, md) < 0) {
@@ -534,8 +534,8 @@ static int name_is(const char *lname, size_t n, const char *want) {
         goto fail;                                                                              \
     } while (0)
 
-static sl_err_t sign_any(const sl_sigv4_req_t *req, const sl_aws_creds_t *creds,
-                         const sl_sigv4_params_t *prm, int presign, sl_sigv4_result_t *out,
+static sl_err_t sign_any(const aws_sigv4_req_t *req, const sl_aws_creds_t *creds,
+                         const aws_sigv4_params_t *prm, int presign, aws_sigv4_result_t *out,
                          char *errstr, size_t errlen) {
     sl_err_t err = SL_ERR_NOMEM;
     hdr_t *hd = NULL;
@@ -603,7 +603,7 @@ static sl_err_t sign_any(const sl_sigv4_req_t *req, const sl_aws_creds_t *creds,
     /* Headers: lower-case names and trimmed values in one scratch buffer, then sorted. */
     size_t hbytes = 192 + (add_token ? strlen(token) : 0);
     for (int i = 0; i < req->nheaders; i++) {
-        const sl_sigv4_header_t *h = &req->headers[i];
+        const aws_sigv4_header_t *h = &req->headers[i];
         if (!h->name || !*h->name || !h->value || strpbrk(h->name, ":\r\n \t")) {
             sl_errf(errstr, errlen, "sigv4: header %d has no name, no value or a bad name", i);
             err = SL_ERR_INVAL;
@@ -616,7 +616,7 @@ static sl_err_t sign_any(const sl_sigv4_req_t *req, const sl_aws_creds_t *creds,
         FAIL_NOMEM();
     int nh = 0, have_host = 0;
     for (int i = 0; i < req->nheaders; i++) {
-        const sl_sigv4_header_t *h = &req->headers[i];
+        const aws_sigv4_header_t *h = &req->headers[i];
         size_t nlen = strlen(h->name);
         add_hdr(hd, &nh, &hsc, h->name, nlen, h->value, strlen(h->value));
         const char *ln = hsc.p + hd[nh - 1].noff;
@@ -817,7 +817,7 @@ static sl_err_t sign_any(const sl_sigv4_req_t *req, const sl_aws_creds_t *creds,
 
 fail:
     if (err != SL_OK)
-        sl_sigv4_result_free(out);
+        aws_sigv4_result_free(out);
     OPENSSL_cleanse(sig, sizeof(sig));
     free(hd);
     free(qp);
@@ -830,15 +830,15 @@ fail:
     return err;
 }
 
-sl_err_t sl_sigv4_sign(const sl_sigv4_req_t *req, const sl_aws_creds_t *creds,
-                       const sl_sigv4_params_t *params, sl_sigv4_result_t *out, char *errstr,
-                       size_t errlen) {
+sl_err_t aws_sigv4_sign(const aws_sigv4_req_t *req, const sl_aws_creds_t *creds,
+                        const aws_sigv4_params_t *params, aws_sigv4_result_t *out, char *errstr,
+                        size_t errlen) {
     return sign_any(req, creds, params, 0, out, errstr, errlen);
 }
 
-sl_err_t sl_sigv4_presign(const sl_sigv4_req_t *req, const sl_aws_creds_t *creds,
-                          const sl_sigv4_params_t *params, sl_sigv4_result_t *out, char *errstr,
-                          size_t errlen) {
+sl_err_t aws_sigv4_presign(const aws_sigv4_req_t *req, const sl_aws_creds_t *creds,
+                           const aws_sigv4_params_t *params, aws_sigv4_result_t *out, char *errstr,
+                           size_t errlen) {
     return sign_any(req, creds, params, 1, out, errstr, errlen);
 }
 
@@ -850,7 +850,7 @@ static void free_wiped(char **s) {
     }
 }
 
-void sl_sigv4_result_free(sl_sigv4_result_t *out) {
+void aws_sigv4_result_free(aws_sigv4_result_t *out) {
     if (!out)
         return;
     free_wiped(&out->canonical_request);

@@ -18,9 +18,9 @@ typedef struct sl_aws_creds {
     const char *session_token; /* secret */
 } sl_aws_creds_t;
 
-typedef struct sl_sigv4_header {
+typedef struct aws_sigv4_header {
     const char *name, *value;
-} sl_sigv4_header_t;
+} aws_sigv4_header_t;
 
 /* The request to sign, all borrowed. path and query are raw (as they will be sent, not yet
  * canonical); query excludes the '?'; NULL path means "/", NULL query means none. Each query key
@@ -32,17 +32,17 @@ typedef struct sl_sigv4_header {
  * transfer-encoding, upgrade, user-agent, x-amzn-trace-id); when header signing, a caller's
  * x-amz-date (and x-amz-security-token / x-amz-content-sha256 when the signer adds them) is
  * ignored in favour of the signer's own. */
-typedef struct sl_sigv4_req {
+typedef struct aws_sigv4_req {
     const char *method;
     const char *path;
     const char *query;
-    const sl_sigv4_header_t *headers;
+    const aws_sigv4_header_t *headers;
     int nheaders;
     const void *body;
     size_t body_len;
-} sl_sigv4_req_t;
+} aws_sigv4_req_t;
 
-typedef struct sl_sigv4_params {
+typedef struct aws_sigv4_params {
     const char *region;
     const char *service;
     int64_t now_ms;       /* signing time, ms since the epoch (injected) */
@@ -54,10 +54,10 @@ typedef struct sl_sigv4_params {
                                signing). The suite's post-sts-header-after case. */
     int raw_path;         /* 1 for S3: the path is already URI-encoded as sent and is signed
                              unchanged; 0 (every other service): it is URI-encoded once more */
-} sl_sigv4_params_t;
+} aws_sigv4_params_t;
 
-/* What signing produced; every string heap-allocated, freed by sl_sigv4_result_free(). */
-typedef struct sl_sigv4_result {
+/* What signing produced; every string heap-allocated, freed by aws_sigv4_result_free(). */
+typedef struct aws_sigv4_result {
     char *canonical_request;
     char *string_to_sign;
     char *signature;     /* hex */
@@ -68,29 +68,29 @@ typedef struct sl_sigv4_result {
                             query as given, then X-Amz-Algorithm, -Credential, -Date,
                             -SignedHeaders, -Expires, -Security-Token (if any), -Signature */
     char *signed_headers; /* the SignedHeaders list, e.g. "host;x-amz-date" */
-} sl_sigv4_result_t;
+} aws_sigv4_result_t;
 
 /* Header signing. The caller sends the request with X-Amz-Date (and X-Amz-Security-Token when
  * there is a session token, and x-amz-content-sha256 when asked) added, plus Authorization.
  * The payload is always hashed (never UNSIGNED-PAYLOAD). On success out is filled (caller frees
- * with sl_sigv4_result_free()); on failure out is zeroed and errstr says why. errstr never
+ * with aws_sigv4_result_free()); on failure out is zeroed and errstr says why. errstr never
  * contains secret material. Thread-safe: each thread keeps its own OpenSSL contexts and the
  * signing key of the last scope it signed for (secret, day, region, service), wiped when the
  * scope changes or the thread exits; the intermediate keys are wiped at once. */
-sl_err_t sl_sigv4_sign(const sl_sigv4_req_t *req, const sl_aws_creds_t *creds,
-                       const sl_sigv4_params_t *params, sl_sigv4_result_t *out, char *errstr,
-                       size_t errlen);
+sl_err_t aws_sigv4_sign(const aws_sigv4_req_t *req, const sl_aws_creds_t *creds,
+                        const aws_sigv4_params_t *params, aws_sigv4_result_t *out, char *errstr,
+                        size_t errlen);
 
 /* Query presigning (X-Amz-Algorithm ... X-Amz-Signature in the query). */
-sl_err_t sl_sigv4_presign(const sl_sigv4_req_t *req, const sl_aws_creds_t *creds,
-                          const sl_sigv4_params_t *params, sl_sigv4_result_t *out, char *errstr,
-                          size_t errlen);
+sl_err_t aws_sigv4_presign(const aws_sigv4_req_t *req, const sl_aws_creds_t *creds,
+                           const aws_sigv4_params_t *params, aws_sigv4_result_t *out, char *errstr,
+                           size_t errlen);
 
 /* Frees (and wipes, as some hold the session token) every string of out and zeroes it. Accepts
  * NULL and an already freed or zeroed result. */
-void sl_sigv4_result_free(sl_sigv4_result_t *out);
+void aws_sigv4_result_free(aws_sigv4_result_t *out);
 
 /* Hex SHA-256 of data into out[65]. */
-void sl_sha256_hex(const void *data, size_t len, char out[65]);
+void aws_sha256_hex(const void *data, size_t len, char out[65]);
 
 #endif

@@ -191,8 +191,8 @@ static int load_job(const char *usage, int argc, char **argv, sl_job_t **jobp,
         sl_conf_destroy(conf);
         return usage_error(usage, "%s", "--topic and --pulsar-url go with --pulsar-io");
     }
-    if ((err = io_kind ? sl_pulsar_io_load(conf, io_kind, path, io_topic, io_url,
-                                           filters != NULL, errstr, sizeof(errstr))
+    if ((err = io_kind ? pulsar_io_load(conf, io_kind, path, io_topic, io_url,
+                                        filters != NULL, errstr, sizeof(errstr))
                        : sl_conf_load_file(conf, path, errstr, sizeof(errstr))) != SL_OK) {
         fprintf(stderr, "%s\n", errstr);
         free(defs);
@@ -212,7 +212,7 @@ static int load_job(const char *usage, int argc, char **argv, sl_job_t **jobp,
          * names have none, sluice's keys always do): it goes where the config file's go. */
         const char *bare = strncmp(defs[i], "sensitive.", 10) ? defs[i] : defs[i] + 10;
         if (io_kind && !strchr(bare, '.'))
-            err = sl_pulsar_io_set(conf, io_kind, defs[i], eq + 1);
+            err = pulsar_io_set(conf, io_kind, defs[i], eq + 1);
         else
             err = sl_conf_set_cli(conf, defs[i], defs[i], eq + 1);
         *eq = '=';

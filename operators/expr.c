@@ -18,17 +18,17 @@
 
 #define EXPR_MAX 4 /* expressions per connection: map uses two */
 
-struct sl_expr {
+struct expr {
     sqlite3_stmt *stmt;
     char *text;
     char *key; /* operators.<name>.<key>, for runtime error messages */
 };
 
-struct sl_expr_db {
+struct expr_db {
     sqlite3 *db;
     const sl_record_t *rec; /* the bound record, NULL = no row */
     int cnt;
-    sl_expr_t exprs[EXPR_MAX];
+    expr_t exprs[EXPR_MAX];
 };
 
 /* Columns of `rec`, in declaration order. */
@@ -55,7 +55,7 @@ typedef struct rec_cursor {
 
 typedef struct rec_vtab {
     sqlite3_vtab base;
-    sl_expr_db_t *edb;
+    expr_db_t *edb;
     rec_cursor_t spare; /* reused by every step; a second open cursor is allocated */
     int spare_busy;
 } rec_vtab_t;
@@ -204,7 +204,7 @@ static const sqlite3_module rec_module = {
 
 /* header(name): the value of the bound record's header name, or NULL. */
 static void fn_header(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-    sl_expr_db_t *edb = sqlite3_user_data(ctx);
+    expr_db_t *edb = sqlite3_user_data(ctx);
     const char *name = (const char *)sqlite3_value_text(argv[0]);
     if (!edb->rec || !name) {
         sqlite3_result_null(ctx);
@@ -215,7 +215,7 @@ static void fn_header(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 
 /* --- connections and compilation ------------------------------------------------------------- */
 
-sl_err_t sl_expr_fail_conf(sl_op_t *op, const char *key, const char *fmt, ...) {
+sl_err_t expr_fail_conf(sl_op_t *op, const char *key, const char *fmt, ...) {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -225,8 +225,8 @@ sl_err_t sl_expr_fail_conf(sl_op_t *op, const char *key, const char *fmt, ...) {
     return SL_ERR_CONF;
 }
 
-sl_err_t sl_expr_db_open(sl_op_t *op, sl_expr_db_t **out) {
-    sl_expr_db_t *edb = calloc(1, sizeof(*edb));
+sl_err_t expr_db_open(sl_op_t *op, expr_db_t **out) {
+    expr_db_t *edb = calloc(1, sizeof(*edb));
     int rc;
 
     *out = NULL;
@@ -266,7 +266,7 @@ fail:
     return SL_ERR_STATE;
 }
 
-void sl_expr_db_close(sl_expr_db_t *edb) {
+void expr_db_close(expr_db_t *edb) {
     if (!edb)
         return;
     for (int i = 0; i < edb->cnt; i++) {
@@ -357,10 +357,10 @@ static const char *check_single_expr(const char *text, char *why, size_t len) {
     return NULL;
 }
 
-sl_err_t sl_expr_compile(sl_expr_db_t *edb, sl_op_t *op, const char *key, const char *text,
-                         int as_bool, sl_expr_t **out) {
+sl_err_t expr_compile(expr_db_t *edb, sl_op_t *op, const char *key, const char *text,
+                      int as_bool, expr_t **out) {
     sl_sb_t sql = {0};
-    sl_expr_t *ex;
+    expr_t *ex;
     const char *tail = NULL;
     char why[160];
     sl_err_t err = SL_ERR_CONF;
@@ -368,12 +368,12 @@ sl_err_t sl_expr_compile(sl_expr_db_t *edb, sl_op_t *op, const char *key, const 
 
     *out = NULL;
     if (edb->cnt >= EXPR_MAX)
-        return sl_expr_fail_conf(op, key, "too many expressions for one operator");
+        return expr_fail_conf(op, key, "too many expressions for one operator");
     ex = &edb->exprs[edb->cnt];
     if (!text)
-        return sl_expr_fail_conf(op, key, "the expression is missing");
+        return expr_fail_conf(op, key, "the expression is missing");
     if (check_single_expr(text, why, sizeof(why)))
-        return sl_expr_fail_conf(op, key, "%s", why);
+        return expr_fail_conf(op, key, "%s", why);
 
     /* The newline ends a trailing `--` comment before the wrapper's closing parenthesis. */
     if (as_bool)
@@ -381,20 +381,20 @@ sl_err_t sl_expr_compile(sl_expr_db_t *edb, sl_op_t *op, const char *key, const 
     else
         sl_sb_printf(&sql, "SELECT (%s\n) FROM rec", text);
     if (sql.oom) {
-        err = sl_expr_fail_conf(op, key, "out of memory");
+        err = expr_fail_conf(op, key, "out of memory");
         goto fail;
     }
     rc = sqlite3_prepare_v3(edb->db, sql.buf, (int)sql.len + 1, SQLITE_PREPARE_PERSISTENT,
                             &ex->stmt, &tail);
     if (rc != SQLITE_OK) {
-        err = sl_expr_fail_conf(op, key, "%s", sqlite3_errmsg(edb->db));
+        err = expr_fail_conf(op, key, "%s", sqlite3_errmsg(edb->db));
         goto fail;
     }
     while (tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == '\r'))
         tail++;
     if (!ex->stmt || (tail && *tail) || sqlite3_column_count(ex->stmt) != 1 ||
         !sqlite3_stmt_readonly(ex->stmt)) {
-        err = sl_expr_fail_conf(op, key, "the value must be a single SQL expression");
+        err = expr_fail_conf(op, key, "the value must be a single SQL expression");
         goto fail;
     }
     sl_sb_reset(&sql);
@@ -402,7 +402,7 @@ sl_err_t sl_expr_compile(sl_expr_db_t *edb, sl_op_t *op, const char *key, const 
     ex->text = sl_strdup(text);
     ex->key = sql.oom ? NULL : sl_strdup(sql.buf);
     if (!ex->text || !ex->key) {
-        err = sl_expr_fail_conf(op, key, "out of memory");
+        err = expr_fail_conf(op, key, "out of memory");
         goto fail;
     }
     edb->cnt++;
@@ -421,11 +421,11 @@ fail:
 
 /* --- evaluation (the hot path) --------------------------------------------------------------- */
 
-void sl_expr_bind(sl_expr_db_t *edb, const sl_record_t *rec) {
+void expr_bind(expr_db_t *edb, const sl_record_t *rec) {
     edb->rec = rec;
 }
 
-static sl_err_t step_failed(sl_expr_t *ex, sl_op_t *op) {
+static sl_err_t step_failed(expr_t *ex, sl_op_t *op) {
     sqlite3 *db = sqlite3_db_handle(ex->stmt);
     /* Copy the message out before the reset that may change it. */
     sl_op_fail(op, "%s: %s", ex->key, sqlite3_errmsg(db));
@@ -433,7 +433,7 @@ static sl_err_t step_failed(sl_expr_t *ex, sl_op_t *op) {
     return SL_ERR_RECORD;
 }
 
-sl_err_t sl_expr_truth(sl_expr_t *ex, sl_op_t *op, int *out) {
+sl_err_t expr_truth(expr_t *ex, sl_op_t *op, int *out) {
     int rc = sqlite3_step(ex->stmt);
     if (rc == SQLITE_ROW) {
         *out = sqlite3_column_int(ex->stmt, 0);
@@ -446,7 +446,7 @@ sl_err_t sl_expr_truth(sl_expr_t *ex, sl_op_t *op, int *out) {
     return SL_OK;
 }
 
-sl_err_t sl_expr_value(sl_expr_t *ex, sl_op_t *op, const void **data, size_t *len) {
+sl_err_t expr_value(expr_t *ex, sl_op_t *op, const void **data, size_t *len) {
     int rc = sqlite3_step(ex->stmt);
     *data = NULL;
     *len = 0;
@@ -475,10 +475,10 @@ sl_err_t sl_expr_value(sl_expr_t *ex, sl_op_t *op, const void **data, size_t *le
     }
 }
 
-void sl_expr_reset(sl_expr_t *ex) {
+void expr_reset(expr_t *ex) {
     sqlite3_reset(ex->stmt);
 }
 
-const char *sl_expr_text(const sl_expr_t *ex) {
+const char *expr_text(const expr_t *ex) {
     return ex->text;
 }

@@ -15,8 +15,8 @@ typedef struct filter_conf {
 } filter_conf_t;
 
 typedef struct filter {
-    sl_expr_db_t *db;
-    sl_expr_t *expr;
+    expr_db_t *db;
+    expr_t *expr;
 } filter_t;
 
 static const sl_prop_t filter_props[] = {
@@ -32,7 +32,7 @@ static void filter_close(sl_op_t *op, void *state) {
     filter_t *f = state;
     if (!f)
         return;
-    sl_expr_db_close(f->db);
+    expr_db_close(f->db);
     free(f);
 }
 
@@ -42,10 +42,10 @@ static sl_err_t filter_init(sl_op_t *op, const void *conf, void **statep) {
     sl_err_t err;
 
     if (!f)
-        return sl_expr_fail_conf(op, "expr", "out of memory");
-    err = sl_expr_db_open(op, &f->db);
+        return expr_fail_conf(op, "expr", "out of memory");
+    err = expr_db_open(op, &f->db);
     if (err == SL_OK)
-        err = sl_expr_compile(f->db, op, "expr", fc->expr, 1, &f->expr);
+        err = expr_compile(f->db, op, "expr", fc->expr, 1, &f->expr);
     if (err != SL_OK)
         goto fail;
     *statep = f;
@@ -61,9 +61,9 @@ static sl_err_t filter_process(sl_op_t *op, void *state, sl_record_t *rec) {
     int keep = 0;
     sl_err_t err;
 
-    sl_expr_bind(f->db, rec);
-    err = sl_expr_truth(f->expr, op, &keep);
-    sl_expr_bind(f->db, NULL);
+    expr_bind(f->db, rec);
+    err = expr_truth(f->expr, op, &keep);
+    expr_bind(f->db, NULL);
     if (err != SL_OK)
         return err;
     return keep ? sl_op_emit(op, rec) : SL_OK;

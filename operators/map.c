@@ -17,9 +17,9 @@ typedef struct map_conf {
 } map_conf_t;
 
 typedef struct map {
-    sl_expr_db_t *db;
-    sl_expr_t *expr;
-    sl_expr_t *key_expr; /* NULL when the key is kept */
+    expr_db_t *db;
+    expr_t *expr;
+    expr_t *key_expr; /* NULL when the key is kept */
     sl_sb_t key;         /* the new key, copied out before the record changes */
     uint64_t dropped;
 } map_t;
@@ -43,7 +43,7 @@ static void map_close(sl_op_t *op, void *state) {
     if (m->dropped)
         sl_log(SL_LOG_INFO, "op", "operators.%s: %llu record(s) dropped because expr gave NULL",
                sl_op_name(op), (unsigned long long)m->dropped);
-    sl_expr_db_close(m->db);
+    expr_db_close(m->db);
     sl_sb_free(&m->key);
     free(m);
 }
@@ -54,12 +54,12 @@ static sl_err_t map_init(sl_op_t *op, const void *conf, void **statep) {
     sl_err_t err;
 
     if (!m)
-        return sl_expr_fail_conf(op, "expr", "out of memory");
-    err = sl_expr_db_open(op, &m->db);
+        return expr_fail_conf(op, "expr", "out of memory");
+    err = expr_db_open(op, &m->db);
     if (err == SL_OK)
-        err = sl_expr_compile(m->db, op, "expr", mc->expr, 0, &m->expr);
+        err = expr_compile(m->db, op, "expr", mc->expr, 0, &m->expr);
     if (err == SL_OK && mc->key_expr)
-        err = sl_expr_compile(m->db, op, "key.expr", mc->key_expr, 0, &m->key_expr);
+        err = expr_compile(m->db, op, "key.expr", mc->key_expr, 0, &m->key_expr);
     if (err != SL_OK)
         goto fail;
     *statep = m;
@@ -77,14 +77,14 @@ static sl_err_t map_process(sl_op_t *op, void *state, sl_record_t *rec) {
     int key_null = 0;
     sl_err_t err;
 
-    sl_expr_bind(m->db, rec);
-    err = sl_expr_value(m->expr, op, &data, &len);
+    expr_bind(m->db, rec);
+    err = expr_value(m->expr, op, &data, &len);
     if (err != SL_OK)
         goto done;
     if (m->key_expr) {
-        err = sl_expr_value(m->key_expr, op, &key, &klen);
+        err = expr_value(m->key_expr, op, &key, &klen);
         if (err != SL_OK) {
-            sl_expr_reset(m->expr);
+            expr_reset(m->expr);
             goto done;
         }
         /* Either result may point into the record's payload or key, which the first change
@@ -93,15 +93,15 @@ static sl_err_t map_process(sl_op_t *op, void *state, sl_record_t *rec) {
         sl_sb_reset(&m->key);
         if (!key_null)
             sl_sb_append(&m->key, key, klen);
-        sl_expr_reset(m->key_expr);
+        expr_reset(m->key_expr);
         if (m->key.oom) {
-            sl_expr_reset(m->expr);
+            expr_reset(m->expr);
             err = sl_op_fail(op, "key.expr: out of memory");
             goto done;
         }
     }
     if (!data) {
-        sl_expr_reset(m->expr);
+        expr_reset(m->expr);
         m->dropped++;
         if (sl_log_debug_enabled("op"))
             sl_log_debug("op", "operators.%s: map: expression gave NULL, record dropped (%llu so "
@@ -115,7 +115,7 @@ static sl_err_t map_process(sl_op_t *op, void *state, sl_record_t *rec) {
         if (data != cur || len != cur_len) /* `expr=payload` changes nothing */
             err = sl_record_set_data(rec, data, len);
     }
-    sl_expr_reset(m->expr);
+    expr_reset(m->expr);
     if (err == SL_OK && m->key_expr)
         err = sl_record_set_key(rec, key_null ? NULL : m->key.buf ? m->key.buf : "",
                                 key_null ? 0 : m->key.len);
@@ -123,11 +123,11 @@ static sl_err_t map_process(sl_op_t *op, void *state, sl_record_t *rec) {
         sl_op_fail(op, "cannot change the record: %s", sl_err_str(err));
         goto done;
     }
-    sl_expr_bind(m->db, NULL);
+    expr_bind(m->db, NULL);
     return sl_op_emit(op, rec);
 
 done:
-    sl_expr_bind(m->db, NULL);
+    expr_bind(m->db, NULL);
     return err;
 }
 

@@ -14,8 +14,8 @@ typedef struct rekey_conf {
 } rekey_conf_t;
 
 typedef struct rekey {
-    sl_expr_db_t *db;
-    sl_expr_t *expr;
+    expr_db_t *db;
+    expr_t *expr;
 } rekey_t;
 
 static const sl_prop_t rekey_props[] = {
@@ -30,7 +30,7 @@ static void rekey_close(sl_op_t *op, void *state) {
     rekey_t *r = state;
     if (!r)
         return;
-    sl_expr_db_close(r->db);
+    expr_db_close(r->db);
     free(r);
 }
 
@@ -40,10 +40,10 @@ static sl_err_t rekey_init(sl_op_t *op, const void *conf, void **statep) {
     sl_err_t err;
 
     if (!r)
-        return sl_expr_fail_conf(op, "expr", "out of memory");
-    err = sl_expr_db_open(op, &r->db);
+        return expr_fail_conf(op, "expr", "out of memory");
+    err = expr_db_open(op, &r->db);
     if (err == SL_OK)
-        err = sl_expr_compile(r->db, op, "expr", rc->expr, 0, &r->expr);
+        err = expr_compile(r->db, op, "expr", rc->expr, 0, &r->expr);
     if (err != SL_OK)
         goto fail;
     *statep = r;
@@ -60,8 +60,8 @@ static sl_err_t rekey_process(sl_op_t *op, void *state, sl_record_t *rec) {
     size_t len;
     sl_err_t err;
 
-    sl_expr_bind(r->db, rec);
-    err = sl_expr_value(r->expr, op, &key, &len);
+    expr_bind(r->db, rec);
+    err = expr_value(r->expr, op, &key, &len);
     if (err != SL_OK)
         goto done;
     /* `expr=key` hands back the record's own key: nothing to change (and copying a key onto
@@ -72,12 +72,12 @@ static sl_err_t rekey_process(sl_op_t *op, void *state, sl_record_t *rec) {
         if (key != (const void *)cur || len != cur_len)
             err = sl_record_set_key(rec, key, len);
     }
-    sl_expr_reset(r->expr);
+    expr_reset(r->expr);
     if (err != SL_OK)
         sl_op_fail(op, "cannot set the key: %s", sl_err_str(err));
 
 done:
-    sl_expr_bind(r->db, NULL);
+    expr_bind(r->db, NULL);
     return err != SL_OK ? err : sl_op_emit(op, rec);
 }
 

@@ -20,7 +20,12 @@ pulsar_libs="$(pkg-config --libs libprotobuf-c liblz4 libzstd zlib snappy)"
 # endpoints in aws_endpoint.c and reports failing ones to the /healthz board in health.c).
 aws_deps="aws/aws_client.c aws/aws_endpoint.c aws/aws_sigv4.c aws/aws_creds.c
     aws/aws_creds_remote.c aws/http.c runtime/health.c runtime/record.c util/util_str.c
-    util/util_time.c runtime/log.c runtime/err.c"
+    util/util_time.c util/util_retry.c runtime/log.c runtime/err.c"
+# The GetRecords parsers (kinesis_getrecords.c) and what they lean on: strict jansson member
+# access, sequence numbers, and the shard descriptions ChildShards fill (kinesis_shards.c, which
+# also holds the ListShards client, hence the AWS layer).
+getrecords_deps="connectors/kinesis/kinesis_getrecords.c connectors/kinesis/kinesis_json.c
+    connectors/kinesis/kinesis_seq.c connectors/kinesis/kinesis_shards.c $aws_deps"
 # getrecords_seeds DIR: GetRecords answers to start from (plain; escaped, spaced and with a
 # KPL-looking record; closed with children; refused), and JSON and field tokens as a dictionary.
 getrecords_seeds() {
@@ -44,12 +49,15 @@ getrecords_seeds() {
 for src in tests/fuzz/fuzz_*.c; do
     name=$(basename "$src" .c)
     case $name in
-        fuzz_props) deps="runtime/conf.c util/util_props.c util/util_str.c runtime/log.c" ;;
+        fuzz_props) deps="runtime/conf.c runtime/conf_value.c runtime/conf_apply.c
+            runtime/conf_doc.c util/util_props.c util/util_str.c runtime/log.c" ;;
         fuzz_kpl) deps="connectors/kinesis/kinesis_kpl.c util/util_pb.c util/util_str.c runtime/log.c" ;;
         fuzz_pulsar_frame) deps="$pulsar_deps $pulsar_libs" ;;
-        fuzz_getrecords|fuzz_putrecords) deps="connectors/kinesis/kinesis_api.c $aws_deps" ;;
+        fuzz_getrecords) deps="$getrecords_deps" ;;
+        fuzz_putrecords) deps="connectors/kinesis/kinesis_putrecords.c util/util_str.c runtime/log.c
+            runtime/err.c" ;;
         fuzz_ddb_records) deps="connectors/kinesis/kinesis_ddb.c connectors/kinesis/kinesis_format.c
-            connectors/kinesis/kinesis_api.c $aws_deps" ;;
+            $getrecords_deps" ;;
         *) echo "fuzz.sh: no build rule for $name"; exit 1 ;;
     esac
     # shellcheck disable=SC2086

@@ -11,7 +11,7 @@
 #include "system.h"
 
 /* systems.<sys>.streams.<stream>.* of the file system. */
-typedef struct sl_file_stream_conf {
+typedef struct file_stream_conf {
     char *path;
     char *include;
     int follow;
@@ -24,13 +24,13 @@ typedef struct sl_file_stream_conf {
     int fsync;    /* producer */
     int64_t write_buffer;
     int64_t write_linger_ms; /* producer */
-} sl_file_stream_conf_t;
+} file_stream_conf_t;
 
-extern const sl_prop_t sl_file_stream_props[];
+extern const sl_prop_t file_stream_props[];
 
 /* The system's stream_check: an input's path must exist (or, with follow, its directory). */
-int sl_file_stream_check(sl_conf_t *conf, const char *const *prefixes, void *stream_conf,
-                         int input);
+int file_stream_check(sl_conf_t *conf, const char *const *prefixes, void *stream_conf,
+                      int input);
 
 /* A line reader over a file descriptor: reads chunks into shared buffers and delivers each line
  * (without its newline) as a slice of the chunk. */
@@ -64,20 +64,20 @@ sl_line_t sl_linereader_next(sl_linereader_t *lr, int at_eof_final, size_t *off,
 void sl_linereader_free(sl_linereader_t *lr);
 
 /* Consumer and producer callbacks (file_consumer.c, file_producer.c). */
-sl_err_t sl_file_discover(sl_input_t *in);
-sl_err_t sl_file_part_open(sl_part_t *part, const char *offset, int64_t subseq, void **statep);
-sl_poll_t sl_file_part_poll(sl_part_t *part, void *state, int max);
-void sl_file_part_close(sl_part_t *part, void *state);
-sl_err_t sl_file_out_open(sl_output_t *out, void **statep);
+sl_err_t file_discover(sl_input_t *in);
+sl_err_t file_part_open(sl_part_t *part, const char *offset, int64_t subseq, void **statep);
+sl_poll_t file_part_poll(sl_part_t *part, void *state, int max);
+void file_part_close(sl_part_t *part, void *state);
+sl_err_t file_out_open(sl_output_t *out, void **statep);
 /* Opens a producer over an already open descriptor (taken over: closed by out_close). */
-sl_err_t sl_file_out_open_fd(sl_output_t *out, int fd, void **statep);
-sl_err_t sl_file_out_send(sl_output_t *out, void *state, sl_record_t *rec);
-sl_err_t sl_file_out_flush(sl_output_t *out, void *state, int sync);
-void sl_file_out_close(sl_output_t *out, void *state);
+sl_err_t file_out_open_fd(sl_output_t *out, int fd, void **statep);
+sl_err_t file_out_send(sl_output_t *out, void *state, sl_record_t *rec);
+sl_err_t file_out_flush(sl_output_t *out, void *state, int sync);
+void file_out_close(sl_output_t *out, void *state);
 
 /* Writes rec as one JSON object line (payload as a string when it is valid UTF-8 JSON text is
  * not assumed: payload is escaped as a JSON string) into sb. */
 struct sl_sb;
-void sl_file_format_json(struct sl_sb *sb, const sl_record_t *rec);
+void file_format_json(struct sl_sb *sb, const sl_record_t *rec);
 
 #endif

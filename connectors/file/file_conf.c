@@ -13,9 +13,9 @@
 #include "sluice/log.h"
 #include "util_str.h"
 
-#define FO(f) offsetof(sl_file_stream_conf_t, f)
+#define FO(f) offsetof(file_stream_conf_t, f)
 
-const sl_prop_t sl_file_stream_props[] = {
+const sl_prop_t file_stream_props[] = {
     {"path", SL_PROP_STRING, FO(path), "", 0, 0, NULL, 0,
      "File or directory to read, or file to append to. Empty: the stream name is the path."},
     {"include", SL_PROP_STRING, FO(include), "*", 0, 0, NULL, 0,
@@ -66,9 +66,9 @@ static int is_secret(const sl_conf_t *conf, const char *key) {
  * directory a program creates later), but only in a directory that exists: a path whose
  * directory is missing too is far more often a typo than something about to appear, and would
  * wait forever without a word. */
-int sl_file_stream_check(sl_conf_t *conf, const char *const *prefixes, void *stream_conf,
-                         int input) {
-    const sl_file_stream_conf_t *c = stream_conf;
+int file_stream_check(sl_conf_t *conf, const char *const *prefixes, void *stream_conf,
+                      int input) {
+    const file_stream_conf_t *c = stream_conf;
     const char *p0 = prefixes && prefixes[0] ? prefixes[0] : "";
     const char *s = strstr(p0, ".streams."), *path = c->path;
     char key[512], stream[256], dir[4096];
@@ -78,7 +78,7 @@ int sl_file_stream_check(sl_conf_t *conf, const char *const *prefixes, void *str
 
     if (!input)
         return 0;
-    set = sl_conf_user_key(conf, sl_file_stream_props, prefixes, "path", key, sizeof(key));
+    set = sl_conf_user_key(conf, file_stream_props, prefixes, "path", key, sizeof(key));
     if (!path || !*path) { /* the stream's name is the path */
         size_t n = s ? strlen(s + 9) : 0;
         snprintf(stream, sizeof(stream), "%.*s", n ? (int)n - 1 : 0, s ? s + 9 : "");

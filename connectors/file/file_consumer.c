@@ -144,7 +144,7 @@ sl_line_t sl_linereader_next(sl_linereader_t *lr, int at_eof_final, size_t *off,
 
 /* --- discovery ----------------------------------------------------------------------------- */
 
-static const char *stream_path(const sl_file_stream_conf_t *c, const char *stream) {
+static const char *stream_path(const file_stream_conf_t *c, const char *stream) {
     return c->path && *c->path ? c->path : stream;
 }
 
@@ -152,8 +152,8 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-sl_err_t sl_file_discover(sl_input_t *in) {
-    const sl_file_stream_conf_t *c = sl_input_stream_conf(in);
+sl_err_t file_discover(sl_input_t *in) {
+    const file_stream_conf_t *c = sl_input_stream_conf(in);
     const char *path = stream_path(c, sl_input_stream(in));
     struct stat stbuf;
     sl_err_t err = SL_OK;
@@ -210,7 +210,7 @@ done:
 
 typedef struct fpart {
     sl_linereader_t lr;
-    const sl_file_stream_conf_t *c;
+    const file_stream_conf_t *c;
     ino_t ino;
     int64_t skip_at; /* resume: the checkpointed line to verify and skip, or -1 */
 } fpart_t;
@@ -244,7 +244,7 @@ static int open_at(sl_part_t *part, fpart_t *fp, int64_t pos) {
     return 0;
 }
 
-sl_err_t sl_file_part_open(sl_part_t *part, const char *offset, int64_t subseq, void **statep) {
+sl_err_t file_part_open(sl_part_t *part, const char *offset, int64_t subseq, void **statep) {
     fpart_t *fp = calloc(1, sizeof(*fp));
     int64_t pos = 0;
     (void)subseq;
@@ -292,7 +292,7 @@ static void check_rotation(sl_part_t *part, fpart_t *fp) {
     }
 }
 
-sl_poll_t sl_file_part_poll(sl_part_t *part, void *state, int max) {
+sl_poll_t file_part_poll(sl_part_t *part, void *state, int max) {
     fpart_t *fp = state;
     char offbuf[32];
     size_t off, len;
@@ -338,7 +338,7 @@ sl_poll_t sl_file_part_poll(sl_part_t *part, void *state, int max) {
     return SL_POLL_MORE;
 }
 
-void sl_file_part_close(sl_part_t *part, void *state) {
+void file_part_close(sl_part_t *part, void *state) {
     fpart_t *fp = state;
     (void)part;
     if (!fp)

@@ -23,7 +23,7 @@
 
 typedef struct fout {
     int fd;
-    const sl_file_stream_conf_t *c;
+    const file_stream_conf_t *c;
     sl_sb_t buf;
     sl_record_t **pending;
     int npending, cap;
@@ -46,7 +46,7 @@ static void linger_cb(evutil_socket_t fd, short what, void *arg) {
         sl_output_abort(fo->out, "%s", why);
 }
 
-sl_err_t sl_file_out_open_fd(sl_output_t *out, int fd, void **statep) {
+sl_err_t file_out_open_fd(sl_output_t *out, int fd, void **statep) {
     fout_t *fo = calloc(1, sizeof(*fo));
     if (!fo) {
         close(fd);
@@ -100,8 +100,8 @@ static sl_err_t repair_tail(sl_output_t *out, int fd, const char *path) {
     return SL_OK;
 }
 
-sl_err_t sl_file_out_open(sl_output_t *out, void **statep) {
-    const sl_file_stream_conf_t *c = sl_output_stream_conf(out);
+sl_err_t file_out_open(sl_output_t *out, void **statep) {
+    const file_stream_conf_t *c = sl_output_stream_conf(out);
     const char *path = c->path && *c->path ? c->path : sl_output_stream(out);
     int fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0)
@@ -111,7 +111,7 @@ sl_err_t sl_file_out_open(sl_output_t *out, void **statep) {
         close(fd);
         return SL_ERR_IO;
     }
-    return sl_file_out_open_fd(out, fd, statep);
+    return file_out_open_fd(out, fd, statep);
 }
 
 static void json_str(sl_sb_t *sb, const char *s, size_t n) {
@@ -138,7 +138,7 @@ static void json_str(sl_sb_t *sb, const char *s, size_t n) {
     sl_sb_putc(sb, '"');
 }
 
-void sl_file_format_json(sl_sb_t *sb, const sl_record_t *rec) {
+void file_format_json(sl_sb_t *sb, const sl_record_t *rec) {
     const sl_source_t *src = sl_record_source(rec);
     size_t len, klen;
     const char *data = sl_record_data(rec, &len), *key = sl_record_key(rec, &klen);
@@ -172,7 +172,7 @@ void sl_file_format_json(sl_sb_t *sb, const sl_record_t *rec) {
     sl_sb_printf(sb, ",\"subseq\":%" PRId64 "}", src->subseq);
 }
 
-sl_err_t sl_file_out_send(sl_output_t *out, void *state, sl_record_t *rec) {
+sl_err_t file_out_send(sl_output_t *out, void *state, sl_record_t *rec) {
     fout_t *fo = state;
     size_t len;
     const void *data;
@@ -186,7 +186,7 @@ sl_err_t sl_file_out_send(sl_output_t *out, void *state, sl_record_t *rec) {
         fo->cap = cap;
     }
     if (fo->c->format == 1) {
-        sl_file_format_json(&fo->buf, rec);
+        file_format_json(&fo->buf, rec);
     } else {
         data = sl_record_data(rec, &len);
         sl_sb_append(&fo->buf, data, len);
@@ -196,7 +196,7 @@ sl_err_t sl_file_out_send(sl_output_t *out, void *state, sl_record_t *rec) {
         return sl_output_fail(out, "out of memory");
     fo->pending[fo->npending++] = rec;
     if ((int64_t)fo->buf.len >= fo->c->write_buffer)
-        return sl_file_out_flush(out, state, 1);
+        return file_out_flush(out, state, 1);
     if (!fo->linger_armed) {
         struct timeval tv = {(time_t)(fo->c->write_linger_ms / 1000),
                              (suseconds_t)((fo->c->write_linger_ms % 1000) * 1000)};
@@ -239,7 +239,7 @@ static sl_err_t write_buffered(fout_t *fo, char *why, size_t whylen) {
     return err;
 }
 
-sl_err_t sl_file_out_flush(sl_output_t *out, void *state, int sync) {
+sl_err_t file_out_flush(sl_output_t *out, void *state, int sync) {
     char why[256];
     (void)sync;
     if (write_buffered(state, why, sizeof(why)) != SL_OK)
@@ -247,12 +247,12 @@ sl_err_t sl_file_out_flush(sl_output_t *out, void *state, int sync) {
     return SL_OK;
 }
 
-void sl_file_out_close(sl_output_t *out, void *state) {
+void file_out_close(sl_output_t *out, void *state) {
     fout_t *fo = state;
     if (!fo)
         return;
     if (fo->npending)
-        sl_file_out_flush(out, fo, 1);
+        file_out_flush(out, fo, 1);
     if (fo->linger_ev)
         event_free(fo->linger_ev);
     close(fo->fd);

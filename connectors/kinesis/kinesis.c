@@ -502,7 +502,7 @@ typedef struct ext_lease {
 typedef struct ext_run {
     struct event_base *base;
     struct event *timer;
-    sl_lease_table_t *lt;
+    kin_lease_table_t *lt;
     const char *system, *stream, *partition;
     int how;
     sl_ckpt_list_cb cb;
@@ -527,7 +527,7 @@ static void ext_fail(ext_run_t *r, sl_err_t err, const char *msg) {
     }
 }
 
-static void ext_deleted(void *opaque, sl_lease_result_t *res) {
+static void ext_deleted(void *opaque, kin_lease_result_t *res) {
     ext_run_t *r = opaque;
     if (res->err == SL_OK || res->err == SL_ERR_NOENT) {
         r->n++;
@@ -550,8 +550,8 @@ static void ext_delete_all(ext_run_t *r) {
         ext_lease_t *e = &r->v[i];
         if (e->gone)
             continue;
-        if (sl_lease_table_delete(r->lt, e->key, e->bad || force ? -1 : e->last, ext_deleted,
-                                  r) == SL_OK)
+        if (kin_lease_table_delete(r->lt, e->key, e->bad || force ? -1 : e->last, ext_deleted,
+                                   r) == SL_OK)
             r->pending++;
         else
             ext_fail(r, SL_ERR_NOMEM, "cannot start a DeleteItem");
@@ -591,25 +591,25 @@ static ext_lease_t *ext_find(ext_run_t *r, const char *key) {
     return NULL;
 }
 
-static void ext_listed(void *opaque, sl_lease_result_t *res);
+static void ext_listed(void *opaque, kin_lease_result_t *res);
 
 static void ext_poll(evutil_socket_t fd, short what, void *arg) {
     ext_run_t *r = arg;
     (void)fd;
     (void)what;
-    if (sl_lease_table_list(r->lt, ext_listed, r) != SL_OK) {
+    if (kin_lease_table_list(r->lt, ext_listed, r) != SL_OK) {
         ext_fail(r, SL_ERR_NOMEM, "cannot start a Scan");
         event_base_loopbreak(r->base);
     }
 }
 
 /* One watch read: which counters moved, and is the watch over. */
-static void ext_watch(ext_run_t *r, sl_lease_result_t *res) {
+static void ext_watch(ext_run_t *r, kin_lease_result_t *res) {
     int undecided = 0;
     for (size_t i = 0; i < r->nv; i++)
         r->v[i].gone = !r->v[i].bad;
     for (size_t i = 0; i < res->n_leases; i++) {
-        sl_lease_t *l = res->leases[i];
+        kin_lease_t *l = res->leases[i];
         ext_lease_t *e = ext_find(r, l->key);
         if (!e)
             continue; /* new since the first read: a worker created it; the others tell */
@@ -634,7 +634,7 @@ static void ext_watch(ext_run_t *r, sl_lease_result_t *res) {
     evtimer_add(r->timer, &tv);
 }
 
-static void ext_first_read(ext_run_t *r, sl_lease_result_t *res) {
+static void ext_first_read(ext_run_t *r, kin_lease_result_t *res) {
     size_t owned = 0;
     r->v = calloc(res->n_leases + res->n_bad + 1, sizeof(*r->v));
     if (!r->v) {
@@ -643,7 +643,7 @@ static void ext_first_read(ext_run_t *r, sl_lease_result_t *res) {
         return;
     }
     for (size_t i = 0; i < res->n_leases; i++) {
-        sl_lease_t *l = res->leases[i];
+        kin_lease_t *l = res->leases[i];
         if (r->partition && strcmp(r->partition, l->key) != 0)
             continue;
         ext_lease_t *e = &r->v[r->nv];
@@ -658,7 +658,7 @@ static void ext_first_read(ext_run_t *r, sl_lease_result_t *res) {
         r->nv++;
     }
     for (size_t i = 0; i < res->n_bad; i++) {
-        const sl_lease_bad_t *b = &res->bad[i];
+        const kin_lease_bad_t *b = &res->bad[i];
         if (!b->key || (r->partition && strcmp(r->partition, b->key) != 0))
             continue;
         if (!(r->v[r->nv].key = sl_strdup(b->key))) {
@@ -684,10 +684,10 @@ static void ext_first_read(ext_run_t *r, sl_lease_result_t *res) {
     ext_watch(r, res);
 }
 
-static void ext_list_rows(ext_run_t *r, sl_lease_result_t *res) {
+static void ext_list_rows(ext_run_t *r, kin_lease_result_t *res) {
     sl_ckpt_t cp;
     for (size_t i = 0; i < res->n_leases; i++) {
-        sl_lease_t *l = res->leases[i];
+        kin_lease_t *l = res->leases[i];
         if (r->partition && strcmp(r->partition, l->key) != 0)
             continue;
         memset(&cp, 0, sizeof(cp));
@@ -713,7 +713,7 @@ static void ext_list_rows(ext_run_t *r, sl_lease_result_t *res) {
             r->cb(r->opaque, &cp);
     }
     for (size_t i = 0; i < res->n_bad; i++) {
-        const sl_lease_bad_t *b = &res->bad[i];
+        const kin_lease_bad_t *b = &res->bad[i];
         if (r->partition && (!b->key || strcmp(r->partition, b->key) != 0))
             continue;
         memset(&cp, 0, sizeof(cp));
@@ -732,7 +732,7 @@ static void ext_list_rows(ext_run_t *r, sl_lease_result_t *res) {
     event_base_loopbreak(r->base);
 }
 
-static void ext_listed(void *opaque, sl_lease_result_t *res) {
+static void ext_listed(void *opaque, kin_lease_result_t *res) {
     ext_run_t *r = opaque;
     if (res->err != SL_OK) {
         ext_fail(r, res->err, res->msg ? res->msg : sl_err_str(res->err));
@@ -781,11 +781,11 @@ static sl_err_t kin_ext_checkpoints(sl_input_t *in, int how, const char *partiti
         kin_clients_new(sl_input_conf(in), sl_input_prefixes(in), kc, r.base, 0, &http, &creds,
                         errstr, errlen) != SL_OK ||
         !(ddb = dynamodb_client(http, creds, kc, errstr, errlen)) ||
-        !(r.lt = sl_lease_table_new(ddb, r.base, table, errstr, errlen))) {
+        !(r.lt = kin_lease_table_new(ddb, r.base, table, errstr, errlen))) {
         err = SL_ERR_IO;
         goto out;
     }
-    if (sl_lease_table_list(r.lt, ext_listed, &r) != SL_OK) {
+    if (kin_lease_table_list(r.lt, ext_listed, &r) != SL_OK) {
         snprintf(errstr, errlen, "cannot list lease table %s", table);
         err = SL_ERR_IO;
         goto out;
@@ -795,7 +795,7 @@ static sl_err_t kin_ext_checkpoints(sl_input_t *in, int how, const char *partiti
         err = r.refused ? SL_ERR_STATE : SL_ERR_IO;
     *n = r.n;
 out:
-    sl_lease_table_destroy(r.lt);
+    kin_lease_table_destroy(r.lt);
     if (r.timer)
         event_free(r.timer);
     for (size_t i = 0; i < r.nv; i++) {

@@ -3,9 +3,14 @@
  *
  *   kinesis_conf.c   the stream property table (sluice names + Flink, Pulsar, Samza/KCL aliases)
  *                    and the checks that need more than one key
- *   kinesis_api.c    the Kinesis calls the consumer makes (ListShards, DescribeStreamSummary,
- *                    GetShardIterator, GetRecords) as request builders and strict response
- *                    parsers, plus sequence-number and timestamp helpers
+ *   kinesis_seq.c    sequence numbers compared as numbers (kinesis_seq.h)
+ *   kinesis_datefmt.c start timestamps: epoch seconds, SimpleDateFormat, ISO 8601
+ *                    (kinesis_datefmt.h)
+ *   kinesis_json.c   strict member access on jansson answers (kinesis_json.h, private)
+ *   kinesis_shards.c ListShards / DescribeStream listings (kinesis_shards.h)
+ *   kinesis_getrecords.c GetRecords answers: the reference parser and the hot-path scanner
+ *                    (kinesis_getrecords.h)
+ *   kinesis_putrecords.c PutRecords answers for the producer (kinesis_putrecords.h)
  *   kinesis_shard.c  one shard read on a worker thread: iterator, GetRecords loop with rate
  *                    limit and backoff, KPL de-aggregation, delivery, shard end
  *   kinesis_ddb.c    DynamoDB Streams, read through the same machinery (the `dynamodbstreams`
@@ -185,92 +190,12 @@ int kin_partitioner_last_random(const kin_partitioner_t *p);
 sl_err_t kin_partitioner_run(kin_partitioner_t *p, const sl_record_t *rec, sl_partition_t *out,
                              size_t *keylen, char *errstr, size_t errlen);
 
-/* ---- the Kinesis API (kinesis_api.c) ------------------------------------------------------ */
+/* ---- the Kinesis API: sequence numbers, timestamps, ListShards, GetRecords ------------------ */
 
-/* Compares two Kinesis sequence numbers (decimal strings without sign, up to 128 digits):
- * <0, 0, >0. Numerical order (length first, then digits); leading zeros ignored. */
-int kin_seq_cmp(const char *a, const char *b);
-
-/* Whether s[0..n) is a non-empty run of decimal digits (a sequence number's form). */
-int kin_all_digits(const char *s, size_t n);
-
-/* (seq, sub) against (cseq, csub): <0, 0, >0. */
-int kin_xseq_cmp(const char *seq, int64_t sub, const char *cseq, int64_t csub);
-
-/* Parses ts as a point in time into *ms: epoch seconds (integer or with a fraction, Flink's and
- * the KCL's numeric form), or a date in the Java SimpleDateFormat pattern fmt (NULL or "": the
- * Flink default yyyy-MM-dd'T'HH:mm:ss.SSSXXX; letters supported: y M d H m s S X Z z('Z'/'UTC')
- * and quoted literals), or ISO 8601 with a zone as a fallback when fmt is the default. Returns
- * SL_OK or SL_ERR_INVAL with errstr naming what did not match. */
-sl_err_t kin_parse_time(const char *ts, const char *fmt, int64_t *ms, char *errstr,
-                        size_t errlen);
-
-/* A shard as ListShards describes it. Strings owned. */
-typedef struct kin_shard_info {
-    char *id;
-    char *parent;           /* NULL when none */
-    char *adjacent_parent;  /* NULL when none */
-    char *start_hash, *end_hash; /* decimal */
-    char *start_seq;        /* SequenceNumberRange.StartingSequenceNumber */
-    char *end_seq;          /* NULL while the shard is open */
-} kin_shard_info_t;
-
-void kin_shard_info_free(kin_shard_info_t *s); /* the members; accepts NULL */
-void kin_shard_list_free(kin_shard_info_t *s, size_t n); /* members and the array */
-
-/* Lists every shard of the stream (all pages: NextToken, MaxResults 1000), by name or ARN (one
- * of them non-empty), with filter_type NULL (all shards) or a ShardFilter Type
- * ("AT_TRIM_HORIZON", "AT_LATEST", "FROM_TIMESTAMP" with ts_ms). retry: the call's policy.
- * cb gets the shards (it may take ownership by setting *shards to NULL) or an error. */
-typedef void (*kin_list_cb)(void *opaque, sl_err_t err, const char *msg,
-                            kin_shard_info_t **shards, size_t n);
-sl_err_t kin_list_shards(sl_aws_client_t *c, const char *stream, const char *arn,
-                         const char *filter_type, int64_t ts_ms, const sl_retry_policy_t *retry,
-                         kin_list_cb cb, void *opaque);
-/* The same for a DynamoDB stream (DescribeStream, paged by LastEvaluatedShardId): the shards
- * have no hash key range. */
-sl_err_t kin_ddb_list_shards(sl_aws_client_t *c, const char *arn, const sl_retry_policy_t *retry,
-                             kin_list_cb cb, void *opaque);
-/* Cancels what kin_list_shards or kin_ddb_list_shards started for opaque (no callback). */
-void kin_list_shards_cancel(sl_aws_client_t *c, void *opaque);
-
-/* One record of a GetRecords answer, pointing into kin_records_t's decoded data. */
-typedef struct kin_record {
-    const char *seq;          /* SequenceNumber */
-    const char *pk;           /* PartitionKey */
-    size_t pklen;
-    size_t off, len;          /* the decoded Data in kin_records_t.buf */
-    int64_t arrival_ms;       /* ApproximateArrivalTimestamp (ms) */
-    const char *encryption;   /* EncryptionType ("KMS") or NULL */
-    const char *event_name;   /* DynamoDB Streams: eventName (INSERT, MODIFY, REMOVE) */
-} kin_record_t;
-
-/* A parsed GetRecords answer. buf holds every record's decoded Data back to back (one
- * allocation, shared with the records delivered from it). */
-typedef struct kin_records {
-    kin_record_t *recs;
-    size_t n;
-    sl_buf_t *buf;            /* one reference owned here */
-    char *next_iterator;      /* NULL: the shard is closed and fully read */
-    int64_t millis_behind;    /* -1 when absent */
-    kin_shard_info_t *children; /* ChildShards (id, parents, hash range), NULL when absent */
-    size_t n_children;
-    char *strings;            /* storage of seq/pk/encryption strings */
-} kin_records_t;
-
-void kin_records_free(kin_records_t *r); /* members, not r; accepts NULL */
-
-/* Parses a GetRecords result object (borrowed) strictly into *out (zeroed first): every field
- * with its JSON type, Data valid base64. SL_ERR_INVAL with errstr naming the record and field. */
-sl_err_t kin_parse_get_records(const json_t *res, kin_records_t *out, char *errstr,
-                               size_t errlen);
-
-/* The same for the answer's bytes body[0..len) (borrowed; any bytes, no NUL needed), without a
- * JSON document: accepts exactly what json_loadb() accepts (else SL_ERR_INVAL, "malformed JSON
- * at byte N: ...") and otherwise gives kin_parse_get_records()'s result, field for field and
- * message for message. The GetRecords hot path (kinesis_shard.c). */
-sl_err_t kin_scan_get_records(const char *body, size_t len, kin_records_t *out, char *errstr,
-                              size_t errlen);
+#include "kinesis_datefmt.h"
+#include "kinesis_getrecords.h"
+#include "kinesis_seq.h"
+#include "kinesis_shards.h"
 
 /* ---- DynamoDB Streams (kinesis_ddb.c) ----------------------------------------------------- */
 
@@ -382,24 +307,8 @@ sl_err_t kin_sink_send(sl_output_t *out, void *state, sl_record_t *rec);
 sl_err_t kin_sink_flush(sl_output_t *out, void *state, int sync);
 void kin_sink_close(sl_output_t *out, void *state);
 
-/* Parses a PutRecords answer body[0..len) for n entries into codes[i] (NULL: stored, with its
- * shard id copied into shards[i] when shards is not NULL, room SL_KIN_SHARD_ID_MAX each; else the
- * ErrorCode, copied into codes storage) and *failed (FailedRecordCount). SL_ERR_INVAL with errstr
- * when the answer is malformed or does not hold exactly n results. */
-#define SL_KIN_SHARD_ID_MAX 128
-#define SL_KIN_CODE_MAX 96
-sl_err_t kin_parse_put_records(const char *body, size_t len, size_t n, char (*codes)[SL_KIN_CODE_MAX],
-                               char (*shards)[SL_KIN_SHARD_ID_MAX], size_t *failed,
-                               char *errstr, size_t errlen);
-/* Its two halves: the scanner for answers as Kinesis writes them (0, or 1 when it cannot vouch
- * for the answer: nothing decided), and the strict jansson reader that decides the rest and words
- * the errors. kin_parse_put_records() is scanner, else reader; a fuzz target holds them equal. */
-int kin_scan_put_records(const char *body, size_t len, size_t n, char (*codes)[SL_KIN_CODE_MAX],
-                         char (*shards)[SL_KIN_SHARD_ID_MAX], size_t *failed);
-sl_err_t kin_parse_put_records_json(const char *body, size_t len, size_t n,
-                                    char (*codes)[SL_KIN_CODE_MAX],
-                                    char (*shards)[SL_KIN_SHARD_ID_MAX], size_t *failed,
-                                    char *errstr, size_t errlen);
+/* PutRecords answers: kinesis_putrecords.h */
+#include "kinesis_putrecords.h"
 
 /* Posts m (ownership passes) to the coordinator. Any thread. */
 void kin_input_post(kin_input_t *k, kin_msg_t *m);

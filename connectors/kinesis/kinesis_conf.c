@@ -789,7 +789,7 @@ int kin_sink_check(sl_conf_t *conf, const char *const *prefixes, kin_conf_t *kc)
     KEY("sink.partitioner.fields", k2);
     kin_partitioner_check(conf, k1, k2, sc);
     check_backoff(conf, prefixes, &sc->retry, "sink.retry");
-    if (sc->agg && sc->agg_max_size > SL_KPL_MAX_RECORD_BYTES)
+    if (sc->agg && sc->agg_max_size > KPL_MAX_RECORD_BYTES)
         sl_conf_error(conf, KEY("sink.aggregation.max-size", k1),
                       "an aggregated record cannot exceed Kinesis' 1 MiB per record");
     return sl_conf_error_count(conf) - before;

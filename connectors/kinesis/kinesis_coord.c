@@ -50,7 +50,7 @@ enum op {
 typedef struct clease {
     struct kin_coord *c;
     char *key;
-    sl_lease_t *lease;       /* last known item (NULL: not in the table, or sqlite store) */
+    kin_lease_t *lease;       /* last known item (NULL: not in the table, or sqlite store) */
     int64_t seen_counter;
     int64_t changed_ms;      /* monotonic time the counter last moved (our clock) */
     uint64_t mod_gen;        /* coordinator generation of our last completed write */
@@ -86,7 +86,7 @@ typedef struct clease {
 struct kin_coord {
     kin_input_t *k;
     const kin_conf_t *kc;
-    sl_lease_table_t *lt;    /* NULL: sqlite store */
+    kin_lease_table_t *lt;    /* NULL: sqlite store */
     char *worker_id;
     char *table;
     clease_t **leases;
@@ -161,7 +161,7 @@ static void strv_free(char **v, size_t n) {
 }
 
 static void clease_free(clease_t *l) {
-    sl_lease_free(l->lease);
+    kin_lease_free(l->lease);
     free(l->key);
     free(l->ck_seq);
     strv_free(l->children, l->n_children);
@@ -171,8 +171,8 @@ static void clease_free(clease_t *l) {
     free(l);
 }
 
-static void set_lease(clease_t *l, sl_lease_t *lease) {
-    sl_lease_free(l->lease);
+static void set_lease(clease_t *l, kin_lease_t *lease) {
+    kin_lease_free(l->lease);
     l->lease = lease;
     if (lease) {
         if (lease->counter != l->seen_counter)
@@ -217,7 +217,7 @@ static void lose(kin_coord_t *c, clease_t *l, const char *why) {
 
 /* ---- operations on one lease --------------------------------------------------------------- */
 
-static void op_done(void *opaque, sl_lease_result_t *res);
+static void op_done(void *opaque, kin_lease_result_t *res);
 
 static void begin(clease_t *l, enum op op) {
     l->busy = 1;
@@ -226,26 +226,26 @@ static void begin(clease_t *l, enum op op) {
 
 static void start_get(kin_coord_t *c, clease_t *l) {
     begin(l, OP_GET);
-    if (sl_lease_table_get(c->lt, l->key, op_done, l) != SL_OK)
+    if (kin_lease_table_get(c->lt, l->key, op_done, l) != SL_OK)
         l->busy = 0;
 }
 
 static void write_checkpoint(kin_coord_t *c, clease_t *l) {
     begin(l, OP_CHECKPOINT);
-    if (sl_lease_table_checkpoint(c->lt, l->key, l->seen_counter, c->worker_id, l->ck_seq,
-                                  l->ck_sub, op_done, l) != SL_OK)
+    if (kin_lease_table_checkpoint(c->lt, l->key, l->seen_counter, c->worker_id, l->ck_seq,
+                                   l->ck_sub, op_done, l) != SL_OK)
         l->busy = 0;
 }
 
 static void write_shard_end(kin_coord_t *c, clease_t *l) {
     begin(l, OP_SHARD_END);
     if (l->n_children) {
-        if (sl_lease_table_shard_end(c->lt, l->key, l->seen_counter, c->worker_id,
-                                     (const char *const *)l->children, l->n_children, op_done,
-                                     l) != SL_OK)
+        if (kin_lease_table_shard_end(c->lt, l->key, l->seen_counter, c->worker_id,
+                                      (const char *const *)l->children, l->n_children, op_done,
+                                      l) != SL_OK)
             l->busy = 0;
-    } else if (sl_lease_table_checkpoint(c->lt, l->key, l->seen_counter, c->worker_id,
-                                         SENT_SHARD_END, 0, op_done, l) != SL_OK) {
+    } else if (kin_lease_table_checkpoint(c->lt, l->key, l->seen_counter, c->worker_id,
+                                          SENT_SHARD_END, 0, op_done, l) != SL_OK) {
         l->busy = 0;
     }
 }
@@ -256,7 +256,7 @@ static void handle_lost_race(kin_coord_t *c, clease_t *l, enum op op) {
     start_get(c, l);
 }
 
-static void after_get(kin_coord_t *c, clease_t *l, sl_lease_result_t *res) {
+static void after_get(kin_coord_t *c, clease_t *l, kin_lease_result_t *res) {
     if (res->err == SL_ERR_NOENT) {
         l->in_table = 0;
         set_lease(l, NULL);
@@ -284,7 +284,7 @@ static void after_get(kin_coord_t *c, clease_t *l, sl_lease_result_t *res) {
     }
 }
 
-static void op_done(void *opaque, sl_lease_result_t *res) {
+static void op_done(void *opaque, kin_lease_result_t *res) {
     clease_t *l = opaque;
     kin_coord_t *c = l->c;
     enum op op = l->op;
@@ -555,7 +555,7 @@ static char **strv_of(const char *a, const char *b, size_t *n) {
 }
 
 static void create_lease(kin_coord_t *c, clease_t *l, const kin_shard_info_t *sh, int how) {
-    sl_lease_t lease;
+    kin_lease_t lease;
     char *parents[2];
     size_t np = 0;
 
@@ -572,7 +572,7 @@ static void create_lease(kin_coord_t *c, clease_t *l, const kin_shard_info_t *sh
     lease.starting_hash_key = sh->start_hash;
     lease.ending_hash_key = sh->end_hash;
     begin(l, OP_CREATE);
-    if (sl_lease_table_create(c->lt, &lease, op_done, l) != SL_OK)
+    if (kin_lease_table_create(c->lt, &lease, op_done, l) != SL_OK)
         l->busy = 0;
 }
 
@@ -807,7 +807,7 @@ out:
 static void take(kin_coord_t *c, clease_t *l) {
     const char *old = owner_of(l);
     begin(l, OP_TAKE);
-    if (sl_lease_table_take(c->lt, l->key, l->seen_counter, old, c->worker_id, op_done, l) !=
+    if (kin_lease_table_take(c->lt, l->key, l->seen_counter, old, c->worker_id, op_done, l) !=
         SL_OK)
         l->busy = 0;
 }
@@ -869,7 +869,7 @@ static void cleanup(kin_coord_t *c, clease_t *l) {
             return;
     }
     begin(l, OP_DELETE);
-    if (sl_lease_table_delete(c->lt, l->key, l->seen_counter, op_done, l) != SL_OK)
+    if (kin_lease_table_delete(c->lt, l->key, l->seen_counter, op_done, l) != SL_OK)
         l->busy = 0;
 }
 
@@ -885,11 +885,11 @@ static int bad_known(const kin_coord_t *c, const char *item) {
  * resume a shard another worker holds, or from the wrong position. They stay as they are, their
  * shards unread here (children wait for them as for any unfinished parent), until someone
  * repairs or deletes the item. One warning per item content, not one per listing. */
-static void note_bad_items(kin_coord_t *c, const sl_lease_bad_t *bad, size_t n) {
+static void note_bad_items(kin_coord_t *c, const kin_lease_bad_t *bad, size_t n) {
     char **now = n ? calloc(n, sizeof(*now)) : NULL;
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
-        const sl_lease_bad_t *b = &bad[i];
+        const kin_lease_bad_t *b = &bad[i];
         clease_t *l;
         if (!bad_known(c, b->item))
             sl_log(SL_LOG_WARN, "kinesis", "stream %s: lease table %s: item %s%s skipped: %s "
@@ -912,7 +912,7 @@ static void note_bad_items(kin_coord_t *c, const sl_lease_bad_t *bad, size_t n) 
     c->n_bad_items = kept;
 }
 
-static void scanned(void *opaque, sl_lease_result_t *res) {
+static void scanned(void *opaque, kin_lease_result_t *res) {
     kin_coord_t *c = opaque;
     c->scanning = 0;
     if (c->scan_again) {
@@ -933,7 +933,7 @@ static void scanned(void *opaque, sl_lease_result_t *res) {
                  "item(s)", c->k->stream, c->table, res->n_leases, res->n_bad);
     note_bad_items(c, res->bad, res->n_bad);
     for (size_t i = 0; i < res->n_leases; i++) {
-        sl_lease_t *lease = res->leases[i];
+        kin_lease_t *lease = res->leases[i];
         clease_t *l = get_or_add(c, lease->key);
         if (!l)
             continue;
@@ -974,7 +974,7 @@ static void scan(kin_coord_t *c) {
         return;
     }
     c->scan_gen = c->gen;
-    if (sl_lease_table_list(c->lt, scanned, c) == SL_OK)
+    if (kin_lease_table_list(c->lt, scanned, c) == SL_OK)
         c->scanning = 1;
 }
 
@@ -1005,7 +1005,7 @@ static void pump(kin_coord_t *c) {
             write_checkpoint(c, l);
         } else if (l->release_pending && !l->ck_dirty && !l->running) {
             begin(l, OP_EVICT);
-            if (sl_lease_table_evict(c->lt, l->key, c->worker_id, op_done, l) != SL_OK) {
+            if (kin_lease_table_evict(c->lt, l->key, c->worker_id, op_done, l) != SL_OK) {
                 l->busy = 0;
                 l->release_pending = 0;
             }
@@ -1038,7 +1038,7 @@ static void renew_cb(evutil_socket_t fd, short what, void *arg) {
         if (l->busy)
             continue;
         begin(l, OP_RENEW);
-        if (sl_lease_table_renew(c->lt, l->key, l->seen_counter, c->worker_id, op_done, l) !=
+        if (kin_lease_table_renew(c->lt, l->key, l->seen_counter, c->worker_id, op_done, l) !=
             SL_OK)
             l->busy = 0;
     }
@@ -1164,7 +1164,7 @@ static void start_again(kin_coord_t *c) {
     event_add(c->describe_ev, &tv);
 }
 
-static void ensured(void *opaque, sl_lease_result_t *res) {
+static void ensured(void *opaque, kin_lease_result_t *res) {
     kin_coord_t *c = opaque;
     struct timeval tv;
     if (res->err == SL_ERR_RETRY || res->err == SL_ERR_IO) {
@@ -1244,7 +1244,7 @@ kin_coord_t *kin_coord_new(kin_input_t *k, char *errstr, size_t errlen) {
         return NULL;
     }
     if (k->store == KIN_STORE_DYNAMODB &&
-        !(c->lt = sl_lease_table_new(k->dynamodb, base, c->table, errstr, errlen))) {
+        !(c->lt = kin_lease_table_new(k->dynamodb, base, c->table, errstr, errlen))) {
         kin_coord_destroy(c);
         return NULL;
     }
@@ -1261,7 +1261,7 @@ static void begin_leasing(kin_coord_t *c) {
     }
     sl_log(SL_LOG_INFO, "kinesis", "stream %s: worker %s, lease table %s", c->k->stream,
            c->worker_id, c->table);
-    if (sl_lease_table_ensure(c->lt, c->kc->create_table, ensured, c) != SL_OK)
+    if (kin_lease_table_ensure(c->lt, c->kc->create_table, ensured, c) != SL_OK)
         sl_input_abort(c->k->in, "cannot start checking lease table %s", c->table);
 }
 
@@ -1433,7 +1433,7 @@ void kin_coord_stop(kin_coord_t *c) {
 void kin_coord_destroy(kin_coord_t *c) {
     if (!c)
         return;
-    sl_lease_table_destroy(c->lt);
+    kin_lease_table_destroy(c->lt);
     kin_list_shards_cancel(c->k->kinesis, c);
     if (c->renew_ev)
         event_free(c->renew_ev);

@@ -19,7 +19,7 @@
 #include "util_pb.h"
 #include "util_str.h"
 
-const uint8_t sl_kpl_magic[SL_KPL_MAGIC_LEN] = {0xF3, 0x89, 0x9A, 0xC2};
+const uint8_t kpl_magic[KPL_MAGIC_LEN] = {0xF3, 0x89, 0x9A, 0xC2};
 
 /* Field numbers of the aggregation format's messages. */
 enum {
@@ -35,19 +35,19 @@ enum {
 
 /* ---- 128-bit hash keys: four 32-bit limbs, most significant first ------------------------- */
 
-static void to_limbs(const sl_kpl_hash_t *h, uint32_t w[4]) {
+static void to_limbs(const kpl_hash_t *h, uint32_t w[4]) {
     w[0] = (uint32_t)(h->hi >> 32);
     w[1] = (uint32_t)h->hi;
     w[2] = (uint32_t)(h->lo >> 32);
     w[3] = (uint32_t)h->lo;
 }
 
-static void from_limbs(const uint32_t w[4], sl_kpl_hash_t *h) {
+static void from_limbs(const uint32_t w[4], kpl_hash_t *h) {
     h->hi = ((uint64_t)w[0] << 32) | w[1];
     h->lo = ((uint64_t)w[2] << 32) | w[3];
 }
 
-int sl_kpl_hash_parse(const char *s, size_t len, sl_kpl_hash_t *out) {
+int kpl_hash_parse(const char *s, size_t len, kpl_hash_t *out) {
     uint32_t w[4] = {0, 0, 0, 0};
     size_t i = 0;
     int neg = 0, over = 0;
@@ -80,9 +80,9 @@ int sl_kpl_hash_parse(const char *s, size_t len, sl_kpl_hash_t *out) {
     return 0;
 }
 
-void sl_kpl_hash_format(const sl_kpl_hash_t *h, char *out) {
+void kpl_hash_format(const kpl_hash_t *h, char *out) {
     uint32_t w[4];
-    char tmp[SL_KPL_HASH_STR_MAX];
+    char tmp[KPL_HASH_STR_MAX];
     size_t n = 0;
 
     to_limbs(h, w);
@@ -100,7 +100,7 @@ void sl_kpl_hash_format(const sl_kpl_hash_t *h, char *out) {
     out[n] = '\0';
 }
 
-int sl_kpl_hash_cmp(const sl_kpl_hash_t *a, const sl_kpl_hash_t *b) {
+int kpl_hash_cmp(const kpl_hash_t *a, const kpl_hash_t *b) {
     if (a->hi != b->hi)
         return a->hi < b->hi ? -1 : 1;
     if (a->lo != b->lo)
@@ -108,7 +108,7 @@ int sl_kpl_hash_cmp(const sl_kpl_hash_t *a, const sl_kpl_hash_t *b) {
     return 0;
 }
 
-static void hash_from_digest(const uint8_t d[16], sl_kpl_hash_t *out) {
+static void hash_from_digest(const uint8_t d[16], kpl_hash_t *out) {
     out->hi = out->lo = 0;
     for (int i = 0; i < 8; i++) {
         out->hi = (out->hi << 8) | d[i];
@@ -116,7 +116,7 @@ static void hash_from_digest(const uint8_t d[16], sl_kpl_hash_t *out) {
     }
 }
 
-int sl_kpl_hash_of_pk(const char *pk, size_t len, sl_kpl_hash_t *out) {
+int kpl_hash_of_pk(const char *pk, size_t len, kpl_hash_t *out) {
     uint8_t d[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
     if (!EVP_Digest(pk, len, d, &dlen, EVP_md5(), NULL) || dlen != 16)
@@ -125,10 +125,10 @@ int sl_kpl_hash_of_pk(const char *pk, size_t len, sl_kpl_hash_t *out) {
     return 0;
 }
 
-sl_err_t sl_kpl_range_parse(const char *start, const char *end, sl_kpl_range_t *out) {
-    if (!start || !end || sl_kpl_hash_parse(start, strlen(start), &out->start) != 0 ||
-        sl_kpl_hash_parse(end, strlen(end), &out->end) != 0 ||
-        sl_kpl_hash_cmp(&out->start, &out->end) > 0)
+sl_err_t kpl_range_parse(const char *start, const char *end, kpl_range_t *out) {
+    if (!start || !end || kpl_hash_parse(start, strlen(start), &out->start) != 0 ||
+        kpl_hash_parse(end, strlen(end), &out->end) != 0 ||
+        kpl_hash_cmp(&out->start, &out->end) > 0)
         return SL_ERR_INVAL;
     return SL_OK;
 }
@@ -145,7 +145,7 @@ typedef struct kpl_table {
     size_t n, cap;
 } kpl_table_t;
 
-struct sl_kpl_deagg {
+struct kpl_deagg {
     EVP_MD *md;
     EVP_MD_CTX *ctx;
     kpl_table_t pks, ehks;
@@ -172,8 +172,8 @@ typedef struct kpl_rec {
     size_t data_len;
 } kpl_rec_t;
 
-sl_kpl_deagg_t *sl_kpl_deagg_new(void) {
-    sl_kpl_deagg_t *da = calloc(1, sizeof(*da));
+kpl_deagg_t *kpl_deagg_new(void) {
+    kpl_deagg_t *da = calloc(1, sizeof(*da));
     if (!da)
         goto fail;
     /* Fetched once so each digest is an init/update/final on a warm context. */
@@ -184,11 +184,11 @@ sl_kpl_deagg_t *sl_kpl_deagg_new(void) {
     da->reason = "";
     return da;
 fail:
-    sl_kpl_deagg_destroy(da);
+    kpl_deagg_destroy(da);
     return NULL;
 }
 
-void sl_kpl_deagg_destroy(sl_kpl_deagg_t *da) {
+void kpl_deagg_destroy(kpl_deagg_t *da) {
     if (!da)
         return;
     EVP_MD_CTX_free(da->ctx);
@@ -199,7 +199,7 @@ void sl_kpl_deagg_destroy(sl_kpl_deagg_t *da) {
     free(da);
 }
 
-static int md5(sl_kpl_deagg_t *da, const void *p, size_t len, uint8_t out[16]) {
+static int md5(kpl_deagg_t *da, const void *p, size_t len, uint8_t out[16]) {
     unsigned int n = 0;
     if (!EVP_DigestInit_ex(da->ctx, da->md, NULL) || !EVP_DigestUpdate(da->ctx, p, len) ||
         !EVP_DigestFinal_ex(da->ctx, out, &n) || n != 16)
@@ -269,11 +269,11 @@ static const char *rec_parse(const uint8_t *p, size_t len, kpl_rec_t *rec) {
 
 /* The sub-record's hash key is in range: 1 yes, 0 no, -1 its explicit hash key is not a
  * number, -2 MD5 failed. */
-static int rec_in_range(sl_kpl_deagg_t *da, const kpl_rec_t *rec, const sl_kpl_range_t *range) {
-    sl_kpl_hash_t h;
+static int rec_in_range(kpl_deagg_t *da, const kpl_rec_t *rec, const kpl_range_t *range) {
+    kpl_hash_t h;
     if (rec->has_ehk) {
         const kpl_slice_t *e = &da->ehks.v[rec->ehk_index];
-        int r = sl_kpl_hash_parse((const char *)e->p, e->len, &h);
+        int r = kpl_hash_parse((const char *)e->p, e->len, &h);
         if (r == -1)
             return -1;
         if (r != 0)
@@ -299,23 +299,23 @@ static int rec_in_range(sl_kpl_deagg_t *da, const kpl_rec_t *rec, const sl_kpl_r
         if (md5(da, k->p, k->len, d) < 0)
             return -2;
         hash_from_digest(d, &h);
-        in = sl_kpl_hash_cmp(&h, &range->start) >= 0 && sl_kpl_hash_cmp(&h, &range->end) <= 0;
+        in = kpl_hash_cmp(&h, &range->start) >= 0 && kpl_hash_cmp(&h, &range->end) <= 0;
         if (memo)
             *memo = in ? 1 : 2;
         return in;
     }
-    return sl_kpl_hash_cmp(&h, &range->start) >= 0 && sl_kpl_hash_cmp(&h, &range->end) <= 0;
+    return kpl_hash_cmp(&h, &range->start) >= 0 && kpl_hash_cmp(&h, &range->end) <= 0;
 }
 
-static void set_plain(sl_kpl_deagg_t *da, const char *reason) {
+static void set_plain(kpl_deagg_t *da, const char *reason) {
     da->aggregated = 0;
     da->dropped = 0;
     da->count = 1;
     da->reason = reason;
 }
 
-sl_err_t sl_kpl_deagg_load(sl_kpl_deagg_t *da, const void *data, size_t len, const char *pk,
-                           const char *ehk, const sl_kpl_range_t *range) {
+sl_err_t kpl_deagg_load(kpl_deagg_t *da, const void *data, size_t len, const char *pk,
+                        const char *ehk, const kpl_range_t *range) {
     const uint8_t *b = data;
     uint8_t digest[16];
     sl_pb_reader_t rd;
@@ -335,21 +335,21 @@ sl_err_t sl_kpl_deagg_load(sl_kpl_deagg_t *da, const void *data, size_t len, con
     sl_pb_reader_init(&da->rd, NULL, 0);
 
     /* As the KCL: magic, then more than a digest's worth of bytes after it. */
-    if (da->len < SL_KPL_MAGIC_LEN || memcmp(b, sl_kpl_magic, SL_KPL_MAGIC_LEN) != 0) {
+    if (da->len < KPL_MAGIC_LEN || memcmp(b, kpl_magic, KPL_MAGIC_LEN) != 0) {
         set_plain(da, "no KPL magic");
         return SL_OK;
     }
-    if (da->len <= SL_KPL_MAGIC_LEN + SL_KPL_DIGEST_LEN) {
+    if (da->len <= KPL_MAGIC_LEN + KPL_DIGEST_LEN) {
         set_plain(da, "too short for a KPL aggregate");
         return SL_OK;
     }
-    const uint8_t *body = b + SL_KPL_MAGIC_LEN;
-    size_t body_len = da->len - SL_KPL_MAGIC_LEN - SL_KPL_DIGEST_LEN;
+    const uint8_t *body = b + KPL_MAGIC_LEN;
+    size_t body_len = da->len - KPL_MAGIC_LEN - KPL_DIGEST_LEN;
     if (md5(da, body, body_len, digest) < 0) {
         set_plain(da, "MD5 unavailable");
         return SL_OK;
     }
-    if (memcmp(digest, body + body_len, SL_KPL_DIGEST_LEN) != 0) {
+    if (memcmp(digest, body + body_len, KPL_DIGEST_LEN) != 0) {
         set_plain(da, "KPL aggregate MD5 mismatch");
         return SL_OK;
     }
@@ -424,23 +424,23 @@ sl_err_t sl_kpl_deagg_load(sl_kpl_deagg_t *da, const void *data, size_t len, con
     return SL_OK;
 }
 
-int sl_kpl_deagg_aggregated(const sl_kpl_deagg_t *da) {
+int kpl_deagg_aggregated(const kpl_deagg_t *da) {
     return da->aggregated;
 }
 
-int sl_kpl_deagg_dropped(const sl_kpl_deagg_t *da) {
+int kpl_deagg_dropped(const kpl_deagg_t *da) {
     return da->dropped;
 }
 
-uint64_t sl_kpl_deagg_count(const sl_kpl_deagg_t *da) {
+uint64_t kpl_deagg_count(const kpl_deagg_t *da) {
     return da->count;
 }
 
-const char *sl_kpl_deagg_reason(const sl_kpl_deagg_t *da) {
+const char *kpl_deagg_reason(const kpl_deagg_t *da) {
     return da->reason;
 }
 
-int sl_kpl_deagg_next(sl_kpl_deagg_t *da, sl_kpl_subrec_t *out) {
+int kpl_deagg_next(kpl_deagg_t *da, kpl_subrec_t *out) {
     sl_pb_field_t f;
     kpl_rec_t rec;
 
@@ -568,29 +568,29 @@ static long keyset_add(kpl_keyset_t *ks, const char *s, size_t len) {
     return (long)ks->n++;
 }
 
-struct sl_kpl_agg {
+struct kpl_agg {
     size_t max_bytes, max_records;
     int raw_single;
     kpl_keyset_t pks, ehks;
     sl_sb_t pk_table, ehk_table, records; /* encoded AggregatedRecord fields 1, 2, 3 */
     size_t count;
     size_t first_pk_len;
-    sl_kpl_hash_t first_hash;
+    kpl_hash_t first_hash;
 };
 
-sl_kpl_agg_t *sl_kpl_agg_new(size_t max_bytes, size_t max_records, int raw_single) {
-    sl_kpl_agg_t *agg = calloc(1, sizeof(*agg));
+kpl_agg_t *kpl_agg_new(size_t max_bytes, size_t max_records, int raw_single) {
+    kpl_agg_t *agg = calloc(1, sizeof(*agg));
     if (!agg)
         return NULL;
-    agg->max_bytes = (max_bytes == 0 || max_bytes > SL_KPL_MAX_RECORD_BYTES)
-                         ? SL_KPL_MAX_RECORD_BYTES
+    agg->max_bytes = (max_bytes == 0 || max_bytes > KPL_MAX_RECORD_BYTES)
+                         ? KPL_MAX_RECORD_BYTES
                          : max_bytes;
     agg->max_records = max_records;
     agg->raw_single = raw_single;
     return agg;
 }
 
-void sl_kpl_agg_destroy(sl_kpl_agg_t *agg) {
+void kpl_agg_destroy(kpl_agg_t *agg) {
     if (!agg)
         return;
     keyset_free(&agg->pks);
@@ -601,7 +601,7 @@ void sl_kpl_agg_destroy(sl_kpl_agg_t *agg) {
     free(agg);
 }
 
-static void agg_clear(sl_kpl_agg_t *agg) {
+static void agg_clear(kpl_agg_t *agg) {
     keyset_clear(&agg->pks);
     keyset_clear(&agg->ehks);
     sl_sb_reset(&agg->pk_table);
@@ -610,22 +610,22 @@ static void agg_clear(sl_kpl_agg_t *agg) {
     agg->count = 0;
 }
 
-size_t sl_kpl_agg_count(const sl_kpl_agg_t *agg) {
+size_t kpl_agg_count(const kpl_agg_t *agg) {
     return agg->count;
 }
 
-static size_t agg_body_len(const sl_kpl_agg_t *agg) {
+static size_t agg_body_len(const kpl_agg_t *agg) {
     return agg->pk_table.len + agg->ehk_table.len + agg->records.len;
 }
 
-size_t sl_kpl_agg_size(const sl_kpl_agg_t *agg) {
+size_t kpl_agg_size(const kpl_agg_t *agg) {
     if (!agg->count)
         return 0;
-    return SL_KPL_MAGIC_LEN + agg_body_len(agg) + SL_KPL_DIGEST_LEN + agg->first_pk_len;
+    return KPL_MAGIC_LEN + agg_body_len(agg) + KPL_DIGEST_LEN + agg->first_pk_len;
 }
 
 /* Bytes a user record adds to the body: new table entries and its Record field. */
-static size_t rec_growth(const sl_kpl_agg_t *agg, const char *pk, size_t pk_len, const char *ehk,
+static size_t rec_growth(const kpl_agg_t *agg, const char *pk, size_t pk_len, const char *ehk,
                          size_t ehk_len, size_t data_len) {
     size_t grow = 0, inner;
     long pki = keyset_find(&agg->pks, pk, pk_len);
@@ -646,12 +646,12 @@ static size_t rec_growth(const sl_kpl_agg_t *agg, const char *pk, size_t pk_len,
     return grow + sl_pb_size_len_field(AR_RECORDS, inner);
 }
 
-size_t sl_kpl_agg_size_with(const sl_kpl_agg_t *agg, const char *pk, const char *ehk,
-                            size_t data_len) {
+size_t kpl_agg_size_with(const kpl_agg_t *agg, const char *pk, const char *ehk,
+                         size_t data_len) {
     size_t pk_len = strlen(pk), ehk_len = ehk ? strlen(ehk) : 0;
     size_t outer_pk = agg->count ? agg->first_pk_len : pk_len;
-    return SL_KPL_MAGIC_LEN + agg_body_len(agg) +
-           rec_growth(agg, pk, pk_len, ehk, ehk_len, data_len) + SL_KPL_DIGEST_LEN + outer_pk;
+    return KPL_MAGIC_LEN + agg_body_len(agg) +
+           rec_growth(agg, pk, pk_len, ehk, ehk_len, data_len) + KPL_DIGEST_LEN + outer_pk;
 }
 
 /* Characters in a UTF-8 string (continuation bytes not counted). */
@@ -662,18 +662,18 @@ static size_t utf8_chars(const char *s, size_t len) {
     return n;
 }
 
-sl_err_t sl_kpl_agg_add(sl_kpl_agg_t *agg, const char *pk, const char *ehk, const void *data,
-                        size_t data_len, char *errstr, size_t errlen) {
+sl_err_t kpl_agg_add(kpl_agg_t *agg, const char *pk, const char *ehk, const void *data,
+                     size_t data_len, char *errstr, size_t errlen) {
     size_t pk_len = pk ? strlen(pk) : 0, ehk_len = ehk ? strlen(ehk) : 0;
     size_t chars = utf8_chars(pk ? pk : "", pk_len);
-    sl_kpl_hash_t h;
+    kpl_hash_t h;
     long pki, ei = -1;
 
     if (chars < 1 || chars > 256) {
         sl_errf(errstr, errlen, "partition key must have 1 to 256 characters, not %zu", chars);
         return SL_ERR_INVAL;
     }
-    if (ehk && sl_kpl_hash_parse(ehk, ehk_len, &h) != 0) {
+    if (ehk && kpl_hash_parse(ehk, ehk_len, &h) != 0) {
         sl_errf(errstr, errlen, "explicit hash key '%.48s' is not a decimal in [0, 2^128-1]",
                 ehk);
         return SL_ERR_INVAL;
@@ -683,7 +683,7 @@ sl_err_t sl_kpl_agg_add(sl_kpl_agg_t *agg, const char *pk, const char *ehk, cons
         return SL_ERR_INVAL;
     }
     /* Alone, in an empty aggregator, it must fit; otherwise the caller flushes first. */
-    size_t alone = SL_KPL_MAGIC_LEN + SL_KPL_DIGEST_LEN + pk_len +
+    size_t alone = KPL_MAGIC_LEN + KPL_DIGEST_LEN + pk_len +
                    sl_pb_size_len_field(AR_PK_TABLE, pk_len) +
                    (ehk ? sl_pb_size_len_field(AR_EHK_TABLE, ehk_len) : 0) +
                    sl_pb_size_len_field(AR_RECORDS, sl_pb_size_varint_field(R_PK_INDEX, 0) +
@@ -696,7 +696,7 @@ sl_err_t sl_kpl_agg_add(sl_kpl_agg_t *agg, const char *pk, const char *ehk, cons
     }
     if (agg->count &&
         ((agg->max_records && agg->count >= agg->max_records) ||
-         sl_kpl_agg_size_with(agg, pk, ehk, data_len) > agg->max_bytes)) {
+         kpl_agg_size_with(agg, pk, ehk, data_len) > agg->max_bytes)) {
         sl_errf(errstr, errlen, "aggregate full: flush, then add again");
         return SL_ERR_STATE;
     }
@@ -705,7 +705,7 @@ sl_err_t sl_kpl_agg_add(sl_kpl_agg_t *agg, const char *pk, const char *ehk, cons
     size_t npk = agg->pks.n, nehk = agg->ehks.n;
     if (!agg->count) {
         /* The aggregate goes where its first record would: that record's hash key. */
-        if (!ehk && sl_kpl_hash_of_pk(pk, pk_len, &h) < 0) {
+        if (!ehk && kpl_hash_of_pk(pk, pk_len, &h) < 0) {
             sl_errf(errstr, errlen, "MD5 unavailable");
             return SL_ERR_INVAL;
         }
@@ -758,7 +758,7 @@ nomem:
     return SL_ERR_NOMEM;
 }
 
-void sl_kpl_agg_out_free(sl_kpl_agg_out_t *out) {
+void kpl_agg_out_free(kpl_agg_out_t *out) {
     if (!out)
         return;
     free(out->data);
@@ -767,7 +767,7 @@ void sl_kpl_agg_out_free(sl_kpl_agg_out_t *out) {
 }
 
 /* The first user record, read back from its encoded Record. */
-static int first_record(const sl_kpl_agg_t *agg, kpl_rec_t *rec) {
+static int first_record(const kpl_agg_t *agg, kpl_rec_t *rec) {
     sl_pb_reader_t rd;
     sl_pb_field_t f;
     sl_pb_reader_init(&rd, agg->records.buf, agg->records.len);
@@ -776,7 +776,7 @@ static int first_record(const sl_kpl_agg_t *agg, kpl_rec_t *rec) {
     return 0;
 }
 
-sl_err_t sl_kpl_agg_flush(sl_kpl_agg_t *agg, sl_kpl_agg_out_t *out) {
+sl_err_t kpl_agg_flush(kpl_agg_t *agg, kpl_agg_out_t *out) {
     memset(out, 0, sizeof(*out));
     if (!agg->count)
         return SL_ERR_STATE;
@@ -785,7 +785,7 @@ sl_err_t sl_kpl_agg_flush(sl_kpl_agg_t *agg, sl_kpl_agg_out_t *out) {
     out->pk = sl_strndup(agg->pks.arena.buf + pks->ent[0].off, pks->ent[0].len);
     if (!out->pk)
         goto fail;
-    sl_kpl_hash_format(&agg->first_hash, out->ehk); /* normalised, as the KPL prints it */
+    kpl_hash_format(&agg->first_hash, out->ehk); /* normalised, as the KPL prints it */
     out->count = agg->count;
 
     if (agg->count == 1 && agg->raw_single) {
@@ -801,12 +801,12 @@ sl_err_t sl_kpl_agg_flush(sl_kpl_agg_t *agg, sl_kpl_agg_out_t *out) {
     }
 
     size_t body = agg_body_len(agg);
-    out->len = SL_KPL_MAGIC_LEN + body + SL_KPL_DIGEST_LEN;
+    out->len = KPL_MAGIC_LEN + body + KPL_DIGEST_LEN;
     if (!(out->data = malloc(out->len)))
         goto fail;
     uint8_t *p = out->data;
-    memcpy(p, sl_kpl_magic, SL_KPL_MAGIC_LEN);
-    p += SL_KPL_MAGIC_LEN;
+    memcpy(p, kpl_magic, KPL_MAGIC_LEN);
+    p += KPL_MAGIC_LEN;
     if (agg->pk_table.len)
         memcpy(p, agg->pk_table.buf, agg->pk_table.len);
     p += agg->pk_table.len;
@@ -815,15 +815,15 @@ sl_err_t sl_kpl_agg_flush(sl_kpl_agg_t *agg, sl_kpl_agg_out_t *out) {
     p += agg->ehk_table.len;
     memcpy(p, agg->records.buf, agg->records.len);
     unsigned int n = 0;
-    if (!EVP_Digest(out->data + SL_KPL_MAGIC_LEN, body, p + agg->records.len, &n, EVP_md5(),
+    if (!EVP_Digest(out->data + KPL_MAGIC_LEN, body, p + agg->records.len, &n, EVP_md5(),
                     NULL) ||
-        n != SL_KPL_DIGEST_LEN)
+        n != KPL_DIGEST_LEN)
         goto fail;
     out->aggregated = 1;
     agg_clear(agg);
     return SL_OK;
 
 fail:
-    sl_kpl_agg_out_free(out);
+    kpl_agg_out_free(out);
     return SL_ERR_NOMEM;
 }

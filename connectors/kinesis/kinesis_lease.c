@@ -3,7 +3,7 @@
  * small state object (lease_op_t) that issues DynamoDB JSON 1.0 calls through sl_aws_call() and
  * reports once: ensure walks DescribeTable -> CreateTable -> DescribeTable polls on a timer,
  * list follows Scan pages, the writes are single conditional UpdateItem/PutItem/DeleteItem
- * calls returning the new item. Items are parsed strictly (sl_lease_from_item) so an item
+ * calls returning the new item. Items are parsed strictly (kin_lease_from_item) so an item
  * damaged by hand or by a foreign writer yields an error naming the lease and every bad
  * attribute; a list sets such items aside (res->bad) and still returns the others. The
  * lease coordinator (expiry, taking, stealing) sits above this file and owns every decision;
@@ -56,11 +56,11 @@ enum op_kind { OP_ENSURE, OP_LIST, OP_GET, OP_UPDATE, OP_PUT, OP_DELETE };
 enum ensure_stage { ST_DESCRIBE, ST_CREATE, ST_POLL };
 
 typedef struct lease_op {
-    sl_lease_table_t *lt;
+    kin_lease_table_t *lt;
     struct lease_op *prev, *next;
     enum op_kind kind;
     enum ensure_stage stage;
-    sl_lease_cb cb;
+    kin_lease_cb cb;
     void *opaque;
     char *key;
     int create;
@@ -68,14 +68,14 @@ typedef struct lease_op {
     int in_call;
     int64_t deadline_ms;
     struct event *timer;
-    sl_lease_t *put_lease; /* create: the lease as written */
-    sl_lease_t **leases;   /* list: collected so far */
+    kin_lease_t *put_lease; /* create: the lease as written */
+    kin_lease_t **leases;   /* list: collected so far */
     size_t n_leases, cap_leases;
-    sl_lease_bad_t *bad;   /* list: items set aside */
+    kin_lease_bad_t *bad;   /* list: items set aside */
     size_t n_bad, cap_bad;
 } lease_op_t;
 
-struct sl_lease_table {
+struct kin_lease_table {
     sl_aws_client_t *client;
     struct event_base *base;
     char *name;
@@ -95,7 +95,7 @@ static void str_list_free(char **v, size_t n) {
     free(v);
 }
 
-void sl_lease_free(sl_lease_t *lease) {
+void kin_lease_free(kin_lease_t *lease) {
     if (!lease)
         return;
     free(lease->key);
@@ -109,11 +109,11 @@ void sl_lease_free(sl_lease_t *lease) {
     free(lease);
 }
 
-void sl_lease_list_free(sl_lease_t **leases, size_t n) {
+void kin_lease_list_free(kin_lease_t **leases, size_t n) {
     if (!leases)
         return;
     for (size_t i = 0; i < n; i++)
-        sl_lease_free(leases[i]);
+        kin_lease_free(leases[i]);
     free(leases);
 }
 
@@ -244,8 +244,8 @@ static sl_err_t get_ss(const json_t *item, const char *name, char ***out, size_t
 
 /* Parses item into *out, or notes every problem in p (leaving *out NULL). *key points into
  * item (or is NULL when leaseKey itself is bad). */
-static sl_err_t parse_item(const json_t *item, sl_lease_t **out, const char **key, probs_t *p) {
-    sl_lease_t *lease = NULL;
+static sl_err_t parse_item(const json_t *item, kin_lease_t **out, const char **key, probs_t *p) {
+    kin_lease_t *lease = NULL;
     const json_t *kv = NULL;
     int present = 0;
 
@@ -297,17 +297,17 @@ static sl_err_t parse_item(const json_t *item, sl_lease_t **out, const char **ke
     if (lease->ending_hash_key && !all_digits(lease->ending_hash_key))
         prob_add(p, "%s: not a decimal hash key", A_HASH_END);
     if (p->n) {
-        sl_lease_free(lease);
+        kin_lease_free(lease);
         return SL_OK;
     }
     *out = lease;
     return SL_OK;
 nomem:
-    sl_lease_free(lease);
+    kin_lease_free(lease);
     return SL_ERR_NOMEM;
 }
 
-sl_err_t sl_lease_from_item(const json_t *item, sl_lease_t **out, char *errstr, size_t errlen) {
+sl_err_t kin_lease_from_item(const json_t *item, kin_lease_t **out, char *errstr, size_t errlen) {
     probs_t p = {.len = 0, .n = 0};
     const char *key = NULL;
     sl_err_t err = parse_item(item, out, &key, &p);
@@ -345,7 +345,7 @@ static int put_av(json_t *item, const char *name, json_t *av) {
     return av ? json_object_set_new(item, name, av) : -1;
 }
 
-json_t *sl_lease_to_item(const sl_lease_t *lease) {
+json_t *kin_lease_to_item(const kin_lease_t *lease) {
     json_t *item = NULL;
     if (!lease || !lease->key || !(item = json_object()))
         goto fail;
@@ -377,9 +377,9 @@ fail:
 
 /* --- operations ---------------------------------------------------------------------------- */
 
-sl_lease_table_t *sl_lease_table_new(sl_aws_client_t *client, struct event_base *base,
-                                     const char *table, char *errstr, size_t errlen) {
-    sl_lease_table_t *lt = NULL;
+kin_lease_table_t *kin_lease_table_new(sl_aws_client_t *client, struct event_base *base,
+                                       const char *table, char *errstr, size_t errlen) {
+    kin_lease_table_t *lt = NULL;
     if (!client || !base || !table || !*table) {
         sl_errf(errstr, errlen, "lease table: client, event base and table name are required");
         goto fail;
@@ -400,7 +400,7 @@ fail:
     return NULL;
 }
 
-static void bad_free(sl_lease_bad_t *bad, size_t n) {
+static void bad_free(kin_lease_bad_t *bad, size_t n) {
     for (size_t i = 0; i < n; i++) {
         free(bad[i].key);
         free(bad[i].problems);
@@ -412,15 +412,15 @@ static void bad_free(sl_lease_bad_t *bad, size_t n) {
 static void op_free(lease_op_t *op) {
     if (op->timer)
         event_free(op->timer);
-    sl_lease_free(op->put_lease);
-    sl_lease_list_free(op->leases, op->n_leases);
+    kin_lease_free(op->put_lease);
+    kin_lease_list_free(op->leases, op->n_leases);
     bad_free(op->bad, op->n_bad);
     free(op->key);
     free(op);
 }
 
 static void op_unlink(lease_op_t *op) {
-    sl_lease_table_t *lt = op->lt;
+    kin_lease_table_t *lt = op->lt;
     if (!lt)
         return;
     if (op->prev)
@@ -433,7 +433,7 @@ static void op_unlink(lease_op_t *op) {
     lt->pending--;
 }
 
-void sl_lease_table_destroy(sl_lease_table_t *lt) {
+void kin_lease_table_destroy(kin_lease_table_t *lt) {
     if (!lt)
         return;
     while (lt->ops) {
@@ -447,9 +447,9 @@ void sl_lease_table_destroy(sl_lease_table_t *lt) {
     free(lt);
 }
 
-int sl_lease_table_pending(const sl_lease_table_t *lt) { return lt ? lt->pending : 0; }
+int kin_lease_table_pending(const kin_lease_table_t *lt) { return lt ? lt->pending : 0; }
 
-void sl_lease_table_set_poll(sl_lease_table_t *lt, int64_t interval_ms, int64_t timeout_ms) {
+void kin_lease_table_set_poll(kin_lease_table_t *lt, int64_t interval_ms, int64_t timeout_ms) {
     if (interval_ms > 0)
         lt->poll_ms = interval_ms;
     if (timeout_ms > 0)
@@ -457,16 +457,16 @@ void sl_lease_table_set_poll(sl_lease_table_t *lt, int64_t interval_ms, int64_t 
 }
 
 /* Reports the outcome of op once and frees it. lease is stolen. */
-static void op_report(lease_op_t *op, sl_err_t err, int lost, sl_lease_t *lease,
+static void op_report(lease_op_t *op, sl_err_t err, int lost, kin_lease_t *lease,
                       const char *fmt, ...) SL_PRINTF(5, 6);
-static void op_report(lease_op_t *op, sl_err_t err, int lost, sl_lease_t *lease,
+static void op_report(lease_op_t *op, sl_err_t err, int lost, kin_lease_t *lease,
                       const char *fmt, ...) {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    sl_lease_result_t res = {.err = err, .lost_race = lost, .msg = msg, .lease = lease,
+    kin_lease_result_t res = {.err = err, .lost_race = lost, .msg = msg, .lease = lease,
                              .created = op->created};
     if (!err && op->kind == OP_LIST) {
         res.leases = op->leases;
@@ -480,8 +480,8 @@ static void op_report(lease_op_t *op, sl_err_t err, int lost, sl_lease_t *lease,
         sl_log_debug("lease", "%s", msg);
     op_unlink(op);
     op->cb(op->opaque, &res);
-    sl_lease_free(res.lease);
-    sl_lease_list_free(res.leases, res.n_leases);
+    kin_lease_free(res.lease);
+    kin_lease_list_free(res.leases, res.n_leases);
     op_free(op);
 }
 
@@ -499,8 +499,8 @@ static sl_err_t op_call(lease_op_t *op, const char *name, json_t *body) {
     return err;
 }
 
-static lease_op_t *op_new(sl_lease_table_t *lt, enum op_kind kind, const char *key,
-                          sl_lease_cb cb, void *opaque) {
+static lease_op_t *op_new(kin_lease_table_t *lt, enum op_kind kind, const char *key,
+                          kin_lease_cb cb, void *opaque) {
     lease_op_t *op = calloc(1, sizeof(*op));
     if (!op)
         return NULL;
@@ -562,8 +562,8 @@ static void report_aws(lease_op_t *op, const sl_aws_result_t *res, const char *w
 /* Parses the item of a write or get reply into a lease and reports it. */
 static void report_item(lease_op_t *op, const json_t *item) {
     char errstr[256];
-    sl_lease_t *lease = NULL;
-    sl_err_t err = sl_lease_from_item(item, &lease, errstr, sizeof(errstr));
+    kin_lease_t *lease = NULL;
+    sl_err_t err = kin_lease_from_item(item, &lease, errstr, sizeof(errstr));
     if (err)
         op_report(op, err, 0, NULL, "lease table %s: %s", op->lt->name, errstr);
     else
@@ -685,7 +685,7 @@ static void ensure_reply(lease_op_t *op, const sl_aws_result_t *res) {
         op_report(op, SL_ERR_STATE, 0, NULL, "lease table %s is %s", op->lt->name, status);
 }
 
-sl_err_t sl_lease_table_ensure(sl_lease_table_t *lt, int create, sl_lease_cb cb, void *opaque) {
+sl_err_t kin_lease_table_ensure(kin_lease_table_t *lt, int create, kin_lease_cb cb, void *opaque) {
     if (!lt || !cb)
         return SL_ERR_INVAL;
     lease_op_t *op = op_new(lt, OP_ENSURE, NULL, cb, opaque);
@@ -710,10 +710,10 @@ static json_t *scan_body(const json_t *start) {
 
 static sl_err_t bad_add(lease_op_t *op, const char *key, const char *problems,
                         const json_t *item) {
-    sl_lease_bad_t *b;
+    kin_lease_bad_t *b;
     if (op->n_bad == op->cap_bad) {
         size_t cap = op->cap_bad ? op->cap_bad * 2 : 4;
-        sl_lease_bad_t *v = realloc(op->bad, cap * sizeof(*v));
+        kin_lease_bad_t *v = realloc(op->bad, cap * sizeof(*v));
         if (!v)
             return SL_ERR_NOMEM;
         op->bad = v;
@@ -746,7 +746,7 @@ static void list_reply(lease_op_t *op, const sl_aws_result_t *res) {
         return;
     }
     for (size_t i = 0; i < json_array_size(items); i++) {
-        sl_lease_t *lease = NULL;
+        kin_lease_t *lease = NULL;
         const json_t *item = json_array_get(items, i);
         const char *key = NULL;
         probs_t p = {.len = 0, .n = 0};
@@ -766,9 +766,9 @@ static void list_reply(lease_op_t *op, const sl_aws_result_t *res) {
         }
         if (op->n_leases == op->cap_leases) {
             size_t cap = op->cap_leases ? op->cap_leases * 2 : 16;
-            sl_lease_t **v = realloc(op->leases, cap * sizeof(*v));
+            kin_lease_t **v = realloc(op->leases, cap * sizeof(*v));
             if (!v) {
-                sl_lease_free(lease);
+                kin_lease_free(lease);
                 op_report(op, SL_ERR_NOMEM, 0, NULL, "lease table %s: out of memory",
                           op->lt->name);
                 return;
@@ -789,7 +789,7 @@ static void list_reply(lease_op_t *op, const sl_aws_result_t *res) {
     op_report(op, SL_OK, 0, NULL, "ok");
 }
 
-sl_err_t sl_lease_table_list(sl_lease_table_t *lt, sl_lease_cb cb, void *opaque) {
+sl_err_t kin_lease_table_list(kin_lease_table_t *lt, kin_lease_cb cb, void *opaque) {
     if (!lt || !cb)
         return SL_ERR_INVAL;
     lease_op_t *op = op_new(lt, OP_LIST, NULL, cb, opaque);
@@ -831,7 +831,7 @@ static void on_reply(void *opaque, const sl_aws_result_t *res) {
         if (res->err) {
             report_aws(op, res, "PutItem");
         } else {
-            sl_lease_t *lease = op->put_lease;
+            kin_lease_t *lease = op->put_lease;
             op->put_lease = NULL;
             op_report(op, SL_OK, 0, lease, "ok");
         }
@@ -872,8 +872,8 @@ static json_t *names_for(const char *const *exprs, size_t n) {
 }
 
 /* One conditional UpdateItem of key returning the new item; values is stolen. */
-static sl_err_t start_update(sl_lease_table_t *lt, const char *key, const char *update,
-                             const char *cond, json_t *values, sl_lease_cb cb, void *opaque) {
+static sl_err_t start_update(kin_lease_table_t *lt, const char *key, const char *update,
+                             const char *cond, json_t *values, kin_lease_cb cb, void *opaque) {
     sl_err_t err = SL_ERR_NOMEM;
     json_t *body = NULL;
     lease_op_t *op = NULL;
@@ -897,8 +897,8 @@ fail:
 
 static int bad_str(const char *s) { return !s || !*s; }
 
-sl_err_t sl_lease_table_get(sl_lease_table_t *lt, const char *key, sl_lease_cb cb,
-                            void *opaque) {
+sl_err_t kin_lease_table_get(kin_lease_table_t *lt, const char *key, kin_lease_cb cb,
+                             void *opaque) {
     if (!lt || !cb || bad_str(key))
         return SL_ERR_INVAL;
     lease_op_t *op = op_new(lt, OP_GET, key, cb, opaque);
@@ -909,14 +909,14 @@ sl_err_t sl_lease_table_get(sl_lease_table_t *lt, const char *key, sl_lease_cb c
 }
 
 /* A deep copy of lease through its item form, so the copy is exactly what was written. */
-static sl_lease_t *lease_copy(const json_t *item) {
-    sl_lease_t *copy = NULL;
+static kin_lease_t *lease_copy(const json_t *item) {
+    kin_lease_t *copy = NULL;
     char errstr[128];
-    return sl_lease_from_item(item, &copy, errstr, sizeof(errstr)) ? NULL : copy;
+    return kin_lease_from_item(item, &copy, errstr, sizeof(errstr)) ? NULL : copy;
 }
 
-sl_err_t sl_lease_table_create(sl_lease_table_t *lt, const sl_lease_t *lease, sl_lease_cb cb,
-                               void *opaque) {
+sl_err_t kin_lease_table_create(kin_lease_table_t *lt, const kin_lease_t *lease, kin_lease_cb cb,
+                                void *opaque) {
     sl_err_t err = SL_ERR_INVAL;
     json_t *item = NULL, *body = NULL;
     lease_op_t *op = NULL;
@@ -925,7 +925,7 @@ sl_err_t sl_lease_table_create(sl_lease_table_t *lt, const sl_lease_t *lease, sl
     if (!lt || !cb || !lease || bad_str(lease->key))
         goto fail;
     err = SL_ERR_NOMEM;
-    if (!(item = sl_lease_to_item(lease)))
+    if (!(item = kin_lease_to_item(lease)))
         goto fail;
     body = json_pack("{s:O,s:s,s:o}", "Item", item, "ConditionExpression", cond,
                      "ExpressionAttributeNames", names_for(&cond, 1));
@@ -946,8 +946,8 @@ fail:
     return err;
 }
 
-sl_err_t sl_lease_table_renew(sl_lease_table_t *lt, const char *key, int64_t seen,
-                              const char *owner, sl_lease_cb cb, void *opaque) {
+sl_err_t kin_lease_table_renew(kin_lease_table_t *lt, const char *key, int64_t seen,
+                               const char *owner, kin_lease_cb cb, void *opaque) {
     if (!lt || !cb || bad_str(key) || bad_str(owner) || seen < 0 || seen == INT64_MAX)
         return SL_ERR_INVAL;
     return start_update(lt, key, "SET #cnt = :next", "#cnt = :seen AND #own = :me",
@@ -956,9 +956,9 @@ sl_err_t sl_lease_table_renew(sl_lease_table_t *lt, const char *key, int64_t see
                         cb, opaque);
 }
 
-sl_err_t sl_lease_table_take(sl_lease_table_t *lt, const char *key, int64_t seen,
-                             const char *old_owner, const char *new_owner, sl_lease_cb cb,
-                             void *opaque) {
+sl_err_t kin_lease_table_take(kin_lease_table_t *lt, const char *key, int64_t seen,
+                              const char *old_owner, const char *new_owner, kin_lease_cb cb,
+                              void *opaque) {
     if (!lt || !cb || bad_str(key) || bad_str(new_owner) || (old_owner && !*old_owner) ||
         seen < 0 || seen == INT64_MAX)
         return SL_ERR_INVAL;
@@ -981,9 +981,9 @@ sl_err_t sl_lease_table_take(sl_lease_table_t *lt, const char *key, int64_t seen
                         values, cb, opaque);
 }
 
-static sl_err_t checkpoint_like(sl_lease_table_t *lt, const char *key, int64_t seen,
+static sl_err_t checkpoint_like(kin_lease_table_t *lt, const char *key, int64_t seen,
                                 const char *owner, const char *seq, int64_t sub,
-                                const char *const *children, size_t n, sl_lease_cb cb,
+                                const char *const *children, size_t n, kin_lease_cb cb,
                                 void *opaque) {
     if (!lt || !cb || bad_str(key) || bad_str(owner) || bad_str(seq) || !valid_position(seq) ||
         sub < 0 || seen < 0 || seen == INT64_MAX)
@@ -1005,15 +1005,15 @@ static sl_err_t checkpoint_like(sl_lease_table_t *lt, const char *key, int64_t s
                         "#cnt = :seen AND #own = :me", values, cb, opaque);
 }
 
-sl_err_t sl_lease_table_checkpoint(sl_lease_table_t *lt, const char *key, int64_t seen,
-                                   const char *owner, const char *seq, int64_t sub,
-                                   sl_lease_cb cb, void *opaque) {
+sl_err_t kin_lease_table_checkpoint(kin_lease_table_t *lt, const char *key, int64_t seen,
+                                    const char *owner, const char *seq, int64_t sub,
+                                    kin_lease_cb cb, void *opaque) {
     return checkpoint_like(lt, key, seen, owner, seq, sub, NULL, 0, cb, opaque);
 }
 
-sl_err_t sl_lease_table_shard_end(sl_lease_table_t *lt, const char *key, int64_t seen,
-                                  const char *owner, const char *const *children, size_t n,
-                                  sl_lease_cb cb, void *opaque) {
+sl_err_t kin_lease_table_shard_end(kin_lease_table_t *lt, const char *key, int64_t seen,
+                                   const char *owner, const char *const *children, size_t n,
+                                   kin_lease_cb cb, void *opaque) {
     if (!children || !n)
         return SL_ERR_INVAL;
     for (size_t i = 0; i < n; i++)
@@ -1022,8 +1022,8 @@ sl_err_t sl_lease_table_shard_end(sl_lease_table_t *lt, const char *key, int64_t
     return checkpoint_like(lt, key, seen, owner, "SHARD_END", 0, children, n, cb, opaque);
 }
 
-sl_err_t sl_lease_table_evict(sl_lease_table_t *lt, const char *key, const char *owner,
-                              sl_lease_cb cb, void *opaque) {
+sl_err_t kin_lease_table_evict(kin_lease_table_t *lt, const char *key, const char *owner,
+                               kin_lease_cb cb, void *opaque) {
     if (!lt || !cb || bad_str(key) || bad_str(owner))
         return SL_ERR_INVAL;
     return start_update(lt, key, "SET #cnt = #cnt + :one REMOVE #own", "#own = :me",
@@ -1031,8 +1031,8 @@ sl_err_t sl_lease_table_evict(sl_lease_table_t *lt, const char *key, const char 
                         opaque);
 }
 
-sl_err_t sl_lease_table_delete(sl_lease_table_t *lt, const char *key, int64_t seen,
-                               sl_lease_cb cb, void *opaque) {
+sl_err_t kin_lease_table_delete(kin_lease_table_t *lt, const char *key, int64_t seen,
+                                kin_lease_cb cb, void *opaque) {
     sl_err_t err = SL_ERR_INVAL;
     json_t *body = NULL;
     lease_op_t *op = NULL;

@@ -375,14 +375,14 @@ sl_err_t kin_partitioner_run(kin_partitioner_t *p, const sl_record_t *rec, sl_pa
         }
     }
     if (out->hash_key[0]) {
-        sl_kpl_hash_t hv;
-        if (sl_kpl_hash_parse(out->hash_key, strlen(out->hash_key), &hv) != 0) {
+        kpl_hash_t hv;
+        if (kpl_hash_parse(out->hash_key, strlen(out->hash_key), &hv) != 0) {
             snprintf(errstr, errlen, "explicit hash key '%.40s' is not a decimal below 2^128",
                      out->hash_key);
             return SL_ERR_RECORD;
         }
         /* Kinesis takes only the plain form (no sign, no leading zeros): "+007" goes as "7". */
-        sl_kpl_hash_format(&hv, out->hash_key);
+        kpl_hash_format(&hv, out->hash_key);
     }
     *keylen = klen;
     return SL_OK;

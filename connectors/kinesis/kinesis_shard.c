@@ -74,8 +74,8 @@ struct kin_shard {
     size_t buffered;      /* Kinesis records not fully delivered */
     size_t cur;
     int loaded;
-    sl_kpl_deagg_t *da;
-    sl_kpl_range_t range;
+    kpl_deagg_t *da;
+    kpl_range_t range;
     int has_range;
     char *fetched_seq;    /* the last record fetched */
     /* the last record delivered */
@@ -589,10 +589,10 @@ kin_shard_t *kin_shard_open(sl_part_t *part, const kin_conf_t *kc, const char *s
             goto oom;
     }
     if (!(s->timer = evtimer_new(sl_part_base(part), timer_cb, s)) ||
-        !(s->da = sl_kpl_deagg_new()))
+        !(s->da = kpl_deagg_new()))
         goto oom;
     if (start->start_hash && start->end_hash) {
-        if (sl_kpl_range_parse(start->start_hash, start->end_hash, &s->range) != SL_OK) {
+        if (kpl_range_parse(start->start_hash, start->end_hash, &s->range) != SL_OK) {
             sl_part_fail(part, "malformed hash key range %s..%s", start->start_hash,
                          start->end_hash);
             goto fail;
@@ -706,7 +706,7 @@ sl_poll_t kin_shard_poll(kin_shard_t *s, int max) {
     while (delivered < max && s->head) {
         batch_t *b = s->head;
         const kin_record_t *rec;
-        sl_kpl_subrec_t sub;
+        kpl_subrec_t sub;
         if (s->cur >= b->r.n) {
             batch_pop(s);
             continue;
@@ -714,16 +714,16 @@ sl_poll_t kin_shard_poll(kin_shard_t *s, int max) {
         rec = &b->r.recs[s->cur];
         if (!s->loaded) {
             const uint8_t *base = sl_buf_data(b->r.buf);
-            if (sl_kpl_deagg_load(s->da, base + rec->off, rec->len, rec->pk, NULL,
-                                  s->has_range ? &s->range : NULL) != SL_OK) {
+            if (kpl_deagg_load(s->da, base + rec->off, rec->len, rec->pk, NULL,
+                               s->has_range ? &s->range : NULL) != SL_OK) {
                 fail(s, "out of memory");
                 return SL_POLL_IDLE;
             }
-            if (sl_kpl_deagg_dropped(s->da))
+            if (kpl_deagg_dropped(s->da))
                 b->dropped++;
             s->loaded = 1;
         }
-        if (!sl_kpl_deagg_next(s->da, &sub)) {
+        if (!kpl_deagg_next(s->da, &sub)) {
             s->loaded = 0;
             s->cur++;
             s->buffered--;
@@ -854,7 +854,7 @@ void kin_shard_close(kin_shard_t *s) {
     }
     while (s->head)
         batch_pop(s);
-    sl_kpl_deagg_destroy(s->da);
+    kpl_deagg_destroy(s->da);
     kin_shard_list_free(s->children, s->n_children);
     free(s->stream);
     free(s->start_seq);

@@ -47,7 +47,7 @@ typedef struct ks_ent {
     size_t len;
     uint8_t *owned;          /* a formatted payload (FULL_MESSAGE_IN_*) */
     ks_queue_t *q;
-    sl_kpl_hash_t hash;      /* where it lands (aggregation groups by shard) */
+    kpl_hash_t hash;      /* where it lands (aggregation groups by shard) */
     int attempts;
     size_t pklen;
     sl_partition_t part;     /* partition key and explicit hash key */
@@ -73,7 +73,7 @@ struct ks_queue {
 typedef struct ks_krec {
     ks_ent_t *ents, *tail;
     size_t n;
-    sl_kpl_agg_out_t agg;    /* agg.data != NULL: the aggregate's bytes and keys */
+    kpl_agg_out_t agg;    /* agg.data != NULL: the aggregate's bytes and keys */
     int shard;               /* predicted shard (index in the map at build time), -1 unknown */
 } ks_krec_t;
 
@@ -86,7 +86,7 @@ typedef struct ks_req {
 } ks_req_t;
 
 typedef struct ks_shard {
-    sl_kpl_hash_t start, end;
+    kpl_hash_t start, end;
     char *id;
 } ks_shard_t;
 
@@ -125,7 +125,7 @@ struct kin_sink {
     size_t nshards;
     int listing;
     int shard_failures;
-    sl_kpl_agg_t **aggs;     /* one per shard while a request is built */
+    kpl_agg_t **aggs;     /* one per shard while a request is built */
     size_t naggs;
     char errbuf[512];
 };
@@ -401,20 +401,20 @@ static void shards_free(ks_shard_t *sh, size_t n) {
 }
 
 static int shard_cmp(const void *a, const void *b) {
-    return sl_kpl_hash_cmp(&((const ks_shard_t *)a)->start, &((const ks_shard_t *)b)->start);
+    return kpl_hash_cmp(&((const ks_shard_t *)a)->start, &((const ks_shard_t *)b)->start);
 }
 
 /* The index of the shard whose range holds h, or -1. */
-static int shard_of(const kin_sink_t *s, const sl_kpl_hash_t *h) {
+static int shard_of(const kin_sink_t *s, const kpl_hash_t *h) {
     size_t lo = 0, hi = s->nshards;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (sl_kpl_hash_cmp(&s->shards[mid].start, h) <= 0)
+        if (kpl_hash_cmp(&s->shards[mid].start, h) <= 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    if (lo == 0 || sl_kpl_hash_cmp(h, &s->shards[lo - 1].end) > 0)
+    if (lo == 0 || kpl_hash_cmp(h, &s->shards[lo - 1].end) > 0)
         return -1;
     return (int)(lo - 1);
 }
@@ -452,8 +452,8 @@ static void list_cb(void *opaque, sl_err_t err, const char *msg, kin_shard_info_
         kin_shard_info_t *si = &(*shards)[i];
         if (si->end_seq)
             continue; /* closed: nothing is written there any more */
-        if (sl_kpl_hash_parse(si->start_hash, strlen(si->start_hash), &map[m].start) != 0 ||
-            sl_kpl_hash_parse(si->end_hash, strlen(si->end_hash), &map[m].end) != 0 ||
+        if (kpl_hash_parse(si->start_hash, strlen(si->start_hash), &map[m].start) != 0 ||
+            kpl_hash_parse(si->end_hash, strlen(si->end_hash), &map[m].end) != 0 ||
             !(map[m].id = sl_strdup(si->id))) {
             sl_log(SL_LOG_WARN, "kinesis", "output %s: shard %s has an unreadable hash key "
                    "range; listing again", s->stream, si->id);
@@ -552,7 +552,7 @@ static int agg_close(kin_sink_t *s, size_t i, ks_krec_t **open) {
     open[i] = NULL;
     if (!k->n)
         return 0;
-    if (sl_kpl_agg_flush(s->aggs[i], &k->agg) != SL_OK)
+    if (kpl_agg_flush(s->aggs[i], &k->agg) != SL_OK)
         return -1;
     return 0;
 }
@@ -585,10 +585,10 @@ static void build_agg(kin_sink_t *s, ks_req_t *r, size_t max, ks_krec_t **open) 
                 open[sh]->shard = sh;
             }
             if (sh >= 0) {
-                before = sl_kpl_agg_size(s->aggs[sh]);
-                err = sl_kpl_agg_add(s->aggs[sh], e->part.key,
-                                     e->part.hash_key[0] ? e->part.hash_key : NULL, e->data,
-                                     e->len, why, sizeof(why));
+                before = kpl_agg_size(s->aggs[sh]);
+                err = kpl_agg_add(s->aggs[sh], e->part.key,
+                                  e->part.hash_key[0] ? e->part.hash_key : NULL, e->data,
+                                  e->len, why, sizeof(why));
             } else {
                 before = 0;
                 err = SL_ERR_INVAL;
@@ -625,14 +625,14 @@ static void build_agg(kin_sink_t *s, ks_req_t *r, size_t max, ks_krec_t **open) 
                 stop = 1;
                 break;
             }
-            after = sl_kpl_agg_size(s->aggs[sh]);
+            after = kpl_agg_size(s->aggs[sh]);
             bytes += after - before;
             queue_pop(q);
             taken(s, e);
             krec_push(open[sh], e);
             k = open[sh];
             took = 1;
-            if (bytes >= KS_MAX_REQUEST_BYTES - SL_KPL_MAX_RECORD_BYTES / 16) {
+            if (bytes >= KS_MAX_REQUEST_BYTES - KPL_MAX_RECORD_BYTES / 16) {
                 stop = 1;
                 break;
             }
@@ -699,7 +699,7 @@ static void req_free(ks_req_t *r) {
     if (!r)
         return;
     for (size_t i = 0; r->k && i < r->n; i++)
-        sl_kpl_agg_out_free(&r->k[i].agg);
+        kpl_agg_out_free(&r->k[i].agg);
     if (r->shard_ids)
         for (size_t i = 0; i < r->n; i++)
             free(r->shard_ids[i]);
@@ -876,8 +876,8 @@ static int retryable_code(const char *code) {
 static void req_cb(void *opaque, const sl_aws_result_t *res) {
     ks_req_t *r = opaque;
     kin_sink_t *s = r->s;
-    char (*codes)[SL_KIN_CODE_MAX] = NULL;
-    char (*shards)[SL_KIN_SHARD_ID_MAX] = NULL;
+    char (*codes)[KIN_CODE_MAX] = NULL;
+    char (*shards)[KIN_SHARD_ID_MAX] = NULL;
     size_t failed = 0, nretry = 0, wrong = 0;
     char why[256];
 
@@ -969,15 +969,15 @@ static int send_one(kin_sink_t *s) {
             goto none; /* the shard map is on its way */
         if (s->naggs != s->nshards) {
             for (size_t i = 0; i < s->naggs; i++)
-                sl_kpl_agg_destroy(s->aggs[i]);
+                kpl_agg_destroy(s->aggs[i]);
             free(s->aggs);
             s->naggs = 0;
             if (!(s->aggs = calloc(s->nshards, sizeof(*s->aggs))))
                 goto oom;
             s->naggs = s->nshards;
             for (size_t i = 0; i < s->naggs; i++)
-                if (!(s->aggs[i] = sl_kpl_agg_new((size_t)s->sc->agg_max_size,
-                                                  (size_t)s->sc->agg_max_count, 1)))
+                if (!(s->aggs[i] = kpl_agg_new((size_t)s->sc->agg_max_size,
+                                               (size_t)s->sc->agg_max_count, 1)))
                     goto oom;
         }
         if (!(open = calloc(s->nshards, sizeof(*open))))
@@ -1173,16 +1173,16 @@ sl_err_t kin_sink_send(sl_output_t *out, void *state, sl_record_t *rec) {
     }
     e->data = data;
     e->len = len;
-    if (ent_size(e) > SL_KPL_MAX_RECORD_BYTES) {
+    if (ent_size(e) > KPL_MAX_RECORD_BYTES) {
         ent_reject(s, e, "the record is %zu bytes (data %zu + partition key %zu), over Kinesis' "
                    "limit of 1 MiB per record", ent_size(e), e->len, e->pklen);
         return SL_OK;
     }
     if (s->sc->agg) {
         if (e->part.hash_key[0])
-            sl_kpl_hash_parse(e->part.hash_key, strlen(e->part.hash_key), &e->hash);
+            kpl_hash_parse(e->part.hash_key, strlen(e->part.hash_key), &e->hash);
         else
-            sl_kpl_hash_of_pk(e->part.key, e->pklen, &e->hash);
+            kpl_hash_of_pk(e->part.key, e->pklen, &e->hash);
     }
     if (!(q = queue_for(s, e, kin_partitioner_last_random(s->parter)))) {
         e->rec = NULL;
@@ -1262,7 +1262,7 @@ void kin_sink_close(sl_output_t *out, void *state) {
         free(e);
     }
     for (size_t i = 0; i < s->naggs; i++)
-        sl_kpl_agg_destroy(s->aggs[i]);
+        kpl_agg_destroy(s->aggs[i]);
     free(s->aggs);
     shards_free(s->shards, s->nshards);
     if (s->flush_ev)

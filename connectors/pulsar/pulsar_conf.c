@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "aws_client.h"
 #include "pulsar.h"
+#include "util_retry.h"
 #include "util_str.h"
 
 #define PO(f) offsetof(pl_conf_t, f)

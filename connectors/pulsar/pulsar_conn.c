@@ -11,7 +11,8 @@
  * (a slow or absent DNS server), which would stall every partition of the worker, so it runs on
  * a short-lived thread of its own (as curl's threaded resolver does) and the answer comes back
  * through an event; the host's addresses are then tried in turn until one connects, as the Java
- * client does. Numeric addresses are used at once.
+ * client does. Numeric addresses are used at once. Topic lookups, which ride on these
+ * connections, are in pulsar_lookup.c.
  */
 #include "config.h"
 
@@ -31,12 +32,11 @@
 #include <openssl/x509v3.h>
 
 #include "health.h"
-#include "pulsar_conn.h"
+#include "pulsar_conn_int.h"
 #include "sluice/log.h"
 #include "util_time.h"
 
 #define TICK_MS 250
-#define MAX_REDIRECTS 20
 
 enum { ST_CONNECTING, ST_HANDSHAKE, ST_READY, ST_CLOSED };
 
@@ -86,34 +86,6 @@ struct pl_conn {
     pl_conn_t *next;
 };
 
-typedef struct lookup {
-    pl_client_t *cl;
-    char *topic;
-    int partitions;          /* 1: PARTITIONED_METADATA, 0: LOOKUP */
-    pl_lookup_cb cb;
-    pl_partitions_cb pcb;
-    void *opaque;
-    int redirects, authoritative, proxy;
-    char *url;               /* where the next request goes (NULL: service URL) */
-    pl_conn_t *conn;
-    struct lookup *next;
-} lookup_t;
-
-struct pl_client {
-    struct event_base *base;
-    pl_client_conf_t cc;
-    char *service_url, *auth_token, *listener, *what;
-    pl_url_t url;
-    int next_host;
-    SSL_CTX *ssl_ctx;
-    pl_conn_t *conns;
-    lookup_t *lookups;
-    uint64_t next_id;
-    /* the current outage of the broker (see pl_client_failed) */
-    health_entry_t *health;
-    util_ratelimit_t outage_rl;
-    int64_t outage_failures;
-};
 
 /* ---- errors ----------------------------------------------------------------------------------- */
 
@@ -219,7 +191,6 @@ uint64_t pl_client_next_id(pl_client_t *cl) {
 
 static void conn_free(pl_conn_t *conn);
 static void conn_close(pl_conn_t *conn, const char *why, int notify);
-static void lookup_free(lookup_t *lk);
 
 void pl_client_failed(pl_client_t *cl, const char *op, const char *why, const char *next) {
     int64_t held = 0, failing_ms;
@@ -253,7 +224,7 @@ void pl_client_destroy(pl_client_t *cl) {
     while (cl->lookups) {
         lookup_t *lk = cl->lookups;
         cl->lookups = lk->next;
-        lookup_free(lk);
+        pl_lookup_free(lk);
     }
     while (cl->conns)
         conn_close(cl->conns, "client closed", 0);
@@ -403,7 +374,7 @@ void pl_conn_abandon(pl_conn_t *conn, int kind, uint64_t id) {
                     (void *)(kind == PL_PRODUCER ? close_producer : close_consumer));
 }
 
-static void conn_forget(pl_conn_t *conn, void *opaque) {
+void pl_conn_forget(pl_conn_t *conn, void *opaque) {
     for (waiter_t **pp = &conn->waiters; *pp;) {
         waiter_t *w = *pp;
         if (w->opaque == opaque) {
@@ -429,13 +400,13 @@ void pl_client_forget(pl_client_t *cl, void *opaque) {
         lookup_t *lk = *pp;
         if (lk->opaque == opaque) {
             *pp = lk->next;
-            lookup_free(lk);
+            pl_lookup_free(lk);
         } else {
             pp = &lk->next;
         }
     }
     for (pl_conn_t *c = cl->conns; c; c = c->next)
-        conn_forget(c, opaque);
+        pl_conn_forget(c, opaque);
 }
 
 /* ---- connection: life ------------------------------------------------------------------------- */
@@ -1166,167 +1137,4 @@ pl_conn_t *pl_client_conn(pl_client_t *cl, const char *broker_url, int proxy, ch
 fail:
     conn_free(conn);
     return NULL;
-}
-
-/* ---- lookups ---------------------------------------------------------------------------------- */
-
-static void lookup_free(lookup_t *lk) {
-    if (lk->conn)
-        conn_forget(lk->conn, lk);
-    free(lk->topic);
-    free(lk->url);
-    free(lk);
-}
-
-/* Finishes lk: out of the client's list, then the caller's callback. */
-static void lookup_done(lookup_t *lk, const char *url, int partitions, const char *err) {
-    pl_client_t *cl = lk->cl;
-    for (lookup_t **pp = &cl->lookups; *pp; pp = &(*pp)->next)
-        if (*pp == lk) {
-            *pp = lk->next;
-            break;
-        }
-    lk->conn = NULL;
-    if (lk->partitions)
-        lk->pcb(lk->opaque, partitions, err);
-    else
-        lk->cb(lk->opaque, url, lk->proxy, err);
-    lookup_free(lk);
-}
-
-static void lookup_step(lookup_t *lk);
-
-static void lookup_answer(void *opaque, pl_conn_t *conn, const pl_frame_t *f, const char *err) {
-    lookup_t *lk = opaque;
-    char why[700];
-    (void)conn;
-    if (!f) {
-        lookup_done(lk, NULL, 0, err);
-        return;
-    }
-    if (f->cmd->type == PULSAR__PROTO__BASE_COMMAND__TYPE__ERROR) {
-        snprintf(why, sizeof(why), "%s: %s", pl_server_error_name(f->cmd->error->error),
-                 f->cmd->error->message);
-        lookup_done(lk, NULL, 0, why);
-        return;
-    }
-    if (lk->partitions) {
-        Pulsar__Proto__CommandPartitionedTopicMetadataResponse *r =
-            f->cmd->partitionmetadataresponse;
-        if (!r || (r->has_response &&
-                   r->response ==
-                       PULSAR__PROTO__COMMAND_PARTITIONED_TOPIC_METADATA_RESPONSE__LOOKUP_TYPE__Failed)) {
-            snprintf(why, sizeof(why), "partition metadata of %s: %s: %s", lk->topic,
-                     r && r->has_error ? pl_server_error_name(r->error) : "failed",
-                     r && r->message ? r->message : "");
-            lookup_done(lk, NULL, 0, why);
-            return;
-        }
-        lookup_done(lk, NULL, r->has_partitions ? (int)r->partitions : 0, NULL);
-        return;
-    }
-    {
-        Pulsar__Proto__CommandLookupTopicResponse *r = f->cmd->lookuptopicresponse;
-        const char *url;
-        if (!r || !r->has_response ||
-            r->response == PULSAR__PROTO__COMMAND_LOOKUP_TOPIC_RESPONSE__LOOKUP_TYPE__Failed) {
-            snprintf(why, sizeof(why), "lookup of %s: %s: %s", lk->topic,
-                     r && r->has_error ? pl_server_error_name(r->error) : "failed",
-                     r && r->message ? r->message : "");
-            lookup_done(lk, NULL, 0, why);
-            return;
-        }
-        url = lk->cl->url.tls ? r->brokerserviceurltls : r->brokerserviceurl;
-        if (!url || !*url) {
-            snprintf(why, sizeof(why), "lookup of %s: the broker gave no %s URL", lk->topic,
-                     lk->cl->url.tls ? "TLS" : "plain");
-            lookup_done(lk, NULL, 0, why);
-            return;
-        }
-        lk->proxy = r->has_proxy_through_service_url && r->proxy_through_service_url;
-        if (r->response == PULSAR__PROTO__COMMAND_LOOKUP_TOPIC_RESPONSE__LOOKUP_TYPE__Connect) {
-            lookup_done(lk, url, 0, NULL);
-            return;
-        }
-        /* Redirect: ask the named broker, authoritatively when it said so. */
-        if (++lk->redirects > MAX_REDIRECTS) {
-            snprintf(why, sizeof(why), "lookup of %s: more than %d redirects", lk->topic,
-                     MAX_REDIRECTS);
-            lookup_done(lk, NULL, 0, why);
-            return;
-        }
-        lk->authoritative = r->has_authoritative && r->authoritative;
-        free(lk->url);
-        lk->url = sl_strdup(url);
-        lk->conn = NULL;
-        lookup_step(lk);
-    }
-}
-
-static void lookup_ready(void *opaque, pl_conn_t *conn, const char *err) {
-    lookup_t *lk = opaque;
-    pl_cmd_t cmd = PULSAR__PROTO__BASE_COMMAND__INIT;
-    Pulsar__Proto__CommandLookupTopic l = PULSAR__PROTO__COMMAND_LOOKUP_TOPIC__INIT;
-    Pulsar__Proto__CommandPartitionedTopicMetadata pm =
-        PULSAR__PROTO__COMMAND_PARTITIONED_TOPIC_METADATA__INIT;
-    uint64_t id = pl_client_next_id(lk->cl);
-    if (err) {
-        lookup_done(lk, NULL, 0, err);
-        return;
-    }
-    if (lk->partitions) {
-        cmd.type = PULSAR__PROTO__BASE_COMMAND__TYPE__PARTITIONED_METADATA;
-        cmd.partitionmetadata = &pm;
-        pm.topic = lk->topic;
-        pm.request_id = id;
-    } else {
-        cmd.type = PULSAR__PROTO__BASE_COMMAND__TYPE__LOOKUP;
-        cmd.lookuptopic = &l;
-        l.topic = lk->topic;
-        l.request_id = id;
-        l.has_authoritative = 1;
-        l.authoritative = lk->authoritative;
-        l.advertised_listener_name = lk->cl->listener;
-    }
-    pl_conn_request(conn, id, &cmd, lookup_answer, lk);
-}
-
-static void lookup_step(lookup_t *lk) {
-    char err[300];
-    /* A redirect to another broker goes through the service URL when it is a proxy. */
-    lk->conn = pl_client_conn(lk->cl, lk->url, lk->url && lk->proxy, err, sizeof(err));
-    if (!lk->conn) {
-        lookup_done(lk, NULL, 0, err);
-        return;
-    }
-    pl_conn_when_ready(lk->conn, lookup_ready, lk);
-}
-
-static void lookup_start(pl_client_t *cl, const char *topic, int partitions, pl_lookup_cb cb,
-                         pl_partitions_cb pcb, void *opaque) {
-    lookup_t *lk = calloc(1, sizeof(*lk));
-    if (!lk || !(lk->topic = sl_strdup(topic))) {
-        free(lk);
-        if (cb)
-            cb(opaque, NULL, 0, "out of memory");
-        else
-            pcb(opaque, 0, "out of memory");
-        return;
-    }
-    lk->cl = cl;
-    lk->partitions = partitions;
-    lk->cb = cb;
-    lk->pcb = pcb;
-    lk->opaque = opaque;
-    lk->next = cl->lookups;
-    cl->lookups = lk;
-    lookup_step(lk);
-}
-
-void pl_lookup(pl_client_t *cl, const char *topic, pl_lookup_cb cb, void *opaque) {
-    lookup_start(cl, topic, 0, cb, NULL, opaque);
-}
-
-void pl_partitions(pl_client_t *cl, const char *topic, pl_partitions_cb cb, void *opaque) {
-    lookup_start(cl, topic, 1, NULL, cb, opaque);
 }

@@ -167,7 +167,7 @@ static const char *settings_prefix(const char *kind) {
     return NULL;
 }
 
-sl_err_t sl_pulsar_io_set(sl_conf_t *conf, const char *kind, const char *name, const char *value) {
+sl_err_t pulsar_io_set(sl_conf_t *conf, const char *kind, const char *name, const char *value) {
     const char *prefix = settings_prefix(kind), *bare = name;
     char key[512];
     int secret = !strncmp(name, "sensitive.", 10);
@@ -187,7 +187,7 @@ enum { IO_SRC = 1, IO_SINK = 2 };
  * sluice: a Pulsar Functions worker reads them to deploy the connector, sluice is the deployed
  * process itself, so most describe a deployment that does not exist here. Each one present is
  * said in an info line rather than dropped without a word. NULL why: read by
- * sl_pulsar_io_load. */
+ * pulsar_io_load. */
 static const struct io_field {
     const char *name;
     int kinds;
@@ -335,9 +335,9 @@ static char *qualify_topic(yaml_document_t *doc, yaml_node_t *root, const char *
     return sb.oom ? NULL : sb.buf;
 }
 
-sl_err_t sl_pulsar_io_load(sl_conf_t *conf, const char *kind, const char *path, const char *topic,
-                           const char *service_url, int topic_optional, char *errstr,
-                           size_t errlen) {
+sl_err_t pulsar_io_load(sl_conf_t *conf, const char *kind, const char *path, const char *topic,
+                        const char *service_url, int topic_optional, char *errstr,
+                        size_t errlen) {
     io_ctx_t x = {conf, path, errstr, errlen};
     FILE *fp = NULL;
     yaml_parser_t parser;

@@ -14,13 +14,13 @@
  * name qualified with its tenant and namespace; with topic_optional a source may have none,
  * for commands that do not write to it); service_url: the broker (NULL: $PULSAR_SERVICE_URL, else pulsar://localhost:6650). Returns
  * SL_OK, or SL_ERR_CONF / SL_ERR_IO with errstr saying what and where. */
-sl_err_t sl_pulsar_io_load(sl_conf_t *conf, const char *kind, const char *path, const char *topic,
-                           const char *service_url, int topic_optional, char *errstr,
-                           size_t errlen);
+sl_err_t pulsar_io_load(sl_conf_t *conf, const char *kind, const char *path, const char *topic,
+                        const char *service_url, int topic_optional, char *errstr,
+                        size_t errlen);
 
 /* Sets one of the connector's fields (a Pulsar IO name such as awsEndpoint, as given with -D;
- * "sensitive." makes it secret) where sl_pulsar_io_load puts the config file's, so errors about
+ * "sensitive." makes it secret) where pulsar_io_load puts the config file's, so errors about
  * it read "-D name: ...". SL_ERR_INVAL for an unknown kind or an empty name. */
-sl_err_t sl_pulsar_io_set(sl_conf_t *conf, const char *kind, const char *name, const char *value);
+sl_err_t pulsar_io_set(sl_conf_t *conf, const char *kind, const char *name, const char *value);
 
 #endif

@@ -11,7 +11,7 @@
  * pulsar.encryption.* headers the Kinesis formats write as Pulsar's EncryptionContext.
  * A chunked message (one too large for the broker, split by a producer with chunking enabled)
  * is joined again from its chunks, in order, before it becomes one record (offset: its last
- * chunk's id); its chunks are acked with it, as the Java client does.
+ * chunk's id); its chunks are acked with it, as the Java client does (pulsar_chunk.c).
  *
  * Acknowledgement follows the job's commits: when the runtime commits an offset (everything up
  * to it went through the chain and the sinks acknowledged), every entry wholly at or before it
@@ -31,91 +31,11 @@
 #include <openssl/evp.h>
 
 #include "../kinesis/kinesis_format.h"
-#include "pulsar.h"
+#include "pulsar_source_int.h"
 #include "sluice/log.h"
 #include "util_time.h"
 
 #define TICK_MS 100
-
-enum { C_IDLE, C_LOOKUP, C_CONNECTING, C_SUBSCRIBING, C_READY, C_BACKOFF, C_FAILED };
-
-/* One message taken off the wire, waiting for part_poll(). */
-typedef struct qmsg {
-    sl_buf_t *buf;           /* payload = buf[off .. off+len) */
-    size_t off, len;
-    char *key;
-    size_t keylen;
-    char offset[80];
-    int64_t event_ms, publish_ms;
-    char **headers;          /* 2 * nheaders */
-    int nheaders;
-    struct qentry *entry;
-    struct qmsg *next;
-} qmsg_t;
-
-/* An entry (one MESSAGE: a single message or a batch) delivered but not yet acked. */
-typedef struct qentry {
-    uint64_t ledger, entry;
-    int total;
-    int delivered;           /* messages of it the job took */
-    int last_index;          /* batch index of its last message (-1: not a batch) */
-    struct qentry *next;
-} qentry_t;
-
-/* A chunked message being joined: its chunks' bytes so far and the entries of those chunks
- * (acked with the message, or dropped with it). */
-typedef struct chunkctx {
-    char *uuid;
-    int nchunks;             /* num_chunks_from_msg */
-    int next;                /* the chunk id expected next */
-    size_t total;            /* total_chunk_msg_size */
-    sl_sb_t data;
-    qentry_t *ehead, *etail;
-    int64_t started_ms;      /* monotonic, first chunk */
-    struct chunkctx *next_ctx; /* oldest first */
-} chunkctx_t;
-
-typedef struct wclient {
-    pl_client_t *cl;
-    int refs;
-} wclient_t;
-
-typedef struct pl_input {
-    sl_input_t *in;
-    const pl_conf_t *c;
-    char *topic;
-    char what[300];
-    pl_client_t *cl;         /* main thread: partition counts */
-    int nparts_known;        /* -1 unknown */
-    int asking;
-    int attempts;            /* failed partition lookups in a row */
-    uint64_t rng;
-    struct event *retry_ev;  /* until the partitions are first known: ask again sooner */
-    wclient_t *wc;           /* per worker thread */
-    int nworkers;
-} pl_input_t;
-
-typedef struct cpart {
-    sl_part_t *part;
-    pl_input_t *k;
-    wclient_t *wc;
-    char *topic;
-    char what[400];
-    pl_conn_t *conn;
-    uint64_t consumer_id, req_id;
-    int state, attempts;
-    int64_t retry_at;
-    uint64_t rng;            /* retry jitter */
-    qmsg_t *qhead, *qtail;
-    int queued;
-    int permits_used;        /* taken by the job since the last FLOW */
-    qentry_t *ehead, *etail; /* delivered, not acked (in order) */
-    struct event *tick;
-    sl_sb_t zbuf;
-    int ended;
-    chunkctx_t *chunks;      /* chunked messages being joined, oldest first */
-    int nchunks;
-} cpart_t;
 
 /* ---- main thread: partitions ------------------------------------------------------------------ */
 
@@ -265,9 +185,7 @@ static void qmsg_free(qmsg_t *m) {
     free(m);
 }
 
-static void flow(cpart_t *p, int permits);
-
-static void entries_free(qentry_t *e) {
+void pl_src_entries_free(qentry_t *e) {
     while (e) {
         qentry_t *n = e->next;
         free(e);
@@ -277,7 +195,7 @@ static void entries_free(qentry_t *e) {
 
 /* Acks the entries from e on, one by one, now (what can never be read, chunks of a message
  * that is dropped). */
-static void ack_now(cpart_t *p, const qentry_t *e) {
+void pl_src_ack_now(cpart_t *p, const qentry_t *e) {
     pl_cmd_t cmd = PULSAR__PROTO__BASE_COMMAND__INIT;
     Pulsar__Proto__CommandAck ack = PULSAR__PROTO__COMMAND_ACK__INIT;
     Pulsar__Proto__MessageIdData *many, **ids;
@@ -308,31 +226,6 @@ static void ack_now(cpart_t *p, const qentry_t *e) {
     free(ids);
 }
 
-/* Takes cx out of the list and frees it; ack: its chunks are acked first. */
-static void chunk_drop(cpart_t *p, chunkctx_t *cx, int ack) {
-    for (chunkctx_t **pp = &p->chunks; *pp; pp = &(*pp)->next_ctx)
-        if (*pp == cx) {
-            *pp = cx->next_ctx;
-            p->nchunks--;
-            break;
-        }
-    if (ack)
-        ack_now(p, cx->ehead);
-    entries_free(cx->ehead);
-    sl_sb_free(&cx->data);
-    free(cx->uuid);
-    free(cx);
-}
-
-/* A chunk went into a chunked message (or was dropped): the job will not take it, so its
- * permit comes back now. */
-static void chunk_permit(cpart_t *p) {
-    if (++p->permits_used >= (p->k->c->receiver_queue + 1) / 2 && p->conn) {
-        flow(p, p->permits_used);
-        p->permits_used = 0;
-    }
-}
-
 /* The broker forgets what it pushed on a lost connection and redelivers from the last ack:
  * messages queued but not yet taken by the job go. Entries already delivered stay (their
  * records are in the chain; acking them again later is harmless). */
@@ -347,7 +240,7 @@ static void drop_queue(cpart_t *p) {
     p->permits_used = 0;
     /* Chunks not yet joined come again too. */
     while (p->chunks)
-        chunk_drop(p, p->chunks, 0);
+        pl_chunk_drop(p, p->chunks, 0);
     /* Entries not wholly taken by the job are forgotten: the broker delivers them again (as new
      * entries), and acking them from here could ack what another consumer has not processed.
      * The earlier chunks of a chunked message (entries without messages, listed right before
@@ -365,7 +258,7 @@ static void drop_queue(cpart_t *p) {
                     run = e;
                 run_tail = e;
             } else if (e->delivered < e->total) {
-                entries_free(run);
+                pl_src_entries_free(run);
                 free(e);
                 run = run_tail = NULL;
             } else {
@@ -380,7 +273,7 @@ static void drop_queue(cpart_t *p) {
             }
             e = next;
         }
-        entries_free(run);
+        pl_src_entries_free(run);
     }
 }
 
@@ -413,7 +306,7 @@ static void cp_lost(cpart_t *p, const char *why) {
     }
 }
 
-static void flow(cpart_t *p, int permits) {
+void pl_src_flow(cpart_t *p, int permits) {
     pl_cmd_t cmd = PULSAR__PROTO__BASE_COMMAND__INIT;
     Pulsar__Proto__CommandFlow f = PULSAR__PROTO__COMMAND_FLOW__INIT;
     if (permits <= 0 || !p->conn)
@@ -537,23 +430,23 @@ static void enqueue(cpart_t *p, qmsg_t *m) {
 
 /* A message that can never be read went to task.error.policy. Skipped, it is acked (with the
  * chunks before it, cx), so the subscription moves on; failed, the job stops and nothing is. */
-static void skipped(cpart_t *p, const Pulsar__Proto__MessageIdData *id, chunkctx_t *cx) {
+void pl_src_skipped(cpart_t *p, const Pulsar__Proto__MessageIdData *id, chunkctx_t *cx) {
     qentry_t one = {0};
     one.ledger = id->ledgerid;
     one.entry = id->entryid;
     one.next = cx ? cx->ehead : NULL;
     for (qentry_t *e = one.next; e; e = e->next)
         if (e->ledger == one.ledger && e->entry == one.entry) {
-            ack_now(p, cx->ehead); /* id is one of them */
+            pl_src_ack_now(p, cx->ehead); /* id is one of them */
             return;
         }
-    ack_now(p, &one);
+    pl_src_ack_now(p, &one);
 }
 
 /* Takes the message (or batch) of entry id with metadata meta and payload[0..len): decompressed,
  * split, queued for the job. cx: the chunked message it completes (its earlier chunks' entries
  * go into the list before id's; freed here either way). */
-static void take(cpart_t *p, const Pulsar__Proto__MessageIdData *id, const pl_meta_t *meta,
+void pl_src_take(cpart_t *p, const Pulsar__Proto__MessageIdData *id, const pl_meta_t *meta,
                  const uint8_t *payload, size_t payload_len, const char *base, chunkctx_t *cx) {
     qentry_t *e;
     char err[300];
@@ -570,13 +463,13 @@ static void take(cpart_t *p, const Pulsar__Proto__MessageIdData *id, const pl_me
         if (!meta->has_uncompressed_size || meta->uncompressed_size > limit) {
             if (sl_part_bad_record(p->part, base, "compressed entry with uncompressed size %u",
                                    meta->uncompressed_size) == SL_OK)
-                skipped(p, id, cx);
+                pl_src_skipped(p, id, cx);
             goto drop;
         }
         if (pl_decompress(meta->compression, payload, payload_len, meta->uncompressed_size,
                           &p->zbuf, err, sizeof(err)) < 0) {
             if (sl_part_bad_record(p->part, base, "%s", err) == SL_OK)
-                skipped(p, id, cx);
+                pl_src_skipped(p, id, cx);
             goto drop;
         }
         body = (const uint8_t *)p->zbuf.buf;
@@ -666,7 +559,7 @@ static void take(cpart_t *p, const Pulsar__Proto__MessageIdData *id, const pl_me
             /* Nothing readable in it: ack it so the subscription moves on. */
             if (sl_part_bad_record(p->part, base, "batch with no readable message (%s)",
                                    r < 0 ? err : "all compacted out") == SL_OK)
-                skipped(p, id, cx);
+                pl_src_skipped(p, id, cx);
             free(e);
             sl_buf_unref(buf);
             goto drop;
@@ -690,147 +583,7 @@ static void take(cpart_t *p, const Pulsar__Proto__MessageIdData *id, const pl_me
     sl_part_wake(p->part);
 drop:
     if (cx)
-        chunk_drop(p, cx, 0);
-}
-
-static chunkctx_t *chunk_find(cpart_t *p, const char *uuid) {
-    for (chunkctx_t *cx = p->chunks; cx; cx = cx->next_ctx)
-        if (!strcmp(cx->uuid, uuid))
-            return cx;
-    return NULL;
-}
-
-/* One chunk of a chunked message (num_chunks_from_msg > 1). Chunks of one message come in
- * order (chunk_id 0, 1, ...), maybe interleaved with other messages and other chunked
- * messages; chunk 0 again means the producer sent the message again from its start. */
-static void on_chunk(cpart_t *p, const Pulsar__Proto__MessageIdData *id, const pl_meta_t *meta,
-                     const uint8_t *payload, size_t len, const char *base) {
-    const pl_conf_t *c = p->k->c;
-    int cid = meta->has_chunk_id ? meta->chunk_id : -1;
-    int nch = meta->num_chunks_from_msg;
-    chunkctx_t *cx;
-    qentry_t *e;
-    size_t limit = (size_t)nch * (pl_conn_max_message(p->conn) + PL_FRAME_OVERHEAD);
-
-    if (!meta->uuid || !*meta->uuid || cid < 0 || cid >= nch || !meta->has_total_chunk_msg_size ||
-        meta->total_chunk_msg_size <= 0 || (size_t)meta->total_chunk_msg_size > limit) {
-        int total = meta->has_total_chunk_msg_size ? meta->total_chunk_msg_size : -1;
-        if (sl_part_bad_record(p->part, base, "chunk %d of %d (uuid %s, total size %d): not a "
-                               "valid chunk", cid, nch, meta->uuid ? meta->uuid : "none",
-                               total) == SL_OK)
-            skipped(p, id, NULL);
-        chunk_permit(p);
-        return;
-    }
-    if (meta->n_encryption_keys) {
-        if (sl_part_bad_record(p->part, base, "chunk %d of %d of message %s is encrypted: an "
-                               "encrypted chunked message cannot be handed on (each chunk is "
-                               "encrypted on its own)", cid, nch, meta->uuid) == SL_OK)
-            skipped(p, id, NULL);
-        chunk_permit(p);
-        return;
-    }
-    cx = chunk_find(p, meta->uuid);
-    if (cid == 0) {
-        if (cx) {
-            /* Sent again from the start: the chunks so far are copies, acked with it. */
-            sl_sb_reset(&cx->data);
-            cx->next = 0;
-        } else {
-            if (p->nchunks >= c->max_pending_chunked) {
-                sl_log(SL_LOG_WARN, "pulsar", "%s: %s: more than %d chunked messages being "
-                       "joined; the oldest (%s, %d of %d chunks) is dropped%s", p->what,
-                       p->topic, c->max_pending_chunked, p->chunks->uuid, p->chunks->next,
-                       p->chunks->nchunks, c->auto_ack_oldest_chunked ? " and acked"
-                       : " (its chunks come again when the consumer subscribes again)");
-                chunk_drop(p, p->chunks, c->auto_ack_oldest_chunked);
-            }
-            if (!(cx = calloc(1, sizeof(*cx))) || !(cx->uuid = sl_strdup(meta->uuid))) {
-                free(cx);
-                sl_part_fail(p->part, "out of memory");
-                return;
-            }
-            cx->started_ms = sl_mono_ms();
-            {
-                chunkctx_t **pp = &p->chunks;
-                while (*pp)
-                    pp = &(*pp)->next_ctx;
-                *pp = cx;
-            }
-            p->nchunks++;
-        }
-        cx->nchunks = nch;
-        cx->total = (size_t)meta->total_chunk_msg_size;
-    } else if (!cx || cid > cx->next) {
-        /* Its first chunks are gone (acked before, or dropped): it can never be joined. As the
-         * Java client does: acked once older than the expiry, else left for a redelivery. */
-        int old = c->chunk_expire_ms > 0 &&
-                  sl_now_ms() > (int64_t)meta->publish_time + c->chunk_expire_ms;
-        sl_log(SL_LOG_WARN, "pulsar", "%s: %s: chunk %d of %d of message %s at %s arrived "
-               "without chunk %d; message dropped%s", p->what, p->topic, cid, nch, meta->uuid,
-               base, cx ? cx->next : 0, old ? ", chunk acked" : "");
-        if (cx)
-            chunk_drop(p, cx, 0);
-        if (old) {
-            qentry_t one = {0};
-            one.ledger = id->ledgerid;
-            one.entry = id->entryid;
-            ack_now(p, &one);
-        }
-        chunk_permit(p);
-        return;
-    }
-    if (cid < cx->next || cid < nch - 1) {
-        if (!(e = calloc(1, sizeof(*e)))) {
-            sl_part_fail(p->part, "out of memory");
-            return;
-        }
-        e->ledger = id->ledgerid;
-        e->entry = id->entryid;
-        e->last_index = -1;
-        if (cx->etail)
-            cx->etail->next = e;
-        else
-            cx->ehead = e;
-        cx->etail = e;
-        chunk_permit(p);
-        if (cid < cx->next)
-            return; /* a copy of a chunk it has */
-    }
-    if (nch != cx->nchunks || cx->data.len + len > cx->total) {
-        if (sl_part_bad_record(p->part, base, "chunk %d of message %s does not fit: %d chunks and "
-                               "%zu bytes announced, %zu + %zu bytes", cid, meta->uuid, cx->nchunks,
-                               cx->total, cx->data.len, len) == SL_OK)
-            skipped(p, id, cx);
-        chunk_drop(p, cx, 0);
-        return;
-    }
-    sl_sb_append(&cx->data, payload, len);
-    if (cx->data.oom) {
-        sl_part_fail(p->part, "out of memory");
-        chunk_drop(p, cx, 0);
-        return;
-    }
-    cx->next = cid + 1;
-    if (cx->next < cx->nchunks)
-        return;
-    if (cx->data.len != cx->total) {
-        if (sl_part_bad_record(p->part, base, "chunked message %s: %zu bytes in %d chunks, %zu "
-                               "announced", meta->uuid, cx->data.len, cx->nchunks,
-                               cx->total) == SL_OK)
-            skipped(p, id, cx);
-        chunk_drop(p, cx, 0);
-        return;
-    }
-    /* Whole: the last chunk's metadata (every chunk carries the message's) describes it. */
-    for (chunkctx_t **pp = &p->chunks; *pp; pp = &(*pp)->next_ctx)
-        if (*pp == cx) {
-            *pp = cx->next_ctx;
-            p->nchunks--;
-            break;
-        }
-    cx->next_ctx = NULL;
-    take(p, id, meta, (const uint8_t *)cx->data.buf, cx->data.len, base, cx);
+        pl_chunk_drop(p, cx, 0);
 }
 
 /* One MESSAGE: a single message, a batch or a chunk, maybe compressed. Malformed ones go to
@@ -841,14 +594,14 @@ static void on_message(cpart_t *p, const pl_frame_t *f) {
     snprintf(base, sizeof(base), "%" PRIu64 ":%" PRIu64, id->ledgerid, id->entryid);
     if (!f->meta) {
         if (sl_part_bad_record(p->part, base, "MESSAGE without metadata") == SL_OK)
-            skipped(p, id, NULL);
+            pl_src_skipped(p, id, NULL);
         return;
     }
     if (f->meta->has_num_chunks_from_msg && f->meta->num_chunks_from_msg > 1) {
-        on_chunk(p, id, f->meta, f->payload, f->payload_len, base);
+        pl_chunk_on(p, id, f->meta, f->payload, f->payload_len, base);
         return;
     }
-    take(p, id, f->meta, f->payload, f->payload_len, base, NULL);
+    pl_src_take(p, id, f->meta, f->payload, f->payload_len, base, NULL);
 }
 
 static void on_frame(void *opaque, pl_conn_t *conn, const pl_frame_t *f) {
@@ -924,7 +677,7 @@ static void subscribed(void *opaque, pl_conn_t *conn, const pl_frame_t *f, const
            p->what, p->topic, p->k->c->subscription && *p->k->c->subscription
                                   ? p->k->c->subscription : sl_input_job_name(p->k->in));
     p->attempts = 0;
-    flow(p, p->k->c->receiver_queue);
+    pl_src_flow(p, p->k->c->receiver_queue);
 }
 
 static void conn_ready(void *opaque, pl_conn_t *conn, const char *err) {
@@ -1000,7 +753,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg) {
         sl_log(SL_LOG_WARN, "pulsar", "%s: %s: chunked message %s still has %d of %d chunks "
                "after %lld ms; dropped, its chunks acked", p->what, p->topic, p->chunks->uuid,
                p->chunks->next, p->chunks->nchunks, (long long)p->k->c->chunk_expire_ms);
-        chunk_drop(p, p->chunks, 1);
+        pl_chunk_drop(p, p->chunks, 1);
     }
 }
 
@@ -1073,7 +826,7 @@ sl_poll_t pl_part_poll(sl_part_t *part, void *state, int max) {
             return SL_POLL_WAIT;
     }
     if (p->conn && p->permits_used >= (p->k->c->receiver_queue + 1) / 2) {
-        flow(p, p->permits_used);
+        pl_src_flow(p, p->permits_used);
         p->permits_used = 0;
     }
     if (p->qhead)
@@ -1208,7 +961,7 @@ void pl_part_close(sl_part_t *part, void *state) {
         pl_conn_detach(p->conn, PL_CONSUMER, p->consumer_id);
     }
     drop_queue(p);
-    entries_free(p->ehead);
+    pl_src_entries_free(p->ehead);
     if (p->tick)
         event_free(p->tick);
     sl_sb_free(&p->zbuf);

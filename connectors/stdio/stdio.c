@@ -13,7 +13,7 @@
 
 #include "../file/file.h"
 
-#define FO(f) offsetof(sl_file_stream_conf_t, f)
+#define FO(f) offsetof(file_stream_conf_t, f)
 
 static const sl_prop_t stdio_stream_props[] = {
     {"poll.interval", SL_PROP_DURATION, FO(poll_ms), "20ms", 1, 60000, NULL, 0,
@@ -41,7 +41,7 @@ static sl_err_t stdin_discover(sl_input_t *in) {
 
 typedef struct {
     sl_linereader_t lr;
-    const sl_file_stream_conf_t *c;
+    const file_stream_conf_t *c;
     int64_t line;
 } spart_t;
 
@@ -103,7 +103,7 @@ static sl_err_t stdout_open(sl_output_t *out, void **statep) {
     int fd = dup(STDOUT_FILENO);
     if (fd < 0)
         return sl_output_fail(out, "dup(stdout): %s", strerror(errno));
-    return sl_file_out_open_fd(out, fd, statep);
+    return file_out_open_fd(out, fd, statep);
 }
 
 static const char *const stdio_factories[] = {"stdio", "sluice.stdio", NULL};
@@ -116,13 +116,13 @@ const sl_system_plugin_t sl_system_stdio = {
                    "checkpoints since it cannot be rewound) and standard output.",
     .flags = SL_SYSTEM_F_NO_CHECKPOINT,
     .stream_props = stdio_stream_props,
-    .stream_conf_size = sizeof(sl_file_stream_conf_t),
+    .stream_conf_size = sizeof(file_stream_conf_t),
     .discover = stdin_discover,
     .part_open = stdin_open,
     .part_poll = stdin_poll,
     .part_close = stdin_close,
     .out_open = stdout_open,
-    .out_send = sl_file_out_send,
-    .out_flush = sl_file_out_flush,
-    .out_close = sl_file_out_close,
+    .out_send = file_out_send,
+    .out_flush = file_out_flush,
+    .out_close = file_out_close,
 };

@@ -1,12 +1,17 @@
 /*
- * sluice/partitioner.h: custom partitioners for producers that spread records over shards by a
- * partition key (the Kinesis sink's `sink.partitioner = /path/libmine.so`), the C counterpart of
- * Flink's KinesisPartitioner subclasses. Like an operator, a partitioner is a value struct of
- * callbacks with an ABI version first, exported from a shared library under the symbol named by
- * `sink.partitioner.symbol` (default "sluice_partitioner") and loaded with dlopen.
+ * sluice/partitioner.h: custom partitioners, for any producer that places records by a key. A
+ * partitioner maps a record to a partition key and, optionally, an explicit hash key; the
+ * producer places the record by them (the C counterpart of Flink's KinesisPartitioner and
+ * Kafka's Partitioner). A producer stream opts in with `sink.partitioner = /path/libmine.so`.
+ * Today the `kinesis` sink is the one producer that offers it (partition key: PutRecords'
+ * PartitionKey; hash key: ExplicitHashKey); another producer would use the key as its message
+ * key and may ignore the hash key. The limits below are the largest any producer takes (they
+ * are Kinesis'); a producer with tighter ones refuses the record, as task.error.policy says.
  *
- * One instance exists per worker thread and output stream; all its callbacks run on that
- * worker's thread, so no locking is needed inside.
+ * Like an operator, a partitioner is a value struct of callbacks with an ABI version first,
+ * exported from a shared library under the symbol named by `sink.partitioner.symbol` (default
+ * "sluice_partitioner") and loaded with dlopen. One instance exists per worker thread and output
+ * stream; all its callbacks run on that worker's thread, so no locking is needed inside.
  */
 #ifndef SLUICE_PARTITIONER_H
 #define SLUICE_PARTITIONER_H
@@ -20,15 +25,16 @@ extern "C" {
 
 #define SL_PARTITIONER_ABI_VERSION 1
 
-/* Kinesis' limits: a partition key has 1..256 characters; an explicit hash key is the decimal
- * form of a number below 2^128 (at most 39 digits). Buffers include room for a NUL. */
+/* A partition key has 1..256 bytes; an explicit hash key is the decimal form of a number below
+ * 2^128 (at most 39 digits; Kinesis' hash key space). Buffers include room for a NUL. */
 #define SL_PARTITION_KEY_MAX 256
 #define SL_HASH_KEY_MAX 40
 
 /* What a partitioner writes for one record. */
 typedef struct sl_partition {
     char key[SL_PARTITION_KEY_MAX + 1]; /* the partition key, NUL-terminated (1..256 bytes) */
-    char hash_key[SL_HASH_KEY_MAX];     /* an explicit hash key, or "" for none */
+    char hash_key[SL_HASH_KEY_MAX];     /* an explicit hash key, or "" for none (the producer
+                                         * then hashes the partition key) */
 } sl_partition_t;
 
 typedef struct sl_partitioner_plugin {

@@ -1,11 +1,11 @@
 /*
  * fuzz_getrecords.c: a libFuzzer target for the GetRecords scanner (kin_scan_get_records() in
- * connectors/kinesis/kinesis_api.c), which reads every answer a Kinesis shard returns, against
- * the reference it replaces: json_loadb() + kin_parse_get_records(). Each input is an answer's
- * bytes (in an exactly-sized copy, so a read one byte past the end is caught). Where jansson
- * refuses it, the scanner must refuse it too; otherwise both must succeed with the same records
- * (sequence numbers, keys, offsets, times, encryption, their places in the strings arena), the
- * same data bytes, iterator, millis and children, or fail with the same code and message. A
+ * connectors/kinesis/kinesis_getrecords.c), which reads every answer a Kinesis shard returns,
+ * against the reference it replaces: json_loadb() + kin_parse_get_records(). Each input is an
+ * answer's bytes (in an exactly-sized copy, so a read one byte past the end is caught). Where
+ * jansson refuses it, the scanner must refuse it too; otherwise both must succeed with the same
+ * records (sequence numbers, keys, offsets, times, encryption, their places in the strings arena),
+ * the same data bytes, iterator, millis and children, or fail with the same code and message. A
  * difference aborts; so do crashes, leaks and undefined behaviour. Not built by make: see
  * README.md.
  */

@@ -18,13 +18,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void run(sl_kpl_deagg_t *da, const uint8_t *buf, size_t len, const sl_kpl_range_t *r) {
-    sl_kpl_subrec_t s;
+static void run(kpl_deagg_t *da, const uint8_t *buf, size_t len, const kpl_range_t *r) {
+    kpl_subrec_t s;
     uint64_t n = 0;
     volatile uint8_t sink = 0;
-    if (sl_kpl_deagg_load(da, buf, len, "outer", NULL, r) != 0)
+    if (kpl_deagg_load(da, buf, len, "outer", NULL, r) != 0)
         return;
-    while (sl_kpl_deagg_next(da, &s)) {
+    while (kpl_deagg_next(da, &s)) {
         if (s.data_len)
             sink ^= s.data[0] ^ s.data[s.data_len - 1];
         if (s.pk_len)
@@ -34,37 +34,37 @@ static void run(sl_kpl_deagg_t *da, const uint8_t *buf, size_t len, const sl_kpl
         if (s.subseq != n++ && s.aggregated)
             abort();
     }
-    if (n != sl_kpl_deagg_count(da))
+    if (n != kpl_deagg_count(da))
         abort();
     (void)sink;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static sl_kpl_deagg_t *da;
-    if (!da && !(da = sl_kpl_deagg_new()))
+    static kpl_deagg_t *da;
+    if (!da && !(da = kpl_deagg_new()))
         return 0;
 
     /* Exactly-sized copies, so a read one byte past the end is caught. */
     uint8_t *raw = malloc(size ? size : 1);
-    uint8_t *sealed = malloc(size + SL_KPL_MAGIC_LEN + SL_KPL_DIGEST_LEN);
+    uint8_t *sealed = malloc(size + KPL_MAGIC_LEN + KPL_DIGEST_LEN);
     if (!raw || !sealed)
         goto done;
     if (size)
         memcpy(raw, data, size);
     run(da, raw, size, NULL);
 
-    memcpy(sealed, sl_kpl_magic, SL_KPL_MAGIC_LEN);
+    memcpy(sealed, kpl_magic, KPL_MAGIC_LEN);
     if (size)
-        memcpy(sealed + SL_KPL_MAGIC_LEN, data, size);
+        memcpy(sealed + KPL_MAGIC_LEN, data, size);
     unsigned int n = 0;
-    if (!EVP_Digest(data, size, sealed + SL_KPL_MAGIC_LEN + size, &n, EVP_md5(), NULL))
+    if (!EVP_Digest(data, size, sealed + KPL_MAGIC_LEN + size, &n, EVP_md5(), NULL))
         goto done;
-    sl_kpl_range_t r = {{0, 0}, {UINT64_MAX, UINT64_MAX}};
+    kpl_range_t r = {{0, 0}, {UINT64_MAX, UINT64_MAX}};
     if (size && (data[0] & 1)) { /* half the inputs filter with a range around their first byte */
         r.start.hi = (uint64_t)data[0] << 56;
         r.end.hi = r.start.hi | 0x00ffffffffffffffULL;
     }
-    run(da, sealed, size + SL_KPL_MAGIC_LEN + SL_KPL_DIGEST_LEN, size && (data[0] & 2) ? &r : NULL);
+    run(da, sealed, size + KPL_MAGIC_LEN + KPL_DIGEST_LEN, size && (data[0] & 2) ? &r : NULL);
 done:
     free(raw);
     free(sealed);

@@ -1,11 +1,11 @@
 /*
  * fuzz_putrecords.c: a libFuzzer target for the PutRecords answer scanner (kin_scan_put_records()
- * in connectors/kinesis/kinesis_api.c), which reads every answer the producer gets, against the
- * strict jansson reader it stands in for (kin_parse_put_records_json()). The first input byte
+ * in connectors/kinesis/kinesis_putrecords.c), which reads every answer the producer gets, against
+ * the strict jansson reader it stands in for (kin_parse_put_records_json()). The first input byte
  * picks the number of entries sent (1..8), the rest is the answer (in an exactly-sized copy). When
  * the scanner accepts an answer, the reader must accept it too with the same failed count, error
- * codes and shard ids; a difference aborts, as do crashes, leaks and undefined behaviour. Not
- * built by make: see README.md.
+ * codes and shard ids; a difference aborts, as do crashes, leaks and undefined behaviour. Not built
+ * by make: see README.md.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -17,8 +17,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    char c1[8][SL_KIN_CODE_MAX], c2[8][SL_KIN_CODE_MAX];
-    char s1[8][SL_KIN_SHARD_ID_MAX], s2[8][SL_KIN_SHARD_ID_MAX];
+    char c1[8][KIN_CODE_MAX], c2[8][KIN_CODE_MAX];
+    char s1[8][KIN_SHARD_ID_MAX], s2[8][KIN_SHARD_ID_MAX];
     char err[256];
     size_t f1 = 0, f2 = 0, n;
     char *body;

@@ -29,13 +29,13 @@
 
 typedef struct server {
     int nshards;
-    sl_kpl_range_t *ranges;
+    kpl_range_t *ranges;
     const char *stream;
     const char *stats_path;
     int verify;
     unsigned long long seq;
     unsigned long long requests, records, user_records, bytes, bad_aggregates, wrong_shard;
-    sl_kpl_deagg_t *da;
+    kpl_deagg_t *da;
     struct event_base *base;
 } server_t;
 
@@ -70,10 +70,10 @@ static void bad(struct evhttp_request *req, const char *what) {
     reply(req, 400, body);
 }
 
-static int shard_of(const server_t *s, const sl_kpl_hash_t *h) {
+static int shard_of(const server_t *s, const kpl_hash_t *h) {
     for (int i = 0; i < s->nshards; i++)
-        if (sl_kpl_hash_cmp(h, &s->ranges[i].start) >= 0 &&
-            sl_kpl_hash_cmp(h, &s->ranges[i].end) <= 0)
+        if (kpl_hash_cmp(h, &s->ranges[i].start) >= 0 &&
+            kpl_hash_cmp(h, &s->ranges[i].end) <= 0)
             return i;
     return s->nshards - 1;
 }
@@ -82,9 +82,9 @@ static void list_shards(server_t *s, struct evhttp_request *req) {
     sl_sb_t sb = {0};
     sl_sb_puts(&sb, "{\"Shards\":[");
     for (int i = 0; i < s->nshards; i++) {
-        char a[SL_KPL_HASH_STR_MAX], b[SL_KPL_HASH_STR_MAX];
-        sl_kpl_hash_format(&s->ranges[i].start, a);
-        sl_kpl_hash_format(&s->ranges[i].end, b);
+        char a[KPL_HASH_STR_MAX], b[KPL_HASH_STR_MAX];
+        kpl_hash_format(&s->ranges[i].start, a);
+        kpl_hash_format(&s->ranges[i].end, b);
         sl_sb_printf(&sb, "%s{\"ShardId\":\"shardId-%012d\",\"HashKeyRange\":{\"StartingHashKey\":"
                      "\"%s\",\"EndingHashKey\":\"%s\"},\"SequenceNumberRange\":"
                      "{\"StartingSequenceNumber\":\"49600000000000000000000000000000000000000000000000000000\"}}",
@@ -102,7 +102,7 @@ static int put_one(server_t *s, json_t *e, char *errstr, size_t errlen) {
     const char *b64;
     size_t n, dlen;
     unsigned char *raw;
-    sl_kpl_hash_t h;
+    kpl_hash_t h;
     int sh;
 
     if (!json_is_string(d) || !json_is_string(pk) || !json_string_length(pk) ||
@@ -129,31 +129,31 @@ static int put_one(server_t *s, json_t *e, char *errstr, size_t errlen) {
     if (n >= 2 && b64[n - 2] == '=')
         dlen--;
     if (ehk) {
-        if (sl_kpl_hash_parse(json_string_value(ehk), json_string_length(ehk), &h) != 0) {
+        if (kpl_hash_parse(json_string_value(ehk), json_string_length(ehk), &h) != 0) {
             free(raw);
             snprintf(errstr, errlen, "ExplicitHashKey is not a decimal below 2^128");
             return -1;
         }
     } else {
-        sl_kpl_hash_of_pk(json_string_value(pk), json_string_length(pk), &h);
+        kpl_hash_of_pk(json_string_value(pk), json_string_length(pk), &h);
     }
     sh = shard_of(s, &h);
     s->records++;
     s->bytes += dlen + json_string_length(pk);
-    if (s->verify && dlen >= 4 && !memcmp(raw, sl_kpl_magic, 4)) {
-        sl_kpl_subrec_t sub;
-        if (sl_kpl_deagg_load(s->da, raw, dlen, json_string_value(pk),
-                              ehk ? json_string_value(ehk) : NULL, NULL) != SL_OK ||
-            !sl_kpl_deagg_aggregated(s->da)) {
+    if (s->verify && dlen >= 4 && !memcmp(raw, kpl_magic, 4)) {
+        kpl_subrec_t sub;
+        if (kpl_deagg_load(s->da, raw, dlen, json_string_value(pk),
+                           ehk ? json_string_value(ehk) : NULL, NULL) != SL_OK ||
+            !kpl_deagg_aggregated(s->da)) {
             s->bad_aggregates++;
             s->user_records++;
         } else {
-            while (sl_kpl_deagg_next(s->da, &sub)) {
-                sl_kpl_hash_t uh;
+            while (kpl_deagg_next(s->da, &sub)) {
+                kpl_hash_t uh;
                 if (sub.ehk)
-                    sl_kpl_hash_parse(sub.ehk, sub.ehk_len, &uh);
+                    kpl_hash_parse(sub.ehk, sub.ehk_len, &uh);
                 else
-                    sl_kpl_hash_of_pk(sub.pk, sub.pk_len, &uh);
+                    kpl_hash_of_pk(sub.pk, sub.pk_len, &uh);
                 if (shard_of(s, &uh) != sh)
                     s->wrong_shard++;
                 s->user_records++;
@@ -279,7 +279,7 @@ int main(int argc, char **argv) {
     }
     /* Even split of [0, 2^128): shard i starts at i * (2^128 / K), computed on 32-bit limbs by
      * the decimal helpers: start_i = floor(i * 2^128 / K) via long division of (i << 128). */
-    if (!(s.ranges = calloc((size_t)s.nshards, sizeof(*s.ranges))) || !(s.da = sl_kpl_deagg_new()))
+    if (!(s.ranges = calloc((size_t)s.nshards, sizeof(*s.ranges))) || !(s.da = kpl_deagg_new()))
         return 1;
     for (int i = 0; i < s.nshards; i++) {
         /* i * 2^128 / K as 128 bits: divide the 160-bit number (i : 0..0) by K limb by limb. */
@@ -324,7 +324,7 @@ int main(int argc, char **argv) {
     event_free(sig2);
     evhttp_free(http);
     event_base_free(s.base);
-    sl_kpl_deagg_destroy(s.da);
+    kpl_deagg_destroy(s.da);
     free(s.ranges);
     return 0;
 }

@@ -61,12 +61,12 @@ static json_t *strn(const char *s, size_t len) {
     return s ? json_stringn(s, len) : json_null();
 }
 
-static int deagg(sl_kpl_deagg_t *da, json_t *in) {
+static int deagg(kpl_deagg_t *da, json_t *in) {
     const char *b64 = json_string_value(json_object_get(in, "data"));
     const char *pk = json_string_value(json_object_get(in, "pk"));
     const char *ehk = json_string_value(json_object_get(in, "ehk"));
     json_t *range = json_object_get(in, "range");
-    sl_kpl_range_t r;
+    kpl_range_t r;
     uint8_t *data = NULL;
     size_t len;
     int rc = -1;
@@ -74,15 +74,15 @@ static int deagg(sl_kpl_deagg_t *da, json_t *in) {
     if (!b64 || !pk || b64_decode(b64, &data, &len) < 0)
         goto done;
     if (json_is_array(range) &&
-        sl_kpl_range_parse(json_string_value(json_array_get(range, 0)),
-                           json_string_value(json_array_get(range, 1)), &r) != SL_OK)
+        kpl_range_parse(json_string_value(json_array_get(range, 0)),
+                        json_string_value(json_array_get(range, 1)), &r) != SL_OK)
         goto done;
-    if (sl_kpl_deagg_load(da, data, len, pk, ehk, json_is_array(range) ? &r : NULL) != SL_OK)
+    if (kpl_deagg_load(da, data, len, pk, ehk, json_is_array(range) ? &r : NULL) != SL_OK)
         goto done;
-    if (*sl_kpl_deagg_reason(da))
-        fprintf(stderr, "kpl-tool: %s\n", sl_kpl_deagg_reason(da));
-    sl_kpl_subrec_t s;
-    while (sl_kpl_deagg_next(da, &s)) {
+    if (*kpl_deagg_reason(da))
+        fprintf(stderr, "kpl-tool: %s\n", kpl_deagg_reason(da));
+    kpl_subrec_t s;
+    while (kpl_deagg_next(da, &s)) {
         char *enc = b64_encode(s.data, s.data_len);
         if (!enc)
             goto done;
@@ -97,20 +97,20 @@ done:
     return rc;
 }
 
-static int flush(sl_kpl_agg_t *agg) {
-    sl_kpl_agg_out_t out;
-    if (sl_kpl_agg_flush(agg, &out) != SL_OK)
+static int flush(kpl_agg_t *agg) {
+    kpl_agg_out_t out;
+    if (kpl_agg_flush(agg, &out) != SL_OK)
         return -1;
     char *enc = b64_encode(out.data, out.len);
     if (enc)
         emit(json_pack("{s:s, s:s, s:s, s:I}", "data", enc, "pk", out.pk, "ehk", out.ehk,
                        "count", (json_int_t)out.count));
     free(enc);
-    sl_kpl_agg_out_free(&out);
+    kpl_agg_out_free(&out);
     return enc ? 0 : -1;
 }
 
-static int agg_one(sl_kpl_agg_t *agg, json_t *in) {
+static int agg_one(kpl_agg_t *agg, json_t *in) {
     const char *b64 = json_string_value(json_object_get(in, "data"));
     const char *pk = json_string_value(json_object_get(in, "pk"));
     const char *ehk = json_string_value(json_object_get(in, "ehk"));
@@ -121,11 +121,11 @@ static int agg_one(sl_kpl_agg_t *agg, json_t *in) {
 
     if (!b64 || !pk || b64_decode(b64, &data, &len) < 0)
         goto done;
-    sl_err_t e = sl_kpl_agg_add(agg, pk, ehk, data, len, err, sizeof(err));
+    sl_err_t e = kpl_agg_add(agg, pk, ehk, data, len, err, sizeof(err));
     if (e == SL_ERR_STATE) {
         if (flush(agg) < 0)
             goto done;
-        e = sl_kpl_agg_add(agg, pk, ehk, data, len, err, sizeof(err));
+        e = kpl_agg_add(agg, pk, ehk, data, len, err, sizeof(err));
     }
     if (e != SL_OK) {
         fprintf(stderr, "kpl-tool: %s\n", err);
@@ -139,8 +139,8 @@ done:
 
 int main(int argc, char **argv) {
     int mode_agg = argc >= 2 && strcmp(argv[1], "agg") == 0;
-    sl_kpl_deagg_t *da = NULL;
-    sl_kpl_agg_t *agg = NULL;
+    kpl_deagg_t *da = NULL;
+    kpl_agg_t *agg = NULL;
     char *line = NULL;
     size_t cap = 0;
     long lineno = 0;
@@ -151,10 +151,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (mode_agg)
-        agg = sl_kpl_agg_new(argc > 2 ? strtoul(argv[2], NULL, 10) : 0,
-                             argc > 3 ? strtoul(argv[3], NULL, 10) : 0, 0);
+        agg = kpl_agg_new(argc > 2 ? strtoul(argv[2], NULL, 10) : 0,
+                          argc > 3 ? strtoul(argv[3], NULL, 10) : 0, 0);
     else
-        da = sl_kpl_deagg_new();
+        da = kpl_deagg_new();
     if (!agg && !da)
         goto done;
     while (getline(&line, &cap, stdin) > 0) {
@@ -170,12 +170,12 @@ int main(int argc, char **argv) {
             goto done;
         }
     }
-    if (agg && sl_kpl_agg_count(agg) && flush(agg) < 0)
+    if (agg && kpl_agg_count(agg) && flush(agg) < 0)
         goto done;
     rc = 0;
 done:
     free(line);
-    sl_kpl_agg_destroy(agg);
-    sl_kpl_deagg_destroy(da);
+    kpl_agg_destroy(agg);
+    kpl_deagg_destroy(da);
     return rc;
 }

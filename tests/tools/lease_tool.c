@@ -30,7 +30,7 @@
 
 typedef struct tool {
     struct event_base *base;
-    sl_lease_table_t *lt;
+    kin_lease_table_t *lt;
     const char *table;
     const char *op;
     char **args;
@@ -59,7 +59,7 @@ static json_t *str_array(char **v, size_t n) {
 }
 
 /* The lease with the KCL's attribute names, absent ones left out (leaseOwner null). */
-static json_t *lease_json(const sl_lease_t *lease) {
+static json_t *lease_json(const kin_lease_t *lease) {
     json_t *o = json_pack("{s:s,s:o,s:I,s:I}", "leaseKey", lease->key, "leaseOwner",
                           str_or_null(lease->owner), "leaseCounter", (json_int_t)lease->counter,
                           "ownerSwitchesSinceCheckpoint", (json_int_t)lease->owner_switches);
@@ -121,7 +121,7 @@ fail:
     return 0;
 }
 
-static void on_result(void *opaque, sl_lease_result_t *res);
+static void on_result(void *opaque, kin_lease_result_t *res);
 
 static int parse_counter(const char *s, int64_t *out) {
     if (sl_parse_int64(s, out) != 0 || *out < 0) {
@@ -137,22 +137,22 @@ static int start(tool_t *t) {
     char **a = t->args;
     int n = t->nargs;
     const char *op = t->op;
-    sl_lease_t lease = {0};
+    kin_lease_t lease = {0};
     char **kids = NULL;
     size_t nkids = 0;
     int64_t sub = 0;
 
     if (!strcmp(op, "ensure") && n == 0) {
-        err = sl_lease_table_ensure(t->lt, 1, on_result, t);
+        err = kin_lease_table_ensure(t->lt, 1, on_result, t);
     } else if (!strcmp(op, "list") && n == 0) {
-        err = sl_lease_table_list(t->lt, on_result, t);
+        err = kin_lease_table_list(t->lt, on_result, t);
     } else if (!strcmp(op, "get") && n == 1) {
-        err = sl_lease_table_get(t->lt, a[0], on_result, t);
+        err = kin_lease_table_get(t->lt, a[0], on_result, t);
     } else if (!strcmp(op, "delete") && (n == 1 || n == 2)) {
         int64_t seen = -1;
         if (n == 2 && parse_counter(a[1], &seen))
             goto fail;
-        err = sl_lease_table_delete(t->lt, a[0], seen, on_result, t);
+        err = kin_lease_table_delete(t->lt, a[0], seen, on_result, t);
     } else if (!strcmp(op, "create") && n >= 1) {
         lease.key = a[0];
         lease.checkpoint = "TRIM_HORIZON";
@@ -171,30 +171,30 @@ static int start(tool_t *t) {
                 goto usage;
             }
         }
-        err = sl_lease_table_create(t->lt, &lease, on_result, t);
+        err = kin_lease_table_create(t->lt, &lease, on_result, t);
     } else if (!strcmp(op, "renew") && n == 3) {
         if (parse_counter(a[1], &t->counter))
             goto fail;
-        err = sl_lease_table_renew(t->lt, a[0], t->counter, a[2], on_result, t);
+        err = kin_lease_table_renew(t->lt, a[0], t->counter, a[2], on_result, t);
     } else if (!strcmp(op, "take") && n == 3) {
         /* Read the owner first: the take is conditional on it and on COUNTER. */
         if (parse_counter(a[1], &t->counter))
             goto fail;
         t->taking = 1;
-        err = sl_lease_table_get(t->lt, a[0], on_result, t);
+        err = kin_lease_table_get(t->lt, a[0], on_result, t);
     } else if (!strcmp(op, "evict") && n == 2) {
-        err = sl_lease_table_evict(t->lt, a[0], a[1], on_result, t);
+        err = kin_lease_table_evict(t->lt, a[0], a[1], on_result, t);
     } else if (!strcmp(op, "checkpoint") && n == 5) {
         if (parse_counter(a[1], &t->counter) || parse_counter(a[4], &sub))
             goto fail;
-        err = sl_lease_table_checkpoint(t->lt, a[0], t->counter, a[2], a[3], sub, on_result, t);
+        err = kin_lease_table_checkpoint(t->lt, a[0], t->counter, a[2], a[3], sub, on_result, t);
     } else if (!strcmp(op, "shard-end") && n == 4) {
         if (parse_counter(a[1], &t->counter))
             goto fail;
         if (!(nkids = split_list(a[3], &kids)))
             goto usage;
-        err = sl_lease_table_shard_end(t->lt, a[0], t->counter, a[2],
-                                       (const char *const *)kids, nkids, on_result, t);
+        err = kin_lease_table_shard_end(t->lt, a[0], t->counter, a[2],
+                                        (const char *const *)kids, nkids, on_result, t);
     } else {
         goto usage;
     }
@@ -221,7 +221,7 @@ fail:
     return -1;
 }
 
-static void on_result(void *opaque, sl_lease_result_t *res) {
+static void on_result(void *opaque, kin_lease_result_t *res) {
     tool_t *t = opaque;
     if (res->err) {
         fprintf(stderr, "lease-tool: %s\n", res->msg);
@@ -230,8 +230,8 @@ static void on_result(void *opaque, sl_lease_result_t *res) {
     }
     if (t->taking) {
         t->taking = 0;
-        sl_err_t err = sl_lease_table_take(t->lt, t->args[0], t->counter, res->lease->owner,
-                                           t->args[2], on_result, t);
+        sl_err_t err = kin_lease_table_take(t->lt, t->args[0], t->counter, res->lease->owner,
+                                            t->args[2], on_result, t);
         if (err) {
             fprintf(stderr, "lease-tool: take: %s\n", sl_err_str(err));
             t->rc = 1;
@@ -314,16 +314,16 @@ int main(int argc, char **argv) {
         !(creds = sl_creds_new(t.base, sl_creds_default_chain_new(t.base, NULL, NULL), NULL,
                                errstr, sizeof(errstr))) ||
         !(client = sl_aws_client_new(http, creds, &copts, errstr, sizeof(errstr))) ||
-        !(t.lt = sl_lease_table_new(client, t.base, table, errstr, sizeof(errstr)))) {
+        !(t.lt = kin_lease_table_new(client, t.base, table, errstr, sizeof(errstr)))) {
         fprintf(stderr, "lease-tool: %s\n", errstr);
         goto fail;
     }
-    sl_lease_table_set_poll(t.lt, 100, 30000);
+    kin_lease_table_set_poll(t.lt, 100, 30000);
     if (start(&t))
         goto fail;
     event_base_dispatch(t.base);
 fail:
-    sl_lease_table_destroy(t.lt);
+    kin_lease_table_destroy(t.lt);
     sl_aws_client_destroy(client);
     sl_creds_destroy(creds);
     sl_http_destroy(http);

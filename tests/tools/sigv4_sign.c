@@ -121,8 +121,8 @@ int main(int argc, char **argv) {
     int rc = 2;
     unsigned char *body = NULL;
     size_t body_len = 0;
-    sl_sigv4_header_t hdr[MAXH];
-    sl_sigv4_result_t res = {0};
+    aws_sigv4_header_t hdr[MAXH];
+    aws_sigv4_result_t res = {0};
     char err[512];
     json_error_t jerr;
 
@@ -165,7 +165,7 @@ int main(int argc, char **argv) {
         goto done;
     }
 
-    sl_sigv4_req_t req = {
+    aws_sigv4_req_t req = {
         .method = str(root, "method"),
         .path = str(root, "path"),
         .query = str(root, "query"),
@@ -175,7 +175,7 @@ int main(int argc, char **argv) {
         .body_len = body_len,
     };
     sl_aws_creds_t creds = {str(root, "access_key"), str(root, "secret_key"), str(root, "token")};
-    sl_sigv4_params_t prm = {
+    aws_sigv4_params_t prm = {
         .region = str(root, "region"),
         .service = str(root, "service"),
         .now_ms = now_ms,
@@ -185,8 +185,8 @@ int main(int argc, char **argv) {
         .omit_session_token = flag(root, "omit_session_token"),
         .raw_path = flag(root, "raw_path"),
     };
-    sl_err_t e = flag(root, "presign") ? sl_sigv4_presign(&req, &creds, &prm, &res, err, sizeof(err))
-                                       : sl_sigv4_sign(&req, &creds, &prm, &res, err, sizeof(err));
+    sl_err_t e = flag(root, "presign") ? aws_sigv4_presign(&req, &creds, &prm, &res, err, sizeof(err))
+                                       : aws_sigv4_sign(&req, &creds, &prm, &res, err, sizeof(err));
     if (e != SL_OK) {
         fprintf(stderr, "sigv4-sign: %s\n", err);
         rc = 1;
@@ -220,7 +220,7 @@ int main(int argc, char **argv) {
     }
     rc = 0;
 done:
-    sl_sigv4_result_free(&res);
+    aws_sigv4_result_free(&res);
     free(body);
     json_decref(root);
     return rc;

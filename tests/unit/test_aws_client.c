@@ -61,6 +61,26 @@ static void test_retry_delay(void) {
     CU_ASSERT_TRUE(max_seen[5] <= 1000 && max_seen[5] >= 950);
 }
 
+/* util_retry.c's edges: no growth below exp 1, a zero ceiling, the retry count and deadline. */
+static void test_retry_bounds(void) {
+    sl_retry_policy_t flat = {50, 1000, 0.5, 3, 0}, zero = {0, 1000, 2.0, 3, 0};
+    uint64_t rng = 7;
+    for (int i = 0; i < 2000; i++) {
+        int64_t d = sl_retry_delay_ms(&flat, 10, &rng);
+        CU_ASSERT_TRUE(d >= 0 && d <= 50);
+        CU_ASSERT_EQUAL(sl_retry_delay_ms(&zero, i % 40, &rng), 0);
+    }
+    sl_retry_policy_t p = {100, 1000, 2.0, 2, 0};
+    CU_ASSERT_TRUE(sl_retry_allowed(&p, 0, 100, 5000));
+    CU_ASSERT_TRUE(sl_retry_allowed(&p, 1, 100, 5000));
+    CU_ASSERT_FALSE(sl_retry_allowed(&p, 2, 100, 5000));
+    p.deadline_ms = 5200;
+    CU_ASSERT_TRUE(sl_retry_allowed(&p, 0, 199, 5000));
+    CU_ASSERT_FALSE(sl_retry_allowed(&p, 0, 200, 5000));
+    p.max_retries = 0;
+    CU_ASSERT_FALSE(sl_retry_allowed(&p, 0, 0, 0));
+}
+
 static void test_classify(void) {
     CU_ASSERT_EQUAL(sl_aws_classify(SL_OK, 200, NULL), SL_AWS_DONE);
     CU_ASSERT_EQUAL(sl_aws_classify(SL_ERR_RETRY, 0, NULL), SL_AWS_RETRY);
@@ -538,6 +558,7 @@ void test_aws_client_register(void) {
     static const unit_test_t tests[] = {
         {"endpoints", test_endpoints},
         {"retry delay", test_retry_delay},
+        {"retry bounds", test_retry_bounds},
         {"classify", test_classify},
         {"call ok", test_call_ok},
         {"throttled then ok", test_call_throttled_then_ok},

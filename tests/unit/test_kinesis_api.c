@@ -1,6 +1,7 @@
 /*
  * test_kinesis_api.c: the Kinesis consumer's API layer and shard reader
- * (connectors/kinesis/kinesis_api.c, kinesis_shard.c). Pure parts first: sequence-number order,
+ * (connectors/kinesis/kinesis_seq.c, kinesis_datefmt.c, kinesis_shards.c,
+ * kinesis_getrecords.c, kinesis_shard.c). Pure parts first: sequence-number order,
  * start timestamps in Flink's and the KCL's forms, strict GetRecords parsing on canned answers
  * (plain, KPL aggregates built with the aggregator, closed shards, every malformed field).
  * Then calls against a fake Kinesis served on 127.0.0.1 from its own thread: ListShards pages,
@@ -206,19 +207,19 @@ static void test_records_plain(void) {
 }
 
 static void test_records_kpl(void) {
-    sl_kpl_agg_t *agg = sl_kpl_agg_new(0, 0, 0);
-    sl_kpl_agg_out_t out;
-    sl_kpl_deagg_t *da = sl_kpl_deagg_new();
-    sl_kpl_subrec_t sub;
+    kpl_agg_t *agg = kpl_agg_new(0, 0, 0);
+    kpl_agg_out_t out;
+    kpl_deagg_t *da = kpl_deagg_new();
+    kpl_subrec_t sub;
     kin_records_t r;
     char err[256], *json, *data64;
     const char *base;
     size_t jlen;
 
-    CU_ASSERT_EQUAL(sl_kpl_agg_add(agg, "a", NULL, "one", 3, err, sizeof(err)), SL_OK);
-    CU_ASSERT_EQUAL(sl_kpl_agg_add(agg, "b", "123", "two", 3, err, sizeof(err)), SL_OK);
-    CU_ASSERT_EQUAL(sl_kpl_agg_add(agg, "c", NULL, "three", 5, err, sizeof(err)), SL_OK);
-    CU_ASSERT_EQUAL_FATAL(sl_kpl_agg_flush(agg, &out), SL_OK);
+    CU_ASSERT_EQUAL(kpl_agg_add(agg, "a", NULL, "one", 3, err, sizeof(err)), SL_OK);
+    CU_ASSERT_EQUAL(kpl_agg_add(agg, "b", "123", "two", 3, err, sizeof(err)), SL_OK);
+    CU_ASSERT_EQUAL(kpl_agg_add(agg, "c", NULL, "three", 5, err, sizeof(err)), SL_OK);
+    CU_ASSERT_EQUAL_FATAL(kpl_agg_flush(agg, &out), SL_OK);
     data64 = b64(out.data, out.len);
     jlen = strlen(data64) + 512;
     json = malloc(jlen);
@@ -235,27 +236,27 @@ static void test_records_kpl(void) {
     CU_ASSERT_EQUAL(r.recs[1].off, 2);
     CU_ASSERT_EQUAL(memcmp(base + r.recs[1].off, out.data, out.len), 0);
     /* the de-aggregator's records point into the one decoded buffer */
-    CU_ASSERT_EQUAL(sl_kpl_deagg_load(da, base + r.recs[1].off, r.recs[1].len, r.recs[1].pk,
-                                      NULL, NULL), SL_OK);
-    CU_ASSERT_EQUAL(sl_kpl_deagg_count(da), 3);
-    CU_ASSERT_TRUE(sl_kpl_deagg_next(da, &sub));
+    CU_ASSERT_EQUAL(kpl_deagg_load(da, base + r.recs[1].off, r.recs[1].len, r.recs[1].pk,
+                                   NULL, NULL), SL_OK);
+    CU_ASSERT_EQUAL(kpl_deagg_count(da), 3);
+    CU_ASSERT_TRUE(kpl_deagg_next(da, &sub));
     CU_ASSERT_EQUAL(sub.data_len, 3);
     CU_ASSERT_EQUAL(memcmp(sub.data, "one", 3), 0);
     CU_ASSERT_TRUE((const char *)sub.data >= base && (const char *)sub.data < base + 2 + out.len);
-    CU_ASSERT_TRUE(sl_kpl_deagg_next(da, &sub));
+    CU_ASSERT_TRUE(kpl_deagg_next(da, &sub));
     CU_ASSERT_EQUAL(sub.subseq, 1);
     CU_ASSERT_EQUAL(sub.ehk_len, 3);
     CU_ASSERT_EQUAL(memcmp(sub.ehk, "123", 3), 0);
-    CU_ASSERT_TRUE(sl_kpl_deagg_next(da, &sub));
+    CU_ASSERT_TRUE(kpl_deagg_next(da, &sub));
     CU_ASSERT_EQUAL(sub.pk_len, 1);
     CU_ASSERT_EQUAL(sub.pk[0], 'c');
-    CU_ASSERT_FALSE(sl_kpl_deagg_next(da, &sub));
+    CU_ASSERT_FALSE(kpl_deagg_next(da, &sub));
     kin_records_free(&r);
     free(json);
     free(data64);
-    sl_kpl_agg_out_free(&out);
-    sl_kpl_agg_destroy(agg);
-    sl_kpl_deagg_destroy(da);
+    kpl_agg_out_free(&out);
+    kpl_agg_destroy(agg);
+    kpl_deagg_destroy(da);
 }
 
 static void test_records_closed(void) {
@@ -764,7 +765,7 @@ static void g_replace_value(sl_sb_t *sb, const char *k, const char *v) {
 /* One answer: count records of random shapes (data of 0..300 bytes, binary, or a KPL
  * aggregate), optional iterator, millis, children and unknown fields, written with random key
  * order, whitespace and escapes; fault > 0 then breaks one field's meaning. */
-static void g_answer(gen_t *g, size_t count, const sl_kpl_agg_out_t *kpl, int fault) {
+static void g_answer(gen_t *g, size_t count, const kpl_agg_out_t *kpl, int fault) {
     grecs_t rs = {calloc(count ? count : 1, sizeof(grec_t)), count};
     member_t m[8];
     size_t n = 0;
@@ -842,16 +843,16 @@ static void g_answer(gen_t *g, size_t count, const sl_kpl_agg_out_t *kpl, int fa
 
 static void test_scan_differential(void) {
     gen_t g = {.rng = 0x5eed};
-    sl_kpl_agg_t *agg = sl_kpl_agg_new(0, 0, 0);
-    sl_kpl_agg_out_t kpl;
+    kpl_agg_t *agg = kpl_agg_new(0, 0, 0);
+    kpl_agg_out_t kpl;
     char err[256];
     int counts[3] = {0, 0, 0}, mismatches = 0;
     static const uint8_t bytes[] = {'"', '\\', '{', '}', '[', ']', ',', ':', '0', '9', 'e',
                                     '.', '-', 'u', 'n', ' ', 0x00, 0x1f, 0x7f, 0x80, 0xc3,
                                     0xed, 0xf4, 0xff, '/', '+', '='};
-    CU_ASSERT_EQUAL(sl_kpl_agg_add(agg, "a", NULL, "one", 3, err, sizeof(err)), SL_OK);
-    CU_ASSERT_EQUAL(sl_kpl_agg_add(agg, "b", "123", "two", 3, err, sizeof(err)), SL_OK);
-    CU_ASSERT_EQUAL_FATAL(sl_kpl_agg_flush(agg, &kpl), SL_OK);
+    CU_ASSERT_EQUAL(kpl_agg_add(agg, "a", NULL, "one", 3, err, sizeof(err)), SL_OK);
+    CU_ASSERT_EQUAL(kpl_agg_add(agg, "b", "123", "two", 3, err, sizeof(err)), SL_OK);
+    CU_ASSERT_EQUAL_FATAL(kpl_agg_flush(agg, &kpl), SL_OK);
     for (int iter = 0; iter < 1500; iter++) {
         size_t count = iter % 10 == 0 ? 0 : rnd(&g, iter % 25 == 1 ? 120 : 10);
         int rc;
@@ -903,8 +904,8 @@ static void test_scan_differential(void) {
     CU_ASSERT_TRUE(counts[DIFF_INVAL] > 200);
     CU_ASSERT_TRUE(counts[DIFF_SYNTAX] > 400);
     sl_sb_free(&g.sb);
-    sl_kpl_agg_out_free(&kpl);
-    sl_kpl_agg_destroy(agg);
+    kpl_agg_out_free(&kpl);
+    kpl_agg_destroy(agg);
 }
 
 /* Hand-picked answers: JSON that must be refused (as jansson refuses it), edge cases that must
@@ -1312,19 +1313,19 @@ static void fake_add(fake_t *f, const char *seq, const char *pk, const void *dat
 /* An aggregate of n user records "<prefix><i>" with keys "k<i>" and explicit hash keys. */
 static void fake_add_agg(fake_t *f, const char *seq, const char *prefix, int n,
                          const char *const *ehks) {
-    sl_kpl_agg_t *agg = sl_kpl_agg_new(0, 0, 0);
-    sl_kpl_agg_out_t out;
+    kpl_agg_t *agg = kpl_agg_new(0, 0, 0);
+    kpl_agg_out_t out;
     char err[128], pk[16], data[32];
     for (int i = 0; i < n; i++) {
         snprintf(pk, sizeof(pk), "k%d", i);
         snprintf(data, sizeof(data), "%s%d", prefix, i);
-        CU_ASSERT_EQUAL(sl_kpl_agg_add(agg, pk, ehks ? ehks[i] : NULL, data, strlen(data), err,
-                                       sizeof(err)), SL_OK);
+        CU_ASSERT_EQUAL(kpl_agg_add(agg, pk, ehks ? ehks[i] : NULL, data, strlen(data), err,
+                                    sizeof(err)), SL_OK);
     }
-    CU_ASSERT_EQUAL_FATAL(sl_kpl_agg_flush(agg, &out), SL_OK);
+    CU_ASSERT_EQUAL_FATAL(kpl_agg_flush(agg, &out), SL_OK);
     fake_add(f, seq, out.pk, out.data, out.len);
-    sl_kpl_agg_out_free(&out);
-    sl_kpl_agg_destroy(agg);
+    kpl_agg_out_free(&out);
+    kpl_agg_destroy(agg);
 }
 
 /* Requests of op logged so far, and the i-th one's body. */

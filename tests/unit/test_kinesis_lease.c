@@ -1,5 +1,5 @@
 /*
- * test_kinesis_lease.c: the lease item parser (sl_lease_from_item). A damaged item must be
+ * test_kinesis_lease.c: the lease item parser (kin_lease_from_item). A damaged item must be
  * reported whole, every bad attribute at once, so whoever repairs it by hand does it in one go;
  * a KCL item with attributes sluice does not know still parses.
  */
@@ -12,18 +12,18 @@
 #include "unit.h"
 
 /* Parses the JSON text of an item; returns the error and fills errstr. */
-static sl_err_t parse(const char *text, sl_lease_t **out, char *errstr, size_t errlen) {
+static sl_err_t parse(const char *text, kin_lease_t **out, char *errstr, size_t errlen) {
     json_error_t jerr;
     json_t *item = json_loads(text, 0, &jerr);
     CU_ASSERT_PTR_NOT_NULL_FATAL(item);
-    sl_err_t err = sl_lease_from_item(item, out, errstr, errlen);
+    sl_err_t err = kin_lease_from_item(item, out, errstr, errlen);
     json_decref(item);
     return err;
 }
 
 static void test_counter_of_type_s_and_no_checkpoint(void) {
     char errstr[512];
-    sl_lease_t *lease = NULL;
+    kin_lease_t *lease = NULL;
     CU_ASSERT_EQUAL(parse("{\"leaseKey\":{\"S\":\"shardId-000000000001\"},"
                           "\"leaseCounter\":{\"S\":\"7\"}}",
                           &lease, errstr, sizeof(errstr)),
@@ -35,7 +35,7 @@ static void test_counter_of_type_s_and_no_checkpoint(void) {
 
 static void test_every_bad_attribute_named(void) {
     char errstr[512];
-    sl_lease_t *lease = NULL;
+    kin_lease_t *lease = NULL;
     CU_ASSERT_EQUAL(parse("{\"leaseKey\":{\"S\":\"s1\"},\"leaseCounter\":{\"N\":\"-1\"},"
                           "\"checkpoint\":{\"S\":\"nowhere\"},\"parentShardId\":{\"S\":\"p\"},"
                           "\"endingHashKey\":{\"S\":\"12a\"},\"leaseOwner\":{\"N\":\"3\"}}",
@@ -50,7 +50,7 @@ static void test_every_bad_attribute_named(void) {
 
 static void test_no_lease_key(void) {
     char errstr[512];
-    sl_lease_t *lease = NULL;
+    kin_lease_t *lease = NULL;
     CU_ASSERT_EQUAL(parse("{\"leaseCounter\":{\"N\":\"1\"},\"checkpoint\":{\"S\":\"LATEST\"}}",
                           &lease, errstr, sizeof(errstr)),
                     SL_ERR_INVAL);
@@ -59,7 +59,7 @@ static void test_no_lease_key(void) {
 
 static void test_kcl3_item_parses(void) {
     char errstr[512] = "";
-    sl_lease_t *lease = NULL;
+    kin_lease_t *lease = NULL;
     CU_ASSERT_EQUAL(parse("{\"leaseKey\":{\"S\":\"s9\"},\"leaseOwner\":{\"S\":\"w\"},"
                           "\"leaseCounter\":{\"N\":\"42\"},\"checkpoint\":{\"S\":\"123\"},"
                           "\"checkpointSubSequenceNumber\":{\"N\":\"2\"},"
@@ -73,7 +73,7 @@ static void test_kcl3_item_parses(void) {
     CU_ASSERT_EQUAL(lease->counter, 42);
     CU_ASSERT_STRING_EQUAL(lease->checkpoint, "123");
     CU_ASSERT_EQUAL(lease->checkpoint_sub, 2);
-    sl_lease_free(lease);
+    kin_lease_free(lease);
 }
 
 void test_kinesis_lease_register(void) {

@@ -1175,8 +1175,8 @@ static void test_custom_partitioner_run(void) {
 
 typedef struct pr_out {
     sl_err_t rc;
-    char codes[NMAX][SL_KIN_CODE_MAX];
-    char shards[NMAX][SL_KIN_SHARD_ID_MAX];
+    char codes[NMAX][KIN_CODE_MAX];
+    char shards[NMAX][KIN_SHARD_ID_MAX];
     size_t failed;
     char err[256];
 } pr_out_t;

@@ -167,32 +167,32 @@ static void test_pb_malformed(void) {
 /* ---- hash keys ---------------------------------------------------------------------------- */
 
 static void test_hash(void) {
-    sl_kpl_hash_t h, g;
-    char s[SL_KPL_HASH_STR_MAX];
+    kpl_hash_t h, g;
+    char s[KPL_HASH_STR_MAX];
 
-    CU_ASSERT_EQUAL(sl_kpl_hash_parse("0", 1, &h), 0);
+    CU_ASSERT_EQUAL(kpl_hash_parse("0", 1, &h), 0);
     CU_ASSERT(h.hi == 0 && h.lo == 0);
-    sl_kpl_hash_format(&h, s);
+    kpl_hash_format(&h, s);
     CU_ASSERT_STRING_EQUAL(s, "0");
-    CU_ASSERT_EQUAL(sl_kpl_hash_parse(MAX128, strlen(MAX128), &h), 0);
+    CU_ASSERT_EQUAL(kpl_hash_parse(MAX128, strlen(MAX128), &h), 0);
     CU_ASSERT(h.hi == UINT64_MAX && h.lo == UINT64_MAX);
-    sl_kpl_hash_format(&h, s);
+    kpl_hash_format(&h, s);
     CU_ASSERT_STRING_EQUAL(s, MAX128);
-    CU_ASSERT_EQUAL(sl_kpl_hash_parse("340282366920938463463374607431768211456", 39, &h), 1);
-    CU_ASSERT_EQUAL(sl_kpl_hash_parse("99999999999999999999999999999999999999999999", 44, &h), 1);
-    CU_ASSERT_EQUAL(sl_kpl_hash_parse("18446744073709551616", 20, &h), 0); /* 2^64 */
+    CU_ASSERT_EQUAL(kpl_hash_parse("340282366920938463463374607431768211456", 39, &h), 1);
+    CU_ASSERT_EQUAL(kpl_hash_parse("99999999999999999999999999999999999999999999", 44, &h), 1);
+    CU_ASSERT_EQUAL(kpl_hash_parse("18446744073709551616", 20, &h), 0); /* 2^64 */
     CU_ASSERT(h.hi == 1 && h.lo == 0);
-    CU_ASSERT_EQUAL(sl_kpl_hash_parse("18446744073709551615", 20, &h), 0);
+    CU_ASSERT_EQUAL(kpl_hash_parse("18446744073709551615", 20, &h), 0);
     CU_ASSERT(h.hi == 0 && h.lo == UINT64_MAX);
-    CU_ASSERT_EQUAL(sl_kpl_hash_parse("+0042", 5, &h), 0);
+    CU_ASSERT_EQUAL(kpl_hash_parse("+0042", 5, &h), 0);
     CU_ASSERT(h.hi == 0 && h.lo == 42);
-    CU_ASSERT_EQUAL(sl_kpl_hash_parse("-1", 2, &h), -2);
-    CU_ASSERT_EQUAL(sl_kpl_hash_parse("-0", 2, &h), 0);
-    CU_ASSERT_EQUAL(sl_kpl_hash_parse("", 0, &h), -1);
-    CU_ASSERT_EQUAL(sl_kpl_hash_parse("+", 1, &h), -1);
-    CU_ASSERT_EQUAL(sl_kpl_hash_parse("12a", 3, &h), -1);
-    CU_ASSERT_EQUAL(sl_kpl_hash_parse(" 1", 2, &h), -1);
-    CU_ASSERT_EQUAL(sl_kpl_hash_parse("999999999999999999999999999999999999999999x", 43, &h), -1);
+    CU_ASSERT_EQUAL(kpl_hash_parse("-1", 2, &h), -2);
+    CU_ASSERT_EQUAL(kpl_hash_parse("-0", 2, &h), 0);
+    CU_ASSERT_EQUAL(kpl_hash_parse("", 0, &h), -1);
+    CU_ASSERT_EQUAL(kpl_hash_parse("+", 1, &h), -1);
+    CU_ASSERT_EQUAL(kpl_hash_parse("12a", 3, &h), -1);
+    CU_ASSERT_EQUAL(kpl_hash_parse(" 1", 2, &h), -1);
+    CU_ASSERT_EQUAL(kpl_hash_parse("999999999999999999999999999999999999999999x", 43, &h), -1);
 
     /* Random values survive format -> parse; the order matches the numbers'. */
     srand(7);
@@ -201,29 +201,29 @@ static void test_hash(void) {
         h.lo = ((uint64_t)rand() << 35) ^ ((uint64_t)rand() << 3) ^ (uint64_t)rand();
         if (i % 3 == 0)
             h.hi = 0;
-        sl_kpl_hash_format(&h, s);
-        CU_ASSERT_EQUAL(sl_kpl_hash_parse(s, strlen(s), &g), 0);
-        CU_ASSERT_EQUAL(sl_kpl_hash_cmp(&h, &g), 0);
+        kpl_hash_format(&h, s);
+        CU_ASSERT_EQUAL(kpl_hash_parse(s, strlen(s), &g), 0);
+        CU_ASSERT_EQUAL(kpl_hash_cmp(&h, &g), 0);
         g.lo ^= 1;
-        CU_ASSERT_EQUAL(sl_kpl_hash_cmp(&h, &g), (h.lo & 1) ? 1 : -1);
+        CU_ASSERT_EQUAL(kpl_hash_cmp(&h, &g), (h.lo & 1) ? 1 : -1);
     }
 
     /* MD5 of the partition key as a big-endian integer (values from Python's hashlib). */
-    CU_ASSERT_EQUAL(sl_kpl_hash_of_pk("a", 1, &h), 0);
-    sl_kpl_hash_format(&h, s);
+    CU_ASSERT_EQUAL(kpl_hash_of_pk("a", 1, &h), 0);
+    kpl_hash_format(&h, s);
     CU_ASSERT_STRING_EQUAL(s, "16955237001963240173058271559858726497");
-    CU_ASSERT_EQUAL(sl_kpl_hash_of_pk("partition-1", 11, &h), 0);
-    sl_kpl_hash_format(&h, s);
+    CU_ASSERT_EQUAL(kpl_hash_of_pk("partition-1", 11, &h), 0);
+    kpl_hash_format(&h, s);
     CU_ASSERT_STRING_EQUAL(s, "198019941650871988756153596255032211816");
 
-    sl_kpl_range_t r;
-    CU_ASSERT_EQUAL(sl_kpl_range_parse("0", MAX128, &r), SL_OK);
-    CU_ASSERT_EQUAL(sl_kpl_range_parse("5", "4", &r), SL_ERR_INVAL);
-    CU_ASSERT_EQUAL(sl_kpl_range_parse("0", "340282366920938463463374607431768211456", &r),
+    kpl_range_t r;
+    CU_ASSERT_EQUAL(kpl_range_parse("0", MAX128, &r), SL_OK);
+    CU_ASSERT_EQUAL(kpl_range_parse("5", "4", &r), SL_ERR_INVAL);
+    CU_ASSERT_EQUAL(kpl_range_parse("0", "340282366920938463463374607431768211456", &r),
                     SL_ERR_INVAL);
-    CU_ASSERT_EQUAL(sl_kpl_range_parse("-1", "4", &r), SL_ERR_INVAL);
-    CU_ASSERT_EQUAL(sl_kpl_range_parse("x", "4", &r), SL_ERR_INVAL);
-    CU_ASSERT_EQUAL(sl_kpl_range_parse(NULL, "4", &r), SL_ERR_INVAL);
+    CU_ASSERT_EQUAL(kpl_range_parse("-1", "4", &r), SL_ERR_INVAL);
+    CU_ASSERT_EQUAL(kpl_range_parse("x", "4", &r), SL_ERR_INVAL);
+    CU_ASSERT_EQUAL(kpl_range_parse(NULL, "4", &r), SL_ERR_INVAL);
 }
 
 /* ---- hand-built aggregates ---------------------------------------------------------------- */
@@ -233,7 +233,7 @@ static void wrap(sl_sb_t *out, const sl_sb_t *body) {
     uint8_t d[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     sl_sb_reset(out);
-    sl_sb_append(out, sl_kpl_magic, 4);
+    sl_sb_append(out, kpl_magic, 4);
     sl_sb_append(out, body->buf, body->len);
     CU_ASSERT_FATAL(EVP_Digest(body->buf, body->len, d, &n, EVP_md5(), NULL) == 1);
     sl_sb_append(out, d, 16);
@@ -276,11 +276,11 @@ typedef struct got {
     int aggregated;
 } got_t;
 
-static void collect(sl_kpl_deagg_t *da, got_t *g) {
-    sl_kpl_subrec_t s;
+static void collect(kpl_deagg_t *da, got_t *g) {
+    kpl_subrec_t s;
     memset(g, 0, sizeof(*g));
-    g->aggregated = sl_kpl_deagg_aggregated(da);
-    while (g->n < 8 && sl_kpl_deagg_next(da, &s)) {
+    g->aggregated = kpl_deagg_aggregated(da);
+    while (g->n < 8 && kpl_deagg_next(da, &s)) {
         snprintf(g->data[g->n], 64, "%.*s", (int)s.data_len, (const char *)s.data);
         snprintf(g->pk[g->n], 64, "%.*s", (int)s.pk_len, s.pk);
         if (s.ehk)
@@ -290,20 +290,20 @@ static void collect(sl_kpl_deagg_t *da, got_t *g) {
         CU_ASSERT_EQUAL(s.aggregated, g->aggregated);
         g->n++;
     }
-    CU_ASSERT_EQUAL((uint64_t)g->n, sl_kpl_deagg_count(da));
-    CU_ASSERT_FALSE(sl_kpl_deagg_next(da, &s));
+    CU_ASSERT_EQUAL((uint64_t)g->n, kpl_deagg_count(da));
+    CU_ASSERT_FALSE(kpl_deagg_next(da, &s));
 }
 
 /* Loads rec from an exactly-sized copy and collects what it yields. */
-static void deagg(sl_kpl_deagg_t *da, const sl_sb_t *rec, const sl_kpl_range_t *range, got_t *g) {
+static void deagg(kpl_deagg_t *da, const sl_sb_t *rec, const kpl_range_t *range, got_t *g) {
     uint8_t *c = exact_copy(rec->buf, rec->len);
-    CU_ASSERT_EQUAL(sl_kpl_deagg_load(da, c, rec->len, "outer", NULL, range), SL_OK);
+    CU_ASSERT_EQUAL(kpl_deagg_load(da, c, rec->len, "outer", NULL, range), SL_OK);
     collect(da, g);
     free(c);
 }
 
 static void test_decode(void) {
-    sl_kpl_deagg_t *da = sl_kpl_deagg_new();
+    kpl_deagg_t *da = kpl_deagg_new();
     sl_sb_t body = {0}, rec = {0};
     got_t g;
     CU_ASSERT_FATAL(da != NULL);
@@ -321,7 +321,7 @@ static void test_decode(void) {
     wrap(&rec, &body);
     deagg(da, &rec, NULL, &g);
     CU_ASSERT_TRUE(g.aggregated);
-    CU_ASSERT_STRING_EQUAL(sl_kpl_deagg_reason(da), "");
+    CU_ASSERT_STRING_EQUAL(kpl_deagg_reason(da), "");
     CU_ASSERT_EQUAL_FATAL(g.n, 3);
     CU_ASSERT_STRING_EQUAL(g.data[0], "first");
     CU_ASSERT_STRING_EQUAL(g.pk[0], "pk-b");
@@ -372,11 +372,11 @@ static void test_decode(void) {
     sl_sb_free(&cut);
     sl_sb_free(&body);
     sl_sb_free(&rec);
-    sl_kpl_deagg_destroy(da);
+    kpl_deagg_destroy(da);
 }
 
 static void test_passthrough(void) {
-    sl_kpl_deagg_t *da = sl_kpl_deagg_new();
+    kpl_deagg_t *da = kpl_deagg_new();
     sl_sb_t body = {0}, rec = {0};
     got_t g;
     static const struct {
@@ -401,7 +401,7 @@ static void test_passthrough(void) {
     CU_ASSERT_STRING_EQUAL(g.data[0], "just some data");
     CU_ASSERT_STRING_EQUAL(g.pk[0], "outer");
     CU_ASSERT_EQUAL(g.subseq[0], 0);
-    CU_ASSERT_STRING_EQUAL(sl_kpl_deagg_reason(da), "no KPL magic");
+    CU_ASSERT_STRING_EQUAL(kpl_deagg_reason(da), "no KPL magic");
     sl_sb_reset(&rec);
     deagg(da, &rec, NULL, &g);
     CU_ASSERT_FALSE(g.aggregated);
@@ -411,7 +411,7 @@ static void test_passthrough(void) {
     CU_ASSERT_EQUAL(rec.len, 20);
     deagg(da, &rec, NULL, &g);
     CU_ASSERT_FALSE(g.aggregated);
-    CU_ASSERT_STRING_EQUAL(sl_kpl_deagg_reason(da), "too short for a KPL aggregate");
+    CU_ASSERT_STRING_EQUAL(kpl_deagg_reason(da), "too short for a KPL aggregate");
 
     /* Bad MD5. */
     sl_pb_put_len_field(&body, 1, "pk", 2);
@@ -420,9 +420,9 @@ static void test_passthrough(void) {
     rec.buf[rec.len - 1] ^= 1;
     deagg(da, &rec, NULL, &g);
     CU_ASSERT_FALSE(g.aggregated);
-    CU_ASSERT_STRING_EQUAL(sl_kpl_deagg_reason(da), "KPL aggregate MD5 mismatch");
+    CU_ASSERT_STRING_EQUAL(kpl_deagg_reason(da), "KPL aggregate MD5 mismatch");
     /* The outer explicit hash key comes back for a plain record. */
-    CU_ASSERT_EQUAL(sl_kpl_deagg_load(da, rec.buf, rec.len, "o", "77", NULL), SL_OK);
+    CU_ASSERT_EQUAL(kpl_deagg_load(da, rec.buf, rec.len, "o", "77", NULL), SL_OK);
     collect(da, &g);
     CU_ASSERT_STRING_EQUAL(g.ehk[0], "77");
 
@@ -441,7 +441,7 @@ static void test_passthrough(void) {
         CU_ASSERT_FALSE(g.aggregated);
         CU_ASSERT_EQUAL(g.n, 1);
         CU_ASSERT_EQUAL(g.data[0][0], (char)0xF3);
-        CU_ASSERT_STRING_NOT_EQUAL(sl_kpl_deagg_reason(da), "");
+        CU_ASSERT_STRING_NOT_EQUAL(kpl_deagg_reason(da), "");
     }
     /* A malformed AggregatedRecord (truncated length) with a valid MD5. */
     sl_sb_reset(&body);
@@ -449,11 +449,11 @@ static void test_passthrough(void) {
     wrap(&rec, &body);
     deagg(da, &rec, NULL, &g);
     CU_ASSERT_FALSE(g.aggregated);
-    CU_ASSERT_STRING_EQUAL(sl_kpl_deagg_reason(da), "malformed AggregatedRecord");
+    CU_ASSERT_STRING_EQUAL(kpl_deagg_reason(da), "malformed AggregatedRecord");
 
     sl_sb_free(&body);
     sl_sb_free(&rec);
-    sl_kpl_deagg_destroy(da);
+    kpl_deagg_destroy(da);
 }
 
 /* ---- hash-range filtering ----------------------------------------------------------------- */
@@ -472,18 +472,18 @@ static void build_ehk(sl_sb_t *rec, const char *const *ehks, int n) {
 }
 
 /* 1 kept (all records yielded), 0 dropped, -1 passed through. */
-static int filter(sl_kpl_deagg_t *da, const char *start, const char *end, const char *const *ehks,
+static int filter(kpl_deagg_t *da, const char *start, const char *end, const char *const *ehks,
                   int n) {
     sl_sb_t rec = {0};
-    sl_kpl_range_t r;
+    kpl_range_t r;
     got_t g;
-    CU_ASSERT_FATAL(sl_kpl_range_parse(start, end, &r) == SL_OK);
+    CU_ASSERT_FATAL(kpl_range_parse(start, end, &r) == SL_OK);
     build_ehk(&rec, ehks, n);
     deagg(da, &rec, &r, &g);
     sl_sb_free(&rec);
     if (!g.aggregated)
         return -1;
-    if (sl_kpl_deagg_dropped(da)) {
+    if (kpl_deagg_dropped(da)) {
         CU_ASSERT_EQUAL(g.n, 0);
         return 0;
     }
@@ -492,7 +492,7 @@ static int filter(sl_kpl_deagg_t *da, const char *start, const char *end, const 
 }
 
 static void test_range(void) {
-    sl_kpl_deagg_t *da = sl_kpl_deagg_new();
+    kpl_deagg_t *da = kpl_deagg_new();
     CU_ASSERT_FATAL(da != NULL);
     const char *edges[] = {"0", MAX128};
     const char *mid[] = {"1000", "2000"};
@@ -522,58 +522,58 @@ static void test_range(void) {
     CU_ASSERT_EQUAL(filter(da, "0", "16955237001963240173058271559858726496", md5a, 1), 0);
 
     /* A plain record is never filtered. */
-    sl_kpl_range_t r;
+    kpl_range_t r;
     got_t g;
     sl_sb_t rec = {0};
     sl_sb_puts(&rec, "plain");
-    CU_ASSERT_EQUAL(sl_kpl_range_parse("0", "0", &r), SL_OK);
+    CU_ASSERT_EQUAL(kpl_range_parse("0", "0", &r), SL_OK);
     deagg(da, &rec, &r, &g);
     CU_ASSERT_EQUAL(g.n, 1);
     sl_sb_free(&rec);
-    sl_kpl_deagg_destroy(da);
+    kpl_deagg_destroy(da);
 }
 
 /* ---- the aggregator ----------------------------------------------------------------------- */
 
 static void test_agg_limits(void) {
     char err[128];
-    sl_kpl_agg_out_t out;
-    sl_kpl_agg_t *agg = sl_kpl_agg_new(0, 3, 0);
+    kpl_agg_out_t out;
+    kpl_agg_t *agg = kpl_agg_new(0, 3, 0);
     CU_ASSERT_FATAL(agg != NULL);
 
-    CU_ASSERT_EQUAL(sl_kpl_agg_flush(agg, &out), SL_ERR_STATE);
-    CU_ASSERT_EQUAL(sl_kpl_agg_size(agg), 0);
-    CU_ASSERT_EQUAL(sl_kpl_agg_add(agg, "", NULL, "x", 1, err, sizeof(err)), SL_ERR_INVAL);
+    CU_ASSERT_EQUAL(kpl_agg_flush(agg, &out), SL_ERR_STATE);
+    CU_ASSERT_EQUAL(kpl_agg_size(agg), 0);
+    CU_ASSERT_EQUAL(kpl_agg_add(agg, "", NULL, "x", 1, err, sizeof(err)), SL_ERR_INVAL);
     char longpk[300];
     memset(longpk, 'k', sizeof(longpk));
     longpk[257] = '\0';
-    CU_ASSERT_EQUAL(sl_kpl_agg_add(agg, longpk, NULL, "x", 1, err, sizeof(err)), SL_ERR_INVAL);
+    CU_ASSERT_EQUAL(kpl_agg_add(agg, longpk, NULL, "x", 1, err, sizeof(err)), SL_ERR_INVAL);
     longpk[256] = '\0';
-    CU_ASSERT_EQUAL(sl_kpl_agg_add(agg, "p", "12z", "x", 1, err, sizeof(err)), SL_ERR_INVAL);
-    CU_ASSERT_EQUAL(sl_kpl_agg_add(agg, "p", "340282366920938463463374607431768211456", "x", 1,
-                                   err, sizeof(err)),
+    CU_ASSERT_EQUAL(kpl_agg_add(agg, "p", "12z", "x", 1, err, sizeof(err)), SL_ERR_INVAL);
+    CU_ASSERT_EQUAL(kpl_agg_add(agg, "p", "340282366920938463463374607431768211456", "x", 1,
+                                err, sizeof(err)),
                     SL_ERR_INVAL);
 
     /* Counts: three fit, the fourth asks for a flush. The size estimate is exact. */
     for (int i = 0; i < 3; i++) {
-        size_t want = sl_kpl_agg_size_with(agg, i ? "same" : longpk, i == 2 ? "0042" : NULL, 5);
-        CU_ASSERT_EQUAL(sl_kpl_agg_add(agg, i ? "same" : longpk, i == 2 ? "0042" : NULL,
-                                       "hello", 5, err, sizeof(err)),
+        size_t want = kpl_agg_size_with(agg, i ? "same" : longpk, i == 2 ? "0042" : NULL, 5);
+        CU_ASSERT_EQUAL(kpl_agg_add(agg, i ? "same" : longpk, i == 2 ? "0042" : NULL,
+                                    "hello", 5, err, sizeof(err)),
                         SL_OK);
-        CU_ASSERT_EQUAL(sl_kpl_agg_size(agg), want);
+        CU_ASSERT_EQUAL(kpl_agg_size(agg), want);
     }
-    CU_ASSERT_EQUAL(sl_kpl_agg_add(agg, "same", NULL, "x", 1, err, sizeof(err)), SL_ERR_STATE);
-    size_t size = sl_kpl_agg_size(agg);
-    CU_ASSERT_EQUAL(sl_kpl_agg_flush(agg, &out), SL_OK);
+    CU_ASSERT_EQUAL(kpl_agg_add(agg, "same", NULL, "x", 1, err, sizeof(err)), SL_ERR_STATE);
+    size_t size = kpl_agg_size(agg);
+    CU_ASSERT_EQUAL(kpl_agg_flush(agg, &out), SL_OK);
     CU_ASSERT_EQUAL(out.len + strlen(out.pk), size);
     CU_ASSERT_STRING_EQUAL(out.pk, longpk);
-    char want_ehk[SL_KPL_HASH_STR_MAX];
-    sl_kpl_hash_t h;
-    sl_kpl_hash_of_pk(longpk, 256, &h);
-    sl_kpl_hash_format(&h, want_ehk);
+    char want_ehk[KPL_HASH_STR_MAX];
+    kpl_hash_t h;
+    kpl_hash_of_pk(longpk, 256, &h);
+    kpl_hash_format(&h, want_ehk);
     CU_ASSERT_STRING_EQUAL(out.ehk, want_ehk);
     CU_ASSERT_EQUAL(out.count, 3);
-    CU_ASSERT_EQUAL(sl_kpl_agg_count(agg), 0);
+    CU_ASSERT_EQUAL(kpl_agg_count(agg), 0);
     /* Tables deduplicated: two partition keys, one explicit hash key. */
     sl_pb_reader_t rd;
     sl_pb_field_t f;
@@ -585,63 +585,63 @@ static void test_agg_limits(void) {
         n3 += f.num == 3;
     }
     CU_ASSERT(n1 == 2 && n2 == 1 && n3 == 3);
-    sl_kpl_agg_out_free(&out);
-    sl_kpl_agg_out_free(&out); /* zeroed: harmless */
-    sl_kpl_agg_out_free(NULL);
-    sl_kpl_agg_destroy(agg);
+    kpl_agg_out_free(&out);
+    kpl_agg_out_free(&out); /* zeroed: harmless */
+    kpl_agg_out_free(NULL);
+    kpl_agg_destroy(agg);
 
     /* Bytes: fill a 1000-byte aggregate; never above the limit, the outer ehk normalised. */
-    agg = sl_kpl_agg_new(1000, 0, 0);
+    agg = kpl_agg_new(1000, 0, 0);
     CU_ASSERT_FATAL(agg != NULL);
     char data[900];
     memset(data, 'd', sizeof(data));
-    CU_ASSERT_EQUAL(sl_kpl_agg_add(agg, "p", NULL, data, 980, err, sizeof(err)), SL_ERR_INVAL);
+    CU_ASSERT_EQUAL(kpl_agg_add(agg, "p", NULL, data, 980, err, sizeof(err)), SL_ERR_INVAL);
     int added = 0;
     sl_err_t e;
-    while ((e = sl_kpl_agg_add(agg, "p", "000123", data, 37, err, sizeof(err))) == SL_OK)
+    while ((e = kpl_agg_add(agg, "p", "000123", data, 37, err, sizeof(err))) == SL_OK)
         added++;
     CU_ASSERT_EQUAL(e, SL_ERR_STATE);
     CU_ASSERT(added > 10);
-    CU_ASSERT(sl_kpl_agg_size(agg) <= 1000);
-    CU_ASSERT(sl_kpl_agg_size_with(agg, "p", "000123", 37) > 1000);
-    CU_ASSERT_EQUAL(sl_kpl_agg_flush(agg, &out), SL_OK);
+    CU_ASSERT(kpl_agg_size(agg) <= 1000);
+    CU_ASSERT(kpl_agg_size_with(agg, "p", "000123", 37) > 1000);
+    CU_ASSERT_EQUAL(kpl_agg_flush(agg, &out), SL_OK);
     CU_ASSERT(out.len + strlen(out.pk) <= 1000);
     CU_ASSERT_STRING_EQUAL(out.ehk, "123");
-    sl_kpl_agg_out_free(&out);
-    sl_kpl_agg_destroy(agg);
+    kpl_agg_out_free(&out);
+    kpl_agg_destroy(agg);
 
     /* The full 1 MiB limit: a record of nearly 1 MiB fits alone, a second one does not. */
-    agg = sl_kpl_agg_new(0, 0, 1);
-    char *big = calloc(1, SL_KPL_MAX_RECORD_BYTES);
+    agg = kpl_agg_new(0, 0, 1);
+    char *big = calloc(1, KPL_MAX_RECORD_BYTES);
     CU_ASSERT_FATAL(agg != NULL && big != NULL);
     /* magic 4, MD5 16, outer pk 1, table entry 1+1+1, Record key 1 + length 3, index 1+1,
      * data key 1 + length 3 */
-    size_t fit = SL_KPL_MAX_RECORD_BYTES - 4 - 16 - 1 - 3 - 4 - 2 - 4;
-    CU_ASSERT_EQUAL(sl_kpl_agg_add(agg, "p", NULL, big, fit + 1, err, sizeof(err)), SL_ERR_INVAL);
-    CU_ASSERT_EQUAL(sl_kpl_agg_add(agg, "p", NULL, big, fit, err, sizeof(err)), SL_OK);
-    CU_ASSERT_EQUAL(sl_kpl_agg_size(agg), SL_KPL_MAX_RECORD_BYTES);
-    CU_ASSERT_EQUAL(sl_kpl_agg_add(agg, "p", NULL, "", 0, err, sizeof(err)), SL_ERR_STATE);
+    size_t fit = KPL_MAX_RECORD_BYTES - 4 - 16 - 1 - 3 - 4 - 2 - 4;
+    CU_ASSERT_EQUAL(kpl_agg_add(agg, "p", NULL, big, fit + 1, err, sizeof(err)), SL_ERR_INVAL);
+    CU_ASSERT_EQUAL(kpl_agg_add(agg, "p", NULL, big, fit, err, sizeof(err)), SL_OK);
+    CU_ASSERT_EQUAL(kpl_agg_size(agg), KPL_MAX_RECORD_BYTES);
+    CU_ASSERT_EQUAL(kpl_agg_add(agg, "p", NULL, "", 0, err, sizeof(err)), SL_ERR_STATE);
     /* raw_single: a lone record goes out as itself. */
-    CU_ASSERT_EQUAL(sl_kpl_agg_flush(agg, &out), SL_OK);
+    CU_ASSERT_EQUAL(kpl_agg_flush(agg, &out), SL_OK);
     CU_ASSERT_FALSE(out.aggregated);
     CU_ASSERT_EQUAL(out.len, fit);
     CU_ASSERT_STRING_EQUAL(out.pk, "p");
-    sl_kpl_agg_out_free(&out);
+    kpl_agg_out_free(&out);
     free(big);
-    sl_kpl_agg_destroy(agg);
-    sl_kpl_agg_destroy(NULL);
-    sl_kpl_deagg_destroy(NULL);
+    kpl_agg_destroy(agg);
+    kpl_agg_destroy(NULL);
+    kpl_deagg_destroy(NULL);
 }
 
 static void test_roundtrip(void) {
     enum { N = 3000 };
     static const char *const pool[] = {"alpha", "beta", "gamma", "δέλτα", "k"};
     char (*pks)[48] = calloc(N, 48);
-    char (*ehks)[SL_KPL_HASH_STR_MAX] = calloc(N, SL_KPL_HASH_STR_MAX);
+    char (*ehks)[KPL_HASH_STR_MAX] = calloc(N, KPL_HASH_STR_MAX);
     uint8_t **datas = calloc(N, sizeof(*datas));
     size_t *lens = calloc(N, sizeof(*lens));
-    sl_kpl_agg_t *agg = sl_kpl_agg_new(64 * 1024, 100, 0);
-    sl_kpl_deagg_t *da = sl_kpl_deagg_new();
+    kpl_agg_t *agg = kpl_agg_new(64 * 1024, 100, 0);
+    kpl_deagg_t *da = kpl_deagg_new();
     char err[128];
     int next = 0, aggs = 0;
     CU_ASSERT_FATAL(pks && ehks && datas && lens && agg && da);
@@ -653,9 +653,9 @@ static void test_roundtrip(void) {
         else
             snprintf(pks[i], 48, "pk-%d-%d", i, rand());
         if (rand() % 3 == 0) {
-            sl_kpl_hash_t h = {((uint64_t)rand() << 40) ^ (uint64_t)rand(),
+            kpl_hash_t h = {((uint64_t)rand() << 40) ^ (uint64_t)rand(),
                                ((uint64_t)rand() << 32) ^ (uint64_t)rand()};
-            sl_kpl_hash_format(&h, ehks[i]);
+            kpl_hash_format(&h, ehks[i]);
         }
         int r = rand() % 10;
         lens[i] = r == 0 ? 0 : r == 1 ? (size_t)(rand() % 20000) : (size_t)(rand() % 300);
@@ -667,22 +667,22 @@ static void test_roundtrip(void) {
     for (int i = 0; i <= N; i++) {
         sl_err_t e = SL_ERR_STATE;
         if (i < N)
-            e = sl_kpl_agg_add(agg, pks[i], ehks[i][0] ? ehks[i] : NULL, datas[i], lens[i], err,
-                               sizeof(err));
+            e = kpl_agg_add(agg, pks[i], ehks[i][0] ? ehks[i] : NULL, datas[i], lens[i], err,
+                            sizeof(err));
         if (e == SL_OK)
             continue;
         CU_ASSERT_EQUAL_FATAL(e, SL_ERR_STATE);
-        sl_kpl_agg_out_t out;
-        CU_ASSERT_EQUAL_FATAL(sl_kpl_agg_flush(agg, &out), SL_OK);
+        kpl_agg_out_t out;
+        CU_ASSERT_EQUAL_FATAL(kpl_agg_flush(agg, &out), SL_OK);
         CU_ASSERT(out.len + strlen(out.pk) <= 64 * 1024);
         CU_ASSERT(out.count <= 100);
         aggs++;
-        CU_ASSERT_EQUAL(sl_kpl_deagg_load(da, out.data, out.len, out.pk, out.ehk, NULL), SL_OK);
-        CU_ASSERT_TRUE(sl_kpl_deagg_aggregated(da));
-        CU_ASSERT_EQUAL(sl_kpl_deagg_count(da), out.count);
-        sl_kpl_subrec_t s;
+        CU_ASSERT_EQUAL(kpl_deagg_load(da, out.data, out.len, out.pk, out.ehk, NULL), SL_OK);
+        CU_ASSERT_TRUE(kpl_deagg_aggregated(da));
+        CU_ASSERT_EQUAL(kpl_deagg_count(da), out.count);
+        kpl_subrec_t s;
         uint64_t sub = 0;
-        while (sl_kpl_deagg_next(da, &s)) {
+        while (kpl_deagg_next(da, &s)) {
             CU_ASSERT_FATAL(next < N);
             CU_ASSERT_EQUAL(s.subseq, sub++);
             CU_ASSERT_EQUAL(s.data_len, lens[next]);
@@ -696,10 +696,10 @@ static void test_roundtrip(void) {
             }
             next++;
         }
-        sl_kpl_agg_out_free(&out);
+        kpl_agg_out_free(&out);
         if (i < N)
-            CU_ASSERT_EQUAL(sl_kpl_agg_add(agg, pks[i], ehks[i][0] ? ehks[i] : NULL, datas[i],
-                                           lens[i], err, sizeof(err)),
+            CU_ASSERT_EQUAL(kpl_agg_add(agg, pks[i], ehks[i][0] ? ehks[i] : NULL, datas[i],
+                                        lens[i], err, sizeof(err)),
                             SL_OK);
     }
     CU_ASSERT_EQUAL(next, N);
@@ -711,8 +711,8 @@ static void test_roundtrip(void) {
     free(lens);
     free(pks);
     free(ehks);
-    sl_kpl_agg_destroy(agg);
-    sl_kpl_deagg_destroy(da);
+    kpl_agg_destroy(agg);
+    kpl_deagg_destroy(da);
 }
 
 void test_kpl_register(void) {

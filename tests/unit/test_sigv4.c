@@ -112,7 +112,7 @@ typedef struct tcase {
     char *hblock_buf;
     const char *body;
     size_t body_len;
-    sl_sigv4_header_t hdr[MAXH];
+    aws_sigv4_header_t hdr[MAXH];
     char *hdr_mem[MAXH * 2];
     int nh;
     /* context.json */
@@ -300,9 +300,9 @@ static void run_case(tally_t *ty, const char *dir) {
         goto done;
     }
     ty->cases++;
-    sl_sigv4_req_t req = {tc.method, tc.path, tc.query, tc.hdr, tc.nh, tc.body, tc.body_len};
+    aws_sigv4_req_t req = {tc.method, tc.path, tc.query, tc.hdr, tc.nh, tc.body, tc.body_len};
     sl_aws_creds_t creds = {tc.ak, tc.sk, tc.token};
-    sl_sigv4_params_t prm = {
+    aws_sigv4_params_t prm = {
         .region = tc.region,
         .service = tc.service,
         .now_ms = tc.now_ms,
@@ -313,10 +313,10 @@ static void run_case(tally_t *ty, const char *dir) {
     };
 
     /* Header signing; the signed request is the original plus what the caller would add. */
-    sl_sigv4_result_t res;
-    sl_err_t rc = sl_sigv4_sign(&req, &creds, &prm, &res, err, sizeof(err));
+    aws_sigv4_result_t res;
+    sl_err_t rc = aws_sigv4_sign(&req, &creds, &prm, &res, err, sizeof(err));
     if (rc != SL_OK) {
-        FAILF("%s: sl_sigv4_sign: %s", dir, err);
+        FAILF("%s: aws_sigv4_sign: %s", dir, err);
     } else {
         size_t n = strlen(tc.reqline) + strlen(tc.hblock) + strlen(res.authorization) +
                    (tc.token ? strlen(tc.token) : 0) + tc.body_len + 256;
@@ -335,13 +335,13 @@ static void run_case(tally_t *ty, const char *dir) {
         compare(ty, dir, "header-signature.txt", res.signature);
         compare(ty, dir, "header-signed-request.txt", sr);
         free(sr);
-        sl_sigv4_result_free(&res);
+        aws_sigv4_result_free(&res);
     }
 
     /* Query presigning. */
-    rc = sl_sigv4_presign(&req, &creds, &prm, &res, err, sizeof(err));
+    rc = aws_sigv4_presign(&req, &creds, &prm, &res, err, sizeof(err));
     if (rc != SL_OK) {
-        FAILF("%s: sl_sigv4_presign: %s", dir, err);
+        FAILF("%s: aws_sigv4_presign: %s", dir, err);
     } else {
         size_t n = strlen(tc.reqline) + strlen(res.query) + strlen(tc.hblock) + tc.body_len + 64;
         char *sr = malloc(n);
@@ -354,7 +354,7 @@ static void run_case(tally_t *ty, const char *dir) {
         compare(ty, dir, "query-signature.txt", res.signature);
         compare(ty, dir, "query-signed-request.txt", sr);
         free(sr);
-        sl_sigv4_result_free(&res);
+        aws_sigv4_result_free(&res);
     }
 done:
     tcase_free(&tc);
@@ -405,11 +405,11 @@ static void test_aws_suite(void) {
 
 /* ---- explicit cases ----------------------------------------------------------------------- */
 
-static const sl_sigv4_header_t host_only[] = {{"Host", "example.amazonaws.com"}};
+static const aws_sigv4_header_t host_only[] = {{"Host", "example.amazonaws.com"}};
 static const sl_aws_creds_t fixture_creds = {"AKIDEXAMPLE", SECRET, NULL};
 
-static sl_sigv4_params_t fixture_params(void) {
-    sl_sigv4_params_t prm = {
+static aws_sigv4_params_t fixture_params(void) {
+    aws_sigv4_params_t prm = {
         .region = "us-east-1",
         .service = "service",
         .now_ms = T_20150830,
@@ -421,11 +421,12 @@ static sl_sigv4_params_t fixture_params(void) {
 
 /* REFERENCE.md's two known answers, independent of the suite files. */
 static void test_known_answers(void) {
-    sl_sigv4_params_t prm = fixture_params();
-    sl_sigv4_result_t res;
+    aws_sigv4_params_t prm = fixture_params();
+    aws_sigv4_result_t res;
     char err[256];
-    sl_sigv4_req_t get = {"GET", "/", "", host_only, 1, NULL, 0};
-    CU_ASSERT_EQUAL_FATAL(sl_sigv4_sign(&get, &fixture_creds, &prm, &res, err, sizeof(err)), SL_OK);
+    aws_sigv4_req_t get = {"GET", "/", "", host_only, 1, NULL, 0};
+    CU_ASSERT_EQUAL_FATAL(aws_sigv4_sign(&get, &fixture_creds, &prm, &res, err, sizeof(err)),
+                          SL_OK);
     CU_ASSERT_STRING_EQUAL(res.signature,
                            "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
     CU_ASSERT_STRING_EQUAL(res.authorization,
@@ -435,32 +436,32 @@ static void test_known_answers(void) {
     CU_ASSERT_STRING_EQUAL(res.amz_date, "20150830T123600Z");
     CU_ASSERT_STRING_EQUAL(res.signed_headers, "host;x-amz-date");
     CU_ASSERT_PTR_NULL(res.content_sha256);
-    sl_sigv4_result_free(&res);
+    aws_sigv4_result_free(&res);
     CU_ASSERT_PTR_NULL(res.signature);
-    sl_sigv4_result_free(&res); /* twice is harmless */
+    aws_sigv4_result_free(&res); /* twice is harmless */
 
-    sl_sigv4_req_t post = {"POST", "/", NULL, host_only, 1, NULL, 0};
-    CU_ASSERT_EQUAL_FATAL(sl_sigv4_sign(&post, &fixture_creds, &prm, &res, err, sizeof(err)),
+    aws_sigv4_req_t post = {"POST", "/", NULL, host_only, 1, NULL, 0};
+    CU_ASSERT_EQUAL_FATAL(aws_sigv4_sign(&post, &fixture_creds, &prm, &res, err, sizeof(err)),
                           SL_OK);
     CU_ASSERT_STRING_EQUAL(res.signature,
                            "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b");
-    sl_sigv4_result_free(&res);
-    sl_sigv4_result_free(NULL);
+    aws_sigv4_result_free(&res);
+    aws_sigv4_result_free(NULL);
 }
 
 /* Returns the second line (the canonical URI) of the canonical request for path. */
 static void canon_path(const char *path, int normalize, int raw, char *out, size_t size) {
-    sl_sigv4_params_t prm = fixture_params();
+    aws_sigv4_params_t prm = fixture_params();
     prm.normalize_path = normalize;
     prm.raw_path = raw;
-    sl_sigv4_req_t req = {"GET", path, "", host_only, 1, NULL, 0};
-    sl_sigv4_result_t res;
+    aws_sigv4_req_t req = {"GET", path, "", host_only, 1, NULL, 0};
+    aws_sigv4_result_t res;
     out[0] = '\0';
-    if (sl_sigv4_sign(&req, &fixture_creds, &prm, &res, NULL, 0) != SL_OK)
+    if (aws_sigv4_sign(&req, &fixture_creds, &prm, &res, NULL, 0) != SL_OK)
         return;
     const char *s = strchr(res.canonical_request, '\n') + 1;
     snprintf(out, size, "%.*s", (int)(strchr(s, '\n') - s), s);
-    sl_sigv4_result_free(&res);
+    aws_sigv4_result_free(&res);
 }
 
 static void test_paths(void) {
@@ -494,22 +495,22 @@ static void test_paths(void) {
 }
 
 static void test_query(void) {
-    sl_sigv4_params_t prm = fixture_params();
-    sl_sigv4_req_t req = {"GET", "/", "b=2&a=&a=1&%61=0&c&&d=%zz&e=a+b%2fc&A=%7e", host_only, 1,
+    aws_sigv4_params_t prm = fixture_params();
+    aws_sigv4_req_t req = {"GET", "/", "b=2&a=&a=1&%61=0&c&&d=%zz&e=a+b%2fc&A=%7e", host_only, 1,
                           NULL, 0};
-    sl_sigv4_result_t res;
-    CU_ASSERT_EQUAL_FATAL(sl_sigv4_sign(&req, &fixture_creds, &prm, &res, NULL, 0), SL_OK);
+    aws_sigv4_result_t res;
+    CU_ASSERT_EQUAL_FATAL(aws_sigv4_sign(&req, &fixture_creds, &prm, &res, NULL, 0), SL_OK);
     const char *q = strchr(strchr(res.canonical_request, '\n') + 1, '\n') + 1;
     const char *want = "A=~&a=&a=0&a=1&b=2&c=&d=%25zz&e=a%2Bb%2Fc\n";
     if (strncmp(q, want, strlen(want)))
         FAILF("canonical query: got '%.*s'", (int)(strchr(q, '\n') - q), q);
-    sl_sigv4_result_free(&res);
+    aws_sigv4_result_free(&res);
 }
 
 static void test_headers(void) {
-    sl_sigv4_params_t prm = fixture_params();
+    aws_sigv4_params_t prm = fixture_params();
     prm.sign_body_header = 1;
-    const sl_sigv4_header_t h[] = {
+    const aws_sigv4_header_t h[] = {
         {"HOST", " example.amazonaws.com "},
         {"User-Agent", "not signed"},
         {"X-Amz-Date", "19990101T000000Z"},   /* replaced by the signer's */
@@ -519,11 +520,11 @@ static void test_headers(void) {
         {"authorization", "old"},
         {"x-amz-content-sha256", "UNSIGNED-PAYLOAD"}, /* replaced: we always hash */
     };
-    sl_sigv4_req_t req = {"PUT", "/", "", h, 8, "abc", 3};
+    aws_sigv4_req_t req = {"PUT", "/", "", h, 8, "abc", 3};
     sl_aws_creds_t creds = {"AKID", SECRET, "TOKEN/+="};
-    sl_sigv4_result_t res;
+    aws_sigv4_result_t res;
     char err[256];
-    CU_ASSERT_EQUAL_FATAL(sl_sigv4_sign(&req, &creds, &prm, &res, err, sizeof(err)), SL_OK);
+    CU_ASSERT_EQUAL_FATAL(aws_sigv4_sign(&req, &creds, &prm, &res, err, sizeof(err)), SL_OK);
     const char *want =
         "PUT\n/\n\n"
         "host:example.amazonaws.com\n"
@@ -537,79 +538,79 @@ static void test_headers(void) {
     CU_ASSERT_STRING_EQUAL(res.canonical_request, want);
     CU_ASSERT_STRING_EQUAL(res.content_sha256,
                            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    sl_sigv4_result_free(&res);
+    aws_sigv4_result_free(&res);
 
     /* Presigning: the token is sent in the query even when it is left out of the signature. */
     prm.omit_session_token = 1;
-    CU_ASSERT_EQUAL_FATAL(sl_sigv4_presign(&req, &creds, &prm, &res, err, sizeof(err)), SL_OK);
+    CU_ASSERT_EQUAL_FATAL(aws_sigv4_presign(&req, &creds, &prm, &res, err, sizeof(err)), SL_OK);
     CU_ASSERT_PTR_NULL(strstr(res.canonical_request, "Security-Token"));
     CU_ASSERT_PTR_NOT_NULL(strstr(res.query, "&X-Amz-Security-Token=TOKEN%2F%2B%3D&X-Amz-Signature="));
-    sl_sigv4_result_free(&res);
+    aws_sigv4_result_free(&res);
 }
 
 static void test_sha256_hex(void) {
     char out[65];
-    sl_sha256_hex("abc", 3, out);
+    aws_sha256_hex("abc", 3, out);
     CU_ASSERT_STRING_EQUAL(out, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    sl_sha256_hex(NULL, 0, out);
+    aws_sha256_hex(NULL, 0, out);
     CU_ASSERT_STRING_EQUAL(out, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 /* Errors are reported, and the message never carries the secret or the token. */
 static void test_errors(void) {
-    sl_sigv4_params_t prm = fixture_params();
+    aws_sigv4_params_t prm = fixture_params();
     sl_aws_creds_t creds = {"AKID", SECRET, "SECRETTOKEN"};
-    sl_sigv4_result_t res;
+    aws_sigv4_result_t res;
     char err[256];
-    const sl_sigv4_header_t nohost[] = {{"X-A", "1"}};
-    sl_sigv4_req_t req = {"GET", "/", "", nohost, 1, NULL, 0};
-    CU_ASSERT_EQUAL(sl_sigv4_sign(&req, &creds, &prm, &res, err, sizeof(err)), SL_ERR_INVAL);
+    const aws_sigv4_header_t nohost[] = {{"X-A", "1"}};
+    aws_sigv4_req_t req = {"GET", "/", "", nohost, 1, NULL, 0};
+    CU_ASSERT_EQUAL(aws_sigv4_sign(&req, &creds, &prm, &res, err, sizeof(err)), SL_ERR_INVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "Host"));
     CU_ASSERT_PTR_NULL(res.signature);
 
     req.headers = host_only;
     sl_aws_creds_t nosecret = {"AKID", "", "SECRETTOKEN"};
-    CU_ASSERT_EQUAL(sl_sigv4_sign(&req, &nosecret, &prm, &res, err, sizeof(err)), SL_ERR_INVAL);
-    CU_ASSERT_EQUAL(sl_sigv4_presign(&req, &creds, &(sl_sigv4_params_t){.region = "r",
+    CU_ASSERT_EQUAL(aws_sigv4_sign(&req, &nosecret, &prm, &res, err, sizeof(err)), SL_ERR_INVAL);
+    CU_ASSERT_EQUAL(aws_sigv4_presign(&req, &creds, &(aws_sigv4_params_t){.region = "r",
                                                                          .service = "s",
                                                                          .expires_s = 0},
                                      &res, err, sizeof(err)),
                     SL_ERR_INVAL);
     CU_ASSERT_PTR_NULL(strstr(err, SECRET));
     CU_ASSERT_PTR_NULL(strstr(err, "SECRETTOKEN"));
-    sl_sigv4_params_t noregion = prm;
+    aws_sigv4_params_t noregion = prm;
     noregion.region = NULL;
-    CU_ASSERT_EQUAL(sl_sigv4_sign(&req, &creds, &noregion, &res, err, sizeof(err)), SL_ERR_INVAL);
-    CU_ASSERT_EQUAL(sl_sigv4_sign(&req, &creds, &prm, NULL, err, sizeof(err)), SL_ERR_INVAL);
+    CU_ASSERT_EQUAL(aws_sigv4_sign(&req, &creds, &noregion, &res, err, sizeof(err)), SL_ERR_INVAL);
+    CU_ASSERT_EQUAL(aws_sigv4_sign(&req, &creds, &prm, NULL, err, sizeof(err)), SL_ERR_INVAL);
 
     /* A long secret (beyond the signer's stack buffer) still signs. */
     char longsecret[300];
     memset(longsecret, 'k', sizeof(longsecret) - 1);
     longsecret[sizeof(longsecret) - 1] = '\0';
     sl_aws_creds_t lc = {"AKID", longsecret, NULL};
-    CU_ASSERT_EQUAL(sl_sigv4_sign(&req, &lc, &prm, &res, err, sizeof(err)), SL_OK);
+    CU_ASSERT_EQUAL(aws_sigv4_sign(&req, &lc, &prm, &res, err, sizeof(err)), SL_OK);
     CU_ASSERT_EQUAL(strlen(res.signature), 64);
-    sl_sigv4_result_free(&res);
+    aws_sigv4_result_free(&res);
 }
 
 /* Each thread keeps its own contexts and cached signing key (freed when it exits); threads
  * alternating between scopes must all get the known answer. */
 static void *sign_in_thread(void *arg) {
     long *bad = arg;
-    sl_sigv4_params_t prm = fixture_params();
-    sl_sigv4_params_t other = prm;
+    aws_sigv4_params_t prm = fixture_params();
+    aws_sigv4_params_t other = prm;
     other.region = "eu-west-1";
-    sl_sigv4_req_t get = {"GET", "/", "", host_only, 1, NULL, 0};
-    sl_sigv4_result_t res;
+    aws_sigv4_req_t get = {"GET", "/", "", host_only, 1, NULL, 0};
+    aws_sigv4_result_t res;
     for (int i = 0; i < 200; i++) {
-        if (sl_sigv4_sign(&get, &fixture_creds, i % 3 ? &prm : &other, &res, NULL, 0) != SL_OK) {
+        if (aws_sigv4_sign(&get, &fixture_creds, i % 3 ? &prm : &other, &res, NULL, 0) != SL_OK) {
             (*bad)++;
             continue;
         }
         if (i % 3 && strcmp(res.signature,
                             "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"))
             (*bad)++;
-        sl_sigv4_result_free(&res);
+        aws_sigv4_result_free(&res);
     }
     return NULL;
 }
@@ -631,26 +632,26 @@ static void test_speed(void) {
     memset(body, 'x', sizeof(body));
     body[0] = '{';
     body[sizeof(body) - 1] = '}';
-    const sl_sigv4_header_t h[] = {
+    const aws_sigv4_header_t h[] = {
         {"Host", "kinesis.eu-west-1.amazonaws.com"},
         {"Content-Type", "application/x-amz-json-1.1"},
         {"X-Amz-Target", "Kinesis_20131202.PutRecords"},
         {"Content-Length", "1024"},
     };
-    sl_sigv4_req_t req = {"POST", "/", "", h, 4, body, sizeof(body)};
+    aws_sigv4_req_t req = {"POST", "/", "", h, 4, body, sizeof(body)};
     sl_aws_creds_t creds = {"AKIDEXAMPLE", SECRET, "token"};
-    sl_sigv4_params_t prm = fixture_params();
+    aws_sigv4_params_t prm = fixture_params();
     prm.service = "kinesis";
-    sl_sigv4_result_t res;
+    aws_sigv4_result_t res;
     int n = 20000;
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     for (int i = 0; i < n; i++) {
-        if (sl_sigv4_sign(&req, &creds, &prm, &res, NULL, 0) != SL_OK) {
+        if (aws_sigv4_sign(&req, &creds, &prm, &res, NULL, 0) != SL_OK) {
             CU_FAIL("signing failed");
             return;
         }
-        sl_sigv4_result_free(&res);
+        aws_sigv4_result_free(&res);
     }
     clock_gettime(CLOCK_MONOTONIC, &b);
     double us = ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / n / 1e3;
