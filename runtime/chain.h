@@ -11,17 +11,13 @@
 #include "sluice/conf.h"
 #include "sluice/operator.h"
 #include "sluice/record.h"
+#include "sluice/system.h" /* sl_library_open() */
 
 typedef struct sl_chain_spec sl_chain_spec_t;
 typedef struct sl_chain sl_chain_t;
 
 /* Called with every record the chain's last operator emits; rec is borrowed for the call. */
 typedef sl_err_t (*sl_chain_sink_fn)(void *opaque, sl_record_t *rec);
-
-/* dlopen()s a user library (RTLD_NOW | RTLD_LOCAL) as given and, when that fails for a relative
- * path, relative to the job file's directory. On failure adds a conf error at key ("cannot load
- * <what> library ...") and returns NULL. Caller closes the handle with dlclose(). */
-void *sl_library_open(sl_conf_t *conf, const char *path, const char *what, const char *key);
 
 /* Builds the spec for the operator instances named in names (in chain order) from conf:
  * applies the generic operator table (`operators.<name>.type`, `.library`, `.symbol`) and the

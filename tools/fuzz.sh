@@ -20,7 +20,7 @@ pulsar_libs="$(pkg-config --libs libprotobuf-c liblz4 libzstd zlib snappy)"
 # endpoints in aws_endpoint.c and reports failing ones to the /healthz board in health.c).
 aws_deps="aws/aws_client.c aws/aws_endpoint.c aws/aws_sigv4.c aws/aws_creds.c
     aws/aws_creds_remote.c aws/http.c runtime/health.c runtime/record.c util/util_str.c
-    util/util_time.c runtime/log.c runtime/err.c"
+    util/util_time.c util/util_base64.c runtime/log.c runtime/err.c"
 # getrecords_seeds DIR: GetRecords answers to start from (plain; escaped, spaced and with a
 # KPL-looking record; closed with children; refused), and JSON and field tokens as a dictionary.
 getrecords_seeds() {
