@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../operators/operators.h"
 #include "chain.h"
 #include "conf_int.h"
 #include "util_str.h"

@@ -59,13 +59,6 @@ const char *sl_chain_error(const sl_chain_t *chain);
 /* Closes every operator and frees the chain. Accepts NULL. */
 void sl_chain_destroy(sl_chain_t *chain);
 
-/* Built-in operator plugins (operators/\*.c), registered by sl_chain_spec_new() on first use. */
-extern const sl_operator_plugin_t sl_op_filter;
-extern const sl_operator_plugin_t sl_op_map;
-extern const sl_operator_plugin_t sl_op_rekey;
-extern const sl_operator_plugin_t sl_op_sample;
-extern const sl_operator_plugin_t sl_op_log;
-
 /* The generic operator table (type, library, symbol), for the docs. */
 extern const sl_prop_t sl_operator_props[];
 
