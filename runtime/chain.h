@@ -19,6 +19,14 @@ typedef struct sl_chain sl_chain_t;
 /* Called with every record the chain's last operator emits; rec is borrowed for the call. */
 typedef sl_err_t (*sl_chain_sink_fn)(void *opaque, sl_record_t *rec);
 
+/* Loads a user plugin: sl_library_open(conf, path, what, key), then looks symbol up in it. On
+ * failure adds a conf error (at symkey when not NULL, else key: "no <what> symbol 's' in
+ * 'path': why") and returns NULL. *dlp receives the handle whenever the library was opened
+ * (also when the symbol is missing); the caller closes it with dlclose(). The struct returned
+ * is borrowed from the library: check its ABI version before using anything else of it. */
+const void *sl_library_plugin(sl_conf_t *conf, const char *path, const char *symbol,
+                              const char *what, const char *key, const char *symkey, void **dlp);
+
 /* Builds the spec for the operator instances named in names (in chain order) from conf:
  * applies the generic operator table (`operators.<name>.type`, `.library`, `.symbol`) and the
  * plugin's own table, loads libraries, checks ABI versions, and runs each plugin's init once

@@ -18,6 +18,17 @@ const sl_system_plugin_t *sl_system_find(const char *factory);
 /* Every plugin; returns the count, *out borrowed. */
 int sl_system_plugins(const sl_system_plugin_t *const **out);
 
+/* What the generic system table fills (sl_sys_t holds the same two fields in this order). */
+typedef struct sl_system_generic {
+    char *factory;
+    char *library;
+} sl_system_generic_t;
+
+/* Checks what can be checked of a plugin struct before trusting it (ABI version first, then
+ * name, factories and table sizes). Returns SL_OK, or SL_ERR_ABI / SL_ERR_INVAL with why
+ * filled. */
+sl_err_t sl_system_plugin_check(const sl_system_plugin_t *plugin, char *why, size_t len);
+
 /* Generic tables: systems.<sys>.* for every system, and the per-stream keys every system has. */
 extern const sl_prop_t sl_system_generic_props[];
 extern const sl_prop_t sl_stream_generic_props[];
