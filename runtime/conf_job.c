@@ -230,9 +230,13 @@ static sl_sys_t *add_system(sl_job_t *job, const char *name, const char *why_key
         }
     } else if (!(sys->plugin = sl_system_find(factory))) {
         char key[512];
-        const char *hint = suggest_factory(factory);
+        const char *hint = suggest_factory(factory), *option = NULL;
+        const char *out = sl_system_left_out(factory, &option);
         snprintf(key, sizeof(key), "%ssamza.factory", sys->prefix);
-        if (hint)
+        if (out)
+            sl_conf_error(conf, key, "system factory '%s' is the %s connector, and this sluice "
+                          "was built without it (configure %s)", factory, out, option);
+        else if (hint)
             sl_conf_error(conf, key, "unknown system factory '%s' (did you mean '%s'?)", factory,
                           hint);
         else

@@ -5,6 +5,8 @@
  * sent. The tracking FIFO here is the heart of at-least-once: an offset becomes committable only
  * when it and every offset before it in its partition have no live record left.
  */
+#include "config.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,13 +53,6 @@ const sl_prop_t sl_stream_generic_props[] = {
     {NULL, 0, 0, NULL, 0, 0, NULL, 0, NULL},
 };
 
-static const sl_system_plugin_t *const builtin_systems[] = {
-    &sl_system_file,
-    &sl_system_stdio,
-    &sl_system_kinesis,
-    &sl_system_dynamodbstreams,
-    &sl_system_pulsar,
-};
 
 sl_err_t sl_system_plugin_check(const sl_system_plugin_t *plugin, char *why, size_t len) {
     if (!plugin) {
@@ -100,16 +95,43 @@ sl_err_t sl_system_plugin_check(const sl_system_plugin_t *plugin, char *why, siz
 }
 
 const sl_system_plugin_t *sl_system_find(const char *factory) {
-    for (size_t i = 0; i < sizeof(builtin_systems) / sizeof(*builtin_systems); i++)
-        for (const char *const *f = builtin_systems[i]->factories; *f; f++)
+    for (const sl_system_plugin_t *const *sys = sl_builtin_systems; *sys; sys++)
+        for (const char *const *f = (*sys)->factories; *f; f++)
             if (!strcmp(*f, factory))
-                return builtin_systems[i];
+                return *sys;
+    return NULL;
+}
+
+/* What a factory spelling of a left-out connector contains, most specific first (the
+ * DynamoDB source's Pulsar IO class name also contains "pulsar"). */
+static const struct {
+    const char *word, *system, *option;
+} left_out_words[] = {
+    {"dynamodb", "dynamodbstreams", "--without-kinesis"},
+    {"kinesis", "kinesis", "--without-kinesis"},
+    {"pulsar", "pulsar", "--without-pulsar"},
+};
+
+const char *sl_system_left_out(const char *factory, const char **option) {
+    for (size_t i = 0; i < sizeof(left_out_words) / sizeof(*left_out_words); i++) {
+        if (!strcasestr(factory, left_out_words[i].word))
+            continue;
+        for (const char *const *out = sl_builtin_systems_out; *out; out++)
+            if (!strcmp(*out, left_out_words[i].system)) {
+                *option = left_out_words[i].option;
+                return *out;
+            }
+        return NULL;
+    }
     return NULL;
 }
 
 int sl_system_plugins(const sl_system_plugin_t *const **out) {
-    *out = builtin_systems;
-    return (int)(sizeof(builtin_systems) / sizeof(*builtin_systems));
+    int n = 0;
+    while (sl_builtin_systems[n])
+        n++;
+    *out = sl_builtin_systems;
+    return n;
 }
 
 /* --- inputs (main thread) ------------------------------------------------------------------ */
