@@ -45,6 +45,7 @@ for src in tests/fuzz/fuzz_*.c; do
     name=$(basename "$src" .c)
     case $name in
         fuzz_props) deps="runtime/conf.c util/util_props.c util/util_str.c runtime/log.c" ;;
+        fuzz_base64) deps="util/util_base64.c util/util_str.c" ;;
         fuzz_kpl) deps="connectors/kinesis/kinesis_kpl.c util/util_pb.c util/util_str.c runtime/log.c" ;;
         fuzz_pulsar_frame) deps="$pulsar_deps $pulsar_libs" ;;
         fuzz_getrecords|fuzz_putrecords) deps="connectors/kinesis/kinesis_api.c $aws_deps" ;;
