@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <stddef.h>
 
-#include "chain.h"
+#include "operators.h"
 #include "expr.h"
 
 typedef struct filter_conf {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <stddef.h>
 
-#include "chain.h"
+#include "operators.h"
 #include "util_str.h"
 
 typedef struct log_conf {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <stddef.h>
 
-#include "chain.h"
+#include "operators.h"
 
 typedef struct sample_conf {
     double rate;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../operators/operators.h"
 #include "chain.h"
 #include "conf_int.h"
 #include "util_str.h"
@@ -396,6 +397,22 @@ done:
     return dl;
 }
 
+const void *sl_library_plugin(sl_conf_t *conf, const char *path, const char *symbol,
+                              const char *what, const char *key, const char *symkey, void **dlp) {
+    const void *plugin;
+    const char *msg;
+
+    if (!(*dlp = sl_library_open(conf, path, what, key)))
+        return NULL;
+    dlerror();
+    if (!(plugin = dlsym(*dlp, symbol))) {
+        msg = dlerror();
+        sl_conf_error(conf, symkey ? symkey : key, "no %s symbol '%s' in '%s': %s", what, symbol,
+                      path, msg ? msg : "the symbol is NULL");
+    }
+    return plugin;
+}
+
 /* Finds sop's plugin: from the registry (type) or a library (library + symbol). Adds conf
  * errors and returns -1 on failure. */
 static int resolve_plugin(sl_conf_t *conf, spec_op_t *sop) {
@@ -424,18 +441,12 @@ static int resolve_plugin(sl_conf_t *conf, spec_op_t *sop) {
             return -1;
         }
     } else {
-        sop->dl = sl_library_open(conf, sop->gen.library, "operator", lkey);
-        if (!sop->dl)
+        plugin = sl_library_plugin(conf, sop->gen.library,
+                                   sop->gen.symbol ? sop->gen.symbol : "sluice_operator",
+                                   "operator", lkey, sl_conf_get(conf, skey) ? skey : NULL,
+                                   &sop->dl);
+        if (!plugin)
             return -1;
-        dlerror();
-        plugin = dlsym(sop->dl, sop->gen.symbol ? sop->gen.symbol : "sluice_operator");
-        if (!plugin) {
-            const char *msg = dlerror();
-            sl_conf_error(conf, sl_conf_get(conf, skey) ? skey : lkey,
-                          "no operator symbol '%s' in '%s': %s", sop->gen.symbol,
-                          sop->gen.library, msg ? msg : "the symbol is NULL");
-            return -1;
-        }
     }
     /* Checked again for registered types: the struct may have changed since (it is borrowed). */
     err = plugin_check(plugin, why, sizeof(why));

@@ -11,6 +11,7 @@
 #include "sluice/conf.h"
 #include "sluice/operator.h"
 #include "sluice/record.h"
+#include "sluice/system.h" /* sl_library_open() */
 
 typedef struct sl_chain_spec sl_chain_spec_t;
 typedef struct sl_chain sl_chain_t;
@@ -18,10 +19,13 @@ typedef struct sl_chain sl_chain_t;
 /* Called with every record the chain's last operator emits; rec is borrowed for the call. */
 typedef sl_err_t (*sl_chain_sink_fn)(void *opaque, sl_record_t *rec);
 
-/* dlopen()s a user library (RTLD_NOW | RTLD_LOCAL) as given and, when that fails for a relative
- * path, relative to the job file's directory. On failure adds a conf error at key ("cannot load
- * <what> library ...") and returns NULL. Caller closes the handle with dlclose(). */
-void *sl_library_open(sl_conf_t *conf, const char *path, const char *what, const char *key);
+/* Loads a user plugin: sl_library_open(conf, path, what, key), then looks symbol up in it. On
+ * failure adds a conf error (at symkey when not NULL, else key: "no <what> symbol 's' in
+ * 'path': why") and returns NULL. *dlp receives the handle whenever the library was opened
+ * (also when the symbol is missing); the caller closes it with dlclose(). The struct returned
+ * is borrowed from the library: check its ABI version before using anything else of it. */
+const void *sl_library_plugin(sl_conf_t *conf, const char *path, const char *symbol,
+                              const char *what, const char *key, const char *symkey, void **dlp);
 
 /* Builds the spec for the operator instances named in names (in chain order) from conf:
  * applies the generic operator table (`operators.<name>.type`, `.library`, `.symbol`) and the
@@ -62,13 +66,6 @@ const char *sl_chain_error(const sl_chain_t *chain);
 
 /* Closes every operator and frees the chain. Accepts NULL. */
 void sl_chain_destroy(sl_chain_t *chain);
-
-/* Built-in operator plugins (operators/\*.c), registered by sl_chain_spec_new() on first use. */
-extern const sl_operator_plugin_t sl_op_filter;
-extern const sl_operator_plugin_t sl_op_map;
-extern const sl_operator_plugin_t sl_op_rekey;
-extern const sl_operator_plugin_t sl_op_sample;
-extern const sl_operator_plugin_t sl_op_log;
 
 /* The generic operator table (type, library, symbol), for the docs. */
 extern const sl_prop_t sl_operator_props[];

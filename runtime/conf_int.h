@@ -37,14 +37,4 @@ void sl_conf_dump_obj(FILE *fp, const sl_conf_t *conf, const char *prefix,
 void sl_conf_doc_table(FILE *fp, const char *title, const char *scope, const char *intro,
                        const sl_prop_t *table);
 
-/* Sets key to value (both copied) as if read from file:line (for configurations translated
- * from another format, so errors point at the user's file). */
-sl_err_t sl_conf_set_at(sl_conf_t *conf, const char *key, const char *value, const char *file,
-                        int line);
-
-/* Sets key to value (both copied) from the command line's -D given=value: errors about it read
- * "-D given: ..." (given is what the user typed, which may be a foreign name mapped onto key).
- * A "sensitive." prefix makes it secret, as in a file. */
-sl_err_t sl_conf_set_cli(sl_conf_t *conf, const char *key, const char *given, const char *value);
-
 #endif

@@ -5,6 +5,7 @@
  * Every problem goes to the conf's error list so that one run reports all of them; then unknown
  * keys are reported with a "did you mean". Also writes docs/CONFIGURATION.md from every table.
  */
+#include <dlfcn.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +147,44 @@ static void mark_prefix_used(sl_conf_t *conf, const char *prefix) {
             sl_conf_mark_used(conf, e.key);
 }
 
+/* The generic table fills sys->factory and sys->library as an sl_system_generic_t. */
+_Static_assert(offsetof(sl_sys_t, library) - offsetof(sl_sys_t, factory) ==
+                   offsetof(sl_system_generic_t, library),
+               "sl_sys_t's factory and library must be laid out as sl_system_generic_t");
+
+/* systems.<sys>.library: loads the user connector, checks it and that samza.factory is one of
+ * its names. Adds conf errors and returns -1 on failure. */
+static int load_system_library(sl_conf_t *conf, sl_sys_t *sys) {
+    const sl_system_plugin_t *plugin;
+    char lkey[512], fkey[512], why[256];
+    sl_sb_t names = {0};
+    sl_err_t err;
+
+    snprintf(lkey, sizeof(lkey), "%slibrary", sys->prefix);
+    snprintf(fkey, sizeof(fkey), "%ssamza.factory", sys->prefix);
+    plugin = sl_library_plugin(conf, sys->library, SL_SYSTEM_PLUGIN_SYMBOL, "connector", lkey,
+                               NULL, &sys->dl);
+    if (!plugin)
+        return -1;
+    if ((err = sl_system_plugin_check(plugin, why, sizeof(why))) != SL_OK) {
+        sl_conf_error(conf, lkey, "connector library '%s': %s (%s)", sys->library, why,
+                      sl_err_str(err));
+        return -1;
+    }
+    for (const char *const *f = plugin->factories; *f; f++) {
+        if (!strcmp(*f, sys->factory)) {
+            sys->plugin = plugin;
+            return 0;
+        }
+        sl_sb_printf(&names, "%s'%s'", names.len ? ", " : "", *f);
+    }
+    sl_conf_error(conf, fkey, "system factory '%s' is not one of those of connector library "
+                  "'%s' (system '%s'): %s", sys->factory, sys->library, plugin->name,
+                  names.buf ? names.buf : "");
+    sl_sb_free(&names);
+    return -1;
+}
+
 /* Declares system `name` (from its samza.factory key or a task.inputs/outputs entry), once. */
 static sl_sys_t *add_system(sl_job_t *job, const char *name, const char *why_key) {
     sl_conf_t *conf = job->conf;
@@ -184,11 +223,20 @@ static sl_sys_t *add_system(sl_job_t *job, const char *name, const char *why_key
     if (sl_conf_apply(conf, sl_system_generic_props, prefixes, &sys->factory) > 0)
         return NULL;
     factory = sys->factory;
-    if (!(sys->plugin = sl_system_find(factory))) {
+    if (sys->library) {
+        if (load_system_library(conf, sys) < 0) {
+            mark_prefix_used(conf, sys->prefix);
+            return NULL;
+        }
+    } else if (!(sys->plugin = sl_system_find(factory))) {
         char key[512];
-        const char *hint = suggest_factory(factory);
+        const char *hint = suggest_factory(factory), *option = NULL;
+        const char *out = sl_system_left_out(factory, &option);
         snprintf(key, sizeof(key), "%ssamza.factory", sys->prefix);
-        if (hint)
+        if (out)
+            sl_conf_error(conf, key, "system factory '%s' is the %s connector, and this sluice "
+                          "was built without it (configure %s)", factory, out, option);
+        else if (hint)
             sl_conf_error(conf, key, "unknown system factory '%s' (did you mean '%s'?)", factory,
                           hint);
         else
@@ -412,6 +460,9 @@ void sl_job_unconfigure(sl_job_t *job) {
             sl_conf_obj_free(sys->plugin->system_props, sys->conf);
         free(sys->conf);
         free(sys->factory);
+        free(sys->library);
+        if (sys->dl)
+            dlclose(sys->dl);
         free(sys->name);
         free(sys->prefix);
         free(sys);

@@ -1,15 +1,16 @@
 /*
  * health.c: the process-wide board of failing endpoints behind /healthz (see health.h), and
- * the line limiter the outage warnings use.
+ * its public face for connectors (sl_health_*, sluice/system.h).
  */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "health.h"
+#include "sluice/system.h"
 #include "util_time.h"
 
-struct health_entry {
+struct sl_health {
     health_entry_t *prev, *next;
     char *what;
     char *msg;        /* latest failure */
@@ -95,14 +96,19 @@ int health_report(int64_t stall_ms, sl_sb_t *sb) {
     return n;
 }
 
-int util_ratelimit(util_ratelimit_t *rl, int64_t now_ms, int64_t every_ms, int64_t *held) {
-    if (rl->next_ms && now_ms < rl->next_ms) {
-        rl->held++;
-        return 0;
-    }
-    if (held)
-        *held = rl->held;
-    rl->held = 0;
-    rl->next_ms = now_ms + every_ms;
-    return 1;
+/* The public names (sluice/system.h) of the board for connectors. */
+sl_health_t *sl_health_open(const char *what) {
+    return health_open(what);
+}
+
+void sl_health_close(sl_health_t *h) {
+    health_close(h);
+}
+
+int64_t sl_health_fail(sl_health_t *h, const char *msg) {
+    return health_fail(h, msg);
+}
+
+int64_t sl_health_ok(sl_health_t *h) {
+    return health_ok(h);
 }

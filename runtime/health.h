@@ -12,8 +12,9 @@
 #include <stdint.h>
 
 #include "util_str.h"
+#include "util_time.h" /* util_ratelimit() */
 
-typedef struct health_entry health_entry_t;
+typedef struct sl_health health_entry_t; /* public as sl_health_t (sluice/system.h) */
 
 /* An entry named what ("kinesis at http://127.0.0.1:4567"; copied). NULL when out of memory
  * (then the reports below do nothing). Caller frees with health_close(). Any thread. */
@@ -30,14 +31,5 @@ int64_t health_ok(health_entry_t *e);
 /* Appends one line per entry failing for at least stall_ms ("<what>: failing for 75 s: <msg>")
  * to sb and returns how many. Any thread. */
 int health_report(int64_t stall_ms, sl_sb_t *sb);
-
-/* A log line limiter: util_ratelimit() returns 1 when a line may be written now (at most one per
- * every_ms; *held receives the number of lines held back since the last one written) and 0
- * when this one is to be counted and dropped. Not thread-safe (one per owner). */
-typedef struct util_ratelimit {
-    int64_t next_ms;
-    int64_t held;
-} util_ratelimit_t;
-int util_ratelimit(util_ratelimit_t *rl, int64_t now_ms, int64_t every_ms, int64_t *held);
 
 #endif

@@ -54,6 +54,8 @@ typedef struct sl_sys {
     char *name;
     char *prefix; /* "systems.<name>." */
     char *factory;
+    char *library; /* systems.<sys>.library; right after factory (sl_system_generic_t) */
+    void *dl;      /* its dlopen() handle, closed by sl_job_unconfigure() */
     const sl_system_plugin_t *plugin;
     void *conf; /* plugin->system_props filled */
 } sl_sys_t;

@@ -52,6 +52,10 @@ const void *sl_buf_data(const sl_buf_t *buf) {
     return buf->data;
 }
 
+void *sl_buf_mutable(sl_buf_t *buf) {
+    return buf->data;
+}
+
 size_t sl_buf_len(const sl_buf_t *buf) {
     return buf->len;
 }

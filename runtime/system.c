@@ -5,6 +5,8 @@
  * sent. The tracking FIFO here is the heart of at-least-once: an offset becomes committable only
  * when it and every offset before it in its partition have no live record left.
  */
+#include "config.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,10 +18,17 @@
 #include "util_str.h"
 #include "util_time.h"
 
-/* The generic system table fills a single char * (the factory). */
+/* The generic system table fills an sl_system_generic_t. */
+#define SG(f) offsetof(sl_system_generic_t, f)
 const sl_prop_t sl_system_generic_props[] = {
-    {"samza.factory", SL_PROP_STRING, 0, NULL, 0, 0, NULL, SL_PROP_F_REQUIRED,
-     "The system's kind: one of the factory names listed with each system below."},
+    {"samza.factory", SL_PROP_STRING, SG(factory), NULL, 0, 0, NULL, SL_PROP_F_REQUIRED,
+     "The system's kind: one of the factory names listed with each system below, or with "
+     "`library`, one of the factory names that library's plugin declares."},
+    {"library", SL_PROP_STRING, SG(library), NULL, 0, 0, NULL, 0,
+     "A user connector: the path of a shared library exporting `const sl_system_plugin_t "
+     "sluice_system_plugin` (see <sluice/system.h>), loaded when the job starts; a relative "
+     "path is also tried relative to the job file's directory. Its abi_version must be this "
+     "sluice's SL_SYSTEM_ABI_VERSION."},
     {"samza.key.serde", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
      "Samza serde; sluice passes keys as bytes."},
     {"samza.msg.serde", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
@@ -44,25 +53,85 @@ const sl_prop_t sl_stream_generic_props[] = {
     {NULL, 0, 0, NULL, 0, 0, NULL, 0, NULL},
 };
 
-static const sl_system_plugin_t *const builtin_systems[] = {
-    &sl_system_file,
-    &sl_system_stdio,
-    &sl_system_kinesis,
-    &sl_system_dynamodbstreams,
-    &sl_system_pulsar,
-};
+
+sl_err_t sl_system_plugin_check(const sl_system_plugin_t *plugin, char *why, size_t len) {
+    if (!plugin) {
+        snprintf(why, len, "no plugin");
+        return SL_ERR_INVAL;
+    }
+    if (plugin->abi_version != SL_SYSTEM_ABI_VERSION) {
+        snprintf(why, len,
+                 "connector ABI version %d, but this sluice (%s) expects version %d: rebuild the "
+                 "connector against this version's headers",
+                 plugin->abi_version, sl_version(), SL_SYSTEM_ABI_VERSION);
+        return SL_ERR_ABI;
+    }
+    if (!plugin->name || !*plugin->name) {
+        snprintf(why, len, "the plugin has no name");
+        return SL_ERR_INVAL;
+    }
+    if (!plugin->factories || !plugin->factories[0]) {
+        snprintf(why, len, "system '%s' declares no factory name", plugin->name);
+        return SL_ERR_INVAL;
+    }
+    if ((plugin->discover != NULL) != (plugin->part_open != NULL && plugin->part_poll != NULL) ||
+        (plugin->out_open != NULL) != (plugin->out_send != NULL && plugin->out_flush != NULL)) {
+        snprintf(why, len, "system '%s' has an incomplete consumer or producer (discover, "
+                 "part_open, part_poll / out_open, out_send, out_flush go together)",
+                 plugin->name);
+        return SL_ERR_INVAL;
+    }
+    const sl_prop_t *tables[2] = {plugin->system_props, plugin->stream_props};
+    size_t sizes[2] = {plugin->system_conf_size, plugin->stream_conf_size};
+    for (int t = 0; t < 2; t++)
+        for (const sl_prop_t *row = tables[t]; row && row->name; row++)
+            if (sl_prop_field_size(row->type) > 0 &&
+                row->offset + sl_prop_field_size(row->type) > sizes[t]) {
+                snprintf(why, len, "system '%s': property '%s' lies outside its conf size (%zu)",
+                         plugin->name, row->name, sizes[t]);
+                return SL_ERR_INVAL;
+            }
+    return SL_OK;
+}
 
 const sl_system_plugin_t *sl_system_find(const char *factory) {
-    for (size_t i = 0; i < sizeof(builtin_systems) / sizeof(*builtin_systems); i++)
-        for (const char *const *f = builtin_systems[i]->factories; *f; f++)
+    for (const sl_system_plugin_t *const *sys = sl_builtin_systems; *sys; sys++)
+        for (const char *const *f = (*sys)->factories; *f; f++)
             if (!strcmp(*f, factory))
-                return builtin_systems[i];
+                return *sys;
+    return NULL;
+}
+
+/* What a factory spelling of a left-out connector contains, most specific first (the
+ * DynamoDB source's Pulsar IO class name also contains "pulsar"). */
+static const struct {
+    const char *word, *system, *option;
+} left_out_words[] = {
+    {"dynamodb", "dynamodbstreams", "--without-kinesis"},
+    {"kinesis", "kinesis", "--without-kinesis"},
+    {"pulsar", "pulsar", "--without-pulsar"},
+};
+
+const char *sl_system_left_out(const char *factory, const char **option) {
+    for (size_t i = 0; i < sizeof(left_out_words) / sizeof(*left_out_words); i++) {
+        if (!strcasestr(factory, left_out_words[i].word))
+            continue;
+        for (const char *const *out = sl_builtin_systems_out; *out; out++)
+            if (!strcmp(*out, left_out_words[i].system)) {
+                *option = left_out_words[i].option;
+                return *out;
+            }
+        return NULL;
+    }
     return NULL;
 }
 
 int sl_system_plugins(const sl_system_plugin_t *const **out) {
-    *out = builtin_systems;
-    return (int)(sizeof(builtin_systems) / sizeof(*builtin_systems));
+    int n = 0;
+    while (sl_builtin_systems[n])
+        n++;
+    *out = sl_builtin_systems;
+    return n;
 }
 
 /* --- inputs (main thread) ------------------------------------------------------------------ */

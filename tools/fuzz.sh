@@ -20,7 +20,7 @@ pulsar_libs="$(pkg-config --libs libprotobuf-c liblz4 libzstd zlib snappy)"
 # endpoints in aws_endpoint.c and reports failing ones to the /healthz board in health.c).
 aws_deps="aws/aws_client.c aws/aws_endpoint.c aws/aws_sigv4.c aws/aws_creds.c
     aws/aws_creds_remote.c aws/http.c runtime/health.c runtime/record.c util/util_str.c
-    util/util_time.c util/util_retry.c runtime/log.c runtime/err.c"
+    util/util_time.c util/util_retry.c util/util_base64.c runtime/log.c runtime/err.c"
 # The GetRecords parsers (kinesis_getrecords.c) and what they lean on: strict jansson member
 # access, sequence numbers, and the shard descriptions ChildShards fill (kinesis_shards.c, which
 # also holds the ListShards client, hence the AWS layer).
@@ -51,6 +51,7 @@ for src in tests/fuzz/fuzz_*.c; do
     case $name in
         fuzz_props) deps="runtime/conf.c runtime/conf_value.c runtime/conf_apply.c
             runtime/conf_doc.c util/util_props.c util/util_str.c runtime/log.c" ;;
+        fuzz_base64) deps="util/util_base64.c util/util_str.c" ;;
         fuzz_kpl) deps="connectors/kinesis/kinesis_kpl.c util/util_pb.c util/util_str.c runtime/log.c" ;;
         fuzz_pulsar_frame) deps="$pulsar_deps $pulsar_libs" ;;
         fuzz_getrecords) deps="$getrecords_deps" ;;

@@ -36,3 +36,15 @@ uint64_t sl_rand_next(uint64_t *state) {
     *state = x;
     return x * 0x2545f4914f6cdd1dULL;
 }
+
+int util_ratelimit(util_ratelimit_t *rl, int64_t now_ms, int64_t every_ms, int64_t *held) {
+    if (rl->next_ms && now_ms < rl->next_ms) {
+        rl->held++;
+        return 0;
+    }
+    if (held)
+        *held = rl->held;
+    rl->held = 0;
+    rl->next_ms = now_ms + every_ms;
+    return 1;
+}

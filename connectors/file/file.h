@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "system.h"
+#include "sluice/system.h"
 
 /* systems.<sys>.streams.<stream>.* of the file system. */
 typedef struct file_stream_conf {

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "file.h"
-#include "record_int.h"
+#include "sluice/record.h"
 #include "sluice/log.h"
 #include "util_str.h"
 
@@ -46,13 +46,13 @@ void sl_linereader_free(sl_linereader_t *lr) {
 static int make_room(sl_linereader_t *lr) {
     size_t pending = lr->end - lr->start, cap;
     sl_buf_t *nb;
-    if (lr->buf && lr->end < lr->buf->len)
+    if (lr->buf && lr->end < sl_buf_len(lr->buf))
         return 0;
     cap = lr->chunk > pending * 2 ? lr->chunk : pending * 2;
     if (!(nb = sl_buf_new(NULL, cap)))
         return -1;
     if (pending)
-        memcpy(nb->data, (char *)lr->buf->data + lr->start, pending);
+        memcpy(sl_buf_mutable(nb), (char *)sl_buf_mutable(lr->buf) + lr->start, pending);
     sl_buf_unref(lr->buf);
     lr->buf = nb;
     lr->start = 0;
@@ -65,7 +65,7 @@ sl_line_t sl_linereader_next(sl_linereader_t *lr, int at_eof_final, size_t *off,
     for (;;) {
         size_t pending = lr->end - lr->start;
         if (pending) {
-            char *base = (char *)lr->buf->data;
+            char *base = (char *)sl_buf_mutable(lr->buf);
             char *nl = memchr(base + lr->start, '\n', pending);
             if (nl) {
                 size_t n = (size_t)(nl - (base + lr->start));
@@ -107,7 +107,7 @@ sl_line_t sl_linereader_next(sl_linereader_t *lr, int at_eof_final, size_t *off,
             if (pr < 0 && errno != EINTR)
                 return SL_LINE_ERROR;
         }
-        ssize_t r = read(lr->fd, (char *)lr->buf->data + lr->end, lr->buf->len - lr->end);
+        ssize_t r = read(lr->fd, (char *)sl_buf_mutable(lr->buf) + lr->end, sl_buf_len(lr->buf) - lr->end);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -134,7 +134,7 @@ sl_line_t sl_linereader_next(sl_linereader_t *lr, int at_eof_final, size_t *off,
             *len = pending;
             lr->pos += (int64_t)pending;
             lr->start = lr->end;
-            if (lr->strip_cr && pending && ((char *)lr->buf->data)[*off + pending - 1] == '\r')
+            if (lr->strip_cr && pending && ((char *)sl_buf_mutable(lr->buf))[*off + pending - 1] == '\r')
                 (*len)--;
             return SL_LINE_OK;
         }

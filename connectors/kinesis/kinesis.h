@@ -35,7 +35,7 @@
 #include "aws_conf.h"
 #include "kinesis_kpl.h"
 #include "sluice/partitioner.h"
-#include "system.h"
+#include "sluice/system.h"
 #include "util_str.h"
 
 /* ---- configuration (kinesis_conf.c) -------------------------------------------------------- */

@@ -29,10 +29,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 
 #include "kinesis.h"
 #include "kinesis_format.h"
+#include "util_base64.h"
 #include "util_str.h"
 
 /* DynamoDB nests documents at most 32 levels deep. */
@@ -284,9 +284,9 @@ static int is_number(const char *s) {
  * byte[] (standard alphabet, padded). */
 static int put_binary(rd_t *r, const json_t *v, const char *where) {
     const char *s;
-    size_t n, pad = 0;
+    size_t n;
     unsigned char *raw;
-    int dlen;
+    ssize_t dlen;
     if (!json_is_string(v))
         return bad(r, where, "expected a base64 string");
     s = json_string_value(v);
@@ -295,15 +295,13 @@ static int put_binary(rd_t *r, const json_t *v, const char *where) {
         return bad(r, where, "not base64 (length not a multiple of 4)");
     if (!(raw = malloc(n / 4 * 3 + 1)))
         return bad(r, where, "out of memory");
-    dlen = n ? EVP_DecodeBlock(raw, (const unsigned char *)s, (int)n) : 0;
+    dlen = util_b64_decode(s, n, raw, n / 4 * 3, UTIL_B64_TRIM);
     if (dlen < 0) {
         free(raw);
         return bad(r, where, "not base64");
     }
-    if (n && s[n - 1] == '=')
-        pad = n >= 2 && s[n - 2] == '=' ? 2 : 1;
     sl_sb_putc(&r->out, '"');
-    kin_sb_base64(&r->out, raw, (size_t)dlen - pad);
+    util_sb_base64(&r->out, raw, (size_t)dlen);
     sl_sb_putc(&r->out, '"');
     free(raw);
     return 0;

@@ -11,9 +11,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/evp.h>
 
 #include "kinesis_format.h"
+#include "util_base64.h"
 #include "util_str.h"
 
 #define PFX KIN_ENC_HEADER_PREFIX
@@ -48,21 +48,7 @@ typedef struct enc {
 
 /* Decoded length of strict padded base64 s, or -1 when it is not that. */
 static long b64_check(const char *s) {
-    size_t n = strlen(s), pad = 0;
-    if (n % 4)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '=') {
-            if (i < n - 2)
-                return -1;
-            pad++;
-        } else if (pad || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                            (c >= '0' && c <= '9') || c == '+' || c == '/')) {
-            return -1;
-        }
-    }
-    return (long)(n / 4 * 3 - pad);
+    return (long)util_b64_check(s, strlen(s));
 }
 
 static int parse_count(const char *s, long long *out) {
@@ -226,16 +212,6 @@ static void put_text(sl_sb_t *sb, const char *s, size_t n, int json) {
     }
 }
 
-void kin_sb_base64(sl_sb_t *sb, const void *p, size_t n) {
-    size_t need = 4 * ((n + 2) / 3);
-    char *room = sl_sb_room(sb, need);
-    if (!room)
-        return;
-    EVP_EncodeBlock((unsigned char *)room, p, (int)n);
-    sb->len += need;
-    sb->buf[sb->len] = '\0';
-}
-
 static void json_str(sl_sb_t *sb, const char *s, size_t n) {
     sl_sb_putc(sb, '"');
     put_text(sb, s, n, 1);
@@ -255,7 +231,7 @@ static sl_err_t encode_json(const sl_record_t *rec, const enc_t *en, sl_sb_t *sb
     int n = sl_record_header_count(rec), first = 1;
 
     sl_sb_puts(sb, "{\"payloadBase64\":\"");
-    kin_sb_base64(sb, data, len);
+    util_sb_base64(sb, data, len);
     sl_sb_puts(sb, "\",\"properties\":{");
     for (int i = 0; i < n; i++) {
         const char *hn, *hv;
@@ -428,15 +404,14 @@ static fb_off_t fb_string(fbb_t *b, const char *s, size_t n) {
 
 static fb_off_t fb_b64_bytes(fbb_t *b, const char *b64) {
     size_t n = strlen(b64);
-    long dlen = b64_check(b64);
     uint8_t *raw = malloc(n / 4 * 3 + 1);
+    ssize_t dlen = raw ? util_b64_decode(b64, n, raw, n / 4 * 3, 0) : -1;
     fb_off_t off;
-    if (!raw || dlen < 0) {
+    if (dlen < 0) {
         free(raw);
         b->oom = 1;
         return 0;
     }
-    EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
     off = fb_bytes(b, raw, (size_t)dlen, 0);
     free(raw);
     return off;

@@ -55,9 +55,6 @@ typedef enum {
 sl_err_t kin_format_encode(kin_fmt_t fmt, const sl_record_t *rec, uint8_t **out, size_t *outlen,
                            char *errstr, size_t errlen);
 
-/* Appends the padded base64 of p[0..n) to sb (sets sb->oom when out of memory). */
-void kin_sb_base64(sl_sb_t *sb, const void *p, size_t n);
-
 /* Parses Pulsar's format name (case-insensitive) into *out: 0, or -1 for anything else. */
 int kin_format_parse(const char *s, kin_fmt_t *out);
 

@@ -21,77 +21,9 @@
 
 #include "kinesis.h"
 #include "kinesis_json.h"
+#include "sluice/log.h"
+#include "util_base64.h"
 #include "util_str.h"
-
-#define X 0xff
-static const uint8_t b64_val[256] = {
-    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
-    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
-    X, X, X, X, X, X, X, X, X, X, X, 62, X, X, X, 63,
-    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, X, X, X, X, X, X,
-    X, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
-    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, X, X, X, X, X,
-    X, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
-    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, X, X, X, X, X,
-    /* 128..255: none is base64 */
-    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
-    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
-    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
-    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
-};
-#undef X
-
-/* The decoded length of padded base64 s[0..n), or (size_t)-1 when n is not a multiple of 4. */
-static size_t b64_len(const char *s, size_t n) {
-    size_t pad = 0;
-    if (n % 4)
-        return (size_t)-1;
-    if (n && s[n - 1] == '=')
-        pad = n >= 2 && s[n - 2] == '=' ? 2 : 1;
-    return n / 4 * 3 - pad;
-}
-
-/* Decodes padded base64 s[0..n) into out (b64_len(s, n) bytes). Returns 0, -1 when invalid. */
-static int b64_decode(const char *s, size_t n, uint8_t *out) {
-    const uint8_t *p = (const uint8_t *)s;
-    size_t full = n ? n / 4 - 1 : 0;
-    for (size_t i = 0; i < full; i++, p += 4, out += 3) {
-        uint32_t a = b64_val[p[0]], b = b64_val[p[1]], c = b64_val[p[2]], d = b64_val[p[3]];
-        if ((a | b | c | d) & 0x80)
-            return -1;
-        uint32_t v = a << 18 | b << 12 | c << 6 | d;
-        out[0] = (uint8_t)(v >> 16);
-        out[1] = (uint8_t)(v >> 8);
-        out[2] = (uint8_t)v;
-    }
-    if (!n)
-        return 0;
-    /* the last quantum may hold padding (unused low bits are ignored, as most decoders do) */
-    uint32_t a = b64_val[p[0]], b = b64_val[p[1]], c, d;
-    if ((a | b) & 0x80)
-        return -1;
-    if (p[2] == '=') {
-        if (p[3] != '=')
-            return -1;
-        out[0] = (uint8_t)(a << 2 | b >> 4);
-        return 0;
-    }
-    c = b64_val[p[2]];
-    if (c & 0x80)
-        return -1;
-    if (p[3] == '=') {
-        out[0] = (uint8_t)(a << 2 | b >> 4);
-        out[1] = (uint8_t)(b << 4 | c >> 2);
-        return 0;
-    }
-    d = b64_val[p[3]];
-    if (d & 0x80)
-        return -1;
-    out[0] = (uint8_t)(a << 2 | b >> 4);
-    out[1] = (uint8_t)(b << 4 | c >> 2);
-    out[2] = (uint8_t)(c << 6 | d);
-    return 0;
-}
 
 void kin_records_free(kin_records_t *r) {
     if (!r)
@@ -205,7 +137,7 @@ sl_err_t kin_parse_get_records(const json_t *res, kin_records_t *out, char *errs
                     kr->seq);
             goto fail;
         }
-        if ((dlen = b64_len(scr[i].data, scr[i].data_len)) == (size_t)-1) {
+        if ((dlen = (size_t)util_b64_decoded_len(scr[i].data, scr[i].data_len)) == (size_t)-1) {
             sl_errf(errstr, errlen, "%s.Data: not valid base64 (length %zu)", where,
                     scr[i].data_len);
             goto fail;
@@ -281,11 +213,12 @@ sl_err_t kin_parse_get_records(const json_t *res, kin_records_t *out, char *errs
     if (n) {
         if (!(out->buf = sl_buf_new(NULL, data_total)) || !(out->strings = malloc(str_total)))
             goto oom;
-        data = (uint8_t *)sl_buf_data(out->buf);
+        data = sl_buf_mutable(out->buf);
     }
     for (size_t i = 0; i < n; i++) {
         kin_record_t *kr = &out->recs[i];
-        if (b64_decode(scr[i].data, scr[i].data_len, data + doff) < 0) {
+        if (util_b64_decode(scr[i].data, scr[i].data_len, data + doff, data_total - doff, 0) !=
+            (ssize_t)kr->len) {
             sl_errf(errstr, errlen, "Records[%zu].Data: not valid base64", i);
             goto fail;
         }
@@ -1106,7 +1039,7 @@ sl_err_t kin_scan_get_records(const char *body, size_t len, kin_records_t *out, 
                     i, (int)(r->seq.len < 40 ? r->seq.len : 40), r->seq.p);
             goto fail;
         }
-        if ((kr->len = b64_len(r->data.p, r->data.len)) == (size_t)-1) {
+        if ((kr->len = (size_t)util_b64_decoded_len(r->data.p, r->data.len)) == (size_t)-1) {
             sl_errf(errstr, errlen, "Records[%zu].Data: not valid base64 (length %zu)", i,
                     r->data.len);
             goto fail;
@@ -1188,12 +1121,13 @@ sl_err_t kin_scan_get_records(const char *body, size_t len, kin_records_t *out, 
     if (n) {
         if (!(out->buf = sl_buf_new(NULL, data_total)) || !(out->strings = malloc(str_total)))
             goto oom;
-        data = (uint8_t *)sl_buf_data(out->buf);
+        data = sl_buf_mutable(out->buf);
     }
     for (size_t i = 0; i < n; i++) {
         scan_rec_t *r = &sc.recs[i];
         kin_record_t *kr = &out->recs[i];
-        if (b64_decode(r->data.p, r->data.len, data + doff) < 0) {
+        if (util_b64_decode(r->data.p, r->data.len, data + doff, data_total - doff, 0) !=
+            (ssize_t)kr->len) {
             sl_errf(errstr, errlen, "Records[%zu].Data: not valid base64", i);
             goto fail;
         }

@@ -19,7 +19,7 @@
 
 #include <jansson.h>
 
-#include "chain.h"
+#include "sluice/system.h"
 #include "kinesis.h"
 #include "util_str.h"
 #include "util_time.h"

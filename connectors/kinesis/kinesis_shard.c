@@ -19,7 +19,6 @@
 
 #include <event2/event.h>
 
-#include "health.h"
 #include "kinesis.h"
 #include "sluice/log.h"
 #include "util_str.h"

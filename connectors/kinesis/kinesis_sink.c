@@ -30,6 +30,7 @@
 
 #include "kinesis.h"
 #include "kinesis_format.h"
+#include "util_base64.h"
 #include "sluice/log.h"
 #include "util_str.h"
 #include "util_time.h"
@@ -677,7 +678,7 @@ static char *body_of(kin_sink_t *s, ks_req_t *r, size_t *len) {
             sl_sb_append(&sb, ",{\"Data\":\"", 10);
         else
             sl_sb_append(&sb, "{\"Data\":\"", 9);
-        kin_sb_base64(&sb, data, dlen);
+        util_sb_base64(&sb, data, dlen);
         sl_sb_append(&sb, "\",\"PartitionKey\":\"", 18);
         json_str(&sb, pk, pklen);
         if (ehk && *ehk) {

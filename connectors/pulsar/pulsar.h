@@ -10,7 +10,11 @@
 #include "pulsar_conn.h"
 #include "sluice/conf.h"
 #include "sluice/record.h"
-#include "system.h"
+#include "sluice/system.h"
+
+/* The headers a Pulsar source puts a message's encryption metadata in (prefix); the Kinesis
+ * sink's message formats read the same names (KIN_ENC_HEADER_PREFIX in kinesis_format.h). */
+#define PL_ENC_HEADER_PREFIX "pulsar.encryption."
 
 typedef struct pl_conf {
     /* client */

@@ -31,8 +31,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "health.h"
 #include "pulsar_conn_int.h"
+#include "sluice/system.h"
 #include "sluice/log.h"
 #include "util_time.h"
 
@@ -151,7 +151,7 @@ pl_client_t *pl_client_new(struct event_base *base, const pl_client_conf_t *cc, 
     {
         char name[600];
         snprintf(name, sizeof(name), "pulsar at %s", cl->service_url);
-        cl->health = health_open(name);
+        cl->health = sl_health_open(name);
     }
     if (cl->url.tls || (cc->tls_cert_file && *cc->tls_cert_file)) {
         if (!(cl->ssl_ctx = SSL_CTX_new(TLS_client_method()))) {
@@ -195,7 +195,7 @@ static void conn_close(pl_conn_t *conn, const char *why, int notify);
 void pl_client_failed(pl_client_t *cl, const char *op, const char *why, const char *next) {
     int64_t held = 0, failing_ms;
     cl->outage_failures++;
-    failing_ms = health_fail(cl->health, why);
+    failing_ms = sl_health_fail(cl->health, why);
     if (!util_ratelimit(&cl->outage_rl, sl_mono_ms(), PL_OUTAGE_REPORT_MS, &held))
         return;
     if (cl->outage_failures == 1)
@@ -208,7 +208,7 @@ void pl_client_failed(pl_client_t *cl, const char *op, const char *why, const ch
 }
 
 void pl_client_ok(pl_client_t *cl, const char *op) {
-    int64_t ms = health_ok(cl->health);
+    int64_t ms = sl_health_ok(cl->health);
     if (!cl->outage_failures)
         return;
     sl_log(SL_LOG_INFO, "pulsar", "%s: %s at %s works again after %lld failed attempts over "
@@ -220,7 +220,7 @@ void pl_client_ok(pl_client_t *cl, const char *op) {
 void pl_client_destroy(pl_client_t *cl) {
     if (!cl)
         return;
-    health_close(cl->health);
+    sl_health_close(cl->health);
     while (cl->lookups) {
         lookup_t *lk = cl->lookups;
         cl->lookups = lk->next;

@@ -7,7 +7,7 @@
 
 #include <openssl/ssl.h>
 
-#include "health.h"
+#include "sluice/system.h"
 #include "pulsar_conn.h"
 #include "pulsar_wire.h"
 #include "util_time.h"
@@ -37,7 +37,7 @@ struct pl_client {
     lookup_t *lookups;
     uint64_t next_id;
     /* the current outage of the broker (see pl_client_failed) */
-    health_entry_t *health;
+    sl_health_t *health;
     util_ratelimit_t outage_rl;
     int64_t outage_failures;
 };

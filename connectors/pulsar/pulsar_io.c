@@ -30,7 +30,6 @@
 #include <jansson.h>
 #include <yaml.h>
 
-#include "conf_int.h"
 #include "pulsar_io.h"
 #include "sluice/log.h"
 #include "util_str.h"

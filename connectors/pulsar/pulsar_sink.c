@@ -19,9 +19,9 @@
 
 #include <event2/event.h>
 
-#include "../kinesis/kinesis_format.h"
 #include "pulsar.h"
 #include "sluice/log.h"
+#include "util_base64.h"
 #include "util_time.h"
 
 #define TICK_MS 50
@@ -152,7 +152,7 @@ static char *key_of(const sl_record_t *rec, int *b64) {
         return sl_strndup((const char *)k, len);
     {
         sl_sb_t sb = {0};
-        kin_sb_base64(&sb, k, len);
+        util_sb_base64(&sb, k, len);
         if (sb.oom || !sb.buf) {
             sl_sb_free(&sb);
             return NULL;

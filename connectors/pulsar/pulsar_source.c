@@ -28,11 +28,10 @@
 #include <string.h>
 
 #include <event2/event.h>
-#include <openssl/evp.h>
 
-#include "../kinesis/kinesis_format.h"
 #include "pulsar_source_int.h"
 #include "sluice/log.h"
+#include "util_base64.h"
 #include "util_time.h"
 
 #define TICK_MS 100
@@ -337,20 +336,17 @@ static int add_header(qmsg_t *m, const char *k, const char *v) {
     return 0;
 }
 
-/* Decodes a base64 key (partition_key_b64_encoded) with OpenSSL. */
+/* Decodes a base64 key (partition_key_b64_encoded; surrounding whitespace ignored, as the
+ * OpenSSL decoder used before did) into *out (malloc'd, caller frees). */
 static int base64_dec(const char *in, size_t n, char **out, size_t *outlen) {
-    size_t pad = 0;
-    int len;
-    char *o = malloc(n / 4 * 3 + 3);
-    if (!o || n % 4 || n > INT32_MAX ||
-        (len = EVP_DecodeBlock((unsigned char *)o, (const unsigned char *)in, (int)n)) < 0) {
+    ssize_t len;
+    char *o = malloc(n / 4 * 3 + 1);
+    if (!o || (len = util_b64_decode(in, n, o, n / 4 * 3, UTIL_B64_TRIM)) < 0) {
         free(o);
         return -1;
     }
-    while (pad < 2 && pad < n && in[n - 1 - pad] == '=')
-        pad++;
     *out = o;
-    *outlen = (size_t)len - pad;
+    *outlen = (size_t)len;
     return 0;
 }
 
@@ -379,30 +375,30 @@ static int fill(qmsg_t *m, const pl_meta_t *meta, Pulsar__Proto__KeyValue **prop
         sl_sb_t sb = {0};
         int bad = 0;
         if (meta->encryption_algo &&
-            add_header(m, KIN_ENC_HEADER_PREFIX "algorithm", meta->encryption_algo) < 0)
+            add_header(m, PL_ENC_HEADER_PREFIX "algorithm", meta->encryption_algo) < 0)
             return -1;
         if (meta->has_encryption_param) {
-            kin_sb_base64(&sb, meta->encryption_param.data, meta->encryption_param.len);
-            bad |= sb.oom || add_header(m, KIN_ENC_HEADER_PREFIX "param", sb.buf) < 0;
+            util_sb_base64(&sb, meta->encryption_param.data, meta->encryption_param.len);
+            bad |= sb.oom || add_header(m, PL_ENC_HEADER_PREFIX "param", sb.buf) < 0;
             sl_sb_reset(&sb);
         }
-        bad |= add_header(m, KIN_ENC_HEADER_PREFIX "compression",
+        bad |= add_header(m, PL_ENC_HEADER_PREFIX "compression",
                           pl_compression_name(meta->has_compression ? meta->compression : 0)) < 0;
         if (meta->has_uncompressed_size) {
             snprintf(num, sizeof(num), "%u", meta->uncompressed_size);
-            bad |= add_header(m, KIN_ENC_HEADER_PREFIX "uncompressed-size", num) < 0;
+            bad |= add_header(m, PL_ENC_HEADER_PREFIX "uncompressed-size", num) < 0;
         }
         if (meta->has_num_messages_in_batch) {
             snprintf(num, sizeof(num), "%d", (int)meta->num_messages_in_batch);
-            bad |= add_header(m, KIN_ENC_HEADER_PREFIX "batch-size", num) < 0;
+            bad |= add_header(m, PL_ENC_HEADER_PREFIX "batch-size", num) < 0;
         }
         for (size_t i = 0; i < meta->n_encryption_keys && !bad; i++) {
             Pulsar__Proto__EncryptionKeys *ek = meta->encryption_keys[i];
             char *name = NULL;
-            sl_sb_printf(&sb, KIN_ENC_HEADER_PREFIX "key.%s", ek->key);
+            sl_sb_printf(&sb, PL_ENC_HEADER_PREFIX "key.%s", ek->key);
             name = sl_strdup(sb.buf ? sb.buf : "");
             sl_sb_reset(&sb);
-            kin_sb_base64(&sb, ek->value.data, ek->value.len);
+            util_sb_base64(&sb, ek->value.data, ek->value.len);
             bad |= !name || sb.oom || add_header(m, name, sb.buf ? sb.buf : "") < 0;
             sl_sb_reset(&sb);
             for (size_t j = 0; j < ek->n_metadata && !bad && name; j++) {

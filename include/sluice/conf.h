@@ -89,6 +89,19 @@ SL_EXPORT sl_err_t sl_conf_load_string(sl_conf_t *conf, const char *name, const 
  * prefix and marked secret. */
 SL_EXPORT sl_err_t sl_conf_set(sl_conf_t *conf, const char *key, const char *value);
 
+/* Sets key to value (both copied) as if read from file:line (for configurations translated
+ * from another format, so errors point at the user's file). Strings borrowed for the call.
+ * Before the job runs (conf is not locked). */
+SL_EXPORT sl_err_t sl_conf_set_at(sl_conf_t *conf, const char *key, const char *value,
+                                 const char *file, int line);
+
+/* Sets key to value (both copied) from the command line's -D given=value: errors about it read
+ * "-D given: ..." (given is what the user typed, which may be a foreign name mapped onto key).
+ * A "sensitive." prefix makes it secret, as in a file. Strings borrowed for the call. Before the
+ * job runs. */
+SL_EXPORT sl_err_t sl_conf_set_cli(sl_conf_t *conf, const char *key, const char *given,
+                                  const char *value);
+
 /* The raw value of key, or NULL. Borrowed, valid until the key is set again or conf is
  * destroyed. */
 SL_EXPORT const char *sl_conf_get(const sl_conf_t *conf, const char *key);

@@ -50,6 +50,11 @@ SL_EXPORT void sl_buf_unref(sl_buf_t *buf);
 SL_EXPORT const void *sl_buf_data(const sl_buf_t *buf);
 SL_EXPORT size_t sl_buf_len(const sl_buf_t *buf);
 
+/* The writable bytes of buf, for filling a buffer made with sl_buf_new(NULL, len) (or
+ * sl_buf_wrap()) before it is shared: once a record or another thread sees it, it must not
+ * change. Borrowed, valid while a reference is held. The thread holding the buffer. */
+SL_EXPORT void *sl_buf_mutable(sl_buf_t *buf);
+
 /* --- records ------------------------------------------------------------------------------- */
 
 /* A new empty record (no key, empty payload, event time 0, no source). Caller owns one

@@ -13,5 +13,6 @@
 #include "operator.h"
 #include "partitioner.h"
 #include "record.h"
+#include "system.h"
 
 #endif

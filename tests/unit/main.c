@@ -2,6 +2,8 @@
  * main.c: the CUnit runner for every unit suite of libsluice. `sluice-unit [suite]` runs all
  * suites or just the named one; the exit code is non-zero when any assertion failed.
  */
+#include "config.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +18,15 @@ static void (*const registers[])(void) = {
     test_chain_register,      test_operators_register,  test_checkpoint_register,
     test_metrics_register,    test_job_register,        test_sigv4_register,
     test_http_register,       test_creds_register,      test_aws_client_register,
+    test_aws_endpoint_register, test_base64_register,
+#ifdef SL_WITH_KINESIS
     test_kpl_register,        test_kinesis_api_register, test_kinesis_conf_register,
-    test_kinesis_coord_register, test_kinesis_sink_register, test_pulsar_wire_register,
-    test_kinesis_ddb_register, test_kinesis_lease_register, test_aws_endpoint_register,
+    test_kinesis_coord_register, test_kinesis_sink_register, test_kinesis_ddb_register,
+    test_kinesis_lease_register,
+#endif
+#ifdef SL_WITH_PULSAR
+    test_pulsar_wire_register,
+#endif
 };
 
 const char *unit_tmpdir(void) {

@@ -1,5 +1,5 @@
 /*
- * stdio.c: the `stdio` system: standard input as a single partition ("stdin") of
+  * file_stdio.c: the `stdio` system: standard input as a single partition ("stdin") of
  * newline-delimited records, and standard output as a producer. Standard input cannot be
  * rewound, so this system keeps no checkpoints. Factory names: `stdio`, `sluice.stdio`.
  */
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../file/file.h"
+#include "file.h"
 
 #define FO(f) offsetof(file_stream_conf_t, f)
 
