@@ -12,12 +12,14 @@
 #define SL_JOB_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <event2/event.h>
 
 #include "chain.h"
 #include "checkpoint.h"
+#include "log_int.h"
 #include "metrics.h"
 #include "record_int.h"
 #include "sluice/job.h"
@@ -198,19 +200,22 @@ struct sl_job {
     sl_ckpt_store_t *ckpt;
     sl_metrics_t *metrics;
     sl_metrics_server_t *msrv;
-    int running;
+    _Atomic int running; /* 0 new, 1 running, 2 stopping, 3 over; main thread writes */
     int64_t start_deadline_ms; /* monotonic: sl_job_run's start + task.start.timeout; 0 none */
-    int stop_count;  /* atomic: sl_job_stop() calls */
-    int failed;      /* atomic: some part failed the job */
-    int live_parts;  /* atomic: partitions not yet done */
+    _Atomic int stop_count; /* sl_job_stop() calls */
+    _Atomic int failed;     /* some part failed the job (failmsg is set before it) */
+    _Atomic int live_parts; /* partitions not yet done */
     uint64_t part_serial; /* main thread: last partition serial handed out */
-    int64_t stop_deadline; /* atomic: monotonic ms by which a stop is over (0: none begun) */
+    _Atomic int64_t stop_deadline; /* monotonic ms by which a stop is over (0: none begun) */
     struct event *inputs_ev; /* main thread: input stop deadline */
     int inputs_stopping;
-    int workers_done; /* atomic */
+    _Atomic int workers_done;
     char failmsg[1024];
     sl_err_t fail_code; /* of the first failure; 0: SL_ERR_IO */
     pthread_mutex_t faillock;
+    /* log.level, log.debug, log.format and the callback: every thread of the job logs with
+     * these (log_int.h); unchanged while the job runs. */
+    sl_log_cfg_t log;
 };
 
 /* conf_job.c: the job table and building a job's configuration objects. */

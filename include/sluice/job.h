@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "conf.h"
+#include "log.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -25,13 +26,22 @@ SL_EXPORT sl_job_t *sl_job_new(sl_conf_t *conf, char *errstr, size_t errlen);
 
 /* Runs the job on the calling thread until its inputs are exhausted (for inputs that end) or
  * sl_job_stop() is called; then drains the chains, flushes the producers and writes the final
- * checkpoints. Returns SL_OK on a clean end. Call at most once per job. */
+ * checkpoints. Returns SL_OK on a clean end. Call at most once per job. Signals: the library
+ * installs no handler; while it runs, the calling thread (and the job's threads) block SIGPIPE,
+ * so a write to a socket the peer closed fails with EPIPE instead of killing the process, and
+ * a SIGPIPE raised meanwhile is consumed before the caller's mask is restored. */
 SL_EXPORT sl_err_t sl_job_run(sl_job_t *job);
 
 /* Asks a running job to stop gracefully. Safe from any thread and from a signal handler. A
  * second call while the first is draining makes sl_job_run() return at once (SL_ERR_STOPPED)
  * without the final commit. */
 SL_EXPORT void sl_job_stop(sl_job_t *job);
+
+/* Sends the job's log lines (those of every thread running it) to cb instead of the
+ * process-wide sink (sl_log_set_callback() or the log file); NULL: back to that sink. The
+ * lines follow the job's log.level, log.debug and log.format. opaque is passed to cb,
+ * borrowed until sl_job_destroy(). Not thread-safe: call before sl_job_run(). */
+SL_EXPORT void sl_job_set_log_callback(sl_job_t *job, sl_log_cb cb, void *opaque);
 
 /* Why the job failed (the first error that stopped it), or NULL when it did not. Borrowed,
  * valid until sl_job_destroy(). */
