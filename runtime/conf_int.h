@@ -42,9 +42,6 @@ void sl_conf_doc_table(FILE *fp, const char *title, const char *scope, const cha
 sl_err_t sl_conf_set_at(sl_conf_t *conf, const char *key, const char *value, const char *file,
                         int line);
 
-/* Sets key to value (both copied) from the command line's -D given=value: errors about it read
- * "-D given: ..." (given is what the user typed, which may be a foreign name mapped onto key).
- * A "sensitive." prefix makes it secret, as in a file. */
-sl_err_t sl_conf_set_cli(sl_conf_t *conf, const char *key, const char *given, const char *value);
+/* sl_conf_set_cli() is public: sluice/conf.h. */
 
 #endif

@@ -223,15 +223,7 @@ extern const sl_prop_t sl_job_props[];
 sl_err_t sl_job_configure(struct sl_job *job);
 void sl_job_unconfigure(struct sl_job *job);
 
-/* job.c: opens the job's checkpoint store (job.checkpoint.sqlite.path or its default). */
-sl_ckpt_store_t *sl_job_open_checkpoints(struct sl_job *job, char *errstr, size_t errlen);
-/* job.c: lists (how 0) or deletes (how SL_EXT_RESET, plus SL_EXT_FORCE) the checkpoints the
- * job's input systems keep outside the local store (KCL lease tables), filtered by stream and
- * partition (NULL: all); *n receives the count. SL_OK when there were none; SL_ERR_STATE when
- * a reset was refused because workers still hold them (errstr names them). */
-sl_err_t sl_job_ext_checkpoints(struct sl_job *job, const char *stream, const char *partition,
-                                int how, sl_ckpt_list_cb cb, void *opaque, int *n,
-                                char *errstr, size_t errlen);
+/* sl_job_open_checkpoints() and sl_job_ext_checkpoints() are public: sluice/job.h. */
 /* job.c: fails the job with a message (first message wins); safe from any thread. */
 void sl_job_fail(struct sl_job *job, const char *fmt, ...) SL_PRINTF(2, 3);
 /* sl_job_fail() whose code sl_job_run() returns (SL_ERR_DB: the checkpoint store failed, which

@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 
+#include "checkpoint.h"
 #include "common.h"
 #include "conf.h"
 #include "log.h"
@@ -56,6 +57,22 @@ SL_EXPORT const sl_conf_t *sl_job_conf(const sl_job_t *job);
 
 /* Frees the job. Accepts NULL. The job must not be running. */
 SL_EXPORT void sl_job_destroy(sl_job_t *job);
+
+/* Opens the job's local checkpoint store (job.checkpoint.sqlite.path or its default,
+ * "<job.name>-<job.id>.checkpoints.db"), creating it when missing. Returns NULL with errstr
+ * filled ("path: what") on failure. Caller frees with sl_ckpt_close(). Main thread, not while
+ * the job runs when used for sl_ckpt_reset(). */
+SL_EXPORT sl_ckpt_store_t *sl_job_open_checkpoints(sl_job_t *job, char *errstr, size_t errlen);
+
+/* Lists (how 0: cb is called for each, on the calling thread) or deletes (how SL_EXT_RESET,
+ * plus SL_EXT_FORCE to delete those a running worker holds) the checkpoints the job's input
+ * systems keep outside the local store (KCL lease tables), filtered by stream and partition
+ * (NULL: all); *n receives the count. SL_OK when there are none; SL_ERR_STATE when a reset was
+ * refused because workers hold them (errstr names them); another error with errstr saying what
+ * and where. Talks to the system's services (blocking). Never while the job runs. */
+SL_EXPORT sl_err_t sl_job_ext_checkpoints(sl_job_t *job, const char *stream,
+                                          const char *partition, int how, sl_ckpt_list_cb cb,
+                                          void *opaque, int *n, char *errstr, size_t errlen);
 
 /* Writes docs/CONFIGURATION.md (every property table of the library) to fp. */
 SL_EXPORT void sl_conf_write_docs(FILE *fp);
