@@ -232,14 +232,31 @@ static int healthy(void *opaque, sl_sb_t *why) {
 sl_ckpt_store_t *sl_job_open_checkpoints(sl_job_t *job, char *errstr, size_t errlen) {
     char path[1024];
     const char *ckpt_path = job->jc.ckpt_path;
+    const sl_log_cfg_t *prev = sl_log_scope(&job->log);
+    sl_ckpt_store_t *st;
     if (!ckpt_path || !*ckpt_path) {
         snprintf(path, sizeof(path), "%s-%s.checkpoints.db", job->jc.name, job->jc.id);
         ckpt_path = path;
     }
-    return sl_ckpt_sqlite_open(ckpt_path, job->jc.name, job->jc.id, errstr, errlen);
+    st = sl_ckpt_sqlite_open(ckpt_path, job->jc.name, job->jc.id, errstr, errlen);
+    sl_log_scope(prev);
+    return st;
 }
 
+static sl_err_t ext_checkpoints(sl_job_t *job, const char *stream, const char *partition,
+                                int how, sl_ckpt_list_cb cb, void *opaque, int *n,
+                                char *errstr, size_t errlen);
+
 sl_err_t sl_job_ext_checkpoints(sl_job_t *job, const char *stream, const char *partition,
+                                int how, sl_ckpt_list_cb cb, void *opaque, int *n,
+                                char *errstr, size_t errlen) {
+    const sl_log_cfg_t *prev = sl_log_scope(&job->log);
+    sl_err_t err = ext_checkpoints(job, stream, partition, how, cb, opaque, n, errstr, errlen);
+    sl_log_scope(prev);
+    return err;
+}
+
+static sl_err_t ext_checkpoints(sl_job_t *job, const char *stream, const char *partition,
                                 int how, sl_ckpt_list_cb cb, void *opaque, int *n,
                                 char *errstr, size_t errlen) {
     *n = 0;
