@@ -7,13 +7,13 @@
 set -eu
 N=${1:-5000}
 top=$(cd "$(dirname "$0")/.." && pwd)
-SLUICE=${SLUICE:-$top/sluice}
+SLUICE_AWS=${SLUICE_AWS:-$top/tools/sluice-aws}
 T=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
 trap '"$top/tests/peers/kinesalite.sh" stop "$T" >/dev/null 2>&1 || true; rm -rf "$T"' EXIT
 url=$("$top/tests/peers/kinesalite.sh" start "$T")
 export AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
 export AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
-"$SLUICE" aws kinesis CreateStream '{"StreamName":"bench","ShardCount":4}' --endpoint-url "$url" >/dev/null
+"$SLUICE_AWS" kinesis CreateStream '{"StreamName":"bench","ShardCount":4}' --endpoint-url "$url" >/dev/null
 sleep 1
 DATA=$(head -c 700 /dev/urandom | base64 -w0) # ~940 base64 bytes: a ~1 KB JSON body
 BODY="{\"StreamName\":\"bench\",\"PartitionKey\":\"pk\",\"Data\":\"$DATA\"}"
@@ -28,7 +28,7 @@ row() { # name wall cpu rss
 }
 
 for c in 1 16; do
-    /usr/bin/time -f '%e %U %S %M' -o "$T/time" "$SLUICE" aws kinesis PutRecord "$BODY" \
+    /usr/bin/time -f '%e %U %S %M' -o "$T/time" "$SLUICE_AWS" kinesis PutRecord "$BODY" \
         --endpoint-url "$url" --repeat "$N" --concurrency "$c" >"$T/out" 2>"$T/err" || { cat "$T/err"; exit 1; }
     read -r wall user sys rss <"$T/time"
     row "sluice (in flight $c)" "$wall" "$(python3 -c "print($user + $sys)")" "$rss" "sluice$c"

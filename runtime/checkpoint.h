@@ -11,8 +11,6 @@
 
 #include "sluice/checkpoint.h"
 
-typedef struct sl_ckpt_store sl_ckpt_store_t;
-
 
 /* Opens (creating when missing) the SQLite store at path for job (name, id): WAL mode,
  * synchronous=FULL so a commit survives kill -9 and power loss, busy timeout for concurrent
@@ -32,18 +30,6 @@ sl_err_t sl_ckpt_read(sl_ckpt_store_t *st, const char *system, const char *strea
 /* Why the last sl_ckpt_read() failed ("path: reading s/x/p: what"), into buf. */
 void sl_ckpt_read_error(sl_ckpt_store_t *st, char *buf, size_t len);
 
-/* Calls cb for every checkpoint of this job matching the filters (NULL = any), ordered by
- * system, stream, partition. The struct passed is borrowed for the call. Returns SL_OK or the
- * first non-zero cb result as SL_ERR_*. */
-sl_err_t sl_ckpt_list(sl_ckpt_store_t *st, const char *stream, const char *partition,
-                      sl_ckpt_list_cb cb, void *opaque);
-
-/* Deletes this job's checkpoints matching the filters (NULL = any); *deleted receives the
- * count (may be NULL). */
-sl_err_t sl_ckpt_reset(sl_ckpt_store_t *st, const char *stream, const char *partition,
-                       int *deleted);
-
-/* Closes the store. Accepts NULL. */
-void sl_ckpt_close(sl_ckpt_store_t *st);
+/* sl_ckpt_list(), sl_ckpt_reset() and sl_ckpt_close() are public: sluice/checkpoint.h. */
 
 #endif

@@ -398,16 +398,21 @@ sl_err_t sl_job_configure(sl_job_t *job) {
     static const char *const top[] = {"", NULL};
     int lvl;
 
-    /* The level first, so that what applying the tables logs obeys it. */
+    /* The job's own log settings, never the process-wide ones (other jobs may be running);
+     * the level first, so that what applying the tables logs obeys it. sl_job_new() made
+     * job->log this thread's. */
     if ((lvl = sl_log_level_parse(sl_conf_get(conf, "log.level"))) >= 0)
-        sl_log_set_level((sl_log_level_t)lvl);
+        job->log.level = lvl;
     /* Go on after errors: one run reports every problem of the file. */
     sl_conf_apply(conf, sl_job_props, top, jc);
     if ((lvl = jc->log_level) >= 0)
-        sl_log_set_level((sl_log_level_t)lvl);
-    sl_log_set_json(jc->log_format == 1);
-    if (jc->log_debug && *jc->log_debug)
-        sl_log_set_debug(jc->log_debug);
+        job->log.level = lvl;
+    job->log.json = jc->log_format == 1;
+    if (jc->log_debug && *jc->log_debug) {
+        if (!(job->log.debug = sl_log_debug_list(jc->log_debug)))
+            return SL_ERR_NOMEM;
+        job->log.level = SL_LOG_DEBUG;
+    }
 
     if (jc->inputs.cnt > 0 &&
         !(job->inputs = calloc((size_t)jc->inputs.cnt, sizeof(*job->inputs))))

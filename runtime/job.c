@@ -8,10 +8,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/thread.h>
@@ -23,6 +25,7 @@
 #include "util_time.h"
 
 sl_job_t *sl_job_new(sl_conf_t *conf, char *errstr, size_t errlen) {
+    const sl_log_cfg_t *prev;
     sl_job_t *job;
     if (errlen)
         errstr[0] = '\0';
@@ -31,6 +34,8 @@ sl_job_t *sl_job_new(sl_conf_t *conf, char *errstr, size_t errlen) {
         return NULL;
     }
     job->conf = conf;
+    job->log.level = SL_LOG_INFO;
+    prev = sl_log_scope(&job->log);
     job->stop_pipe[0] = job->stop_pipe[1] = -1;
     pthread_mutex_init(&job->faillock, NULL);
     /* The stop pipe exists from the start, so a stop asked for before or early in
@@ -39,6 +44,7 @@ sl_job_t *sl_job_new(sl_conf_t *conf, char *errstr, size_t errlen) {
         snprintf(errstr, errlen, "pipe: %s", strerror(errno));
         job->conf = NULL;
         sl_job_destroy(job);
+        sl_log_scope(prev);
         return NULL;
     }
     for (int i = 0; i < 2; i++) {
@@ -57,9 +63,16 @@ sl_job_t *sl_job_new(sl_conf_t *conf, char *errstr, size_t errlen) {
         sl_sb_free(&sb);
         job->conf = NULL; /* ownership passes only on success */
         sl_job_destroy(job);
+        sl_log_scope(prev);
         return NULL;
     }
+    sl_log_scope(prev);
     return job;
+}
+
+void sl_job_set_log_callback(sl_job_t *job, sl_log_cb cb, void *opaque) {
+    job->log.cb = cb;
+    job->log.opaque = opaque;
 }
 
 const sl_conf_t *sl_job_conf(const sl_job_t *job) {
@@ -67,7 +80,7 @@ const sl_conf_t *sl_job_conf(const sl_job_t *job) {
 }
 
 const char *sl_job_error(const sl_job_t *job) {
-    return job->failed ? job->failmsg : NULL;
+    return atomic_load(&job->failed) ? job->failmsg : NULL;
 }
 
 void sl_job_notify(sl_job_t *job) {
@@ -78,11 +91,11 @@ void sl_job_notify(sl_job_t *job) {
 static void job_vfail(sl_job_t *job, sl_err_t code, const char *fmt, va_list ap) {
     int first = 0;
     pthread_mutex_lock(&job->faillock);
-    if (!job->failed) {
+    if (!atomic_load(&job->failed)) {
         vsnprintf(job->failmsg, sizeof(job->failmsg), fmt, ap);
         job->fail_code = code;
         sl_log_scrub(job->failmsg);
-        __atomic_store_n(&job->failed, 1, __ATOMIC_SEQ_CST);
+        atomic_store(&job->failed, 1);
         first = 1;
     }
     pthread_mutex_unlock(&job->faillock);
@@ -108,7 +121,7 @@ void sl_job_fail_code(sl_job_t *job, sl_err_t code, const char *fmt, ...) {
 
 void sl_job_stop(sl_job_t *job) {
     int saved = errno;
-    __atomic_add_fetch(&job->stop_count, 1, __ATOMIC_SEQ_CST);
+    atomic_fetch_add(&job->stop_count, 1);
     if (job->stop_pipe[1] >= 0) {
         ssize_t rc = write(job->stop_pipe[1], "s", 1);
         (void)rc;
@@ -127,8 +140,7 @@ static void stop_workers(sl_job_t *job) {
  * getting a full one of its own made a stop last up to twice as long as configured. */
 static void begin_stop(sl_job_t *job) {
     int64_t none = 0, deadline = sl_mono_ms() + job->jc.shutdown_timeout_ms;
-    __atomic_compare_exchange_n(&job->stop_deadline, &none, deadline, 0, __ATOMIC_SEQ_CST,
-                                __ATOMIC_SEQ_CST);
+    atomic_compare_exchange_strong(&job->stop_deadline, &none, deadline);
     stop_workers(job);
 }
 
@@ -151,13 +163,13 @@ static void done_cb(evutil_socket_t fd, short what, void *arg) {
     sl_job_t *job = arg;
     (void)fd;
     (void)what;
-    if (__atomic_load_n(&job->workers_done, __ATOMIC_SEQ_CST) == job->jc.threads) {
+    if (atomic_load(&job->workers_done) == job->jc.threads) {
         /* Every partition is drained, committed and closed: the inputs finish what they owe
          * (final checkpoints elsewhere, lease releases), within task.shutdown.ms. */
         int pending = sl_inputs_stop(job);
         if (pending && !job->inputs_stopping) {
             /* What the drain left of the stop's task.shutdown.ms. */
-            int64_t left = __atomic_load_n(&job->stop_deadline, __ATOMIC_SEQ_CST) - sl_mono_ms();
+            int64_t left = atomic_load(&job->stop_deadline) - sl_mono_ms();
             struct timeval tv = {(time_t)(left / 1000), (suseconds_t)((left % 1000) * 1000)};
             job->inputs_stopping = 1;
             if (left <= 0) {
@@ -171,12 +183,12 @@ static void done_cb(evutil_socket_t fd, short what, void *arg) {
             event_base_loopbreak(job->base);
         return;
     }
-    if (job->running == 1 && (__atomic_load_n(&job->failed, __ATOMIC_SEQ_CST) ||
-                              (__atomic_load_n(&job->live_parts, __ATOMIC_SEQ_CST) == 0 &&
+    if (atomic_load(&job->running) == 1 && (atomic_load(&job->failed) ||
+                              (atomic_load(&job->live_parts) == 0 &&
                                inputs_bounded(job)))) {
-        if (!job->failed)
+        if (!atomic_load(&job->failed))
             sl_log(SL_LOG_INFO, "job", "all inputs exhausted: finishing");
-        job->running = 2;
+        atomic_store(&job->running, 2);
         begin_stop(job);
     }
 }
@@ -187,14 +199,14 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     while (read(fd, buf, sizeof(buf)) > 0)
         ;
-    if (__atomic_load_n(&job->stop_count, __ATOMIC_SEQ_CST) >= 2) {
+    if (atomic_load(&job->stop_count) >= 2) {
         sl_log(SL_LOG_WARN, "job", "second stop: exiting without the final checkpoint");
         begin_stop(job);
         return;
     }
-    if (job->running == 1) {
+    if (atomic_load(&job->running) == 1) {
         sl_log(SL_LOG_INFO, "job", "stopping: draining the chains and writing final checkpoints");
-        job->running = 2;
+        atomic_store(&job->running, 2);
         begin_stop(job);
     }
 }
@@ -203,14 +215,14 @@ static void discover_cb(evutil_socket_t fd, short what, void *arg) {
     sl_input_t *in = arg;
     (void)fd;
     (void)what;
-    if (in->job->running == 1)
+    if (atomic_load(&in->job->running) == 1)
         sl_input_discover(in);
 }
 
 /* On the metrics thread: 1 when healthy, else 0 with the reasons in why. */
 static int healthy(void *opaque, sl_sb_t *why) {
     sl_job_t *job = opaque;
-    if (__atomic_load_n(&job->failed, __ATOMIC_SEQ_CST)) {
+    if (atomic_load(&job->failed)) {
         sl_sb_printf(why, "the job failed\n");
         return 0;
     }
@@ -220,14 +232,31 @@ static int healthy(void *opaque, sl_sb_t *why) {
 sl_ckpt_store_t *sl_job_open_checkpoints(sl_job_t *job, char *errstr, size_t errlen) {
     char path[1024];
     const char *ckpt_path = job->jc.ckpt_path;
+    const sl_log_cfg_t *prev = sl_log_scope(&job->log);
+    sl_ckpt_store_t *st;
     if (!ckpt_path || !*ckpt_path) {
         snprintf(path, sizeof(path), "%s-%s.checkpoints.db", job->jc.name, job->jc.id);
         ckpt_path = path;
     }
-    return sl_ckpt_sqlite_open(ckpt_path, job->jc.name, job->jc.id, errstr, errlen);
+    st = sl_ckpt_sqlite_open(ckpt_path, job->jc.name, job->jc.id, errstr, errlen);
+    sl_log_scope(prev);
+    return st;
 }
 
+static sl_err_t ext_checkpoints(sl_job_t *job, const char *stream, const char *partition,
+                                int how, sl_ckpt_list_cb cb, void *opaque, int *n,
+                                char *errstr, size_t errlen);
+
 sl_err_t sl_job_ext_checkpoints(sl_job_t *job, const char *stream, const char *partition,
+                                int how, sl_ckpt_list_cb cb, void *opaque, int *n,
+                                char *errstr, size_t errlen) {
+    const sl_log_cfg_t *prev = sl_log_scope(&job->log);
+    sl_err_t err = ext_checkpoints(job, stream, partition, how, cb, opaque, n, errstr, errlen);
+    sl_log_scope(prev);
+    return err;
+}
+
+static sl_err_t ext_checkpoints(sl_job_t *job, const char *stream, const char *partition,
                                 int how, sl_ckpt_list_cb cb, void *opaque, int *n,
                                 char *errstr, size_t errlen) {
     *n = 0;
@@ -258,16 +287,44 @@ static void use_pthreads(void) {
     evthread_use_pthreads();
 }
 
+static sl_err_t job_run(sl_job_t *job);
+
+/* Writing to a socket the peer closed (Pulsar's bufferevents, TLS) raises SIGPIPE, which kills
+ * a process that does not ignore it, and the library installs no handler: instead the thread
+ * running the job blocks SIGPIPE, so do the worker threads it starts (they inherit the mask),
+ * and such a write fails with EPIPE. What was raised meanwhile is taken back before the mask is
+ * restored, so the host's own disposition never sees it. */
 sl_err_t sl_job_run(sl_job_t *job) {
+    const sl_log_cfg_t *prev = sl_log_scope(&job->log);
+    sigset_t pipe_set, old;
+    sl_err_t rc;
+
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    rc = job_run(job);
+    if (!sigismember(&old, SIGPIPE)) {
+        sigset_t pending;
+        struct timespec zero = {0, 0};
+        while (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) &&
+               sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
+            ;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    sl_log_scope(prev);
+    return rc;
+}
+
+static sl_err_t job_run(sl_job_t *job) {
     char errstr[512];
     sl_err_t rc = SL_OK;
     static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
 
-    if (job->running)
+    if (atomic_load(&job->running))
         return SL_ERR_STATE;
     /* Workers and the main loop activate each other's events: libevent must lock. */
     pthread_once(&threads_once, use_pthreads);
-    job->running = 1;
+    atomic_store(&job->running, 1);
     job->start_deadline_ms = job->jc.start_timeout_ms > 0
                                  ? sl_mono_ms() + job->jc.start_timeout_ms : 0;
     if (!(job->base = event_base_new()) ||
@@ -300,7 +357,7 @@ sl_err_t sl_job_run(sl_job_t *job) {
     }
     for (int i = 0; i < job->jc.threads; i++)
         if (!(job->workers[i] = sl_worker_new(job, i))) {
-            if (!job->failed)
+            if (!atomic_load(&job->failed))
                 sl_job_fail(job, "cannot create worker %d", i);
             rc = SL_ERR_IO;
             goto out;
@@ -336,9 +393,9 @@ stop:
     event_base_dispatch(job->base);
     for (int i = 0; i < job->jc.threads; i++)
         sl_worker_join(job->workers[i]);
-    if (rc == SL_OK && job->failed)
+    if (rc == SL_OK && atomic_load(&job->failed))
         rc = job->fail_code ? job->fail_code : SL_ERR_IO;
-    if (rc == SL_OK && __atomic_load_n(&job->stop_count, __ATOMIC_SEQ_CST) >= 2)
+    if (rc == SL_OK && atomic_load(&job->stop_count) >= 2)
         rc = SL_ERR_STOPPED;
 out:
     for (int i = 0; job->workers && i < job->jc.threads; i++) {
@@ -368,15 +425,17 @@ out:
     if (job->base)
         event_base_free(job->base);
     job->base = NULL;
-    job->running = 3;
-    if (job->failed && rc == SL_OK)
+    atomic_store(&job->running, 3);
+    if (atomic_load(&job->failed) && rc == SL_OK)
         rc = job->fail_code ? job->fail_code : SL_ERR_IO;
     return rc;
 }
 
 void sl_job_destroy(sl_job_t *job) {
+    const sl_log_cfg_t *prev;
     if (!job)
         return;
+    prev = sl_log_scope(&job->log);
     sl_job_unconfigure(job);
     if (job->stop_pipe[0] >= 0)
         close(job->stop_pipe[0]);
@@ -384,5 +443,7 @@ void sl_job_destroy(sl_job_t *job) {
         close(job->stop_pipe[1]);
     sl_conf_destroy(job->conf);
     pthread_mutex_destroy(&job->faillock);
+    sl_log_scope(prev);
+    free(job->log.debug);
     free(job);
 }

@@ -12,12 +12,14 @@
 #define SL_JOB_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <event2/event.h>
 
 #include "chain.h"
 #include "checkpoint.h"
+#include "log_int.h"
 #include "metrics.h"
 #include "record_int.h"
 #include "sluice/job.h"
@@ -200,19 +202,22 @@ struct sl_job {
     sl_ckpt_store_t *ckpt;
     sl_metrics_t *metrics;
     sl_metrics_server_t *msrv;
-    int running;
+    _Atomic int running; /* 0 new, 1 running, 2 stopping, 3 over; main thread writes */
     int64_t start_deadline_ms; /* monotonic: sl_job_run's start + task.start.timeout; 0 none */
-    int stop_count;  /* atomic: sl_job_stop() calls */
-    int failed;      /* atomic: some part failed the job */
-    int live_parts;  /* atomic: partitions not yet done */
+    _Atomic int stop_count; /* sl_job_stop() calls */
+    _Atomic int failed;     /* some part failed the job (failmsg is set before it) */
+    _Atomic int live_parts; /* partitions not yet done */
     uint64_t part_serial; /* main thread: last partition serial handed out */
-    int64_t stop_deadline; /* atomic: monotonic ms by which a stop is over (0: none begun) */
+    _Atomic int64_t stop_deadline; /* monotonic ms by which a stop is over (0: none begun) */
     struct event *inputs_ev; /* main thread: input stop deadline */
     int inputs_stopping;
-    int workers_done; /* atomic */
+    _Atomic int workers_done;
     char failmsg[1024];
     sl_err_t fail_code; /* of the first failure; 0: SL_ERR_IO */
     pthread_mutex_t faillock;
+    /* log.level, log.debug, log.format and the callback: every thread of the job logs with
+     * these (log_int.h); unchanged while the job runs. */
+    sl_log_cfg_t log;
 };
 
 /* conf_job.c: the job table and building a job's configuration objects. */
@@ -220,15 +225,7 @@ extern const sl_prop_t sl_job_props[];
 sl_err_t sl_job_configure(struct sl_job *job);
 void sl_job_unconfigure(struct sl_job *job);
 
-/* job.c: opens the job's checkpoint store (job.checkpoint.sqlite.path or its default). */
-sl_ckpt_store_t *sl_job_open_checkpoints(struct sl_job *job, char *errstr, size_t errlen);
-/* job.c: lists (how 0) or deletes (how SL_EXT_RESET, plus SL_EXT_FORCE) the checkpoints the
- * job's input systems keep outside the local store (KCL lease tables), filtered by stream and
- * partition (NULL: all); *n receives the count. SL_OK when there were none; SL_ERR_STATE when
- * a reset was refused because workers still hold them (errstr names them). */
-sl_err_t sl_job_ext_checkpoints(struct sl_job *job, const char *stream, const char *partition,
-                                int how, sl_ckpt_list_cb cb, void *opaque, int *n,
-                                char *errstr, size_t errlen);
+/* sl_job_open_checkpoints() and sl_job_ext_checkpoints() are public: sluice/job.h. */
 /* job.c: fails the job with a message (first message wins); safe from any thread. */
 void sl_job_fail(struct sl_job *job, const char *fmt, ...) SL_PRINTF(2, 3);
 /* sl_job_fail() whose code sl_job_run() returns (SL_ERR_DB: the checkpoint store failed, which

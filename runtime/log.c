@@ -5,29 +5,55 @@
  * slips into a message (an URL, a server's echo) still never reaches the output.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "sluice/log.h"
+#include "log_int.h"
 #include "util_str.h"
 
 /* Registered secrets grow as temporary credentials rotate (a new session token every refresh);
  * past this many the oldest is replaced: by then it expired long ago. */
 #define SL_LOG_MAX_SECRETS 4096
 
+/* A debug list replaced by sl_log_set_debug(): readers may still hold it without a lock, so it
+ * is kept (reachable) rather than freed; the CLI sets it once, a host rarely more. */
+typedef struct retired {
+    struct retired *next;
+    char *debug;
+} retired_t;
+
+/* The process-wide settings: level, json and debug are read lock-free by every thread; debug
+ * points at an immutable string that is never freed while the process runs. */
 static struct {
-    pthread_mutex_t lock;
-    int level;
-    int json;
+    pthread_mutex_t lock; /* guards fp, cb, opaque, the secrets and retired */
+    _Atomic int level;
+    _Atomic int json;
+    _Atomic(char *) debug; /* ",ctx1,ctx2," or NULL; "all" stored as ",all," */
     FILE *fp;
-    char *debug; /* ",ctx1,ctx2," or NULL; "all" stored as ",all," */
+    sl_log_cb cb;
+    void *opaque;
+    retired_t *retired;
     char **secrets;
     int nsecrets, capsecrets, oldest;
-} lg = {PTHREAD_MUTEX_INITIALIZER, SL_LOG_INFO, 0, NULL, NULL, NULL, 0, 0, 0};
+} lg = {PTHREAD_MUTEX_INITIALIZER, SL_LOG_INFO, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0};
+
+/* This thread's job settings, NULL outside a job. */
+static _Thread_local const sl_log_cfg_t *tls_cfg;
 
 static const char *level_names[] = {"error", "warn", "info", "debug"};
+
+const sl_log_cfg_t *sl_log_scope(const sl_log_cfg_t *cfg) {
+    const sl_log_cfg_t *prev = tls_cfg;
+    tls_cfg = cfg;
+    return prev;
+}
+
+const sl_log_cfg_t *sl_log_current(void) {
+    return tls_cfg;
+}
 
 int sl_log_level_parse(const char *name) {
     for (int i = 0; i < 4; i++)
@@ -39,11 +65,11 @@ int sl_log_level_parse(const char *name) {
 }
 
 void sl_log_set_level(sl_log_level_t level) {
-    lg.level = level;
+    atomic_store(&lg.level, (int)level);
 }
 
 void sl_log_set_json(int on) {
-    lg.json = on;
+    atomic_store(&lg.json, on ? 1 : 0);
 }
 
 void sl_log_set_file(FILE *fp) {
@@ -52,29 +78,46 @@ void sl_log_set_file(FILE *fp) {
     pthread_mutex_unlock(&lg.lock);
 }
 
-void sl_log_set_debug(const char *ctxs) {
-    sl_sb_t sb = {0};
+void sl_log_set_callback(sl_log_cb cb, void *opaque) {
     pthread_mutex_lock(&lg.lock);
-    free(lg.debug);
-    lg.debug = NULL;
-    if (ctxs && *ctxs) {
-        sl_sb_putc(&sb, ',');
-        for (const char *p = ctxs; *p; p++)
-            if (*p != ' ' && *p != '\t')
-                sl_sb_putc(&sb, *p);
-        sl_sb_putc(&sb, ',');
-        if (!sb.oom) {
-            lg.debug = sb.buf;
-            lg.level = SL_LOG_DEBUG;
-        } else {
-            sl_sb_free(&sb);
-        }
-    }
+    lg.cb = cb;
+    lg.opaque = opaque;
     pthread_mutex_unlock(&lg.lock);
 }
 
-int sl_log_debug_enabled(const char *ctx) {
-    const char *dbg = lg.debug;
+char *sl_log_debug_list(const char *ctxs) {
+    sl_sb_t sb = {0};
+    if (!ctxs || !*ctxs)
+        return NULL;
+    sl_sb_putc(&sb, ',');
+    for (const char *p = ctxs; *p; p++)
+        if (*p != ' ' && *p != '\t')
+            sl_sb_putc(&sb, *p);
+    sl_sb_putc(&sb, ',');
+    if (sb.oom) {
+        sl_sb_free(&sb);
+        return NULL;
+    }
+    return sb.buf;
+}
+
+void sl_log_set_debug(const char *ctxs) {
+    char *list = sl_log_debug_list(ctxs), *old;
+    retired_t *r = NULL;
+    pthread_mutex_lock(&lg.lock);
+    old = atomic_exchange(&lg.debug, list);
+    if (old && (r = malloc(sizeof(*r)))) {
+        r->debug = old;
+        r->next = lg.retired;
+        lg.retired = r;
+    }
+    /* Out of memory for the record: dropping the list beats freeing what a reader holds. */
+    if (list)
+        atomic_store(&lg.level, SL_LOG_DEBUG);
+    pthread_mutex_unlock(&lg.lock);
+}
+
+static int debug_match(const char *dbg, const char *ctx) {
     char pat[64];
     if (!dbg)
         return 0;
@@ -82,6 +125,11 @@ int sl_log_debug_enabled(const char *ctx) {
         return 1;
     snprintf(pat, sizeof(pat), ",%s,", ctx);
     return strstr(dbg, pat) != NULL;
+}
+
+int sl_log_debug_enabled(const char *ctx) {
+    const sl_log_cfg_t *cfg = tls_cfg;
+    return debug_match(cfg ? cfg->debug : atomic_load(&lg.debug), ctx);
 }
 
 void sl_log_add_secret(const char *value) {
@@ -167,12 +215,16 @@ static void json_escape(sl_sb_t *sb, const char *s) {
 }
 
 void sl_logv(sl_log_level_t level, const char *fac, const char *fmt, va_list ap) {
+    const sl_log_cfg_t *cfg = tls_cfg;
     sl_sb_t msg = {0}, line = {0};
     struct timespec ts;
     struct tm tm;
     char when[64];
+    int json = cfg ? cfg->json : atomic_load(&lg.json);
+    sl_log_cb cb = cfg ? cfg->cb : NULL;
+    void *opaque = cfg ? cfg->opaque : NULL;
 
-    if ((int)level > lg.level)
+    if ((int)level > (cfg ? cfg->level : atomic_load(&lg.level)) || (int)level < 0)
         return;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
@@ -184,23 +236,31 @@ void sl_logv(sl_log_level_t level, const char *fac, const char *fmt, va_list ap)
         goto done;
     pthread_mutex_lock(&lg.lock);
     scrub(&msg);
-    if (lg.json) {
+    if (json) {
         sl_sb_printf(&line, "{\"ts\":\"%s\",\"level\":\"%s\",\"fac\":\"", when,
                      level_names[level]);
         json_escape(&line, fac ? fac : "");
         sl_sb_puts(&line, "\",\"msg\":\"");
         json_escape(&line, msg.buf);
-        sl_sb_puts(&line, "\"}\n");
+        sl_sb_puts(&line, "\"}");
     } else {
-        sl_sb_printf(&line, "%s %-5s [%s] %s\n", when, level_names[level], fac ? fac : "-",
+        sl_sb_printf(&line, "%s %-5s [%s] %s", when, level_names[level], fac ? fac : "-",
                      msg.buf);
     }
-    if (line.buf) {
+    if (!cb) {
+        cb = lg.cb;
+        opaque = lg.opaque;
+    }
+    if (line.buf && !cb) {
         FILE *fp = lg.fp ? lg.fp : stderr;
         fwrite(line.buf, 1, line.len, fp);
+        fputc('\n', fp);
         fflush(fp);
     }
     pthread_mutex_unlock(&lg.lock);
+    /* Outside the lock: a callback that logs, or blocks, holds up no other thread's lines. */
+    if (line.buf && cb)
+        cb(level, fac ? fac : "", line.buf, opaque);
 done:
     sl_sb_free(&msg);
     sl_sb_free(&line);

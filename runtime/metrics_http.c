@@ -25,6 +25,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "log_int.h"
 #include "metrics.h"
 #include "sluice/log.h"
 #include "util_str.h"
@@ -34,6 +35,7 @@
 
 struct sl_metrics_server {
     sl_metrics_t *m;
+    const sl_log_cfg_t *log; /* the starting thread's: the job's, which outlives the server */
     int (*healthy)(void *, sl_sb_t *why);
     void *opaque;
     struct event_base *base;
@@ -119,6 +121,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg) {
 
 static void *server_main(void *arg) {
     sl_metrics_server_t *srv = arg;
+    sl_log_scope(srv->log);
     event_base_dispatch(srv->base);
     return NULL;
 }
@@ -254,6 +257,7 @@ sl_metrics_server_t *sl_metrics_server_start(sl_metrics_t *m, const char *host, 
      * SIGPIPE from writing to a scraper that went away is discarded with it. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+    srv->log = sl_log_current();
     rc = pthread_create(&srv->thread, NULL, server_main, srv);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {

@@ -218,8 +218,8 @@ int sl_input_worker_count(const sl_input_t *in) {
     return in->job->jc.threads;
 }
 int sl_input_job_stopping(const sl_input_t *in) {
-    return __atomic_load_n(&in->job->running, __ATOMIC_SEQ_CST) != 1 ||
-           __atomic_load_n(&in->job->failed, __ATOMIC_SEQ_CST);
+    return atomic_load(&in->job->running) != 1 ||
+           atomic_load(&in->job->failed);
 }
 
 sl_err_t sl_input_checkpoint_read(sl_input_t *in, const char *partition, char **offset,
@@ -335,7 +335,7 @@ sl_err_t sl_input_add_partition(sl_input_t *in, const char *partition) {
     w = job->workers[in->next_worker++ % job->jc.threads];
     part->w = w;
     pthread_mutex_unlock(&in->lock);
-    __atomic_add_fetch(&job->live_parts, 1, __ATOMIC_SEQ_CST);
+    atomic_fetch_add(&job->live_parts, 1);
     sl_log_debug("worker", "partition %s/%s/%s -> worker %d", in->st->sys->name, in->st->name,
                  partition, w->idx);
     sl_worker_adopt(w, part);

@@ -124,7 +124,7 @@ static void part_done(sl_part_t *part) {
     if (part->pstate == SL_PART_DONE)
         return;
     part->pstate = SL_PART_DONE;
-    if (__atomic_sub_fetch(&job->live_parts, 1, __ATOMIC_SEQ_CST) == 0)
+    if (atomic_fetch_sub(&job->live_parts, 1) == 1)
         sl_job_notify(job); /* lets the main thread see that inputs may be exhausted */
 }
 
@@ -192,7 +192,7 @@ static void part_finish(sl_part_t *part) {
             sl_chain_flush(part->chain);
     }
     flush_outputs(w);
-    if (part->inflight > 0 && !job->failed && sl_mono_ms() < part->wind_deadline) {
+    if (part->inflight > 0 && !atomic_load(&job->failed) && sl_mono_ms() < part->wind_deadline) {
         /* Asynchronous producers still owe acknowledgements: look again shortly. */
         struct timeval tv = {0, 20000};
         part->pstate = SL_PART_DRAINING;
@@ -200,7 +200,7 @@ static void part_finish(sl_part_t *part) {
         return;
     }
     commit(w);
-    if (part->inflight > 0 && !job->failed)
+    if (part->inflight > 0 && !atomic_load(&job->failed))
         sl_log(SL_LOG_WARN, "worker", "%s/%s/%s: %d records still unacknowledged after "
                "task.shutdown.ms; their offsets stay uncommitted", part->in->st->sys->name,
                part->in->st->name, part->id, part->inflight);
@@ -250,7 +250,7 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg) {
     }
     if (part->pstate != SL_PART_RUNNING || w->draining)
         return;
-    if (__atomic_load_n(&job->failed, __ATOMIC_RELAXED))
+    if (atomic_load_explicit(&job->failed, memory_order_relaxed))
         return;
     if (w->busy_outs > 0) {
         /* A producer is full: sl_output_set_busy(out, 0) wakes us. */
@@ -273,9 +273,9 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg) {
      * the whole worker, have the producers send (and synchronous ones acknowledge) now. */
     if (w->inflight >= job->jc.max_inflight)
         flush_outputs(w);
-    if (part->errmsg[0] && !job->failed)
+    if (part->errmsg[0] && !atomic_load(&job->failed))
         sl_job_fail(job, "%s", part->errmsg);
-    if (__atomic_load_n(&job->failed, __ATOMIC_RELAXED))
+    if (atomic_load_explicit(&job->failed, memory_order_relaxed))
         return;
     switch (r) {
     case SL_POLL_MORE:
@@ -423,12 +423,12 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg) {
  * A second stop skips the final commit. */
 static int drain_step(sl_worker_t *w) {
     sl_job_t *job = w->job;
-    int pending = 0, aborting = __atomic_load_n(&job->stop_count, __ATOMIC_RELAXED) > 1;
+    int pending = 0, aborting = atomic_load_explicit(&job->stop_count, memory_order_relaxed) > 1;
 
     if (!w->drain_deadline) {
         /* The job's: the stop's task.shutdown.ms counts from when it began, not from when
          * this thread got to it, and the inputs' stop comes out of the same window. */
-        int64_t deadline = __atomic_load_n(&job->stop_deadline, __ATOMIC_SEQ_CST);
+        int64_t deadline = atomic_load(&job->stop_deadline);
         w->drain_deadline = deadline ? deadline : sl_mono_ms() + job->jc.shutdown_timeout_ms;
         for (sl_part_t *p = w->parts; p; p = p->next)
             if (p->chain && p->pstate != SL_PART_DONE)
@@ -438,9 +438,9 @@ static int drain_step(sl_worker_t *w) {
         flush_outputs(w);
     for (sl_part_t *p = w->parts; p; p = p->next)
         pending += p->inflight;
-    if (pending && !job->failed && !aborting && sl_mono_ms() < w->drain_deadline)
+    if (pending && !atomic_load(&job->failed) && !aborting && sl_mono_ms() < w->drain_deadline)
         return 0; /* asynchronous producers still owe acknowledgements */
-    if (pending && !job->failed && !aborting)
+    if (pending && !atomic_load(&job->failed) && !aborting)
         sl_log(SL_LOG_WARN, "worker", "worker %d: %d records still unacknowledged after "
                "task.shutdown.ms; their offsets stay uncommitted", w->idx, pending);
     if (!aborting)
@@ -449,7 +449,7 @@ static int drain_step(sl_worker_t *w) {
      * what they hold on it); the structures are freed by sl_worker_destroy. */
     for (sl_part_t *p = w->parts; p; p = p->next) {
         if (p->pstate != SL_PART_DONE)
-            p->why = job->failed ? SL_CLOSE_FAILED : SL_CLOSE_SHUTDOWN;
+            p->why = atomic_load(&job->failed) ? SL_CLOSE_FAILED : SL_CLOSE_SHUTDOWN;
         if (p->opened) {
             p->opened = 0;
             p->in->st->sys->plugin->part_close(p, p->state);
@@ -483,8 +483,9 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg) {
 
 static void *worker_main(void *arg) {
     sl_worker_t *w = arg;
+    sl_log_scope(&w->job->log);
     event_base_dispatch(w->base);
-    __atomic_add_fetch(&w->job->workers_done, 1, __ATOMIC_SEQ_CST);
+    atomic_fetch_add(&w->job->workers_done, 1);
     sl_job_notify(w->job);
     return NULL;
 }

@@ -61,7 +61,11 @@ $link_cc -std=gnu11 $(pkg-config --cflags sluice) -o "$T/embed" "$T/embed.c" \
 "$T/embed" | grep -q "^sluice " || fail "the statically linked program does not run"
 
 # The README's own steps, as written: its build line, run in the operator's directory, and a
-# job naming ./libalerts.so run by the installed sluice with no LD_LIBRARY_PATH or rpath.
+# job naming ./libalerts.so run by the installed sluice, the operator found with no
+# LD_LIBRARY_PATH or rpath. The installed sluice links the shared libsluice (the CLI is a client
+# of the public API): a staged install is not where its rpath points, so LD_LIBRARY_PATH names
+# the staged libdir, for libsluice.so only (the operator's .so names no library).
+isluice() { env LD_LIBRARY_PATH="$DEST$sl_libdir" "$DEST$sl_bindir/sluice" "$@"; }
 readme_cc=$(grep '^cc -shared -fPIC \$(pkg-config --cflags sluice) alerts.c' "$top_srcdir/README.md")
 [ -n "$readme_cc" ] || fail "README.md has no build line for the example operator"
 say "README: $readme_cc"
@@ -86,7 +90,7 @@ operators.alerts.library=./libalerts.so
 operators.alerts.threshold=3
 job.checkpoint.sqlite.path=ckpt.db
 P
-(cd "$T/user" && env -u LD_LIBRARY_PATH "$DEST$sl_bindir/sluice" run job.properties) 2>"$T/run.err" \
+(cd "$T/user" && isluice run job.properties) 2>"$T/run.err" \
     || { cat "$T/run.err"; fail "the job with the user operator failed"; }
 cp "$T/user/out.jsonl" "$T/out.jsonl"
 say "output: $(wc -l <"$T/out.jsonl") lines"
@@ -96,13 +100,13 @@ contains "$T/out.jsonl" '"alert":"true"'
 
 # A wrong library path is a configuration error naming the key and the loader's reason.
 sed "s#^operators.alerts.library=.*#operators.alerts.library=$T/user/nope.so#" "$T/user/job.properties" >"$T/bad.properties"
-expect_exit 3 "$DEST$sl_bindir/sluice" config check "$T/bad.properties" 2>"$T/bad.err"
+expect_exit 3 isluice config check "$T/bad.properties" 2>"$T/bad.err"
 contains "$T/bad.err" "operators.alerts.library"
 contains "$T/bad.err" "nope.so"
 # A library that is there but cannot be loaded is named as the job file does, not ././x.so.
 echo "not a library" >"$T/user/libbroken.so"
 sed "s#^operators.alerts.library=.*#operators.alerts.library=./libbroken.so#" "$T/user/job.properties" >"$T/user/broken.properties"
-(cd "$T/user" && expect_exit 3 "$DEST$sl_bindir/sluice" config check broken.properties) 2>"$T/broken.err"
+(cd "$T/user" && expect_exit 3 isluice config check broken.properties) 2>"$T/broken.err"
 contains "$T/broken.err" "cannot load operator library './libbroken.so'"
 lacks "$T/broken.err" "././"
 say "ok"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # 0013: sluice's AWS layer (aws/http.c, aws_sigv4.c, aws_creds.c, aws_client.c, through
-# `sluice aws`) against local AWS implementations, judged by the AWS CLI v2: streams and tables
+# `sluice-aws`) against local AWS implementations, judged by the AWS CLI v2: streams and tables
 # created by one are listed and described by the other, 1000 concurrent signed PutRecord calls
 # go through one event loop and GetRecords reads them all back, error answers are decoded (both
 # `message` and DynamoDB Local's `Message`), and valgrind finds no leak in the 1000-call run.
@@ -21,7 +21,7 @@ export AWS_CONFIG_FILE="$T/aws.config" AWS_SHARED_CREDENTIALS_FILE="$T/aws.crede
 export AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 cli() { "$AWS" --no-cli-pager --output json "$@"; }
-sl() { "$SLUICE" aws "$@"; }
+sl() { "$SLUICE_AWS" "$@"; }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
 
 # --- Kinesis: each side creates, both sides see ---------------------------------------------
@@ -29,7 +29,7 @@ sl kinesis CreateStream '{"StreamName":"by-sluice","ShardCount":1}' --endpoint-u
 cli --endpoint-url "$KIN" kinesis create-stream --stream-name by-cli --shard-count 2
 wait_for 20 sh -c "'$AWS' --no-cli-pager --endpoint-url '$KIN' kinesis describe-stream-summary --stream-name by-sluice | grep -q ACTIVE" \
     || fail "the AWS CLI never saw sluice's stream ACTIVE"
-wait_for 20 sh -c "'$SLUICE' aws kinesis DescribeStreamSummary '{\"StreamName\":\"by-cli\"}' --endpoint-url '$KIN' | grep -q ACTIVE" \
+wait_for 20 sh -c "'$SLUICE_AWS' kinesis DescribeStreamSummary '{\"StreamName\":\"by-cli\"}' --endpoint-url '$KIN' | grep -q ACTIVE" \
     || fail "sluice never saw the CLI's stream ACTIVE"
 sl kinesis ListStreams --endpoint-url "$KIN" >"$T/streams.json"
 [ "$(json 'sorted(d["StreamNames"])' <"$T/streams.json")" = "['by-cli', 'by-sluice']" ] || { cat "$T/streams.json"; fail "ListStreams"; }
@@ -60,9 +60,9 @@ cnt=$(cli --endpoint-url "$KIN" kinesis get-records --limit 10000 --shard-iterat
 say "1000 concurrent signed PutRecord: read back by sluice and by the AWS CLI"
 
 # --- TLS and HTTP/2: kinesis-local serves HTTPS (self-signed) and speaks HTTP/2 ----------------
-expect_exit 1 "$SLUICE" aws kinesis ListStreams --endpoint-url "$KL" 2>"$T/tls.err"
+expect_exit 1 "$SLUICE_AWS" kinesis ListStreams --endpoint-url "$KL" 2>"$T/tls.err"
 grep -qi "certificate\|SSL" "$T/tls.err" || { cat "$T/tls.err"; fail "an unverifiable certificate must be refused by default"; }
-SLUICE_DEBUG=http "$SLUICE" aws kinesis CreateStream '{"StreamName":"over-h2","ShardCount":1}' \
+SLUICE_DEBUG=http "$SLUICE_AWS" kinesis CreateStream '{"StreamName":"over-h2","ShardCount":1}' \
     --endpoint-url "$KL" --no-verify-ssl >/dev/null 2>"$T/h2.err" || { cat "$T/h2.err"; fail "CreateStream on kinesis-local"; }
 contains "$T/h2.err" "HTTP/2"
 lacks "$T/h2.err" "$AWS_SECRET_ACCESS_KEY"
@@ -71,7 +71,7 @@ wait_for 30 sh -c "'$AWS' --no-cli-pager --no-verify-ssl --endpoint-url '$KL' ki
 say "kinesis-local: TLS verified by default, HTTP/2 negotiated, the AWS CLI sees the stream"
 
 # --- errors are decoded --------------------------------------------------------------------
-expect_exit 1 "$SLUICE" aws kinesis DescribeStream '{"StreamName":"nope"}' --endpoint-url "$KIN" 2>"$T/nf.err"
+expect_exit 1 "$SLUICE_AWS" kinesis DescribeStream '{"StreamName":"nope"}' --endpoint-url "$KIN" 2>"$T/nf.err"
 contains "$T/nf.err" "ResourceNotFoundException"
 contains "$T/nf.err" "nope"
 
@@ -82,7 +82,7 @@ for url in "$DDB" "$DDBL"; do
     cli --endpoint-url "$url" dynamodb put-item --table-name tbl --item '{"k":{"S":"a"},"v":{"N":"1"}}'
     v=$(sl dynamodb GetItem '{"TableName":"tbl","Key":{"k":{"S":"a"}}}' --endpoint-url "$url" | json 'd["Item"]["v"]["N"]')
     [ "$v" = 1 ] || fail "$url: sluice reads v=$v of the CLI's item"
-    expect_exit 1 "$SLUICE" aws dynamodb PutItem '{"TableName":"tbl","Item":{"k":{"S":"a"}},"ConditionExpression":"attribute_not_exists(k)"}' --endpoint-url "$url" 2>"$T/cc.err"
+    expect_exit 1 "$SLUICE_AWS" dynamodb PutItem '{"TableName":"tbl","Item":{"k":{"S":"a"}},"ConditionExpression":"attribute_not_exists(k)"}' --endpoint-url "$url" 2>"$T/cc.err"
     contains "$T/cc.err" "ConditionalCheckFailedException"
     sl dynamodb ListTables --endpoint-url "$url" | grep -q '"tbl"' || fail "$url: ListTables"
 done
@@ -94,7 +94,7 @@ if [ -n "${SL_SANITIZERS:-}" ]; then
     say "valgrind step runs in the plain build (this one is built with$SL_SANITIZERS)"
 elif command -v valgrind >/dev/null; then
     valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
-        "$SLUICE" aws kinesis PutRecord "{\"StreamName\":\"by-sluice\",\"PartitionKey\":\"pk\",\"Data\":\"$DATA\"}" \
+        "$SLUICE_AWS" kinesis PutRecord "{\"StreamName\":\"by-sluice\",\"PartitionKey\":\"pk\",\"Data\":\"$DATA\"}" \
         --endpoint-url "$KIN" --repeat 1000 --concurrency 1000 >"$T/vg.out" 2>"$T/vg.err" || { tail -30 "$T/vg.err"; fail "valgrind found errors or leaks"; }
     contains "$T/vg.out" "1000 ok, 0 failed"
     say "valgrind: 1000 concurrent calls, no leak"

@@ -5,7 +5,7 @@
 # kinesalite comes out, the KCL lease table is in dynalite (the CLI scans it), and the log says
 # which endpoint came from where. (2) The same through a `services` section of an
 # AWS_CONFIG_FILE profile. (3) aws.endpoint in the job still wins over AWS_ENDPOINT_URL_KINESIS
-# pointing at a dead port. (4) `sluice aws` honours the variables too, and --endpoint-url beats
+# pointing at a dead port. (4) `sluice-aws` honours the variables too, and --endpoint-url beats
 # them. The variables are set per command: tests/lib/kinesis.sh unsets them for isolation.
 . "$(dirname "$0")/lib/common.sh"
 PEER=0038-aws-endpoint-env
@@ -112,11 +112,11 @@ lacks "$T/ep-job.log" "$DEAD"
 say "(3) aws.endpoint beats AWS_ENDPOINT_URL_KINESIS=$DEAD: 40 records"
 
 # ---- (4) sluice aws --------------------------------------------------------------------------------
-env AWS_ENDPOINT_URL_KINESIS="$KIN" "$SLUICE" aws kinesis ListStreams >"$T/ls.json" 2>"$T/ls.err" \
-    || { cat "$T/ls.err"; fail "sluice aws with AWS_ENDPOINT_URL_KINESIS"; }
+env AWS_ENDPOINT_URL_KINESIS="$KIN" "$SLUICE_AWS" kinesis ListStreams >"$T/ls.json" 2>"$T/ls.err" \
+    || { cat "$T/ls.err"; fail "sluice-aws with AWS_ENDPOINT_URL_KINESIS"; }
 contains "$T/ls.json" '"ep"'
-env AWS_ENDPOINT_URL_KINESIS="$DEAD" "$SLUICE" aws kinesis ListStreams --endpoint-url "$KIN" \
-    >"$T/ls3.json" 2>"$T/ls3.err" || { cat "$T/ls3.err"; fail "sluice aws --endpoint-url $KIN"; }
+env AWS_ENDPOINT_URL_KINESIS="$DEAD" "$SLUICE_AWS" kinesis ListStreams --endpoint-url "$KIN" \
+    >"$T/ls3.json" 2>"$T/ls3.err" || { cat "$T/ls3.err"; fail "sluice-aws --endpoint-url $KIN"; }
 contains "$T/ls3.json" '"ep"'
-say "(4) sluice aws: ListStreams through AWS_ENDPOINT_URL_KINESIS; --endpoint-url wins over it"
+say "(4) sluice-aws: ListStreams through AWS_ENDPOINT_URL_KINESIS; --endpoint-url wins over it"
 say "ok"

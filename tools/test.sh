@@ -4,8 +4,10 @@
 #   1. gcc build, `make check` (unit + integration tests) and `make distcheck` (the unit tests
 #      and the integration tests that start no peer);
 #   2. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, `make check` again;
-#   3. every libFuzzer target for a few seconds (tools/fuzz.sh);
-#   4. valgrind on the example jobs: no leaks, no errors.
+#   3. clang build with ThreadSanitizer (build/tsan): `make check-fast` (the unit tests and the
+#      peer-free integration tests, 0043's 100 jobs in one process among them) finds races;
+#   4. every libFuzzer target for a few seconds (tools/fuzz.sh);
+#   5. valgrind on the example jobs: no leaks, no errors.
 # Each build happens in its own directory under build/. Stops at the first failure.
 set -eu
 cd "$(dirname "$0")/.."
@@ -46,6 +48,16 @@ mkdir -p build/asan
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     SLUICE_KILL9_LINES=300000 make -j"$jobs" check) \
     || { show_failures build/asan; exit 1; }
+
+# TSan cannot share a process with ASan, hence a build of its own. halt_on_error: the first race
+# fails the test it happened in, with both stacks in that test's log. tools/tsan.supp holds the
+# suppressions (third-party libraries only, each justified there).
+step "clang + TSan: make check-fast"
+mkdir -p build/tsan
+(cd build/tsan && "$top/configure" -q CC=clang --enable-tsan && make -j"$jobs" &&
+    TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 suppressions=$top/tools/tsan.supp" \
+    make -j"$jobs" check-fast) \
+    || { show_failures build/tsan; exit 1; }
 
 step "fuzz: every parser of outside bytes, briefly"
 sh tools/fuzz.sh "${FUZZ_SECONDS:-15}"

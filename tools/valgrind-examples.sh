@@ -6,6 +6,13 @@
 # graceful stop: final checkpoints, lease release).
 set -eu
 SLUICE=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+# A build tree's sluice is libtool's wrapper script (the CLI links the shared libsluice):
+# valgrind must watch the real binary, with the library of the same build.
+if [ "$(head -c 2 "$SLUICE")" = "#!" ] && [ -x "$(dirname "$SLUICE")/.libs/sluice" ]; then
+    LD_LIBRARY_PATH="$(dirname "$SLUICE")/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export LD_LIBRARY_PATH
+    SLUICE="$(dirname "$SLUICE")/.libs/sluice"
+fi
 top=$(cd "$(dirname "$0")/.." && pwd)
 T=$(mktemp -d "${TMPDIR:-/tmp}/sluice-vg.XXXXXX")
 peers=""

@@ -29,6 +29,32 @@ typedef struct sl_ckpt {
  * return stops the listing (returned as an SL_ERR_* value). Called on the listing thread. */
 typedef int (*sl_ckpt_list_cb)(void *opaque, const sl_ckpt_t *cp);
 
+/* A job's local checkpoint store (sl_job_open_checkpoints()). Safe to use from several threads
+ * at once. */
+typedef struct sl_ckpt_store sl_ckpt_store_t;
+
+/* Calls cb for every checkpoint of the store's job matching the filters (NULL = any), ordered
+ * by system, stream, partition, on the calling thread. Returns SL_OK or the first non-zero cb
+ * result as SL_ERR_*. */
+SL_EXPORT sl_err_t sl_ckpt_list(sl_ckpt_store_t *st, const char *stream, const char *partition,
+                                sl_ckpt_list_cb cb, void *opaque);
+
+/* Deletes the store's job's checkpoints matching the filters (NULL = any); *deleted receives
+ * the count (may be NULL). Thread-safe, but never while the job runs (it would write them
+ * again). */
+SL_EXPORT sl_err_t sl_ckpt_reset(sl_ckpt_store_t *st, const char *stream, const char *partition,
+                                 int *deleted);
+
+/* Closes the store. Accepts NULL. */
+SL_EXPORT void sl_ckpt_close(sl_ckpt_store_t *st);
+
+/* How sl_job_ext_checkpoints() goes: 0 lists; SL_EXT_RESET deletes, refusing checkpoints a
+ * running worker holds unless SL_EXT_FORCE is added. */
+#ifndef SL_EXT_RESET
+#define SL_EXT_RESET 0x01
+#define SL_EXT_FORCE 0x02
+#endif
+
 #ifdef __cplusplus
 }
 #endif

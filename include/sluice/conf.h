@@ -95,12 +95,30 @@ SL_EXPORT sl_err_t sl_conf_set(sl_conf_t *conf, const char *key, const char *val
 SL_EXPORT sl_err_t sl_conf_set_at(sl_conf_t *conf, const char *key, const char *value,
                                  const char *file, int line);
 
-/* Sets key to value (both copied) from the command line's -D given=value: errors about it read
- * "-D given: ..." (given is what the user typed, which may be a foreign name mapped onto key).
- * A "sensitive." prefix makes it secret, as in a file. Strings borrowed for the call. Before the
- * job runs. */
+/* Sets key to value (both copied) as given on a command line as -D given=value: errors about it
+ * read "-D given: ..." (given is what the user typed, which may be a foreign name mapped onto
+ * key). A "sensitive." prefix makes it secret, as in a file. SL_ERR_INVAL for an empty key. */
 SL_EXPORT sl_err_t sl_conf_set_cli(sl_conf_t *conf, const char *key, const char *given,
-                                  const char *value);
+                                   const char *value);
+
+/* Reads the Pulsar IO connector config at path (JSON or YAML: the connector's own settings as a
+ * map, or a whole connector config with them under `configs`) and adds to conf the job that
+ * does the same: kind "kinesis-source" (Kinesis -> Pulsar topic), "kinesis-sink" (Pulsar topic
+ * -> Kinesis) or "dynamodb-source". Each setting keeps its file and line, so errors point into
+ * the user's file. topic: the Pulsar topic (NULL: the config's topicName / inputs; with
+ * topic_optional a source may have none, for commands that do not write to it); service_url:
+ * the broker (NULL: $PULSAR_SERVICE_URL, else pulsar://localhost:6650). Returns SL_OK, or
+ * SL_ERR_CONF / SL_ERR_IO with errstr saying what and where. Strings are borrowed. */
+SL_EXPORT sl_err_t sl_conf_load_pulsar_io(sl_conf_t *conf, const char *kind, const char *path,
+                                          const char *topic, const char *service_url,
+                                          int topic_optional, char *errstr, size_t errlen);
+
+/* Sets one of a Pulsar IO connector's fields (a Pulsar IO name such as awsEndpoint, as given
+ * with -D; "sensitive." makes it secret) where sl_conf_load_pulsar_io() puts the config
+ * file's, so errors about it read "-D name: ...". SL_ERR_INVAL for an unknown kind or an empty
+ * name. Strings are copied. */
+SL_EXPORT sl_err_t sl_conf_set_pulsar_io(sl_conf_t *conf, const char *kind, const char *name,
+                                         const char *value);
 
 /* The raw value of key, or NULL. Borrowed, valid until the key is set again or conf is
  * destroyed. */

@@ -22,6 +22,19 @@ typedef enum sl_log_level {
     SL_LOG_DEBUG = 3,
 } sl_log_level_t;
 
+/* Where a line goes instead of the log file: level and facility tag fac of the line, and line
+ * itself, formatted (text or JSON), without the trailing newline, already scrubbed of every
+ * registered secret. Called on any thread (a job's worker threads too), possibly on several at
+ * once, never with a library lock held; every argument is borrowed for the call. */
+typedef void (*sl_log_cb)(sl_log_level_t level, const char *fac, const char *line,
+                          void *opaque);
+
+/* Settings: a thread running a job (inside sl_job_new(), sl_job_run(), sl_job_destroy(), and
+ * the job's own threads) logs with the job's log.level, log.debug, log.format and callback
+ * (sl_job_set_log_callback()); every other thread logs with the process-wide settings of
+ * sl_log_set_*() below. The library writes nothing to stdout or stderr except through this
+ * log. */
+
 /* Emits one line at level with facility tag fac (e.g. "conf", "file"). Lines above the
  * configured level are dropped. Thread-safe. fac and fmt are borrowed for the call. */
 SL_EXPORT void sl_log(sl_log_level_t level, const char *fac, const char *fmt, ...) SL_PRINTF(3, 4);
@@ -34,18 +47,25 @@ SL_EXPORT void sl_log_debug(const char *ctx, const char *fmt, ...) SL_PRINTF(2, 
 /* True when debug context ctx is enabled; lets hot paths skip formatting. */
 SL_EXPORT int sl_log_debug_enabled(const char *ctx);
 
-/* Sets the level threshold. Not thread-safe: call before starting a job. */
+/* Sets the process-wide level threshold. Thread-safe. */
 SL_EXPORT void sl_log_set_level(sl_log_level_t level);
 
-/* Sets the enabled debug contexts from a comma-separated list ("all" enables every context);
- * also raises the level to DEBUG when the list is not empty. ctxs is copied. */
+/* Sets the process-wide debug contexts from a comma-separated list ("all" enables every
+ * context); also raises the level to DEBUG when the list is not empty. ctxs is copied.
+ * Thread-safe. */
 SL_EXPORT void sl_log_set_debug(const char *ctxs);
 
-/* Selects JSON-lines output (1) or plain text (0). */
+/* Selects process-wide JSON-lines output (1) or plain text (0). Thread-safe. */
 SL_EXPORT void sl_log_set_json(int on);
 
-/* Redirects output to fp (default stderr). fp is borrowed and must outlive logging. */
+/* Redirects output to fp (default stderr) for every line without a callback. fp is borrowed
+ * and must outlive logging. Thread-safe. */
 SL_EXPORT void sl_log_set_file(FILE *fp);
+
+/* Sends every line without a job callback to cb (NULL: back to the log file) instead of the
+ * log file. opaque is passed to cb, borrowed: it must stay valid until the callback is
+ * replaced and no line is being logged any more. Thread-safe. */
+SL_EXPORT void sl_log_set_callback(sl_log_cb cb, void *opaque);
 
 /* Registers a secret value: from then on every log line has each occurrence replaced with
  * "****". value is copied; values shorter than 4 bytes are ignored (too likely to be noise). */

@@ -6,7 +6,8 @@ set -eu
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
 : "${SLUICE:=$top_builddir/sluice}"
-export top_srcdir top_builddir SLUICE
+: "${SLUICE_AWS:=$top_builddir/tools/sluice-aws}" # the AWS developer tool (tools/sluice-aws.c)
+export top_srcdir top_builddir SLUICE SLUICE_AWS
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/sluice-test.XXXXXX")
 cleanup() {
