@@ -59,6 +59,11 @@ sl_job_t *sl_job_new(sl_conf_t *conf, char *errstr, size_t errlen) {
         sl_job_destroy(job);
         return NULL;
     }
+    if (sl_host_attach(job, errstr, errlen) != SL_OK) {
+        job->conf = NULL;
+        sl_job_destroy(job);
+        return NULL;
+    }
     return job;
 }
 
@@ -369,6 +374,7 @@ out:
         event_base_free(job->base);
     job->base = NULL;
     job->running = 3;
+    sl_host_job_ended(job);
     if (job->failed && rc == SL_OK)
         rc = job->fail_code ? job->fail_code : SL_ERR_IO;
     return rc;
@@ -377,6 +383,8 @@ out:
 void sl_job_destroy(sl_job_t *job) {
     if (!job)
         return;
+    sl_job_thread_reap(job);
+    sl_host_detach(job);
     sl_job_unconfigure(job);
     if (job->stop_pipe[0] >= 0)
         close(job->stop_pipe[0]);

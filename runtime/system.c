@@ -47,6 +47,7 @@ const sl_prop_t sl_stream_generic_props[] = {
 static const sl_system_plugin_t *const builtin_systems[] = {
     &sl_system_file,
     &sl_system_stdio,
+    &sl_system_inproc,
     &sl_system_kinesis,
     &sl_system_dynamodbstreams,
     &sl_system_pulsar,

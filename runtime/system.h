@@ -286,6 +286,7 @@ extern const sl_prop_t sl_stream_generic_props[];
 /* Built-in systems. */
 extern const sl_system_plugin_t sl_system_file;
 extern const sl_system_plugin_t sl_system_stdio;
+extern const sl_system_plugin_t sl_system_inproc;
 extern const sl_system_plugin_t sl_system_kinesis;
 extern const sl_system_plugin_t sl_system_dynamodbstreams;
 extern const sl_system_plugin_t sl_system_pulsar;
