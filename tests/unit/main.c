@@ -19,6 +19,7 @@ static void (*const registers[])(void) = {
     test_kpl_register,        test_kinesis_api_register, test_kinesis_conf_register,
     test_kinesis_coord_register, test_kinesis_sink_register, test_pulsar_wire_register,
     test_kinesis_ddb_register, test_kinesis_lease_register, test_aws_endpoint_register,
+    test_host_register,
 };
 
 const char *unit_tmpdir(void) {
