@@ -43,6 +43,7 @@ typedef struct entry {
     char *value;
     const char *file; /* interned in conf->files, or API_FILE */
     int line;
+    int ord;          /* API_FILE: the order it was set in (1, 2, ...), to list errors by */
     char *given;      /* set with -D: the name as typed there (a Pulsar IO field, or key) */
     where_t *prev;    /* where earlier duplicates of the key were set, oldest first */
     int nprev;
@@ -75,6 +76,7 @@ struct sl_conf {
     int nfiles;
     conf_err_t *errs;
     int nerr, errcap, errlost, errsorted;
+    int nset; /* sl_conf_set() / -D entries so far (entry_t.ord) */
     scope_t *scopes;
     int nscopes, scopecap;
     applied_t *applied;
@@ -252,6 +254,7 @@ static sl_err_t put(sl_conf_t *conf, const char *key, const char *value, const c
     e->given = g;
     e->file = file;
     e->line = line;
+    e->ord = strcmp(file, API_FILE) == 0 ? ++conf->nset : 0;
     e->secret |= secret ? 1u : 0u;
     if (e->secret)
         sl_log_add_secret(v);
@@ -271,6 +274,13 @@ static int file_index(const sl_conf_t *conf, const char *file) {
         if (conf->files[i] == file || strcmp(conf->files[i], file) == 0)
             return i;
     return strcmp(file, API_FILE) == 0 ? conf->nfiles : INT_MAX;
+}
+
+/* The line an error about e is listed by: its line in a file, or for keys set from code the
+ * order they were set in, so that a configuration built by sl_conf_set() lists its errors in
+ * the same order as the same configuration in a file. */
+static int sort_line(const entry_t *e) {
+    return e->line > 0 ? e->line : e->ord;
 }
 
 static void add_errv(sl_conf_t *conf, const char *file, int line, const char *prefix,
@@ -327,7 +337,7 @@ void sl_conf_error(sl_conf_t *conf, const char *key, const char *fmt, ...) {
                      e ? ent_where(e, where, sizeof(where)) : sl_conf_origin(conf), key);
         p = pre;
         file = e ? e->file : sl_conf_origin(conf);
-        line = e ? e->line : 0;
+        line = e ? sort_line(e) : 0;
     }
     va_list ap;
     va_start(ap, fmt);
@@ -1313,7 +1323,7 @@ int sl_conf_check_unknown(sl_conf_t *conf) {
                  e->key, s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "", why);
             added++;
         }
-        errf(conf, e->file, e->line, "%s: unknown property '%s'%s%s%s%s",
+        errf(conf, e->file, sort_line(e), "%s: unknown property '%s'%s%s%s%s",
              ent_where(e, w, sizeof(w)), e->key, s ? " (did you mean '" : "", s ? s : "",
              s ? "'?)" : "", why);
         e->reported = 1;

@@ -370,6 +370,130 @@ static void test_destroy_running(void) {
     sl_job_destroy(job);
 }
 
+/* --- a job built from code ------------------------------------------------------------------- */
+
+/* Builds a job from pairs, through a file text (as_file) or sl_conf_set() calls. NULL with the
+ * errors in err when it is not built. */
+static sl_job_t *job_from(const char *const (*pairs)[2], int n, int as_file, char *err,
+                          size_t errlen) {
+    sl_conf_t *conf = sl_conf_new();
+    sl_job_t *job;
+    err[0] = '\0';
+    if (!conf)
+        return NULL;
+    if (as_file) {
+        char text[4096];
+        size_t len = 0;
+        for (int i = 0; i < n; i++)
+            len += (size_t)snprintf(text + len, sizeof(text) - len, "%s=%s\n", pairs[i][0],
+                                    pairs[i][1]);
+        CU_ASSERT_EQUAL_FATAL(sl_conf_load_string(conf, "job.properties", text, len, err,
+                                                  errlen), SL_OK);
+    } else {
+        for (int i = 0; i < n; i++)
+            CU_ASSERT_EQUAL_FATAL(sl_conf_set(conf, pairs[i][0], pairs[i][1]), SL_OK);
+    }
+    if (!(job = sl_job_new(conf, err, errlen)))
+        sl_conf_destroy(conf);
+    return job;
+}
+
+/* text with every line's origin taken out: "job.properties:4: " / "<api>: " prefixes of error
+ * lines, "  # origin" suffixes of dump lines. */
+static void strip_origins(char *text) {
+    char *out = text;
+    for (char *line = text; *line;) {
+        char *nl = strchr(line, '\n'), *end = nl ? nl : line + strlen(line), *hash;
+        if (!strncmp(line, "job.properties", 14) || !strncmp(line, "<api>", 5)) {
+            char *colon = strstr(line, ": ");
+            if (colon && colon < end)
+                line = colon + 2;
+        }
+        hash = strstr(line, "  # ");
+        if (hash && hash < end && line[0] != '#')
+            end = hash;
+        memmove(out, line, (size_t)(end - line));
+        out += end - line;
+        if (nl)
+            *out++ = '\n';
+        line = nl ? nl + 1 : end;
+    }
+    *out = '\0';
+}
+
+static char *dump_of(sl_job_t *job) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    if (!fp)
+        return NULL;
+    sl_job_dump_config(job, fp);
+    fclose(fp);
+    return buf;
+}
+
+static void test_conf_from_code(void) {
+    char ckpt[700];
+    const char *const good[][2] = {
+        {"job.name", "code"},
+        {"job.checkpoint.sqlite.path", ckpt},
+        {"task.inputs", "app.in"},
+        {"task.outputs", "app.out"},
+        {"task.operators", "keep"},
+        {"systems.app.samza.factory", "inproc"},
+        {"systems.app.streams.in.partitions", "3"},
+        {"operators.keep.type", "filter"},
+        {"sensitive.operators.keep.expr", "payload LIKE 'hunter2%'"},
+    };
+    static const char *const bad[][2] = {
+        {"job.name", "code"},
+        {"task.inputs", "app.in"},
+        {"task.outputs", "app.out"},
+        {"task.commmit.ms", "5s"},
+        {"task.poll.batch", "abc"},
+        {"task.operators", "keep"},
+        {"systems.app.samza.factory", "inproc"},
+        {"systems.app.streams.in.partitions", "0"},
+        {"operators.keep.type", "filter"},
+    };
+    char err_file[4096], err_code[4096], *d_file, *d_code;
+    sl_job_t *jf, *jc;
+    snprintf(dir, sizeof(dir), "%s", unit_tmpdir());
+    snprintf(ckpt, sizeof(ckpt), "%s/ckpt.db", dir);
+    /* The same valid configuration: the same effective configuration, the same host streams. */
+    jf = job_from(good, 9, 1, err_file, sizeof(err_file));
+    jc = job_from(good, 9, 0, err_code, sizeof(err_code));
+    if (!jf || !jc)
+        fprintf(stderr, "file: %s\ncode: %s\n", err_file, err_code);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(jf);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(jc);
+    d_file = dump_of(jf);
+    d_code = dump_of(jc);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d_file);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d_code);
+    CU_ASSERT_PTR_NOT_NULL(strstr(d_code, "systems.app.streams.in.partitions=3"));
+    CU_ASSERT_PTR_NULL(strstr(d_code, "hunter2"));
+    strip_origins(d_file);
+    strip_origins(d_code);
+    CU_ASSERT_STRING_EQUAL(d_code, d_file);
+    CU_ASSERT_EQUAL(sl_host_input_partitions(jc, "app.in"), 3);
+    free(d_file);
+    free(d_code);
+    sl_job_destroy(jf);
+    sl_job_destroy(jc);
+    /* The same invalid one: the same errors, one per line, origins aside. */
+    CU_ASSERT_PTR_NULL(job_from(bad, 9, 1, err_file, sizeof(err_file)));
+    CU_ASSERT_PTR_NULL(job_from(bad, 9, 0, err_code, sizeof(err_code)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err_code, "<api>"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err_code, "task.commmit.ms"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err_code, "task.poll.batch"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err_code, "systems.app.streams.in.partitions"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err_code, "operators.keep.expr"));
+    strip_origins(err_file);
+    strip_origins(err_code);
+    CU_ASSERT_STRING_EQUAL(err_code, err_file);
+}
+
 void test_host_register(void) {
     static const unit_test_t tests[] = {
         {"push, poll, ack and end of input", test_push_poll_ack},
@@ -378,6 +502,7 @@ void test_host_register(void) {
         {"output records through a callback", test_record_callback},
         {"stop with unacked records, restart", test_stop_unacked_restart},
         {"destroy a started job", test_destroy_running},
+        {"a job from sl_conf_set() is a job from a file", test_conf_from_code},
         {NULL, NULL},
     };
     unit_add_suite("host", tests);
