@@ -84,8 +84,10 @@ SL_EXPORT sl_err_t sl_host_input_committed(sl_job_t *job, const char *input, int
 /* The number of partitions of input, or a negative sl_err_t (SL_ERR_NOENT). */
 SL_EXPORT int sl_host_input_partitions(sl_job_t *job, const char *input);
 
-/* Ends input: no more pushes (SL_ERR_STATE); its partitions end once their queues are read.
- * The job ends by itself when all its inputs are bounded and ended (like files). */
+/* Ends input: no more pushes (SL_ERR_STATE); its partitions end once their queues are read
+ * and every output record derived from them was acknowledged (a host output's records by
+ * sl_host_record_ack(): keep polling and acknowledging until sl_host_output_poll() returns
+ * SL_ERR_STOPPED). The job ends by itself when all its inputs ended (like files). */
 SL_EXPORT sl_err_t sl_host_input_end(sl_job_t *job, const char *input);
 
 /* --- output -------------------------------------------------------------------------------- */

@@ -36,7 +36,7 @@ SL_EXPORT sl_err_t sl_job_start(sl_job_t *job);
 
 /* Waits for the thread of sl_job_start() to finish and returns what sl_job_run() returned
  * (SL_ERR_STATE when the job was not started with sl_job_start(); a second wait returns the
- * same result again). Any thread but the job's own. */
+ * same result again). One thread at a time, never the job's own. */
 SL_EXPORT sl_err_t sl_job_wait(sl_job_t *job);
 
 /* Asks a running job to stop gracefully. Safe from any thread and from a signal handler. A
