@@ -175,6 +175,7 @@ static sl_err_t put(sl_conf_t *conf, const char *key, const char *value, const c
     e->given = g;
     e->file = file;
     e->line = line;
+    e->ord = strcmp(file, API_FILE) == 0 ? ++conf->nset : 0;
     e->secret |= secret ? 1u : 0u;
     if (e->secret)
         sl_log_add_secret(v);
@@ -247,7 +248,7 @@ void sl_conf_error(sl_conf_t *conf, const char *key, const char *fmt, ...) {
                      e ? conf_ent_where(e, where, sizeof(where)) : sl_conf_origin(conf), key);
         p = pre;
         file = e ? e->file : sl_conf_origin(conf);
-        line = e ? e->line : 0;
+        line = e ? conf_sort_line(e) : 0;
     }
     va_list ap;
     va_start(ap, fmt);

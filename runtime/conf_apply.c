@@ -324,7 +324,7 @@ int sl_conf_check_unknown(sl_conf_t *conf) {
                       s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "", why);
             added++;
         }
-        conf_errf(conf, e->file, e->line, "%s: unknown property '%s'%s%s%s%s",
+        conf_errf(conf, e->file, conf_sort_line(e), "%s: unknown property '%s'%s%s%s%s",
                   conf_ent_where(e, w, sizeof(w)), e->key, s ? " (did you mean '" : "",
                   s ? s : "", s ? "'?)" : "", why);
         e->reported = 1;

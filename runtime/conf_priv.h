@@ -36,6 +36,7 @@ typedef struct entry {
     char *value;
     const char *file; /* interned in conf->files, or API_FILE */
     int line;
+    int ord;          /* API_FILE: the order it was set in (1, 2, ...), to list errors by */
     char *given;      /* set with -D: the name as typed there (a Pulsar IO field, or key) */
     where_t *prev;    /* where earlier duplicates of the key were set, oldest first */
     int nprev;
@@ -68,6 +69,7 @@ struct sl_conf {
     int nfiles;
     conf_err_t *errs;
     int nerr, errcap, errlost, errsorted;
+    int nset; /* sl_conf_set() / -D entries so far (entry_t.ord) */
     scope_t *scopes;
     int nscopes, scopecap;
     applied_t *applied;
@@ -112,5 +114,12 @@ void conf_store_field(const sl_prop_t *row, void *obj, const pval_t *v);
 void conf_put_escaped(sl_sb_t *sb, const char *s);
 const applied_t *conf_applied_find(const sl_conf_t *conf, const void *obj,
                                    const sl_prop_t *table);
+
+/* The line an error about e is listed by: its line in a file, or for keys set from code the
+ * order they were set in, so that a configuration built by sl_conf_set() lists its errors in
+ * the same order as the same configuration in a file. */
+static inline int conf_sort_line(const entry_t *e) {
+    return e->line > 0 ? e->line : e->ord;
+}
 
 #endif

@@ -66,6 +66,12 @@ sl_job_t *sl_job_new(sl_conf_t *conf, char *errstr, size_t errlen) {
         sl_log_scope(prev);
         return NULL;
     }
+    if (sl_host_attach(job, errstr, errlen) != SL_OK) {
+        job->conf = NULL;
+        sl_job_destroy(job);
+        sl_log_scope(prev);
+        return NULL;
+    }
     sl_log_scope(prev);
     return job;
 }
@@ -426,6 +432,7 @@ out:
         event_base_free(job->base);
     job->base = NULL;
     atomic_store(&job->running, 3);
+    sl_host_job_ended(job);
     if (atomic_load(&job->failed) && rc == SL_OK)
         rc = job->fail_code ? job->fail_code : SL_ERR_IO;
     return rc;
@@ -435,7 +442,9 @@ void sl_job_destroy(sl_job_t *job) {
     const sl_log_cfg_t *prev;
     if (!job)
         return;
+    sl_job_thread_reap(job);
     prev = sl_log_scope(&job->log);
+    sl_host_detach(job);
     sl_job_unconfigure(job);
     if (job->stop_pipe[0] >= 0)
         close(job->stop_pipe[0]);

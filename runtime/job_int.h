@@ -218,6 +218,11 @@ struct sl_job {
     /* log.level, log.debug, log.format and the callback: every thread of the job logs with
      * these (log_int.h); unchanged while the job runs. */
     sl_log_cfg_t log;
+    /* sl_job_start() (job_thread.c) */
+    pthread_t run_thread;
+    int run_started; /* 1 started, 2 joined */
+    sl_err_t run_rc;
+    struct sl_host *host; /* runtime/inproc*.c: the host inputs and outputs; NULL without */
 };
 
 /* conf_job.c: the job table and building a job's configuration objects. */
@@ -233,6 +238,15 @@ void sl_job_fail(struct sl_job *job, const char *fmt, ...) SL_PRINTF(2, 3);
 void sl_job_fail_code(struct sl_job *job, sl_err_t code, const char *fmt, ...) SL_PRINTF(3, 4);
 /* job.c: tells the main thread that a partition or a worker finished; any thread. */
 void sl_job_notify(struct sl_job *job);
+
+/* runtime/inproc_host.c: the host side of the `inproc` system (sluice/host.h).
+ * attach: from sl_job_new() once configured (reads the host inputs' committed offsets);
+ * ended: at the end of sl_job_run() (wakes waiting host calls); detach: from sl_job_destroy(). */
+sl_err_t sl_host_attach(struct sl_job *job, char *errstr, size_t errlen);
+void sl_host_job_ended(struct sl_job *job);
+void sl_host_detach(struct sl_job *job);
+/* job_thread.c: joins a thread of sl_job_start() not waited for (sl_job_destroy()). */
+void sl_job_thread_reap(struct sl_job *job);
 
 /* worker.c */
 sl_worker_t *sl_worker_new(struct sl_job *job, int idx);

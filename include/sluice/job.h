@@ -33,6 +33,17 @@ SL_EXPORT sl_job_t *sl_job_new(sl_conf_t *conf, char *errstr, size_t errlen);
  * a SIGPIPE raised meanwhile is consumed before the caller's mask is restored. */
 SL_EXPORT sl_err_t sl_job_run(sl_job_t *job);
 
+/* Runs sl_job_run() on a new thread and returns at once (SL_OK, SL_ERR_STATE when the job ran
+ * or was started before, SL_ERR_IO when no thread could be created). For programs that embed a
+ * job: feed and read it with sluice/host.h, end it with sl_job_stop() or by ending its inputs,
+ * then collect it with sl_job_wait(). */
+SL_EXPORT sl_err_t sl_job_start(sl_job_t *job);
+
+/* Waits for the thread of sl_job_start() to finish and returns what sl_job_run() returned
+ * (SL_ERR_STATE when the job was not started with sl_job_start(); a second wait returns the
+ * same result again). One thread at a time, never the job's own. */
+SL_EXPORT sl_err_t sl_job_wait(sl_job_t *job);
+
 /* Asks a running job to stop gracefully. Safe from any thread and from a signal handler. A
  * second call while the first is draining makes sl_job_run() return at once (SL_ERR_STOPPED)
  * without the final commit. */
@@ -55,7 +66,8 @@ SL_EXPORT void sl_job_dump_config(const sl_job_t *job, FILE *fp);
 /* The job's configuration. Borrowed, valid until sl_job_destroy(). */
 SL_EXPORT const sl_conf_t *sl_job_conf(const sl_job_t *job);
 
-/* Frees the job. Accepts NULL. The job must not be running. */
+/* Frees the job. Accepts NULL. The job must not be running, except that a job started with
+ * sl_job_start() and not yet waited for is stopped (sl_job_stop()) and waited for first. */
 SL_EXPORT void sl_job_destroy(sl_job_t *job);
 
 /* Opens the job's local checkpoint store (job.checkpoint.sqlite.path or its default,

@@ -8,6 +8,7 @@
 #include "common.h"
 #include "checkpoint.h"
 #include "conf.h"
+#include "host.h"
 #include "job.h"
 #include "log.h"
 #include "operator.h"

@@ -15,6 +15,7 @@ void test_operators_register(void);
 void test_checkpoint_register(void);
 void test_metrics_register(void);
 void test_job_register(void);
+void test_host_register(void);
 void test_sigv4_register(void);
 void test_http_register(void);
 void test_creds_register(void);
