@@ -50,10 +50,8 @@ SL_EXPORT void sl_ckpt_close(sl_ckpt_store_t *st);
 
 /* How sl_job_ext_checkpoints() goes: 0 lists; SL_EXT_RESET deletes, refusing checkpoints a
  * running worker holds unless SL_EXT_FORCE is added. */
-#ifndef SL_EXT_RESET
 #define SL_EXT_RESET 0x01
 #define SL_EXT_FORCE 0x02
-#endif
 
 #ifdef __cplusplus
 }

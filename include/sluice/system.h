@@ -59,9 +59,7 @@ typedef enum {
 /* The system's positions cannot be resumed (stdin): never read or write checkpoints. */
 #define SL_SYSTEM_F_NO_CHECKPOINT 0x01
 
-/* ext_checkpoints(how): delete instead of list; and even while workers hold positions. */
-#define SL_EXT_RESET 0x01
-#define SL_EXT_FORCE 0x02
+/* ext_checkpoints(how) takes SL_EXT_RESET and SL_EXT_FORCE (sluice/checkpoint.h). */
 
 typedef struct sl_system_plugin {
     int abi_version;                /* SL_SYSTEM_ABI_VERSION */
