@@ -53,6 +53,7 @@ test  clangrt libclang_rt.asan-x86_64.a              libclang-rt-14-dev
 test  clangrt libclang_rt.ubsan_standalone-x86_64.a  libclang-rt-14-dev
 test  clangrt libclang_rt.fuzzer-x86_64.a            libclang-rt-14-dev
 test  cmd     valgrind     valgrind
+test  cmd     abidiff      abigail-tools
 test  cmd     g++          g++
 test  file    /usr/bin/time  time
 test  cmd     python3      python3
