@@ -14,6 +14,8 @@ DEST="$T/stage"
 make -C "$top_builddir" install DESTDIR="$DEST" >"$T/install.log" 2>&1 || { tail -20 "$T/install.log"; fail "make install failed"; }
 [ -e "$DEST$sl_includedir/sluice/system.h" ] || fail "make install did not install sluice/system.h"
 export PKG_CONFIG_PATH="$DEST$sl_libdir/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$DEST"
+# The staged sluice finds the staged libsluice (and never the build tree's) by this path alone.
+export LD_LIBRARY_PATH="$DEST$sl_libdir"
 
 mkdir "$T/user"
 cp "$top_srcdir/examples/connectors/tcplines.c" "$top_srcdir/examples/connectors/Makefile.example" "$T/user/"
@@ -41,7 +43,7 @@ if command -v valgrind >/dev/null && [ -z "${SL_SANITIZERS:-}" ]; then
     run="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
     say "running under valgrind"
 fi
-(cd "$T/user" && exec env -u LD_LIBRARY_PATH $run "$DEST$sl_bindir/sluice" run job.properties) \
+(cd "$T/user" && exec $run "$DEST$sl_bindir/sluice" run job.properties) \
     >"$T/run.out" 2>"$T/run.err" &
 pid=$!
 
@@ -112,7 +114,7 @@ C
 (cd "$T/user" && $cc -shared -fPIC $(pkg-config --cflags sluice) old.c -o libold.so) || fail "cannot build the old plugin"
 sed 's/libtcplines.so/libold.so/' "$T/user/job.properties" >"$T/user/old.properties"
 set +e
-(cd "$T/user" && env -u LD_LIBRARY_PATH "$DEST$sl_bindir/sluice" run old.properties) 2>"$T/old.err"
+(cd "$T/user" && "$DEST$sl_bindir/sluice" run old.properties) 2>"$T/old.err"
 rc=$?
 set -e
 cat "$T/old.err"
