@@ -12,6 +12,12 @@
 #   tools/deps.sh --check           installs nothing; names every missing item of --test and
 #                                   the Debian package that provides it; exits 1 if any
 #   tools/deps.sh --test --dry-run  prints the apt-get command it would run, and runs nothing
+#   tools/deps.sh --check-item NAME installs nothing; exits 0 if the item NAME (a row's name
+#                                   below: jq, aws, java, botocore.auth, ...) is present, else
+#                                   names it and its package on stdout and exits 1; an unknown
+#                                   NAME exits 2. tests/lib/common.sh's `needs` asks this.
+#   tools/deps.sh --install-item NAME  installs the package of that item only (with --dry-run:
+#                                   prints the apt-get command)
 set -eu
 
 # stage kind name package [arg]. Kinds:
@@ -74,6 +80,8 @@ test  cmd     curl         curl
 test  cmd     openssl      openssl
 test  lib     libnss_wrapper.so  libnss-wrapper
 test  cmd     setsid       util-linux
+test  cmd     unshare      util-linux
+test  cmd     nsenter      util-linux
 test  cmd     flock        util-linux
 test  cmd     ps           procps
 '
@@ -116,11 +124,13 @@ describe() {
     esac
 }
 
-# missing STAGES: one line "PACKAGE<TAB>what" per absent item of those stages.
+# missing STAGES [ITEM]: one line "PACKAGE<TAB>what" per absent item of those stages (only the
+# rows named ITEM, when given).
 missing() {
     printf '%s\n' "$TABLE" | while read -r _stage _kind _name _pkg _arg; do
         [ -n "$_stage" ] || continue
         case " $1 " in *" $_stage "*) ;; *) continue ;; esac
+        [ -z "${2:-}" ] || [ "$_name" = "$2" ] || continue
         present "$_kind" "$_name" "${_arg:-}" || printf '%s\t%s\n' "$_pkg" "$(describe "$_kind" "$_name" "${_arg:-}")"
     done
 }
@@ -132,17 +142,46 @@ report() {
     done
 }
 
-stages=build dry=0 check=0
-for a in "$@"; do
-    case $a in
+usage() {
+    echo "usage: tools/deps.sh [--test [--dry-run] | --check | --check-item NAME | --install-item NAME [--dry-run]]" >&2
+    exit 2
+}
+
+stages=build dry=0 check=0 item=""
+while [ $# -gt 0 ]; do
+    case $1 in
     --test) stages="build test" ;;
     --check) stages="build test"; check=1 ;;
+    --check-item|--install-item)
+        [ $# -ge 2 ] && [ -n "$2" ] || usage
+        [ "$1" = --check-item ] && check=2
+        stages="build test" item=$2
+        shift ;;
     --dry-run) dry=1 ;;
-    *) echo "usage: tools/deps.sh [--test [--dry-run] | --check]" >&2; exit 2 ;;
+    *) usage ;;
     esac
+    shift
 done
+# known NAME: whether NAME is a row's name.
+known() {
+    printf '%s\n' "$TABLE" | while read -r _stage _kind _name _rest; do
+        [ "$_name" = "$1" ] && echo yes && break
+    done
+}
+if [ -n "$item" ] && [ -z "$(known "$item")" ]; then
+    echo "deps.sh: unknown item '$item' (not a name in tools/deps.sh's table)" >&2
+    exit 2
+fi
 
-gone=$(missing "$stages")
+gone=$(missing "$stages" "$item")
+if [ "$check" = 2 ]; then
+    [ -z "$gone" ] && exit 0
+    # One line per missing row, on stdout: the reason a test prints when it skips.
+    printf '%s\n' "$gone" | while IFS="$(printf '\t')" read -r _pkg _what; do
+        echo "missing $_what (Debian package $_pkg; tools/deps.sh --install-item $item installs it)"
+    done
+    exit 1
+fi
 if [ "$check" = 1 ]; then
     total=$(printf '%s\n' "$TABLE" | grep -c '[a-z]')
     if [ -z "$gone" ]; then echo "deps.sh: all $total tools and libraries are present"; exit 0; fi
@@ -168,7 +207,7 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
 # A package that installed fine yet did not bring its item (a different clang version, a PATH
 # that misses it) would only show up later as a confusing test failure: say it now.
-gone=$(missing "$stages")
+gone=$(missing "$stages" "$item")
 [ -z "$gone" ] && exit 0
 report "$gone"
 echo "deps.sh: still missing after apt-get install" >&2
