@@ -5,6 +5,7 @@
 # duplicate is explained by a replay from the last checkpoint before a kill: the lines written
 # past that checkpoint (at most about one commit interval of work) and nothing else.
 . "$(dirname "$0")/lib/common.sh"
+needs python3
 
 N=${SLUICE_KILL9_LINES:-1000000}
 KILLS=${SLUICE_KILL9_KILLS:-6}

@@ -6,8 +6,8 @@
 # embedding a job links against libsluice.a with them), and a load error names the library as
 # the job file does.
 . "$(dirname "$0")/lib/common.sh"
+needs make pkg-config
 
-command -v pkg-config >/dev/null || fail "pkg-config is required (tools/deps.sh installs it)"
 DEST="$T/stage"
 # The installation directories of this build (make check exports them; distcheck changes them).
 : "${sl_bindir:=/usr/local/bin}" "${sl_libdir:=/usr/local/lib}" "${sl_includedir:=/usr/local/include}"

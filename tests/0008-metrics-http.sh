@@ -2,8 +2,8 @@
 # 0008: with metrics.http.port set, a running job serves Prometheus text on /metrics (counting
 # the records it read and wrote) and /healthz; SIGTERM then stops it cleanly.
 . "$(dirname "$0")/lib/common.sh"
+needs curl
 
-command -v curl >/dev/null || fail "curl is required (tools/deps.sh installs it)"
 PORT=$(free_port)
 seq 1 500 | sed 's/.*/{"i":&}/' >"$T/in.jsonl"
 cat >"$T/job.properties" <<P

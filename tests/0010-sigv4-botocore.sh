@@ -17,6 +17,7 @@
 # Needs python3 and botocore (a recent one, else pinned from PyPI into a venv); when it cannot be had the
 # test fails, it never skips. SIGV4_SEED=n replays a run, SIGV4_CASES=n changes its size.
 . "$(dirname "$0")/lib/common.sh"
+needs python3
 
 SIGN="$top_builddir/tests/tools/sigv4-sign"
 [ -x "$SIGN" ] || fail "no signer helper at $SIGN (make tests/tools/sigv4-sign)"

@@ -9,6 +9,7 @@
 # Needs: tests/peers/moto.sh and tests/peers/imds-mock.sh (they install their peer on first use:
 # pip for moto, the Go toolchain for the mock); a peer that cannot start fails this test.
 . "$(dirname "$0")/lib/common.sh"
+needs peer:moto peer:imds-mock
 
 UNIT=$top_builddir/tests/unit/sluice-unit
 PEERS=$top_srcdir/tests/peers

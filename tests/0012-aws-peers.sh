@@ -6,6 +6,7 @@
 # with curl and by the CLI's own credential chain. The other AWS tests trust these peers because
 # this test checked them. The first run installs the peers into $SLUICE_PEERS_CACHE (cached).
 . "$(dirname "$0")/lib/common.sh"
+needs aws jq curl peer:kinesalite peer:dynalite peer:kinesis-local peer:dynamodb-local peer:imds-mock peer:moto
 PEER=0012-aws-peers
 . "$top_srcdir/tests/peers/lib.sh"
 
@@ -33,7 +34,6 @@ for c in /usr/bin/aws $(command -v aws 2>/dev/null || true); do
 done
 if [ -z "$AWS" ]; then peer_apt_install awscli; AWS=/usr/bin/aws; fi
 "$AWS" --version 2>/dev/null | grep -q '^aws-cli/2\.' || fail "need AWS CLI v2 at /usr/bin/aws (Debian package awscli)"
-command -v jq >/dev/null || peer_apt_install jq
 unset AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_PROFILE AWS_CA_BUNDLE AWS_ENDPOINT_URL AWS_DEFAULT_PROFILE
 : >"$T/aws.config"
 : >"$T/aws.credentials"

@@ -6,6 +6,8 @@
 # `message` and DynamoDB Local's `Message`), and valgrind finds no leak in the 1000-call run.
 # The peers do not check signatures: the SigV4 suite (unit) and botocore (0010) prove those.
 . "$(dirname "$0")/lib/common.sh"
+needs aws python3 peer:kinesalite peer:dynalite peer:dynamodb-local peer:kinesis-local
+[ -n "${SL_SANITIZERS:-}" ] || needs valgrind   # the leak check; LeakSanitizer does it in sanitizer builds
 PEER=0013-aws-layer-peers
 . "$top_srcdir/tests/peers/lib.sh"
 

@@ -15,6 +15,7 @@
 # Needs python3 and aws_kinesis_agg (pinned, with protobuf); when they cannot be had the test
 # fails, it never skips. KPL_SEED=n replays a run.
 . "$(dirname "$0")/lib/common.sh"
+needs python3
 
 TOOL="$top_builddir/tests/tools/kpl-tool"
 AGG_VERSION=1.2.3

@@ -9,6 +9,7 @@
 # number and pendingCheckpointState as the KCL does; a malformed item is an error naming the lease
 # and every bad attribute, and a list goes on past it.
 . "$(dirname "$0")/lib/common.sh"
+needs aws python3 peer:dynalite peer:dynamodb-local
 PEER=0015-kcl-lease-table
 . "$top_srcdir/tests/peers/lib.sh"
 

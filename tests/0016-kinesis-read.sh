@@ -12,6 +12,7 @@
 # in dynalite, a graceful stop leaves one KCL item per shard whose checkpoint is that shard's
 # last sequence number, and no owner.
 . "$(dirname "$0")/lib/common.sh"
+needs aws python3 peer:kinesalite peer:dynalite
 PEER=0016-kinesis-read
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"

@@ -11,6 +11,7 @@
 # renewal that did not land in time under load: the KCL re-reads those too). A graceful
 # handover leaves no duplicate.
 . "$(dirname "$0")/lib/common.sh"
+needs aws python3 peer:kinesalite peer:dynalite
 PEER=0017-kinesis-workers
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"

@@ -11,6 +11,7 @@
 # is the next sequence number, then every later one. Every item sluice wrote has exactly the
 # KCL's attribute names and DynamoDB types, during the run and after its graceful stop.
 . "$(dirname "$0")/lib/common.sh"
+needs aws python3 peer:kinesalite peer:dynalite
 PEER=0018-kcl-compat
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"

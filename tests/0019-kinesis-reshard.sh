@@ -13,6 +13,7 @@
 # the cleaned one (watched by a 50 ms poller) each parent reached SHARD_END with its children
 # named, and was deleted only after all its children had leases.
 . "$(dirname "$0")/lib/common.sh"
+needs aws python3 peer:kinesis-local peer:kinesalite peer:dynalite
 PEER=0019-kinesis-reshard
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"

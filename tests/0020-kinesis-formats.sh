@@ -7,11 +7,11 @@
 # sluice's key and eventTime), and each field is compared with what was put in; Python parses the
 # JSON with Pulsar's field names. Bad encryption headers are refused naming the header.
 . "$(dirname "$0")/lib/common.sh"
+needs flatc python3
 
 TOOL="$top_builddir/tests/tools/kin-format-tool"
 SCHEMA="$top_srcdir/connectors/kinesis/kinesis_message.fbs"
 [ -x "$TOOL" ] || fail "no helper at $TOOL (make tests/tools/kin-format-tool)"
-command -v flatc >/dev/null 2>&1 || fail "flatc is not on PATH: tools/deps.sh --test installs flatbuffers-compiler, this test's judge"
 SEED=${FMT_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 say "seed $SEED (replay with FMT_SEED=$SEED), $(flatc --version)"
 

@@ -14,6 +14,7 @@
 # (5) messageFormat FULL_MESSAGE_IN_JSON and FULL_MESSAGE_IN_FB: Python and flatc read back the
 # kept records with their keys and arrival times.
 . "$(dirname "$0")/lib/common.sh"
+needs aws flatc python3 sqlite3 peer:kinesalite
 PEER=0021-kinesis-write
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"

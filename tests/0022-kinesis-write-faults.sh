@@ -15,6 +15,7 @@
 # first failure fails the job with a message saying so, and its checkpoint passes no record the
 # output does not hold. The AWS CLI reads the output straight from kinesalite.
 . "$(dirname "$0")/lib/common.sh"
+needs aws curl python3 sqlite3 peer:kinesalite
 PEER=0022-kinesis-write-faults
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"

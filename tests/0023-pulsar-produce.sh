@@ -13,6 +13,7 @@
 # interval the producer writes to the new partitions too, 100 new keys routed over 5. Then the
 # Kinesis checkpoints: written only for what Pulsar acknowledged, so they cover every record.
 . "$(dirname "$0")/lib/common.sh"
+needs aws python3 sqlite3 peer:kinesalite peer:pulsar
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"
 . "$top_srcdir/tests/lib/pulsar.sh"

@@ -11,6 +11,7 @@
 # key = message key, JSON with the properties, key and event time as Pulsar's sink writes them)
 # and the backlog drops to 0. Then a second run on a Shared subscription (individual acks).
 . "$(dirname "$0")/lib/common.sh"
+needs aws curl flatc python3 peer:kinesalite peer:pulsar
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"
 . "$top_srcdir/tests/lib/pulsar.sh"
@@ -25,7 +26,6 @@ pl_client
 kin_stream "$KIN" raw 2
 kin_stream "$KIN" full 1
 kin_stream "$KIN" fb 1
-command -v flatc >/dev/null 2>&1 || fail "flatc is not on PATH (tools/deps.sh --test installs flatbuffers-compiler)"
 TOPIC=persistent://public/default/p2k
 pl_admin "$HTTP" PUT persistent/public/default/p2k/partitions 2 || fail "cannot create $TOPIC"
 

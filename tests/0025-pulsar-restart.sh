@@ -11,6 +11,7 @@
 # Both jobs stop with task.shutdown.ms=10s, well within kin_stop's 20 s: a stop never takes
 # longer than that, whatever the producer still waits for (see 0033).
 . "$(dirname "$0")/lib/common.sh"
+needs aws python3 peer:kinesalite peer:pulsar
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"
 . "$top_srcdir/tests/lib/pulsar.sh"

@@ -9,6 +9,7 @@
 # credentials in awsCredentialPluginParam never appear in a dump, and dynamodb-source says what
 # a Kinesis config lacks for it (tests/0029 runs the DynamoDB source's own examples).
 . "$(dirname "$0")/lib/common.sh"
+needs aws python3 peer:kinesalite peer:dynalite peer:pulsar
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"
 . "$top_srcdir/tests/lib/pulsar.sh"

@@ -9,10 +9,10 @@
 # Last, a broker named by a host name with two addresses, the first refusing: the job connects
 # through the second.
 . "$(dirname "$0")/lib/common.sh"
+needs aws openssl libnss_wrapper.so python3 peer:pulsar
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"
 . "$top_srcdir/tests/lib/pulsar.sh"
-command -v openssl >/dev/null || fail "needs openssl"
 
 # A CA, a server certificate for 127.0.0.1 (IP SAN; no DNS name), and an unrelated CA.
 cd "$T"

@@ -15,6 +15,7 @@
 #              receipts: the producer reconnects, sends again, and the job ends with every
 #              message acknowledged.
 . "$(dirname "$0")/lib/common.sh"
+needs python3 sqlite3
 FAKE="$top_srcdir/tests/tools/pulsar_fake_broker.py"
 
 seq 1 20 | sed 's/.*/{"n": &}/' >"$T/in.jsonl"

@@ -16,6 +16,7 @@
 #   4. bad input: a wrong ARN and a missing one are configuration errors naming the key; the
 #      system is refused as an output
 . "$(dirname "$0")/lib/common.sh"
+needs aws python3 java javac mvn peer:dynamodb-local peer:pulsar
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"
 . "$top_srcdir/tests/lib/pulsar.sh"

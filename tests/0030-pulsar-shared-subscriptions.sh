@@ -12,6 +12,7 @@
 #     broker redelivers it, with everything not acknowledged, to the next consumer of the
 #     Shared subscription.
 . "$(dirname "$0")/lib/common.sh"
+needs aws python3 peer:pulsar
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"
 . "$top_srcdir/tests/lib/pulsar.sh"

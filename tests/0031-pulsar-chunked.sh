@@ -10,6 +10,7 @@
 # drops to 0, so every chunk was acked. Twice: Exclusive (cumulative acks) and Shared
 # (individual acks). Before the fix every chunk came out as a record of its own.
 . "$(dirname "$0")/lib/common.sh"
+needs aws python3 peer:pulsar
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"
 . "$top_srcdir/tests/lib/pulsar.sh"

@@ -7,6 +7,7 @@
 # install mode reads the same table: --test --dry-run asks apt-get for exactly those packages.
 # Needs nothing but the tools deps.sh checks; starts no peer (so it runs in distcheck too).
 . "$(dirname "$0")/lib/common.sh"
+needs jq clang pkg-config
 
 DEPS=$top_srcdir/tools/deps.sh
 [ -r "$DEPS" ] || fail "no $DEPS"

@@ -32,6 +32,7 @@
 #              SUBSCRIBE is answered 2.5 s late: ConsumerBusy until sluice gives it back; all 100
 #              messages must come out.
 . "$(dirname "$0")/lib/common.sh"
+needs aws python3 sqlite3 peer:kinesalite peer:dynalite peer:pulsar
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"
 . "$top_srcdir/tests/lib/pulsar.sh"

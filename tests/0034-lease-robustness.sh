@@ -11,6 +11,7 @@
 # kill -9 the reset watches the counters for aws.kcl.FailoverTimeMillis, then deletes. (6) A job
 # that never held a lease does not claim at stop that it released any.
 . "$(dirname "$0")/lib/common.sh"
+needs aws python3 peer:kinesalite peer:dynalite
 PEER=0034-lease-robustness
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"

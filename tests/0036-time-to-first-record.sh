@@ -6,6 +6,7 @@
 # the moment the peer accepted it to its line in the output is measured. Before write.linger
 # the line waited for the next commit (~60 s); the bound here is 10 s (target < 1 s, printed).
 . "$(dirname "$0")/lib/common.sh"
+needs aws python3 peer:kinesalite peer:dynamodb-local peer:pulsar
 PEER=0036-time-to-first-record
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"

@@ -12,6 +12,7 @@
 # can be read, /healthz turns 503 and back to 200, a line says the endpoint answers again, and
 # every record put during the outage comes out once.
 . "$(dirname "$0")/lib/common.sh"
+needs aws curl python3 peer:kinesalite
 PEER=0037-fault-endpoints
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"

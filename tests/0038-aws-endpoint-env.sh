@@ -8,6 +8,7 @@
 # pointing at a dead port. (4) `sluice-aws` honours the variables too, and --endpoint-url beats
 # them. The variables are set per command: tests/lib/kinesis.sh unsets them for isolation.
 . "$(dirname "$0")/lib/common.sh"
+needs aws python3 peer:kinesalite peer:dynalite
 PEER=0038-aws-endpoint-env
 . "$top_srcdir/tests/peers/lib.sh"
 . "$top_srcdir/tests/lib/kinesis.sh"

@@ -4,9 +4,9 @@
 # namespace of the job's own (unshare -m), so the test can fill that disk under the running
 # job: exit 4 (it was 1), naming the store's path and saying "the disk is full".
 . "$(dirname "$0")/lib/common.sh"
+needs python3 unshare nsenter
 
-[ "$(id -u)" = 0 ] || { echo "SKIP: 0039 needs root (tmpfs in a mount namespace)"; exit 77; }
-command -v unshare >/dev/null && command -v nsenter >/dev/null || fail "unshare/nsenter missing (util-linux)"
+[ "$(id -u)" = 0 ] || { echo "# SKIP: needs root (tmpfs in a mount namespace)"; exit 77; }
 
 mkdir -p "$T/in" "$T/store"
 python3 -c '

@@ -5,6 +5,7 @@
 # what it is for, on a planted tree: a bare "chain.h" found through -I runtime, a relative path
 # into another connector, an angle include found through the -I list, and a clean file.
 . "$(dirname "$0")/lib/common.sh"
+needs python3
 
 check="$top_srcdir/tools/include-rule.py"
 python3 "$check" --srcdir "$top_srcdir" --builddir "$top_builddir" >"$T/real.out" 2>&1 || {

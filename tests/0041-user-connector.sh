@@ -7,8 +7,8 @@
 # the output file, the output is exactly the lines sent, and a plugin built for another ABI
 # version is refused with an error naming the library and both versions.
 . "$(dirname "$0")/lib/common.sh"
+needs make pkg-config python3
 
-command -v pkg-config >/dev/null || fail "pkg-config is required (tools/deps.sh installs it)"
 DEST="$T/stage"
 : "${sl_bindir:=/usr/local/bin}" "${sl_libdir:=/usr/local/lib}" "${sl_includedir:=/usr/local/include}"
 make -C "$top_builddir" install DESTDIR="$DEST" >"$T/install.log" 2>&1 || { tail -20 "$T/install.log"; fail "make install failed"; }

@@ -6,6 +6,7 @@
 # factory with an error saying it was built without that connector, and which still runs a file
 # job. Slow (a second build of the library): not in check-fast.
 . "$(dirname "$0")/lib/common.sh"
+needs make pkg-config
 
 B="$T/build"
 mkdir "$B"

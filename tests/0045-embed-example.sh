@@ -5,9 +5,9 @@
 # print exactly examples/embed/expected.txt. A second run on the same checkpoint file continues
 # the offsets after the committed ones. The C program runs under valgrind too when it is there.
 . "$(dirname "$0")/lib/common.sh"
+needs make pkg-config
+[ -n "${SL_SANITIZERS:-}${CXX:-}" ] || needs g++   # the C++ half; sanitizer builds use clang++
 
-command -v pkg-config >/dev/null || fail "pkg-config is required (tools/deps.sh installs it)"
-command -v make >/dev/null || fail "make is required"
 DEST="$T/stage"
 : "${sl_libdir:=/usr/local/lib}" "${sl_includedir:=/usr/local/include}"
 make -C "$top_builddir" install DESTDIR="$DEST" >"$T/install.log" 2>&1 || { tail -20 "$T/install.log"; fail "make install failed"; }

@@ -7,7 +7,7 @@
 # compiler or a sanitizer describes the same types differently). The check itself is shown to
 # fail first: a copy of the baseline without sl_version's symbol.
 . "$(dirname "$0")/lib/common.sh"
-command -v abidiff >/dev/null || fail "abidiff is missing (Debian abigail-tools: tools/deps.sh --test)"
+needs abidiff
 lib="$top_builddir/.libs/libsluice.so"
 [ -f "$lib" ] || fail "$lib is not built"
 base="$top_srcdir/abi/libsluice.abi"

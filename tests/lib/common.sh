@@ -1,6 +1,7 @@
 # common.sh: sourced by the numbered integration tests. Gives them the sluice binary, a fresh
-# work directory (removed on exit unless KEEP=1), and small assertion helpers. Tests print
-# what they measured and exit non-zero on the first failed check.
+# work directory (removed on exit unless KEEP=1), `needs` (what the test uses from outside,
+# checked before it starts anything; a missing item is automake's SKIP, exit 77) and small
+# assertion helpers. Tests print what they measured and exit non-zero on the first failed check.
 set -eu
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
@@ -11,12 +12,16 @@ export top_srcdir top_builddir SLUICE SLUICE_AWS
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/sluice-test.XXXXXX")
 cleanup() {
+    set +e
     # Stop anything the test left running. (Not $(jobs -p): dash runs the substitution in a
     # subshell whose job table is empty.)
     jobs -p >"$T/.jobs" 2>/dev/null || true
     while read -r p; do kill -9 "$p" 2>/dev/null || true; done <"$T/.jobs"
     if [ "${KEEP:-0}" = 1 ]; then echo "# kept $T"; else rm -rf "$T"; fi
 }
+# set +e first: under set -e a failing command in an EXIT trap would end the shell with its own
+# status, turning a SKIP (77) or a FAIL into something else. Tests that chain their own trap
+# before cleanup (peers_down; cleanup) keep those commands from failing too.
 trap cleanup EXIT
 
 say() { printf '# %s\n' "$*"; }
@@ -35,6 +40,56 @@ expect_exit() {
 # contains FILE TEXT: FILE holds TEXT (fixed string).
 contains() { grep -qF -- "$2" "$1" || { echo "--- $1:"; cat "$1"; fail "$1 lacks '$2'"; }; }
 lacks() { if grep -qF -- "$2" "$1"; then echo "--- $1:"; cat "$1"; fail "$1 contains '$2'"; fi; }
+
+# needs ITEM...: what the test uses from outside sluice, declared at its top. An ITEM is a name
+# in tools/deps.sh's table (jq, aws, java, flatc, botocore.auth, ...), or peer:NAME for the
+# items tests/peers/NAME.sh needs to install and run (it prints them: NAME.sh needs). Each is
+# checked with `tools/deps.sh --check-item` (SLUICE_DEPS overrides the script). When one is
+# missing:
+#   SLUICE_TEST_INSTALL=1  installs it (tools/deps.sh --install-item), and fails if that fails;
+#   SLUICE_TEST_STRICT=1   fails, naming it (tools/test.sh, hence CI: it installed everything);
+#   otherwise              prints "# SKIP: needs ITEM: <reason>" and exits 77, automake's SKIP.
+# An item deps.sh does not know is a mistake in the test: always a failure.
+needs() {
+    _nd_deps=${SLUICE_DEPS:-$top_srcdir/tools/deps.sh}
+    [ -r "$_nd_deps" ] || fail "needs: no $_nd_deps"
+    _nd_items=""
+    for _nd_i in "$@"; do
+        case $_nd_i in
+        peer:*)
+            _nd_p=$top_srcdir/tests/peers/${_nd_i#peer:}.sh
+            [ -r "$_nd_p" ] || fail "needs $_nd_i: no peer script $_nd_p"
+            _nd_more=$(sh "$_nd_p" needs) || fail "needs $_nd_i: '$_nd_p needs' failed"
+            _nd_items="$_nd_items $_nd_more" ;;
+        *) _nd_items="$_nd_items $_nd_i" ;;
+        esac
+    done
+    _nd_seen=" " _nd_skip=""
+    for _nd_i in $_nd_items; do
+        case $_nd_seen in *" $_nd_i "*) continue ;; esac
+        _nd_seen="$_nd_seen$_nd_i "
+        _nd_rc=0
+        _nd_why=$(sh "$_nd_deps" --check-item "$_nd_i" 2>&1) || _nd_rc=$?
+        [ "$_nd_rc" = 0 ] && continue
+        _nd_why=$(printf '%s' "$_nd_why" | tr '\n' ' ' | sed 's/ *$//')
+        [ "$_nd_rc" = 1 ] || fail "needs $_nd_i: $_nd_why"
+        if [ "${SLUICE_TEST_INSTALL:-0}" = 1 ]; then
+            say "needs $_nd_i: $_nd_why; installing it (SLUICE_TEST_INSTALL=1)"
+            sh "$_nd_deps" --install-item "$_nd_i" >"$T/needs-install.log" 2>&1 \
+                || { cat "$T/needs-install.log" >&2; fail "needs $_nd_i: tools/deps.sh --install-item $_nd_i failed"; }
+            sh "$_nd_deps" --check-item "$_nd_i" >"$T/needs-install.log" 2>&1 \
+                || { cat "$T/needs-install.log" >&2; fail "needs $_nd_i: still missing after tools/deps.sh --install-item $_nd_i"; }
+        elif [ "${SLUICE_TEST_STRICT:-0}" = 1 ]; then
+            fail "needs $_nd_i: $_nd_why (SLUICE_TEST_STRICT=1: a missing item fails the test)"
+        else
+            _nd_skip="$_nd_skip# SKIP: needs $_nd_i: $_nd_why
+"
+        fi
+    done
+    [ -z "$_nd_skip" ] && return 0
+    printf '%s' "$_nd_skip"
+    exit 77
+}
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -58,12 +113,13 @@ wait_for() {
 # Not `pip install --user`: Debian 12's python3 refuses it (PEP 668, externally managed).
 py_judge() {
     _pj_mods=$1; shift
-    command -v python3 >/dev/null 2>&1 || fail "python3 is not on PATH (tools/deps.sh --test installs it)"
+    needs python3
     python3 -c "import $_pj_mods" 2>/dev/null && return 0
     _pj_cache=${SLUICE_PEERS_CACHE:-${HOME:-/tmp}/.cache/sluice-peers}
     case $_pj_cache in /*) ;; *) _pj_cache=$PWD/$_pj_cache ;; esac
     _pj_dir=$_pj_cache/py-$(printf '%s-' "$@" | sed 's/==/-/g; s/[^A-Za-z0-9._-]/_/g; s/-$//')
     if [ ! -e "$_pj_dir/.installed" ]; then
+        needs venv,ensurepip
         say "$_pj_mods not importable: pip install $* into $_pj_dir"
         mkdir -p "$_pj_cache" || fail "cannot create $_pj_cache"
         (

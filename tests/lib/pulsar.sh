@@ -10,8 +10,7 @@ PL_CLIENT_VERSION=3.13.0
 pl_client() {
     _d=$PEERS_CACHE/pulsar-client-$PL_CLIENT_VERSION
     if [ ! -e "$_d/.installed" ]; then
-        peer_need_cmd python3 python3
-        python3 -c 'import venv, ensurepip' 2>/dev/null || peer_apt_install python3-venv
+        needs python3 venv,ensurepip   # first install only: a venv for pip
         mkdir -p "$PEERS_CACHE"
         (
             flock 9

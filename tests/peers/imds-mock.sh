@@ -14,6 +14,11 @@ VERSION=v1.12.0         # v1.13.0's zip is refused by the Go module proxy (403),
 PEER_TIMEOUT=20
 . "$(dirname "$0")/lib.sh"
 
+# What start uses beyond lib.sh's own (tools/deps.sh items, for `needs peer:imds-mock`): go
+# only to build it the first time.
+PEER_NEEDS=""
+[ -e "$PEERS_CACHE/ec2-metadata-mock-$VERSION/.installed" ] || PEER_NEEDS="go"
+
 peer_install() {
     DIR=$PEERS_CACHE/ec2-metadata-mock-$VERSION
     BIN=$DIR/bin/ec2-metadata-mock

@@ -10,6 +10,11 @@ VERSION=3.3.3
 PEER_TIMEOUT=30
 . "$(dirname "$0")/lib.sh"
 
+# What start uses beyond lib.sh's own (tools/deps.sh items, for `needs peer:kinesalite`): npm only
+# for the first install.
+PEER_NEEDS=node
+[ -e "$PEERS_CACHE/kinesalite-$VERSION/.installed" ] || PEER_NEEDS="$PEER_NEEDS npm"
+
 peer_install() {
     peer_need_cmd node nodejs
     peer_need_cmd npm npm

@@ -12,6 +12,11 @@ VERSION=0.6.2
 PEER_TIMEOUT=30
 . "$(dirname "$0")/lib.sh"
 
+# What start uses beyond lib.sh's own (tools/deps.sh items, for `needs peer:kinesis-local`): npm only
+# for the first install.
+PEER_NEEDS=node
+[ -e "$PEERS_CACHE/kinesis-local-$VERSION/.installed" ] || PEER_NEEDS="$PEER_NEEDS npm"
+
 peer_install() {
     peer_need_cmd node nodejs
     peer_need_cmd npm npm

@@ -240,13 +240,14 @@ peer_start() {
 
 peer_main() {
     case "${1:-}" in
+    needs) echo python3 curl setsid flock ${PEER_NEEDS:-} ;;
     start) peer_start "${2:-}" ;;
     stop)
         [ -n "${2:-}" ] || peer_fail "usage: $0 stop STATEDIR"
         [ -d "$2" ] || exit 0
         STATEDIR=$(cd "$2" && pwd)
         peer_kill "$STATEDIR" ;;
-    *) echo "usage: $0 start|stop STATEDIR" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop STATEDIR | needs" >&2; exit 2 ;;
     esac
 }
 
@@ -263,9 +264,11 @@ peer_json_call() { # peer_json_call URL SERVICE TARGET CONTENT-TYPE-VERSION BODY
 
 # For the numbered tests (after tests/lib/common.sh). peers_up NAME...: starts the peers at once
 # under $T/peers, stops them when the test exits, and fails the test naming any that did not
-# start. Each endpoint URL is then in $T/<name>.url.
+# start. Each endpoint URL is then in $T/<name>.url. The test declared `needs peer:NAME` at its
+# top; checking again here (cheap) keeps a test that forgot from installing behind its back.
 peers_up() {
     PEERS="$*"
+    needs $(for n in $PEERS; do echo "peer:$n"; done)
     mkdir -p "$T/peers"
     trap 'peers_down; cleanup' EXIT
     trap 'exit 1' INT TERM HUP

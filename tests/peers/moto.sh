@@ -10,6 +10,11 @@ VERSION=5.2.5
 PEER_TIMEOUT=60
 . "$(dirname "$0")/lib.sh"
 
+# What start uses beyond lib.sh's own (tools/deps.sh items, for `needs peer:moto`): python3's
+# venv only for the first install.
+PEER_NEEDS=""
+[ -e "$PEERS_CACHE/moto-$VERSION/.installed" ] || PEER_NEEDS="venv,ensurepip"
+
 peer_install() {
     DIR=$PEERS_CACHE/moto-$VERSION
     [ -e "$DIR/.installed" ] && return 0

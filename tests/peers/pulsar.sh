@@ -22,6 +22,11 @@ SHA1=c1778d3c31fa53616190d644bb69616f9a3ae2fc
 PEER_TIMEOUT=${PULSAR_TIMEOUT:-150}
 . "$(dirname "$0")/lib.sh"
 
+# What start uses beyond lib.sh's own (tools/deps.sh items, for `needs peer:pulsar`): mvn only
+# to fetch the distribution the first time.
+PEER_NEEDS=java
+[ -e "$PEERS_CACHE/pulsar-$VERSION/.installed" ] || PEER_NEEDS="$PEER_NEEDS mvn"
+
 peer_install() {
     peer_need_cmd java openjdk-17-jre-headless
     DIR=$PEERS_CACHE/pulsar-$VERSION
