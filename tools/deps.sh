@@ -153,7 +153,7 @@ while [ $# -gt 0 ]; do
     --test) stages="build test" ;;
     --check) stages="build test"; check=1 ;;
     --check-item|--install-item)
-        [ $# -ge 2 ] && [ -n "$2" ] || usage
+        if [ $# -lt 2 ] || [ -z "$2" ]; then usage; fi
         [ "$1" = --check-item ] && check=2
         stages="build test" item=$2
         shift ;;

@@ -240,7 +240,7 @@ peer_start() {
 
 peer_main() {
     case "${1:-}" in
-    needs) echo python3 curl setsid flock ${PEER_NEEDS:-} ;;
+    needs) echo "python3 curl setsid flock${PEER_NEEDS:+ $PEER_NEEDS}" ;;
     start) peer_start "${2:-}" ;;
     stop)
         [ -n "${2:-}" ] || peer_fail "usage: $0 stop STATEDIR"
@@ -268,6 +268,7 @@ peer_json_call() { # peer_json_call URL SERVICE TARGET CONTENT-TYPE-VERSION BODY
 # top; checking again here (cheap) keeps a test that forgot from installing behind its back.
 peers_up() {
     PEERS="$*"
+    # shellcheck disable=SC2046 # one word per peer
     needs $(for n in $PEERS; do echo "peer:$n"; done)
     mkdir -p "$T/peers"
     trap 'peers_down; cleanup' EXIT
