@@ -1,6 +1,7 @@
 #!/bin/sh
 # test.sh: the whole test suite, as the README's second command and CI run it:
-#   0. tools/deps.sh --check: what every step below uses is there;
+#   0. tools/deps.sh --check: what every step below uses is there (and SLUICE_TEST_STRICT=1:
+#      a test missing one of its needs fails instead of skipping);
 #   1. gcc build, `make check` (unit + integration tests) and `make distcheck` (the unit tests
 #      and the integration tests that start no peer);
 #   2. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, `make check` again;
@@ -15,6 +16,12 @@ top=$(pwd)
 jobs=${JOBS:-2}
 
 step() { printf '\n=== %s\n' "$*"; }
+
+# Everything was installed first (tools/deps.sh --test, checked just below), so a test whose
+# `needs` finds something missing is a failure here, never a skip. Exported, it reaches every
+# `make check` below, distcheck's inner one included (make passes the environment down).
+SLUICE_TEST_STRICT=1
+export SLUICE_TEST_STRICT
 
 # Every tool and runtime the steps below use, named with its Debian package if missing: a
 # fresh machine fails here in a second, not half an hour in with a confusing link error.
