@@ -5,9 +5,10 @@
  * driven by an injected clock and a scripted fake provider (refresh before expiry, backoff that
  * keeps the old credentials, invalidate), the shared AWS property rows under their Samza, Flink
  * and Pulsar spellings, and the container, IMDSv2 and STS providers against IMDS, container and
- * STS answers served by tests/unit/fake_aws.c, which records the exact requests. When SLUICE_TEST_STS_ENDPOINT /
- * SLUICE_TEST_IMDS_ENDPOINT are set (tests/0011-credentials.sh starts moto and an IMDS mock), the
- * "live" tests run against those real peers; otherwise they say so and pass.
+ * STS answers served by tests/unit/fake_aws.c, which records the exact requests. When
+ * SLUICE_TEST_STS_ENDPOINT / SLUICE_TEST_IMDS_ENDPOINT are set (tests/0011-credentials.sh starts
+ * moto and an IMDS mock), the "live" tests run against those real peers; otherwise they say so
+ * and pass.
  */
 #include "config.h"
 
@@ -22,8 +23,8 @@
 
 #include "aws_conf.h"
 #include "aws_creds.h"
-#include "fake_aws.h"
 #include "conf_int.h"
+#include "fake_aws.h"
 #include "sluice/log.h"
 #include "unit.h"
 #include "util_str.h"
