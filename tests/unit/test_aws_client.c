@@ -5,22 +5,19 @@
  * right scope), throttling retried with backoff, fatal errors decoded from `__type` and
  * `message`/`Message`, retries exhausted, an expired token refreshing the credentials once,
  * raw mode (a 2xx body undecoded, errors still decoded), and destroy with calls in flight.
- * The signature itself is proved by test_sigv4.c and the botocore cross-check; this server,
- * like the local AWS peers, does not verify it.
+ * The signature itself is proved by test_sigv4.c and the botocore cross-check; the server
+ * (tests/unit/fake_aws.c), like the local AWS peers, does not verify it.
  */
 #include "config.h"
 
-#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/thread.h>
 
 #include "aws_client.h"
+#include "fake_aws.h"
 #include "unit.h"
 #include "util_time.h"
 
@@ -98,7 +95,7 @@ static void test_classify(void) {
     CU_ASSERT_EQUAL(sl_aws_classify(SL_OK, 403, "AccessDeniedException"), SL_AWS_DONE);
 }
 
-/* --- a scripted server --------------------------------------------------------------------- */
+/* --- the scripted server: tests/unit/fake_aws.c ------------------------------------------- */
 
 #define MAX_SCRIPT 16
 
@@ -108,102 +105,39 @@ typedef struct {
     const char *err_header; /* x-amzn-ErrorType, or NULL */
 } reply_t;
 
+/* Queues the replies in order, whatever the operation. */
+static void srv_script(fake_aws_t *srv, const reply_t *replies, int n) {
+    for (int i = 0; i < n; i++) {
+        char hdr[256];
+        fake_aws_reply_t r = {.status = replies[i].status, .body = replies[i].body};
+        if (replies[i].err_header) {
+            snprintf(hdr, sizeof(hdr), "x-amzn-ErrorType: %s", replies[i].err_header);
+            r.headers = hdr;
+        }
+        fake_aws_push(srv, &r);
+    }
+}
+
+/* What the last request carried. */
 typedef struct {
-    struct event_base *base;
-    struct evhttp *http;
-    pthread_t thread;
-    int port;
-    int stop;
-    pthread_mutex_t lock;
-    reply_t script[MAX_SCRIPT];
-    int nscript, served;
-    char last_target[128], last_auth[512], last_ctype[128], last_token[128], last_body[512];
-} server_t;
+    char target[128], auth[512], ctype[128], token[128], body[512];
+} last_t;
 
-static void srv_handle(struct evhttp_request *req, void *arg) {
-    server_t *srv = arg;
-    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-    struct evbuffer *body = evhttp_request_get_input_buffer(req), *out = evbuffer_new();
+static void srv_last(fake_aws_t *srv, last_t *l) {
+    fake_aws_request_t *rq = fake_aws_request(srv, NULL, fake_aws_count(srv, NULL) - 1);
     const char *v;
-    reply_t r = {500, "{}", NULL};
-
-    pthread_mutex_lock(&srv->lock);
-    if (srv->served < srv->nscript)
-        r = srv->script[srv->served];
-    srv->served++;
-    snprintf(srv->last_target, sizeof(srv->last_target), "%s",
-             (v = evhttp_find_header(in, "X-Amz-Target")) ? v : "");
-    snprintf(srv->last_auth, sizeof(srv->last_auth), "%s",
-             (v = evhttp_find_header(in, "Authorization")) ? v : "");
-    snprintf(srv->last_ctype, sizeof(srv->last_ctype), "%s",
-             (v = evhttp_find_header(in, "Content-Type")) ? v : "");
-    snprintf(srv->last_token, sizeof(srv->last_token), "%s",
-             (v = evhttp_find_header(in, "X-Amz-Security-Token")) ? v : "");
-    size_t n = evbuffer_get_length(body);
-    if (n >= sizeof(srv->last_body))
-        n = sizeof(srv->last_body) - 1;
-    evbuffer_copyout(body, srv->last_body, n);
-    srv->last_body[n] = '\0';
-    pthread_mutex_unlock(&srv->lock);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "x-amzn-RequestId", "req-123");
-    if (r.err_header)
-        evhttp_add_header(evhttp_request_get_output_headers(req), "x-amzn-ErrorType",
-                          r.err_header);
-    evbuffer_add(out, r.body, strlen(r.body));
-    evhttp_send_reply(req, r.status, "x", out);
-    evbuffer_free(out);
-}
-
-static void srv_tick(evutil_socket_t fd, short what, void *arg) {
-    (void)fd;
-    (void)what;
-    (void)arg;
-}
-
-/* Loops until asked to stop; a periodic tick bounds how long a stop request waits, so no
- * cross-thread wake-up is needed. */
-static void *srv_main(void *arg) {
-    server_t *srv = arg;
-    struct timeval tv = {0, 20000};
-    struct event *tick = event_new(srv->base, -1, EV_PERSIST, srv_tick, NULL);
-    event_add(tick, &tv);
-    while (!__atomic_load_n(&srv->stop, __ATOMIC_ACQUIRE))
-        event_base_loop(srv->base, EVLOOP_ONCE);
-    event_free(tick);
-    return NULL;
-}
-
-static int srv_start(server_t *srv) {
-    struct evhttp_bound_socket *bound;
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    memset(srv, 0, sizeof(*srv));
-    evthread_use_pthreads();
-    pthread_mutex_init(&srv->lock, NULL);
-    srv->base = event_base_new();
-    srv->http = evhttp_new(srv->base);
-    evhttp_set_gencb(srv->http, srv_handle, srv);
-    if (!(bound = evhttp_bind_socket_with_handle(srv->http, "127.0.0.1", 0)))
-        return -1;
-    getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss, &len);
-    srv->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    return pthread_create(&srv->thread, NULL, srv_main, srv) == 0 ? 0 : -1;
-}
-
-static void srv_stop(server_t *srv) {
-    __atomic_store_n(&srv->stop, 1, __ATOMIC_RELEASE);
-    pthread_join(srv->thread, NULL);
-    evhttp_free(srv->http);
-    event_base_free(srv->base);
-    pthread_mutex_destroy(&srv->lock);
-}
-
-static void srv_script(server_t *srv, const reply_t *replies, int n) {
-    pthread_mutex_lock(&srv->lock);
-    memcpy(srv->script, replies, sizeof(*replies) * (size_t)n);
-    srv->nscript = n;
-    srv->served = 0;
-    pthread_mutex_unlock(&srv->lock);
+    memset(l, 0, sizeof(*l));
+    if (!rq)
+        return;
+    snprintf(l->target, sizeof(l->target), "%s", rq->target);
+    snprintf(l->auth, sizeof(l->auth), "%s",
+             (v = fake_aws_request_header(rq, "Authorization")) ? v : "");
+    snprintf(l->ctype, sizeof(l->ctype), "%s",
+             (v = fake_aws_request_header(rq, "Content-Type")) ? v : "");
+    snprintf(l->token, sizeof(l->token), "%s",
+             (v = fake_aws_request_header(rq, "X-Amz-Security-Token")) ? v : "");
+    snprintf(l->body, sizeof(l->body), "%s", rq->body);
+    fake_aws_request_free(rq);
 }
 
 /* --- a counting credentials provider ------------------------------------------------------- */
@@ -259,7 +193,7 @@ static void on_result(void *opaque, const sl_aws_result_t *res) {
 }
 
 typedef struct {
-    server_t srv;
+    fake_aws_t *srv;
     struct event_base *base;
     sl_http_t *http;
     sl_creds_t *creds;
@@ -272,15 +206,16 @@ static int fixture_up(fixture_t *fx) {
     sl_aws_client_opts_t co;
     char url[64], err[256];
     memset(fx, 0, sizeof(*fx));
-    if (srv_start(&fx->srv) != 0)
+    if (!(fx->srv = fake_aws_new(NULL, err, sizeof(err))))
         return -1;
+    fake_aws_set_header(fx->srv, "x-amzn-RequestId", "req-123");
     fx->base = event_base_new();
     sl_http_opts_init(&ho);
     fx->http = sl_http_new(fx->base, &ho, err, sizeof(err));
     fx->fake = calloc(1, sizeof(*fx->fake));
     fx->creds = sl_creds_new(fx->base, sl_creds_provider_new(fx->base, &fake_ops, fx->fake, "fake"),
                              NULL, err, sizeof(err));
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d", fx->srv.port);
+    snprintf(url, sizeof(url), "%s", fake_aws_url(fx->srv));
     memset(&co, 0, sizeof(co));
     co.service = "kinesis";
     co.region = "eu-west-1";
@@ -298,7 +233,7 @@ static void fixture_down(fixture_t *fx) {
     sl_creds_destroy(fx->creds);
     sl_http_destroy(fx->http);
     event_base_free(fx->base);
-    srv_stop(&fx->srv);
+    fake_aws_destroy(fx->srv);
 }
 
 /* Runs the loop until o->done or about 5 s. */
@@ -310,10 +245,11 @@ static void run_until(fixture_t *fx, outcome_t *o) {
 
 static void test_call_ok(void) {
     fixture_t fx;
+    last_t last;
     outcome_t o = {0};
     reply_t ok[] = {{200, "{\"StreamNames\":[\"a\",\"b\"],\"HasMoreStreams\":false}", NULL}};
     CU_ASSERT_EQUAL_FATAL(fixture_up(&fx), 0);
-    srv_script(&fx.srv, ok, 1);
+    srv_script(fx.srv, ok, 1);
     CU_ASSERT_EQUAL(sl_aws_call(fx.client, "ListStreams", json_pack("{s:i}", "Limit", 10), NULL,
                                 on_result, &o), SL_OK);
     CU_ASSERT_EQUAL(o.done, 0); /* never from inside the call */
@@ -322,13 +258,14 @@ static void test_call_ok(void) {
     CU_ASSERT_EQUAL(o.res.err, SL_OK);
     CU_ASSERT_EQUAL(o.res.attempts, 1);
     CU_ASSERT_STRING_EQUAL(o.result, "{\"HasMoreStreams\":false,\"StreamNames\":[\"a\",\"b\"]}");
-    CU_ASSERT_STRING_EQUAL(fx.srv.last_target, "Kinesis_20131202.ListStreams");
-    CU_ASSERT_STRING_EQUAL(fx.srv.last_ctype, "application/x-amz-json-1.1");
-    CU_ASSERT_STRING_EQUAL(fx.srv.last_body, "{\"Limit\":10}");
-    CU_ASSERT_STRING_EQUAL(fx.srv.last_token, "fake-token-value");
-    CU_ASSERT_PTR_NOT_NULL(strstr(fx.srv.last_auth, "AWS4-HMAC-SHA256 Credential=AKIDFAKE1/"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(fx.srv.last_auth, "/eu-west-1/kinesis/aws4_request"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(fx.srv.last_auth, "SignedHeaders=content-type;host;x-amz-date;"
+    srv_last(fx.srv, &last);
+    CU_ASSERT_STRING_EQUAL(last.target, "Kinesis_20131202.ListStreams");
+    CU_ASSERT_STRING_EQUAL(last.ctype, "application/x-amz-json-1.1");
+    CU_ASSERT_STRING_EQUAL(last.body, "{\"Limit\":10}");
+    CU_ASSERT_STRING_EQUAL(last.token, "fake-token-value");
+    CU_ASSERT_PTR_NOT_NULL(strstr(last.auth, "AWS4-HMAC-SHA256 Credential=AKIDFAKE1/"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(last.auth, "/eu-west-1/kinesis/aws4_request"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(last.auth, "SignedHeaders=content-type;host;x-amz-date;"
                                                      "x-amz-security-token;x-amz-target"));
     CU_ASSERT_EQUAL(sl_aws_client_pending(fx.client), 0);
     fixture_down(&fx);
@@ -338,6 +275,7 @@ static void test_call_ok(void) {
  * retried and errors are decoded exactly as in JSON mode. */
 static void test_call_raw(void) {
     fixture_t fx;
+    last_t last;
     outcome_t o = {0}, o2 = {0}, o3 = {0};
     reply_t script[] = {
         {400, "{\"__type\":\"ProvisionedThroughputExceededException\",\"message\":\"slow\"}", NULL},
@@ -346,7 +284,7 @@ static void test_call_raw(void) {
               "\"message\":\"Iterator expired\"}", NULL},
         {200, "", NULL}};
     CU_ASSERT_EQUAL_FATAL(fixture_up(&fx), 0);
-    srv_script(&fx.srv, script, 4);
+    srv_script(fx.srv, script, 4);
     CU_ASSERT_EQUAL(sl_aws_call_raw(fx.client, "GetRecords",
                                     json_pack("{s:s}", "ShardIterator", "it"), NULL, on_result,
                                     &o), SL_OK);
@@ -362,8 +300,9 @@ static void test_call_raw(void) {
                            " {\"Records\":[],\n\"MillisBehindLatest\":0} not JSON after all");
     CU_ASSERT_EQUAL(o.raw_len, strlen(o.raw));
     CU_ASSERT_STRING_EQUAL(o.request_id, "req-123");
-    CU_ASSERT_STRING_EQUAL(fx.srv.last_target, "Kinesis_20131202.GetRecords");
-    CU_ASSERT_STRING_EQUAL(fx.srv.last_body, "{\"ShardIterator\":\"it\"}");
+    srv_last(fx.srv, &last);
+    CU_ASSERT_STRING_EQUAL(last.target, "Kinesis_20131202.GetRecords");
+    CU_ASSERT_STRING_EQUAL(last.body, "{\"ShardIterator\":\"it\"}");
     /* a fatal error is decoded from its JSON body as in JSON mode; no raw body */
     sl_aws_call_raw(fx.client, "GetRecords", NULL, NULL, on_result, &o2);
     run_until(&fx, &o2);
@@ -391,13 +330,13 @@ static void test_call_throttled_then_ok(void) {
         {503, "<html>busy</html>", NULL},
         {200, "{\"SequenceNumber\":\"1\",\"ShardId\":\"shardId-000\"}", NULL}};
     CU_ASSERT_EQUAL_FATAL(fixture_up(&fx), 0);
-    srv_script(&fx.srv, script, 3);
+    srv_script(fx.srv, script, 3);
     sl_aws_call(fx.client, "PutRecord", json_pack("{s:s}", "StreamName", "s"), NULL, on_result,
                 &o);
     run_until(&fx, &o);
     CU_ASSERT_EQUAL(o.res.err, SL_OK);
     CU_ASSERT_EQUAL(o.res.attempts, 3);
-    CU_ASSERT_EQUAL(fx.srv.served, 3);
+    CU_ASSERT_EQUAL(fake_aws_count(fx.srv, NULL), 3);
     fixture_down(&fx);
 }
 
@@ -410,7 +349,7 @@ static void test_call_fatal_decoded(void) {
         {400, "{\"Message\":\"One or more parameter values were invalid\"}",
          "ValidationException:http://internal.amazon.com/coral/"}};
     CU_ASSERT_EQUAL_FATAL(fixture_up(&fx), 0);
-    srv_script(&fx.srv, script, 2);
+    srv_script(fx.srv, script, 2);
     sl_aws_call(fx.client, "DescribeStream", NULL, NULL, on_result, &o);
     run_until(&fx, &o);
     CU_ASSERT_EQUAL(o.res.err, SL_ERR_INVAL);
@@ -436,7 +375,7 @@ static void test_call_retries_exhausted(void) {
     for (int i = 0; i < MAX_SCRIPT; i++)
         script[i] = busy;
     CU_ASSERT_EQUAL_FATAL(fixture_up(&fx), 0);
-    srv_script(&fx.srv, script, MAX_SCRIPT);
+    srv_script(fx.srv, script, MAX_SCRIPT);
     sl_aws_call(fx.client, "GetRecords", NULL, NULL, on_result, &o);
     run_until(&fx, &o);
     CU_ASSERT_EQUAL(o.res.err, SL_ERR_RETRY);
@@ -447,6 +386,7 @@ static void test_call_retries_exhausted(void) {
 
 static void test_call_expired_token_refresh(void) {
     fixture_t fx;
+    last_t last;
     outcome_t o = {0}, o2 = {0};
     reply_t script[] = {
         {400, "{\"__type\":\"ExpiredTokenException\",\"message\":\"The security token included "
@@ -455,12 +395,13 @@ static void test_call_expired_token_refresh(void) {
         {400, "{\"__type\":\"ExpiredTokenException\"}", NULL},
         {400, "{\"__type\":\"ExpiredTokenException\"}", NULL}};
     CU_ASSERT_EQUAL_FATAL(fixture_up(&fx), 0);
-    srv_script(&fx.srv, script, 4);
+    srv_script(fx.srv, script, 4);
     sl_aws_call(fx.client, "ListShards", NULL, NULL, on_result, &o);
     run_until(&fx, &o);
     CU_ASSERT_EQUAL(o.res.err, SL_OK);
     CU_ASSERT_EQUAL(fx.fake->fetches, 2); /* refreshed once */
-    CU_ASSERT_PTR_NOT_NULL(strstr(fx.srv.last_auth, "Credential=AKIDFAKE2/"));
+    srv_last(fx.srv, &last);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last.auth, "Credential=AKIDFAKE2/"));
     /* Refreshed once per call only: a second rejection is final. */
     sl_aws_call(fx.client, "ListShards", NULL, NULL, on_result, &o2);
     run_until(&fx, &o2);
@@ -502,7 +443,7 @@ static void test_cancel_by_owner(void) {
     for (int i = 0; i < MAX_SCRIPT; i++)
         script[i] = ok;
     CU_ASSERT_EQUAL_FATAL(fixture_up(&fx), 0);
-    srv_script(&fx.srv, script, MAX_SCRIPT);
+    srv_script(fx.srv, script, MAX_SCRIPT);
     for (int i = 0; i < 5; i++) {
         sl_aws_call(fx.client, "ListStreams", NULL, NULL, on_result, &a[i]);
         sl_aws_call(fx.client, "ListStreams", NULL, NULL, on_result, &b[i]);

@@ -4,33 +4,27 @@
  * credential_process providers, the chain's order and combined error, the refreshing cache
  * driven by an injected clock and a scripted fake provider (refresh before expiry, backoff that
  * keeps the old credentials, invalidate), the shared AWS property rows under their Samza, Flink
- * and Pulsar spellings, and the container, IMDSv2 and STS providers against a small HTTP server
- * run here on its own thread, which records the exact requests. When SLUICE_TEST_STS_ENDPOINT /
- * SLUICE_TEST_IMDS_ENDPOINT are set (tests/0011-credentials.sh starts moto and an IMDS mock), the
- * "live" tests run against those real peers; otherwise they say so and pass.
+ * and Pulsar spellings, and the container, IMDSv2 and STS providers against IMDS, container and
+ * STS answers served by tests/unit/fake_aws.c, which records the exact requests. When
+ * SLUICE_TEST_STS_ENDPOINT / SLUICE_TEST_IMDS_ENDPOINT are set (tests/0011-credentials.sh starts
+ * moto and an IMDS mock), the "live" tests run against those real peers; otherwise they say so
+ * and pass.
  */
 #include "config.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/thread.h>
 
 #include "aws_conf.h"
 #include "aws_creds.h"
 #include "conf_int.h"
+#include "fake_aws.h"
 #include "sluice/log.h"
 #include "unit.h"
 #include "util_str.h"
@@ -1107,30 +1101,28 @@ static void test_conf_providers(void) {
     restore_home();
 }
 
-/* ---- a small HTTP server for the remote providers ------------------------------------------ */
+/* ---- the remote providers' peer: tests/unit/fake_aws.c with IMDS, container and STS -------- */
 
 #define SRV_LOG 16384
 
 static struct {
-    pthread_t th;
-    struct event_base *base;
-    struct evhttp *http;
-    int port;
-    pthread_mutex_t mu;
-    char log[SRV_LOG]; /* one line per request: "METHOD URI | header=value ... | body" */
+    fake_aws_t *aws;
+    /* what the peer answers; set by the test between fetches, read by the responder */
     int imds_token_status;
     int sts_status;
     int container_status;
-    int n;
-} srv = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} srv;
 
 #define IMDS_TOKEN "IMDSSESSIONTOKEN-123"
 #define SRV_SECRET "SRVSECRETKEY/abc+def"
 #define SRV_TOKEN_XML "SRV&amp;SESSIONTOKEN/xyz="
 #define SRV_TOKEN "SRV&SESSIONTOKEN/xyz="
 
-static const char *hdr(struct evhttp_request *req, const char *name) {
-    const char *v = evhttp_find_header(evhttp_request_get_input_headers(req), name);
+#define SRV_SET(field, v) __atomic_store_n(&srv.field, (v), __ATOMIC_RELEASE)
+#define SRV_GET(field) __atomic_load_n(&srv.field, __ATOMIC_ACQUIRE)
+
+static const char *hdr(const fake_aws_request_t *req, const char *name) {
+    const char *v = fake_aws_request_header(req, name);
     return v ? v : "-";
 }
 
@@ -1141,41 +1133,17 @@ static void iso_in(int64_t secs, char *buf, size_t len) {
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static void reply(struct evhttp_request *req, int code, const char *ctype, const char *body) {
-    struct evbuffer *out = evbuffer_new();
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", ctype);
-    evbuffer_add(out, body, strlen(body));
-    evhttp_send_reply(req, code, code == 200 ? "OK" : "Error", out);
-    evbuffer_free(out);
+static void reply(fake_aws_answer_t *ans, int code, const char *ctype, const char *body) {
+    fake_aws_answer_header(ans, "Content-Type", ctype);
+    fake_aws_answer(ans, code, body, (size_t)-1);
 }
 
-static void srv_handle(struct evhttp_request *req, void *arg) {
-    const char *uri = evhttp_request_get_uri(req);
-    const char *method;
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t blen = evbuffer_get_length(in);
-    char body[4096], json[1024], exp[64];
-    (void)arg;
-    switch (evhttp_request_get_command(req)) {
-    case EVHTTP_REQ_GET: method = "GET"; break;
-    case EVHTTP_REQ_PUT: method = "PUT"; break;
-    case EVHTTP_REQ_POST: method = "POST"; break;
-    default: method = "OTHER"; break;
-    }
-    if (blen >= sizeof(body))
-        blen = sizeof(body) - 1;
-    evbuffer_copyout(in, body, blen);
-    body[blen] = 0;
-    pthread_mutex_lock(&srv.mu);
-    srv.n++;
-    snprintf(srv.log + strlen(srv.log), SRV_LOG - strlen(srv.log),
-             "%s %s | ttl=%s token=%s auth=%s ctype=%s date=%s sectok=%s | %s\n", method, uri,
-             hdr(req, "X-aws-ec2-metadata-token-ttl-seconds"), hdr(req, "X-aws-ec2-metadata-token"),
-             hdr(req, "Authorization"), hdr(req, "Content-Type"), hdr(req, "X-Amz-Date"),
-             hdr(req, "X-Amz-Security-Token"), body);
-    int token_status = srv.imds_token_status, sts_status = srv.sts_status,
-        container_status = srv.container_status;
-    pthread_mutex_unlock(&srv.mu);
+static void srv_handle(void *opaque, const fake_aws_request_t *req, fake_aws_answer_t *ans) {
+    const char *uri = req->uri, *method = req->method, *body = req->body;
+    char json[1024], exp[64];
+    int token_status = SRV_GET(imds_token_status), sts_status = SRV_GET(sts_status),
+        container_status = SRV_GET(container_status);
+    (void)opaque;
 
     iso_in(3600, exp, sizeof(exp));
     snprintf(json, sizeof(json),
@@ -1184,32 +1152,32 @@ static void srv_handle(struct evhttp_request *req, void *arg) {
              SRV_SECRET, exp);
     if (!strcmp(uri, "/latest/api/token")) {
         if (strcmp(method, "PUT") || !strcmp(hdr(req, "X-aws-ec2-metadata-token-ttl-seconds"), "-"))
-            reply(req, 400, "text/plain", "bad token request");
+            reply(ans, 400, "text/plain", "bad token request");
         else if (token_status != 200)
-            reply(req, token_status, "text/plain", "no");
+            reply(ans, token_status, "text/plain", "no");
         else
-            reply(req, 200, "text/plain", IMDS_TOKEN);
+            reply(ans, 200, "text/plain", IMDS_TOKEN);
     } else if (!strncmp(uri, "/latest/meta-data/iam/security-credentials/", 43)) {
         int v1_ok = token_status != 200;
         if (!v1_ok && strcmp(hdr(req, "X-aws-ec2-metadata-token"), IMDS_TOKEN))
-            reply(req, 401, "text/plain", "");
+            reply(ans, 401, "text/plain", "");
         else if (!uri[43])
-            reply(req, 200, "text/plain", "my-role\n");
+            reply(ans, 200, "text/plain", "my-role\n");
         else if (!strcmp(uri + 43, "my-role"))
-            reply(req, 200, "text/plain", json);
+            reply(ans, 200, "text/plain", json);
         else
-            reply(req, 404, "text/plain", "");
+            reply(ans, 404, "text/plain", "");
     } else if (!strncmp(uri, "/container/", 11)) {
         if (container_status != 200)
-            reply(req, container_status, "application/json", "{\"message\":\"nope\"}");
+            reply(ans, container_status, "application/json", "{\"message\":\"nope\"}");
         else
-            reply(req, 200, "application/json", json);
+            reply(ans, 200, "application/json", json);
     } else if (!strcmp(uri, "/sts/") || !strcmp(uri, "/sts")) {
         const char *action = strstr(body, "Action=AssumeRoleWithWebIdentity") ? "AssumeRoleWithWebIdentity"
                                                                             : "AssumeRole";
         char xml[2048];
         if (sts_status != 200) {
-            reply(req, sts_status, "text/xml",
+            reply(ans, sts_status, "text/xml",
                   "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error>"
                   "<Type>Sender</Type><Code>AccessDenied</Code><Message>Not authorized to "
                   "perform sts:AssumeRole &amp; more</Message></Error><RequestId>r1</RequestId>"
@@ -1230,60 +1198,52 @@ static void srv_handle(struct evhttp_request *req, void *arg) {
                  "  </%sResult>\n"
                  "</%sResponse>\n",
                  action, action, SRV_SECRET, SRV_TOKEN_XML, exp, action, action);
-        reply(req, 200, "text/xml", xml);
+        reply(ans, 200, "text/xml", xml);
     } else {
-        reply(req, 404, "text/plain", "");
+        reply(ans, 404, "text/plain", "");
     }
 }
 
-static void *srv_main(void *arg) {
-    (void)arg;
-    event_base_dispatch(srv.base);
-    return NULL;
-}
-
 static void srv_start(void) {
-    struct evhttp_bound_socket *bs;
-    struct sockaddr_in sin;
-    socklen_t slen = sizeof(sin);
-    evthread_use_pthreads();
-    srv.base = event_base_new();
-    srv.http = evhttp_new(srv.base);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(srv.http);
-    evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_PUT | EVHTTP_REQ_POST);
-    evhttp_set_gencb(srv.http, srv_handle, NULL);
-    bs = evhttp_bind_socket_with_handle(srv.http, "127.0.0.1", 0);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(bs);
-    getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &slen);
-    srv.port = ntohs(sin.sin_port);
-    srv.log[0] = 0;
-    srv.n = 0;
-    srv.imds_token_status = 200;
-    srv.sts_status = 200;
-    srv.container_status = 200;
-    pthread_create(&srv.th, NULL, srv_main, NULL);
+    char err[256];
+    srv.aws = fake_aws_new(NULL, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(srv.aws);
+    SRV_SET(imds_token_status, 200);
+    SRV_SET(sts_status, 200);
+    SRV_SET(container_status, 200);
+    fake_aws_set_responder(srv.aws, srv_handle, NULL);
 }
 
 static void srv_stop(void) {
-    event_base_loopbreak(srv.base);
-    pthread_join(srv.th, NULL);
-    evhttp_free(srv.http);
-    event_base_free(srv.base);
+    fake_aws_destroy(srv.aws);
+    srv.aws = NULL;
 }
 
 static void srv_reset(void) {
-    pthread_mutex_lock(&srv.mu);
-    srv.log[0] = 0;
-    srv.n = 0;
-    pthread_mutex_unlock(&srv.mu);
+    fake_aws_clear(srv.aws);
 }
 
-/* A copy of the request log (static buffer). */
+/* Requests since the last reset. */
+static int srv_n(void) {
+    return fake_aws_count(srv.aws, NULL);
+}
+
+/* The requests since the last reset, one line each: "METHOD URI | header=value ... | body"
+ * (static buffer). */
 static const char *srv_log(void) {
     static char copy[SRV_LOG];
-    pthread_mutex_lock(&srv.mu);
-    memcpy(copy, srv.log, sizeof(copy));
-    pthread_mutex_unlock(&srv.mu);
+    fake_aws_request_t *rq;
+    copy[0] = '\0';
+    for (int i = 0; (rq = fake_aws_request(srv.aws, NULL, i)) != NULL; i++) {
+        size_t len = strlen(copy);
+        snprintf(copy + len, SRV_LOG - len,
+                 "%s %s | ttl=%s token=%s auth=%s ctype=%s date=%s sectok=%s | %.4095s\n",
+                 rq->method, rq->uri, hdr(rq, "X-aws-ec2-metadata-token-ttl-seconds"),
+                 hdr(rq, "X-aws-ec2-metadata-token"), hdr(rq, "Authorization"),
+                 hdr(rq, "Content-Type"), hdr(rq, "X-Amz-Date"), hdr(rq, "X-Amz-Security-Token"),
+                 rq->body);
+        fake_aws_request_free(rq);
+    }
     return copy;
 }
 
@@ -1298,7 +1258,7 @@ static int log_has(const char *needle) {
 static char srv_url[128];
 
 static const char *url(const char *path) {
-    snprintf(srv_url, sizeof(srv_url), "http://127.0.0.1:%d%s", srv.port, path);
+    snprintf(srv_url, sizeof(srv_url), "%s%s", fake_aws_url(srv.aws), path);
     return srv_url;
 }
 
@@ -1376,23 +1336,23 @@ static void test_imds(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(l, "GET /latest/meta-data/iam/security-credentials/my-role | "
                                      "ttl=- token=" IMDS_TOKEN " "));
     CU_ASSERT(strstr(l, "PUT") < strstr(l, "GET"));
-    CU_ASSERT_EQUAL(srv.n, 3);
+    CU_ASSERT_EQUAL(srv_n(), 3);
     /* the session token is reused by the next fetch */
     srv_reset();
     fetch(r.base, prov, &g);
     CU_ASSERT_EQUAL(g.err, SL_OK);
     CU_ASSERT_PTR_NULL(strstr(srv_log(), "PUT"));
-    CU_ASSERT_EQUAL(srv.n, 2);
+    CU_ASSERT_EQUAL(srv_n(), 2);
     sl_creds_provider_destroy(prov);
 
     /* the token request refused: no IMDSv1 unless allowed */
-    srv.imds_token_status = 405;
+    SRV_SET(imds_token_status, 405);
     srv_reset();
     prov = sl_creds_imds_new(r.base, r.http, url(""), 0);
     fetch(r.base, prov, &g);
     CU_ASSERT_EQUAL(g.err, SL_ERR_INVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(g.msg, "IMDSv2 token request answered HTTP 405"));
-    CU_ASSERT_EQUAL(srv.n, 1);
+    CU_ASSERT_EQUAL(srv_n(), 1);
     sl_creds_provider_destroy(prov);
     srv_reset();
     prov = sl_creds_imds_new(r.base, r.http, url(""), 1);
@@ -1402,7 +1362,7 @@ static void test_imds(void) {
         fprintf(stderr, "\n  %s", g.msg);
     CU_ASSERT(log_has("GET /latest/meta-data/iam/security-credentials/my-role | ttl=- token=- "));
     sl_creds_provider_destroy(prov);
-    srv.imds_token_status = 200;
+    SRV_SET(imds_token_status, 200);
 
     /* through the environment, and switched off */
     setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", url("/"), 1);
@@ -1467,11 +1427,11 @@ static void test_container(void) {
     CU_ASSERT(log_has("GET /container/full | ttl=- token=- auth=CONTAINERAUTH2 "));
 
     /* errors name the status, never the token */
-    srv.container_status = 403;
+    SRV_SET(container_status, 403);
     fetch(r.base, prov, &g);
     CU_ASSERT_EQUAL(g.err, SL_ERR_INVAL);
     CU_ASSERT_STRING_EQUAL(g.msg, "container: HTTP 403");
-    srv.container_status = 200;
+    SRV_SET(container_status, 200);
     write_file(path, "CONTAINER\nAUTH3\n");
     fetch(r.base, prov, &g);
     CU_ASSERT_EQUAL(g.err, SL_ERR_CONF);
@@ -1485,7 +1445,7 @@ static void test_container(void) {
     fetch(r.base, prov, &g);
     CU_ASSERT_EQUAL(g.err, SL_ERR_CONF);
     CU_ASSERT_PTR_NOT_NULL(strstr(g.msg, "not host 'example.com'"));
-    CU_ASSERT_EQUAL(srv.n, 0);
+    CU_ASSERT_EQUAL(srv_n(), 0);
     clear_aws_env();
     sl_creds_provider_destroy(prov);
     remote_close(&r);
@@ -1564,16 +1524,16 @@ static void test_sts(void) {
     CU_ASSERT_STRING_EQUAL(form_field(l, "DurationSeconds", f, sizeof(f)), "900");
 
     /* an STS error: code and message, retryable or not */
-    srv.sts_status = 403;
+    SRV_SET(sts_status, 403);
     fetch(r.base, prov, &g);
     CU_ASSERT_EQUAL(g.err, SL_ERR_INVAL);
     CU_ASSERT_STRING_EQUAL(g.msg, "assume-role arn:aws:iam::123456789012:role/reader: AssumeRole: "
                                   "HTTP 403 AccessDenied: Not authorized to perform "
                                   "sts:AssumeRole & more");
-    srv.sts_status = 503;
+    SRV_SET(sts_status, 503);
     fetch(r.base, prov, &g);
     CU_ASSERT_EQUAL(g.err, SL_ERR_RETRY);
-    srv.sts_status = 200;
+    SRV_SET(sts_status, 200);
     sl_creds_provider_destroy(prov);
 
     /* the source failing is reported as such */

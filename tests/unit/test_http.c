@@ -1,18 +1,17 @@
 /*
  * test_http.c: unit tests of the event-loop HTTP client (aws/http.c) against real servers
- * started here on 127.0.0.1: libevent's evhttp on its own thread and base (a peer sluice did not
- * write) for well-behaved exchanges, and raw socket servers for misbehaviour (a listener that never
- * accepts, one that hangs up mid-body, one that sends a 1xx interim answer first). The client runs
- * on the test's own base; every test drives that loop until its callbacks arrived or a deadline.
+ * started here on 127.0.0.1: tests/unit/fake_aws.c, libevent's evhttp on its own thread and base
+ * (a peer sluice did not write), answering well-behaved exchanges and scripted misbehaviour (a
+ * body cut short, a 1xx interim answer first, answers held mid-body), TLS included; and bare
+ * sockets for what needs no server at all (a port that refuses, a listener that never accepts).
+ * The client runs on the test's own base; every test drives that loop until its callbacks
+ * arrived or a deadline.
  */
 #include "config.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,17 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "fake_aws.h"
 #include "http.h"
 #include "sluice/log.h"
 #include "unit.h"
@@ -43,17 +38,11 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- an evhttp server on its own thread ---------------------------------------------------- */
+/* ---- the server: tests/unit/fake_aws.c (evhttp on its own thread) answering below ---------- */
 
 typedef struct srv {
-    struct event_base *base;
-    struct evhttp *http;
-    struct event *stop_ev;
-    int stop_fds[2];
-    pthread_t thread;
+    fake_aws_t *aws;
     int port;
-    int conns;    /* connections accepted (atomic) */
-    SSL_CTX *ssl; /* borrowed; NULL: plain HTTP */
 } srv_t;
 
 static void pattern(char *buf, size_t off, size_t len) {
@@ -61,152 +50,72 @@ static void pattern(char *buf, size_t off, size_t len) {
         buf[i] = (char)('a' + (off + i) % 26);
 }
 
-static const char *hdr_or_none(struct evkeyvalq *h, const char *name) {
-    const char *v = evhttp_find_header(h, name);
+static const char *hdr_or_none(const fake_aws_request_t *req, const char *name) {
+    const char *v = fake_aws_request_header(req, name);
     return v ? v : "(none)";
-}
-
-static const char *method_name(enum evhttp_cmd_type cmd) {
-    switch (cmd) {
-    case EVHTTP_REQ_GET:
-        return "GET";
-    case EVHTTP_REQ_POST:
-        return "POST";
-    case EVHTTP_REQ_PUT:
-        return "PUT";
-    case EVHTTP_REQ_DELETE:
-        return "DELETE";
-    case EVHTTP_REQ_HEAD:
-        return "HEAD";
-    case EVHTTP_REQ_PATCH:
-        return "PATCH";
-    default:
-        return "OTHER";
-    }
 }
 
 /* /echo: the request body back, with what arrived in X-* headers. /status/N: status N.
  * /big?n=N: N pattern bytes. /id/K: "id K". */
-static void srv_handle(struct evhttp_request *ereq, void *arg) {
-    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(ereq));
-    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(ereq));
-    struct evkeyvalq *in = evhttp_request_get_input_headers(ereq);
-    struct evkeyvalq *out = evhttp_request_get_output_headers(ereq);
-    struct evbuffer *buf = evbuffer_new();
-    int code = 200;
-
-    if (!path || !buf) {
-        evhttp_send_error(ereq, 500, NULL);
-        if (buf)
-            evbuffer_free(buf);
-        return;
-    }
+static void srv_handle(void *opaque, const fake_aws_request_t *req, fake_aws_answer_t *ans) {
+    const char *path = req->path, *query = strchr(req->uri, '?');
+    char text[64];
+    (void)opaque;
+    if (query)
+        query++;
     if (!strcmp(path, "/echo")) {
-        evbuffer_add_buffer(buf, evhttp_request_get_input_buffer(ereq));
-        evhttp_add_header(out, "X-Method", method_name(evhttp_request_get_command(ereq)));
-        evhttp_add_header(out, "X-Echo", hdr_or_none(in, "X-Test"));
-        evhttp_add_header(out, "X-Content-Type", hdr_or_none(in, "Content-Type"));
-        evhttp_add_header(out, "X-Expect", hdr_or_none(in, "Expect"));
-        evhttp_add_header(out, "X-User-Agent", hdr_or_none(in, "User-Agent"));
+        fake_aws_answer(ans, 200, req->body, req->body_len);
+        fake_aws_answer_header(ans, "X-Method", req->method);
+        fake_aws_answer_header(ans, "X-Echo", hdr_or_none(req, "X-Test"));
+        fake_aws_answer_header(ans, "X-Content-Type", hdr_or_none(req, "Content-Type"));
+        fake_aws_answer_header(ans, "X-Expect", hdr_or_none(req, "Expect"));
+        fake_aws_answer_header(ans, "X-User-Agent", hdr_or_none(req, "User-Agent"));
     } else if (!strncmp(path, "/status/", 8)) {
-        code = atoi(path + 8);
-        evbuffer_add_printf(buf, "status %d", code);
+        snprintf(text, sizeof(text), "status %d", atoi(path + 8));
+        fake_aws_answer(ans, atoi(path + 8), text, (size_t)-1);
     } else if (!strcmp(path, "/big") && query && !strncmp(query, "n=", 2)) {
         size_t n = (size_t)strtoul(query + 2, NULL, 10);
         char *data = malloc(n ? n : 1);
         if (data) {
             pattern(data, 0, n);
-            evbuffer_add(buf, data, n);
+            fake_aws_answer(ans, 200, data, n);
             free(data);
         }
     } else if (!strncmp(path, "/id/", 4)) {
-        evbuffer_add_printf(buf, "id %s", path + 4);
+        snprintf(text, sizeof(text), "id %s", path + 4);
+        fake_aws_answer(ans, 200, text, (size_t)-1);
     } else {
-        code = 404;
+        fake_aws_answer(ans, 404, NULL, 0);
     }
-    evhttp_send_reply(ereq, code, code == 200 ? "OK" : "Other", buf);
-    evbuffer_free(buf);
 }
 
-/* Called by evhttp for every connection it accepts: the place to count them. */
-static struct bufferevent *srv_bev(struct event_base *base, void *arg) {
-    srv_t *srv = arg;
-    __atomic_add_fetch(&srv->conns, 1, __ATOMIC_SEQ_CST);
-    if (srv->ssl) {
-        SSL *ssl = SSL_new(srv->ssl);
-        return ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                    BEV_OPT_CLOSE_ON_FREE)
-                   : NULL;
-    }
-    return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-}
-
-static void srv_stop_cb(evutil_socket_t fd, short what, void *arg) {
-    event_base_loopbreak(arg);
-}
-
-/* A server thread writing to a connection the client already dropped (a TLS alert after the
- * client rejected the certificate) must get EPIPE, not kill the test with SIGPIPE. */
-static void block_sigpipe(void) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-}
-
-static void *srv_main(void *arg) {
-    srv_t *srv = arg;
-    block_sigpipe();
-    event_base_dispatch(srv->base);
-    return NULL;
-}
-
+/* Counted by the fake for every connection it accepts. */
 static int srv_conns(srv_t *srv) {
-    return __atomic_load_n(&srv->conns, __ATOMIC_SEQ_CST);
+    return fake_aws_connections(srv->aws);
 }
 
+/* ssl: borrowed; NULL: plain HTTP. */
 static int srv_start(srv_t *srv, SSL_CTX *ssl) {
-    struct evhttp_bound_socket *bound;
-    struct sockaddr_in sa;
-    socklen_t salen = sizeof(sa);
-
-    memset(srv, 0, sizeof(*srv));
-    srv->ssl = ssl;
-    srv->base = event_base_new();
-    srv->http = srv->base ? evhttp_new(srv->base) : NULL;
-    if (!srv->http || pipe(srv->stop_fds) != 0)
+    char err[256];
+    srv->aws = fake_aws_new(ssl, err, sizeof(err));
+    if (!srv->aws) {
+        fprintf(stderr, "fake_aws_new: %s\n", err);
         return -1;
-    evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                              EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
-                                              EVHTTP_REQ_PATCH);
-    evhttp_set_gencb(srv->http, srv_handle, srv);
-    evhttp_set_bevcb(srv->http, srv_bev, srv);
-    bound = evhttp_bind_socket_with_handle(srv->http, "127.0.0.1", 0);
-    if (!bound ||
-        getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&sa, &salen) != 0)
-        return -1;
-    srv->port = ntohs(sa.sin_port);
-    srv->stop_ev = event_new(srv->base, srv->stop_fds[0], EV_READ, srv_stop_cb, srv->base);
-    if (!srv->stop_ev || event_add(srv->stop_ev, NULL) != 0)
-        return -1;
-    return pthread_create(&srv->thread, NULL, srv_main, srv) == 0 ? 0 : -1;
+    }
+    srv->port = fake_aws_port(srv->aws);
+    fake_aws_set_responder(srv->aws, srv_handle, NULL);
+    return 0;
 }
 
 static void srv_stop(srv_t *srv) {
-    if (write(srv->stop_fds[1], "x", 1) == 1)
-        pthread_join(srv->thread, NULL);
-    event_free(srv->stop_ev);
-    evhttp_free(srv->http);
-    event_base_free(srv->base);
-    close(srv->stop_fds[0]);
-    close(srv->stop_fds[1]);
+    fake_aws_destroy(srv->aws);
 }
 
 static void url_of(char *buf, size_t len, int port, const char *path) {
     snprintf(buf, len, "http://127.0.0.1:%d%s", port, path);
 }
 
-/* ---- raw socket servers ---------------------------------------------------------------------- */
+/* ---- bare sockets -------------------------------------------------------------------------- */
 
 /* A listening socket on 127.0.0.1 (port 0); with listen_too=0 only bound: connecting is refused.
  * Returns the fd, the port in *port. */
@@ -226,61 +135,6 @@ static int raw_socket(int *port, int listen_too) {
     }
     *port = ntohs(sa.sin_port);
     return fd;
-}
-
-/* Accepts one connection, reads one request head, writes a canned answer, waits up to hold_ms
- * for the client to hang up first, hangs up. */
-typedef struct raw_srv {
-    int fd, port;
-    int hold_ms;
-    const char *answer;
-    pthread_t thread;
-} raw_srv_t;
-
-static void *raw_main(void *arg) {
-    raw_srv_t *rs = arg;
-    struct pollfd pfd = {.fd = rs->fd, .events = POLLIN};
-    char buf[4096];
-    size_t got = 0;
-    int conn;
-    block_sigpipe();
-    if (poll(&pfd, 1, 5000) != 1)
-        return NULL;
-    conn = accept(rs->fd, NULL, NULL);
-    if (conn < 0)
-        return NULL;
-    pfd.fd = conn;
-    while (got < sizeof(buf) - 1 && poll(&pfd, 1, 5000) == 1) {
-        ssize_t r = read(conn, buf + got, sizeof(buf) - 1 - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-        buf[got] = 0;
-        if (strstr(buf, "\r\n\r\n")) {
-            if (write(conn, rs->answer, strlen(rs->answer)) < 0)
-                break;
-            break;
-        }
-    }
-    pfd.events = POLLIN; /* the client's close, or the hold running out */
-    while (poll(&pfd, 1, rs->hold_ms) == 1 && read(conn, buf, sizeof(buf)) > 0)
-        ;
-    close(conn);
-    return NULL;
-}
-
-static int raw_start(raw_srv_t *rs, const char *answer, int hold_ms) {
-    rs->answer = answer;
-    rs->hold_ms = hold_ms;
-    rs->fd = raw_socket(&rs->port, 1);
-    if (rs->fd < 0)
-        return -1;
-    return pthread_create(&rs->thread, NULL, raw_main, rs) == 0 ? 0 : -1;
-}
-
-static void raw_stop(raw_srv_t *rs) {
-    pthread_join(rs->thread, NULL);
-    close(rs->fd);
 }
 
 /* ---- the client side ------------------------------------------------------------------------- */
@@ -529,8 +383,8 @@ static void on_conc(void *opaque, const sl_http_resp_t *resp) {
 }
 
 /* 1000 requests at once through at most 4 connections. Reuse is proven on the server side:
- * evhttp's per-connection hook counts accepted connections, which must stay at or below the
- * client's limit (a client without keep-alive would need 1000), also for requests sent later. */
+ * the fake counts the connections evhttp accepts, which must stay at or below the client's
+ * limit (a client without keep-alive would need 1000), also for requests sent later. */
 static void test_concurrent_reuse(void) {
     struct event_base *base = event_base_new();
     sl_http_opts_t opts;
@@ -675,14 +529,19 @@ static void test_timeout(void) {
 static void test_mid_close(void) {
     struct event_base *base = event_base_new();
     sl_http_t *http = client(base, NULL);
-    raw_srv_t rs;
+    srv_t srv;
     result_t r = {0};
-    char url[128];
+    char url[128], body[100];
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(http);
-    CU_ASSERT_FATAL(
-        raw_start(&rs, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly half", 20) == 0);
-    url_of(url, sizeof(url), rs.port, "/half");
+    CU_ASSERT_FATAL(srv_start(&srv, NULL) == 0);
+    /* a head announcing 100 bytes, 9 of them, then the connection closed */
+    memset(body, '.', sizeof(body));
+    memcpy(body, "only half", 9);
+    fake_aws_push(srv.aws, &(fake_aws_reply_t){.path = "/half", .action = FAKE_AWS_TRUNCATE,
+                                               .body = body, .body_len = sizeof(body),
+                                               .truncate_at = 9});
+    url_of(url, sizeof(url), srv.port, "/half");
     CU_ASSERT_EQUAL(get(http, url, &r), SL_OK);
     run_until(base, &r.called, 1, 3000);
     CU_ASSERT_EQUAL(r.called, 1);
@@ -691,7 +550,7 @@ static void test_mid_close(void) {
     CU_ASSERT_STRING_EQUAL(r.body ? r.body : "x", ""); /* a partial body is not handed out */
     CU_ASSERT_NOT_EQUAL(r.error[0], 0);
     result_free(&r);
-    raw_stop(&rs);
+    srv_stop(&srv);
     sl_http_destroy(http);
     event_base_free(base);
 }
@@ -700,16 +559,19 @@ static void test_mid_close(void) {
 static void test_interim_headers(void) {
     struct event_base *base = event_base_new();
     sl_http_t *http = client(base, NULL);
-    raw_srv_t rs;
+    srv_t srv;
     result_t r = {0};
     char url[128];
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(http);
-    CU_ASSERT_FATAL(raw_start(&rs, "HTTP/1.1 103 Early Hints\r\nX-Interim: yes\r\n"
-                                   "X-Final: interim\r\n\r\n"
-                                   "HTTP/1.1 200 OK\r\nX-Final:  yes \r\nContent-Length: 2\r\n"
-                                   "Connection: close\r\n\r\nok", 20) == 0);
-    url_of(url, sizeof(url), rs.port, "/hints");
+    CU_ASSERT_FATAL(srv_start(&srv, NULL) == 0);
+    fake_aws_push(srv.aws, &(fake_aws_reply_t){
+                               .path = "/hints", .action = FAKE_AWS_RAW,
+                               .body = "HTTP/1.1 103 Early Hints\r\nX-Interim: yes\r\n"
+                                       "X-Final: interim\r\n\r\n"
+                                       "HTTP/1.1 200 OK\r\nX-Final:  yes \r\nContent-Length: 2\r\n"
+                                       "Connection: close\r\n\r\nok"});
+    url_of(url, sizeof(url), srv.port, "/hints");
     CU_ASSERT_EQUAL(get(http, url, &r), SL_OK);
     run_until(base, &r.called, 1, 3000);
     CU_ASSERT_EQUAL(r.err, SL_OK);
@@ -718,7 +580,7 @@ static void test_interim_headers(void) {
     CU_ASSERT_STRING_EQUAL(r.x_final, "yes");
     CU_ASSERT_STRING_EQUAL(r.x_interim, "(null)");
     result_free(&r);
-    raw_stop(&rs);
+    srv_stop(&srv);
     sl_http_destroy(http);
     event_base_free(base);
 
@@ -851,7 +713,7 @@ static void on_never(void *opaque, const sl_http_resp_t *resp) {
 static void test_destroy_inflight(void) {
     struct event_base *base = event_base_new();
     sl_http_t *http = client(base, NULL);
-    raw_srv_t rs[2];
+    srv_t halves;
     stream_t sink;
     char url[128];
     int port, fd = raw_socket(&port, 1), zero = 0;
@@ -861,8 +723,10 @@ static void test_destroy_inflight(void) {
     CU_ASSERT_PTR_NOT_NULL_FATAL(http);
     CU_ASSERT_FATAL(fd >= 0);
     CU_ASSERT_FATAL(srv_start(&srv, NULL) == 0);
-    CU_ASSERT_FATAL(raw_start(&rs[0], half, 3000) == 0);
-    CU_ASSERT_FATAL(raw_start(&rs[1], half, 3000) == 0);
+    CU_ASSERT_FATAL(srv_start(&halves, NULL) == 0);
+    /* both mid-body: the head and 7 of 1000000 bytes, the connection held open */
+    fake_aws_push(halves.aws, &(fake_aws_reply_t){.path = "/half", .action = FAKE_AWS_RAW,
+                                                  .body = half, .hold = 1, .times = 2});
     destroy_calls = 0;
     memset(&sink, 0, sizeof(sink));
     url_of(url, sizeof(url), port, "/never");
@@ -870,7 +734,7 @@ static void test_destroy_inflight(void) {
         CU_ASSERT_EQUAL(sl_http_send(http, sl_http_req_new("GET", url), on_never, NULL), SL_OK);
     for (int i = 0; i < 2; i++) {
         sl_http_req_t *req;
-        url_of(url, sizeof(url), rs[i].port, "/half");
+        url_of(url, sizeof(url), halves.port, "/half");
         req = sl_http_req_new("GET", url);
         if (i == 1)
             sl_http_req_stream(req, on_stream_data);
@@ -883,8 +747,7 @@ static void test_destroy_inflight(void) {
     sl_http_destroy(http);
     run_until(base, &zero, 1, 50); /* nothing left on the loop may fire into freed memory */
     CU_ASSERT_EQUAL(destroy_calls, 0);
-    raw_stop(&rs[0]); /* they return once they see the client's hang-up */
-    raw_stop(&rs[1]);
+    srv_stop(&halves);
     srv_stop(&srv);
     close(fd);
     event_base_free(base);
