@@ -1,7 +1,7 @@
 /*
  * aws_sigv4.h: AWS Signature Version 4, header signing and query presigning. Pure functions of
  * the request, the credentials, the scope and an injected time: no I/O, no clock. Proved against
- * the AWS signing test suite (../shared/testdata/sigv4) and against botocore's signer.
+ * the AWS signing test suite (tests/data/sigv4) and against botocore's signer.
  */
 #ifndef SL_AWS_SIGV4_H
 #define SL_AWS_SIGV4_H

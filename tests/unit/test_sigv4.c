@@ -1,7 +1,7 @@
 /*
  * test_sigv4.c: unit tests of the SigV4 signer (aws/aws_sigv4.c). The main test runs the AWS
  * signing test suite (aws-c-auth's tests/aws-signing-test-suite/v4) read at run time from
- * $SLUICE_SIGV4_SUITE or "$top_srcdir/../shared/testdata/sigv4": for every case folder it parses
+ * $SLUICE_SIGV4_SUITE or "$top_srcdir/tests/data/sigv4": for every case folder it parses
  * context.json and request.txt, signs with headers and with a presigned query, and compares the
  * canonical request, string to sign, signature and signed request byte for byte with the
  * expected files. A missing suite is a failure, never a skip. Be plain about why this matters:
@@ -95,7 +95,7 @@ static void suite_dir(char *out, size_t size) {
         return;
     }
     const char *top = getenv("top_srcdir");
-    fmt(out, size, "%s/../shared/testdata/sigv4", top && *top ? top : ".");
+    fmt(out, size, "%s/tests/data/sigv4", top && *top ? top : ".");
 }
 
 /* ---- one suite case ----------------------------------------------------------------------- */
