@@ -31,6 +31,7 @@ void test_kinesis_ddb_register(void);
 void test_aws_endpoint_register(void);
 void test_base64_register(void);
 void test_log_register(void);
+void test_oom_register(void);
 
 /* A fresh temporary directory for a test (mkdtemp under $TMPDIR); the path is static storage
  * valid until the next call. */

