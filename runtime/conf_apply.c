@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "conf_priv.h"
+#include "log_int.h"
 #include "sluice/log.h"
 #include "util_props.h"
 #include "util_str.h"
@@ -197,7 +198,8 @@ int sl_conf_apply(sl_conf_t *conf, const sl_prop_t *table, const char *const *pr
             sl_prop_t eff = *row;
             if (row->flags & SL_PROP_F_SECRET && !e->secret) {
                 e->secret = 1;
-                sl_log_add_secret(e->value);
+                if (sl_log_secret_add(e->value) < 0)
+                    sl_conf_error(conf, e->key, "out of memory masking its value in the log");
             }
             if (e->secret)
                 eff.flags |= SL_PROP_F_SECRET;

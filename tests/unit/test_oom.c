@@ -39,6 +39,90 @@ static int walkable(void) {
     return 0;
 }
 
+/* 1 when an error of conf says it ran out of memory: an allocation failure must not pass for
+ * a mistake of the user's alone ("required", "unknown property"). Checks that follow may add
+ * their own errors about the values the failure left out. */
+static int errors_say_oom(const sl_conf_t *conf) {
+    for (int i = 0; i < sl_conf_error_count(conf); i++)
+        if (strstr(sl_conf_error_at(conf, i), "out of memory"))
+            return 1;
+    for (int i = 0; i < sl_conf_error_count(conf); i++)
+        fprintf(stderr, "oom: an allocation failure reported as: %s\n",
+                sl_conf_error_at(conf, i));
+    return 0;
+}
+
+/* ---- the config loader ---------------------------------------------------------------------- */
+
+#ifdef SL_WITH_PULSAR
+static const char *const ppfx[] = {"systems.p.streams.s.", "systems.p.default.stream.",
+                                   "systems.p.", NULL};
+#endif
+
+/* A secret value is masked in the log before the configuration keeps it: a run that cannot
+ * register it fails. Each run has its own value, so registering it allocates every time (and
+ * the registry keeps it: no leak check). */
+static unsigned long secret_seq;
+
+static int masked(const char *secret) {
+    char line[128];
+    snprintf(line, sizeof(line), "token=%s;", secret);
+    sl_log_scrub(line);
+    return !strstr(line, secret);
+}
+
+static oom_result_t secret_run(void *ctx) {
+    char sec[64], text[160], err[256];
+    int failed = 0, errs, was;
+    sl_conf_t *conf;
+    (void)ctx;
+    /* sensitive.<key>: secret from the start */
+    snprintf(sec, sizeof(sec), "oom-sensitive-%08lu", ++secret_seq);
+    if (!(conf = sl_conf_new()))
+        return OOM_FAILED;
+    if (sl_conf_set(conf, "sensitive.systems.x.password", sec) != SL_OK)
+        failed = 1;
+    else
+        CU_ASSERT(masked(sec));
+    sl_conf_destroy(conf);
+#ifdef SL_WITH_PULSAR
+    /* A SECRET row read without "sensitive.": secret once a table says so. */
+    {
+        pl_conf_t pc;
+        memset(&pc, 0, sizeof(pc));
+        snprintf(sec, sizeof(sec), "oom-row-secret-%08lu", ++secret_seq);
+        snprintf(text, sizeof(text), "systems.p.pulsar.auth.token=%s\n", sec);
+        if (!(conf = sl_conf_new()))
+            return OOM_FAILED;
+        if (sl_conf_load_string(conf, "job.properties", text, strlen(text), err,
+                                sizeof(err)) != SL_OK) {
+            failed = 1;
+        } else if ((errs = sl_conf_apply(conf, pl_stream_props, ppfx, &pc))) {
+            was = oom_pause();
+            CU_ASSERT(errors_say_oom(conf));
+            oom_resume(was);
+            failed = 1;
+        } else {
+            CU_ASSERT(masked(sec));
+        }
+        sl_conf_obj_free(pl_stream_props, &pc);
+        sl_conf_destroy(conf);
+    }
+#else
+    (void)text;
+    (void)err;
+    (void)errs;
+    (void)was;
+#endif
+    return failed ? OOM_FAILED : OOM_DONE;
+}
+
+static void test_conf_secrets(void) {
+    if (!walkable())
+        return;
+    oom_walk("secret registration", secret_run, NULL, OOM_WALK_NO_LEAKS, NULL);
+}
+
 #ifdef SL_WITH_KINESIS
 /* ---- KPL ------------------------------------------------------------------------------------ */
 
@@ -118,6 +202,7 @@ static void test_kpl(void) {
 
 void test_oom_register(void) {
     static const unit_test_t tests[] = {
+        {"secrets masked or the load fails", test_conf_secrets},
 #ifdef SL_WITH_KINESIS
         {"KPL aggregate and de-aggregate", test_kpl},
 #endif
