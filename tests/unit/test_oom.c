@@ -39,6 +39,21 @@ static int walkable(void) {
     return 0;
 }
 
+/* Compares a run's fingerprint with the one of the first run (kept in *ref). */
+static int same_as_first(char **ref, const char *got) {
+    if (!*ref) {
+        *ref = sl_strdup(got);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(*ref);
+        return 1;
+    }
+    if (strcmp(*ref, got)) {
+        fprintf(stderr, "oom: a run succeeded with another result:\n--- expected\n%s--- got\n%s",
+                *ref, got);
+        return 0;
+    }
+    return 1;
+}
+
 /* 1 when an error of conf says it ran out of memory: an allocation failure must not pass for
  * a mistake of the user's alone ("required", "unknown property"). Checks that follow may add
  * their own errors about the values the failure left out. */
@@ -54,10 +69,106 @@ static int errors_say_oom(const sl_conf_t *conf) {
 
 /* ---- the config loader ---------------------------------------------------------------------- */
 
+static const char job_text[] =
+    "job.name=oom-walk\n"
+    "task.inputs=k.orders\n"
+    "task.outputs=p.out\n"
+    "systems.k.samza.factory=org.apache.samza.system.kinesis.KinesisSystemFactory\n"
+    "systems.k.aws.region=eu-west-1\n"
+    "systems.k.aws.credentials.provider=BASIC\n"
+    "systems.k.aws.credentials.access.key.id=AKIDOOMWALK\n"
+    "sensitive.systems.k.aws.credentials.secret.access.key=oom-walk-aws-secret\n"
+    "systems.k.streams.s.aws.kcl.InitialPositionInStream=TRIM_HORIZON\n"
+    "systems.k.streams.s.scan.shard.getrecords.maxrecordcount=500\n"
+    "systems.k.default.stream.checkpoint.interval=5s\n"
+    "systems.p.pulsar.service-url=pulsar://broker-1:6650\n"
+    "sensitive.systems.p.pulsar.auth.token=oom-walk-pulsar-token\n"
+    "systems.p.streams.s.pulsar.topic=persistent://public/default/oom\n"
+    "systems.p.streams.s.pulsar.producer.batching.max-messages=50\n";
+
+#ifdef SL_WITH_KINESIS
+static const char *const kpfx[] = {"systems.k.streams.s.", "systems.k.default.stream.",
+                                   "systems.k.", NULL};
+#endif
 #ifdef SL_WITH_PULSAR
 static const char *const ppfx[] = {"systems.p.streams.s.", "systems.p.default.stream.",
                                    "systems.p.", NULL};
 #endif
+
+typedef struct conf_walk {
+    char *ref;
+} conf_walk_t;
+
+static oom_result_t conf_run(void *ctx) {
+    conf_walk_t *w = ctx;
+    oom_result_t res = OOM_FAILED;
+    char err[256], *dump = NULL;
+    size_t dlen = 0;
+    int errs = 0, was;
+    FILE *fp;
+#ifdef SL_WITH_KINESIS
+    kin_conf_t kc;
+    memset(&kc, 0, sizeof(kc));
+#endif
+#ifdef SL_WITH_PULSAR
+    pl_conf_t pc;
+    memset(&pc, 0, sizeof(pc));
+#endif
+    sl_conf_t *conf = sl_conf_new();
+    if (!conf)
+        return OOM_FAILED;
+    if (sl_conf_load_string(conf, "job.properties", job_text, strlen(job_text), err,
+                            sizeof(err)) != SL_OK) {
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "out of memory"));
+        goto out;
+    }
+#ifdef SL_WITH_KINESIS
+    errs += sl_conf_apply(conf, kin_stream_props, kpfx, &kc);
+    errs += kin_conf_check(conf, kpfx, &kc);
+#endif
+#ifdef SL_WITH_PULSAR
+    errs += sl_conf_apply(conf, pl_stream_props, ppfx, &pc);
+    errs += pl_conf_check(conf, ppfx, &pc, 0);
+#endif
+    was = oom_pause();
+    if (errs) {
+        CU_ASSERT(errors_say_oom(conf));
+    } else {
+        /* Complete: the effective configuration (secrets masked) is the first run's. */
+        fp = open_memstream(&dump, &dlen);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+#ifdef SL_WITH_KINESIS
+        sl_conf_dump_obj(fp, conf, "systems.k.streams.s.", kin_stream_props, &kc);
+#endif
+#ifdef SL_WITH_PULSAR
+        sl_conf_dump_obj(fp, conf, "systems.p.streams.s.", pl_stream_props, &pc);
+#endif
+        fclose(fp);
+        CU_ASSERT(same_as_first(&w->ref, dump));
+        CU_ASSERT(sl_conf_is_secret(conf, "systems.k.aws.credentials.secret.access.key"));
+        CU_ASSERT(sl_conf_is_secret(conf, "systems.p.pulsar.auth.token"));
+        free(dump);
+        res = OOM_DONE;
+    }
+    oom_resume(was);
+out:
+#ifdef SL_WITH_KINESIS
+    sl_conf_obj_free(kin_stream_props, &kc);
+#endif
+#ifdef SL_WITH_PULSAR
+    sl_conf_obj_free(pl_stream_props, &pc);
+#endif
+    sl_conf_destroy(conf);
+    return res;
+}
+
+static void test_conf_load(void) {
+    conf_walk_t w = {NULL};
+    if (!walkable())
+        return;
+    oom_walk("config loader", conf_run, &w, 0, NULL);
+    free(w.ref);
+}
 
 /* A secret value is masked in the log before the configuration keeps it: a run that cannot
  * register it fails. Each run has its own value, so registering it allocates every time (and
@@ -202,6 +313,7 @@ static void test_kpl(void) {
 
 void test_oom_register(void) {
     static const unit_test_t tests[] = {
+        {"config loader", test_conf_load},
         {"secrets masked or the load fails", test_conf_secrets},
 #ifdef SL_WITH_KINESIS
         {"KPL aggregate and de-aggregate", test_kpl},
