@@ -309,6 +309,84 @@ static void test_kpl(void) {
     oom_walk("KPL aggregate and de-aggregate", kpl_run, NULL, 0, NULL);
 }
 
+/* ---- the children of a finished shard -------------------------------------------------------- */
+
+/* A listing after shard 4 split in two and merged with shard 5 into shard 9. */
+static const kin_shard_info_t listing[] = {
+    {(char *)"shardId-000000000004", NULL, NULL, (char *)"0", (char *)"99", (char *)"1",
+     (char *)"9"},
+    {(char *)"shardId-000000000005", NULL, NULL, (char *)"100", (char *)"199", (char *)"2",
+     (char *)"8"},
+    {(char *)"shardId-000000000007", (char *)"shardId-000000000004", NULL, (char *)"0",
+     (char *)"49", (char *)"10", NULL},
+    {(char *)"shardId-000000000008", (char *)"shardId-000000000004", NULL, (char *)"50",
+     (char *)"99", (char *)"11", NULL},
+    {(char *)"shardId-000000000009", (char *)"shardId-000000000005",
+     (char *)"shardId-000000000004", (char *)"100", (char *)"199", (char *)"12", NULL},
+};
+#define LISTING_N (sizeof(listing) / sizeof(listing[0]))
+
+static int same_strs(char **v, size_t n, const char *const *want, size_t nwant) {
+    if (n != nwant)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!v[i] || strcmp(v[i], want[i]))
+            return 0;
+    return 1;
+}
+
+static void strs_free(char **v, size_t n) {
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static oom_result_t children_run(void *ctx) {
+    static const char *const of4[] = {"shardId-000000000007", "shardId-000000000008",
+                                      "shardId-000000000009"};
+    static const char *const named[] = {"shardId-000000000007", "shardId-000000000008",
+                                        "shardId-000000000009"};
+    oom_result_t res = OOM_FAILED;
+    kin_shard_info_t *copy;
+    char **kids = NULL;
+    size_t n = 9;
+    (void)ctx;
+    /* The ChildShards of the last GetRecords, copied into the shard's closing message. */
+    if (!(copy = kin_shard_list_dup(listing + 2, 3)))
+        goto out;
+    for (size_t i = 0; i < 3; i++) {
+        CU_ASSERT_STRING_EQUAL(copy[i].id, listing[2 + i].id);
+        CU_ASSERT_STRING_EQUAL(copy[i].parent, listing[2 + i].parent);
+        CU_ASSERT_STRING_EQUAL(copy[i].end_hash, listing[2 + i].end_hash);
+        CU_ASSERT_PTR_NULL(copy[i].end_seq);
+    }
+    CU_ASSERT_STRING_EQUAL(copy[2].adjacent_parent, listing[4].adjacent_parent);
+    /* ... whose ids the coordinator keeps for the shard end ... */
+    if (kin_coord_children(copy, 3, NULL, &kids, &n) != SL_OK) {
+        CU_ASSERT(kids == NULL && n == 0);
+        goto out;
+    }
+    CU_ASSERT(same_strs(kids, n, named, 3));
+    strs_free(kids, n);
+    kids = NULL;
+    /* ... or, when GetRecords did not name them, a listing's children of shard 4. */
+    if (kin_coord_children(listing, LISTING_N, "shardId-000000000004", &kids, &n) != SL_OK) {
+        CU_ASSERT(kids == NULL && n == 0);
+        goto out;
+    }
+    CU_ASSERT(same_strs(kids, n, of4, 3));
+    res = OOM_DONE;
+out:
+    strs_free(kids, n);
+    kin_shard_list_free(copy, 3);
+    return res;
+}
+
+static void test_shard_children(void) {
+    if (!walkable())
+        return;
+    oom_walk("shard end children", children_run, NULL, 0, NULL);
+}
 #endif /* SL_WITH_KINESIS */
 
 void test_oom_register(void) {
@@ -317,6 +395,7 @@ void test_oom_register(void) {
         {"secrets masked or the load fails", test_conf_secrets},
 #ifdef SL_WITH_KINESIS
         {"KPL aggregate and de-aggregate", test_kpl},
+        {"shard end children, all or none", test_shard_children},
 #endif
         {NULL, NULL},
     };
