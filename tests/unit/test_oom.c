@@ -389,6 +389,64 @@ static void test_shard_children(void) {
 }
 #endif /* SL_WITH_KINESIS */
 
+#ifdef SL_WITH_PULSAR
+/* ---- Pulsar lookup redirects ---------------------------------------------------------------- */
+
+static oom_result_t lookup_run(void *ctx) {
+    static const char *const brokers[] = {"pulsar://broker-2:6650", "pulsar://broker-3:6650",
+                                          "pulsar://broker-4:6650"};
+    Pulsar__Proto__CommandLookupTopicResponse r =
+        PULSAR__PROTO__COMMAND_LOOKUP_TOPIC_RESPONSE__INIT;
+    lookup_t lk;
+    oom_result_t res = OOM_FAILED;
+    const char *url = NULL;
+    char why[700];
+    (void)ctx;
+    memset(&lk, 0, sizeof(lk));
+    lk.topic = (char *)"persistent://public/default/oom";
+    /* Two redirects (the second authoritative), then the broker that serves the topic. */
+    r.has_response = 1;
+    for (int i = 0; i < 3; i++) {
+        int step;
+        r.response = i < 2 ? PULSAR__PROTO__COMMAND_LOOKUP_TOPIC_RESPONSE__LOOKUP_TYPE__Redirect
+                           : PULSAR__PROTO__COMMAND_LOOKUP_TOPIC_RESPONSE__LOOKUP_TYPE__Connect;
+        r.brokerserviceurl = (char *)brokers[i];
+        r.has_authoritative = 1;
+        r.authoritative = i == 1;
+        step = pl_lookup_next(&lk, &r, 0, &url, why, sizeof(why));
+        if (step == PL_LOOKUP_ERROR) {
+            /* Said, and the lookup is left as it was: the previous broker, not the service
+             * URL. */
+            CU_ASSERT_PTR_NOT_NULL(strstr(why, "out of memory"));
+            CU_ASSERT(i ? lk.url && !strcmp(lk.url, brokers[i - 1]) : !lk.url);
+            goto out;
+        }
+        if (i < 2) {
+            CU_ASSERT_EQUAL(step, PL_LOOKUP_REDIRECT);
+            /* a NULL url would send the next request to the service URL: no redirect */
+            CU_ASSERT_FATAL(lk.url != NULL);
+            CU_ASSERT_STRING_EQUAL(lk.url, brokers[i]);
+            CU_ASSERT_EQUAL(lk.authoritative, i == 1);
+        } else {
+            CU_ASSERT_EQUAL(step, PL_LOOKUP_CONNECT);
+            CU_ASSERT_STRING_EQUAL(url, brokers[2]);
+            CU_ASSERT_STRING_EQUAL(lk.url, brokers[1]);
+        }
+    }
+    CU_ASSERT_EQUAL(lk.redirects, 2);
+    res = OOM_DONE;
+out:
+    free(lk.url);
+    return res;
+}
+
+static void test_pulsar_lookup(void) {
+    if (!walkable())
+        return;
+    oom_walk("Pulsar lookup redirects", lookup_run, NULL, 0, NULL);
+}
+#endif /* SL_WITH_PULSAR */
+
 void test_oom_register(void) {
     static const unit_test_t tests[] = {
         {"config loader", test_conf_load},
@@ -396,6 +454,9 @@ void test_oom_register(void) {
 #ifdef SL_WITH_KINESIS
         {"KPL aggregate and de-aggregate", test_kpl},
         {"shard end children, all or none", test_shard_children},
+#endif
+#ifdef SL_WITH_PULSAR
+        {"Pulsar lookup redirects", test_pulsar_lookup},
 #endif
         {NULL, NULL},
     };
