@@ -309,6 +309,82 @@ static void test_kpl(void) {
     oom_walk("KPL aggregate and de-aggregate", kpl_run, NULL, 0, NULL);
 }
 
+/* ---- lease items ---------------------------------------------------------------------------- */
+
+static const char lease_text[] =
+    "{\"leaseKey\":{\"S\":\"shardId-000000000004\"},\"leaseOwner\":{\"S\":\"worker-a\"},"
+    "\"leaseCounter\":{\"N\":\"17\"},\"checkpoint\":{\"S\":\"SHARD_END\"},"
+    "\"checkpointSubSequenceNumber\":{\"N\":\"0\"},"
+    "\"pendingCheckpoint\":{\"S\":\"49590338271490256608559692538361571095921575989136588898\"},"
+    "\"pendingCheckpointSubSequenceNumber\":{\"N\":\"3\"},"
+    "\"ownerSwitchesSinceCheckpoint\":{\"N\":\"2\"},"
+    "\"parentShardId\":{\"SS\":[\"shardId-000000000001\",\"shardId-000000000002\"]},"
+    "\"childShardIds\":{\"SS\":[\"shardId-000000000007\",\"shardId-000000000008\","
+    "\"shardId-000000000009\"]},"
+    "\"startingHashKey\":{\"S\":\"0\"},"
+    "\"endingHashKey\":{\"S\":\"340282366920938463463374607431768211455\"},"
+    "\"throughputKBps\":{\"N\":\"12.5\"}}";
+
+typedef struct lease_walk {
+    char *ref;
+} lease_walk_t;
+
+static oom_result_t lease_run(void *ctx) {
+    lease_walk_t *w = ctx;
+    oom_result_t res = OOM_FAILED;
+    json_t *item, *back = NULL;
+    json_error_t jerr;
+    kin_lease_t *lease = NULL;
+    char err[512], *text = NULL;
+    sl_err_t rc;
+    int was;
+
+    /* Parsed outside the walk: jansson's lexer (lex_save) ignores a failed append and goes on
+     * with the token a character short, which no caller can see. That is jansson's to fix. */
+    was = oom_pause();
+    item = json_loads(lease_text, 0, &jerr);
+    oom_resume(was);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(item);
+    oom_jansson_begin();
+    if ((rc = kin_lease_from_item(item, &lease, err, sizeof(err))) != SL_OK) {
+        CU_ASSERT_EQUAL(rc, SL_ERR_NOMEM);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "out of memory"));
+        CU_ASSERT_PTR_NULL(lease);
+        goto out;
+    }
+    was = oom_pause();
+    CU_ASSERT_EQUAL_FATAL(lease->n_parents, 2);
+    CU_ASSERT_EQUAL_FATAL(lease->n_children, 3);
+    for (size_t i = 0; i < 3; i++)
+        CU_ASSERT_PTR_NOT_NULL(lease->children[i]);
+    oom_resume(was);
+    /* Written back: the same item, but the attribute sluice does not keep. */
+    if (!(back = kin_lease_to_item(lease)) ||
+        !(text = sl_aws_json_dumps(back, JSON_COMPACT | JSON_SORT_KEYS)))
+        goto out;
+    was = oom_pause();
+    CU_ASSERT(same_as_first(&w->ref, text));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"childShardIds\":{\"SS\":[\"shardId-000000000007\","
+                                        "\"shardId-000000000008\",\"shardId-000000000009\"]}"));
+    oom_resume(was);
+    res = OOM_DONE;
+out:
+    free(text);
+    json_decref(back);
+    kin_lease_free(lease);
+    json_decref(item);
+    oom_jansson_end();
+    return res;
+}
+
+static void test_lease_item(void) {
+    lease_walk_t w = {NULL};
+    if (!walkable())
+        return;
+    oom_walk("lease item parse and write", lease_run, &w, 0, NULL);
+    free(w.ref);
+}
+
 /* ---- the children of a finished shard -------------------------------------------------------- */
 
 /* A listing after shard 4 split in two and merged with shard 5 into shard 9. */
@@ -453,6 +529,7 @@ void test_oom_register(void) {
         {"secrets masked or the load fails", test_conf_secrets},
 #ifdef SL_WITH_KINESIS
         {"KPL aggregate and de-aggregate", test_kpl},
+        {"lease item parse and write", test_lease_item},
         {"shard end children, all or none", test_shard_children},
 #endif
 #ifdef SL_WITH_PULSAR
