@@ -40,6 +40,7 @@ char *__wrap_strndup(const char *s, size_t n);
 
 /* Only the thread running a walk is active: the rest belongs to it (one walk at a time). */
 static __thread int active;
+static __thread int paused; /* oom_pause(): nothing counted or failed, frees still seen */
 static unsigned long count;   /* allocations so far in the run */
 static unsigned long fail_at; /* the one to fail (0: none) */
 static long nlive;
@@ -77,7 +78,7 @@ static int live_del(const void *p) {
 
 /* 1 when this allocation is the one to fail. */
 static int should_fail(void) {
-    if (!active)
+    if (!active || paused)
         return 0;
     if (++count == fail_at) {
         errno = ENOMEM;
@@ -87,7 +88,7 @@ static int should_fail(void) {
 }
 
 static void *track(void *p) {
-    if (active && p)
+    if (active && !paused && p)
         live_add(p);
     return p;
 }
@@ -108,10 +109,9 @@ void *__wrap_realloc(void *p, size_t n) {
         return NULL; /* p stays valid, as after a real failure */
     if (!(q = __real_realloc(p, n)))
         return NULL;
-    if (active) {
-        live_del(p);
+    /* A block of the run stays one when it moves, paused or not. */
+    if (active && (live_del(p) || !paused))
         live_add(q);
-    }
     return q;
 }
 
@@ -138,6 +138,7 @@ static void run_begin(unsigned long nth) {
     nlive = 0;
     count = 0;
     fail_at = nth;
+    paused = 0;
     active = 1;
 }
 
@@ -186,13 +187,13 @@ void oom_walk(const char *name, oom_fn fn, void *ctx, int flags, oom_stats_t *st
 }
 
 int oom_pause(void) {
-    int was = active;
-    active = 0;
+    int was = paused;
+    paused = 1;
     return was;
 }
 
 void oom_resume(int was) {
-    active = was;
+    paused = was;
 }
 
 static json_malloc_t saved_malloc;

@@ -40,8 +40,9 @@ int oom_available(void);
  * counts as "oom <name>: ..." and fills *st when not NULL. */
 void oom_walk(const char *name, oom_fn fn, void *ctx, int flags, oom_stats_t *st);
 
-/* Stops the counting (and failing) on this thread, for checking a result; returns what
- * oom_resume() takes to start it again. Free what the run made after resuming. */
+/* Stops the counting and failing on this thread, for checking a result or retrying a step;
+ * returns what oom_resume() takes to start it again. What is made meanwhile is not tracked
+ * (frees and moves of the run's blocks still are). */
 int oom_pause(void);
 void oom_resume(int was);
 
