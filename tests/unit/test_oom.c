@@ -263,8 +263,16 @@ static oom_result_t kpl_run(void *ctx) {
     for (i = 0; i < KPL_N; i++) {
         rc = kpl_agg_add(agg, kpl_in[i].pk, kpl_in[i].ehk, kpl_in[i].data,
                          strlen(kpl_in[i].data), err, sizeof(err));
-        if (rc == SL_ERR_NOMEM)
+        if (rc == SL_ERR_NOMEM) {
+            /* The aggregate is as before the call: the same add works once memory is back. */
+            int was = oom_pause();
+            CU_ASSERT_EQUAL(kpl_agg_count(agg), i);
+            CU_ASSERT_EQUAL(kpl_agg_add(agg, kpl_in[i].pk, kpl_in[i].ehk, kpl_in[i].data,
+                                        strlen(kpl_in[i].data), err, sizeof(err)),
+                            SL_OK);
+            oom_resume(was);
             goto out;
+        }
         CU_ASSERT_EQUAL_FATAL(rc, SL_OK);
         CU_ASSERT_EQUAL(kpl_agg_count(agg), i + 1); /* a failed add left nothing half-added */
     }
