@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "aws_conf.h"
+#include "log_int.h"
 #include "sluice/log.h"
 #include "util_str.h"
 
@@ -101,10 +102,12 @@ static int parse_param(sl_conf_t *conf, const char *const *prefixes, const sl_aw
         sl_conf_error(conf, KEY("awsCredentialPluginParam"), "must be a JSON object");
         return 1;
     }
-    if ((v = jstr(pl->param, "secretKey")))
-        sl_log_add_secret(v);
-    if ((v = jstr(pl->param, "sessionToken")))
-        sl_log_add_secret(v);
+    if (((v = jstr(pl->param, "secretKey")) && sl_log_secret_add(v) < 0) ||
+        ((v = jstr(pl->param, "sessionToken")) && sl_log_secret_add(v) < 0)) {
+        sl_conf_error(conf, KEY("awsCredentialPluginParam"),
+                      "out of memory masking its secrets in the log");
+        return 1;
+    }
     return 0;
 }
 

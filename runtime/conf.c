@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "conf_priv.h"
+#include "log_int.h"
 #include "sluice/log.h"
 #include "util_props.h"
 #include "util_str.h"
@@ -148,6 +149,10 @@ static sl_err_t put(sl_conf_t *conf, const char *key, const char *value, const c
     if (!v || (given && !g))
         goto nomem;
     entry_t *e = conf_find(conf, key);
+    /* Masked in the log before it is kept: a secret that could not be registered would be
+     * written in clear by the first line that quotes it. */
+    if ((secret || (e && e->secret)) && sl_log_secret_add(v) < 0)
+        goto nomem;
     if (!e) {
         char *k = sl_strdup(key);
         if (!k || grow(conf->ents, &conf->cap, conf->cnt + 1) < 0 ||
@@ -177,8 +182,6 @@ static sl_err_t put(sl_conf_t *conf, const char *key, const char *value, const c
     e->line = line;
     e->ord = strcmp(file, API_FILE) == 0 ? ++conf->nset : 0;
     e->secret |= secret ? 1u : 0u;
-    if (e->secret)
-        sl_log_add_secret(v);
     return SL_OK;
 nomem:
     free(v);

@@ -12,28 +12,30 @@
 #include <string.h>
 
 #include "conf_priv.h"
+#include "log_int.h"
 #include "sluice/log.h"
 #include "util_props.h"
 #include "util_str.h"
 
 /* ---- scopes and applying tables ---------------------------------------------------------- */
 
-void sl_conf_scope_add(sl_conf_t *conf, const char *prefix, const sl_prop_t *table) {
+int sl_conf_scope_add(sl_conf_t *conf, const char *prefix, const sl_prop_t *table) {
     if (!conf || !table)
-        return;
+        return 0;
     if (!prefix)
         prefix = "";
     for (int i = 0; i < conf->nscopes; i++)
         if (conf->scopes[i].table == table && strcmp(conf->scopes[i].prefix, prefix) == 0)
-            return;
+            return 0;
     char *p = sl_strdup(prefix);
     if (!p || grow(conf->scopes, &conf->scopecap, conf->nscopes + 1) < 0) {
         free(p);
-        return;
+        return -1;
     }
     conf->scopes[conf->nscopes].prefix = p;
     conf->scopes[conf->nscopes].table = table;
     conf->nscopes++;
+    return 0;
 }
 
 /* The row of table that name (relative to the scope) means, aliases resolved; NULL if none.
@@ -176,9 +178,10 @@ int sl_conf_apply(sl_conf_t *conf, const sl_prop_t *table, const char *const *pr
         return 0;
     if (!prefixes || !prefixes[0])
         prefixes = root;
+    int before = sl_conf_error_count(conf), scoped = 1;
     for (int p = 0; prefixes[p]; p++)
-        sl_conf_scope_add(conf, prefixes[p], table);
-    int before = sl_conf_error_count(conf);
+        if (sl_conf_scope_add(conf, prefixes[p], table) < 0)
+            scoped = 0;
     applied_t *rec = applied_get(conf, obj, table);
     sl_sb_t kb = {0};
     char err[1024];
@@ -197,7 +200,8 @@ int sl_conf_apply(sl_conf_t *conf, const sl_prop_t *table, const char *const *pr
             sl_prop_t eff = *row;
             if (row->flags & SL_PROP_F_SECRET && !e->secret) {
                 e->secret = 1;
-                sl_log_add_secret(e->value);
+                if (sl_log_secret_add(e->value) < 0)
+                    sl_conf_error(conf, e->key, "out of memory masking its value in the log");
             }
             if (e->secret)
                 eff.flags |= SL_PROP_F_SECRET;
@@ -235,6 +239,11 @@ int sl_conf_apply(sl_conf_t *conf, const sl_prop_t *table, const char *const *pr
             }
         }
     }
+    /* A key that could not be built was looked up as absent (its row got the default), a
+     * scope or the record of where values came from is missing: say so rather than go on
+     * with a configuration that is not the user's. */
+    if (kb.oom || !rec || !scoped)
+        sl_conf_error(conf, NULL, "out of memory applying the configuration");
     sl_sb_free(&kb);
     return sl_conf_error_count(conf) - before;
 }

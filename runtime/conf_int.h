@@ -16,8 +16,8 @@ size_t sl_prop_field_size(sl_prop_type_t type);
  * (its name, an ALIAS, or an IGNORED pattern). sl_conf_apply() registers prefixes[i] with its
  * table for every i automatically; this is for tables that are known but not applied (e.g. a
  * stream table under a system that has no streams in this job). Copies prefix; table borrowed
- * and must outlive conf. */
-void sl_conf_scope_add(sl_conf_t *conf, const char *prefix, const sl_prop_t *table);
+ * and must outlive conf. Returns 0, or -1 when out of memory. */
+int sl_conf_scope_add(sl_conf_t *conf, const char *prefix, const sl_prop_t *table);
 
 /* Adds one error for every entry that no sl_conf_apply() read and sl_conf_mark_used() did not
  * mark: "file:line: unknown property 'k' (did you mean 'x'?)", the suggestion taken from the

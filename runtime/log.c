@@ -132,17 +132,20 @@ int sl_log_debug_enabled(const char *ctx) {
     return debug_match(cfg ? cfg->debug : atomic_load(&lg.debug), ctx);
 }
 
-void sl_log_add_secret(const char *value) {
+int sl_log_secret_add(const char *value) {
+    int rc = 0;
     if (!value || strlen(value) < 4)
-        return;
+        return 0;
     pthread_mutex_lock(&lg.lock);
     for (int i = 0; i < lg.nsecrets; i++)
         if (!strcmp(lg.secrets[i], value))
             goto out;
     {
         char *copy = sl_strdup(value);
-        if (!copy)
+        if (!copy) {
+            rc = -1;
             goto out;
+        }
         if (lg.nsecrets == SL_LOG_MAX_SECRETS) {
             free(lg.secrets[lg.oldest]);
             lg.secrets[lg.oldest] = copy;
@@ -154,6 +157,7 @@ void sl_log_add_secret(const char *value) {
             char **grown = realloc(lg.secrets, sizeof(*grown) * (size_t)cap);
             if (!grown) {
                 free(copy);
+                rc = -1;
                 goto out;
             }
             lg.secrets = grown;
@@ -163,37 +167,42 @@ void sl_log_add_secret(const char *value) {
     }
 out:
     pthread_mutex_unlock(&lg.lock);
+    return rc;
 }
 
-/* Replaces every registered secret in sb with "****". Called with the lock held. */
-static void scrub(sl_sb_t *sb) {
-    for (int i = 0; i < lg.nsecrets; i++) {
+void sl_log_add_secret(const char *value) {
+    (void)sl_log_secret_add(value);
+}
+
+/* Replaces every registered secret in buf (*len bytes and a NUL) with "****", in place: a
+ * secret is never shorter than that, so nothing needs allocating. Called with the lock held. */
+static void scrub_buf(char *buf, size_t *len) {
+    for (int i = 0; buf && i < lg.nsecrets; i++) {
         const char *sec = lg.secrets[i];
         size_t slen = strlen(sec);
         char *hit;
-        while (sb->buf && (hit = strstr(sb->buf, sec)) != NULL) {
-            size_t at = (size_t)(hit - sb->buf);
+        while ((hit = strstr(buf, sec)) != NULL) {
+            size_t at = (size_t)(hit - buf);
             memcpy(hit, "****", 4);
-            memmove(hit + 4, hit + slen, sb->len - at - slen + 1);
-            sb->len -= slen - 4;
+            memmove(hit + 4, hit + slen, *len - at - slen + 1);
+            *len -= slen - 4;
         }
     }
 }
 
+static void scrub(sl_sb_t *sb) {
+    scrub_buf(sb->buf, &sb->len);
+}
+
 void sl_log_scrub(char *s) {
-    sl_sb_t sb = {0};
+    size_t len;
     if (!s)
         return;
+    len = strlen(s);
+    /* In place: a copy that could not be allocated would leave the secrets in. */
     pthread_mutex_lock(&lg.lock);
-    if (lg.nsecrets) {
-        sl_sb_puts(&sb, s);
-        if (!sb.oom) {
-            scrub(&sb);
-            memcpy(s, sb.buf, sb.len + 1);
-        }
-    }
+    scrub_buf(s, &len);
     pthread_mutex_unlock(&lg.lock);
-    sl_sb_free(&sb);
 }
 
 static void json_escape(sl_sb_t *sb, const char *s) {

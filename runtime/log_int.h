@@ -23,6 +23,9 @@ typedef struct sl_log_cfg {
 const sl_log_cfg_t *sl_log_scope(const sl_log_cfg_t *cfg);
 /* This thread's settings (NULL: process-wide): a thread the library starts inherits them. */
 const sl_log_cfg_t *sl_log_current(void);
+/* sl_log_add_secret() that says whether it worked: 0, or -1 when out of memory (the value is
+ * then not masked, and whoever was about to keep it should fail instead). */
+int sl_log_secret_add(const char *value);
 /* Normalises a comma-separated context list to ",a,b,"; NULL when empty or out of memory.
  * Caller frees. */
 char *sl_log_debug_list(const char *ctxs);

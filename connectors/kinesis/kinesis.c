@@ -451,18 +451,13 @@ static void kin_part_close(sl_part_t *part, void *state) {
             (!last || (kp->committed && !kin_xseq_cmp(last, last_sub, kp->committed,
                                                       kp->committed_sub)))) {
             m->shard_end = 1;
-            if (n && (m->children = calloc(n, sizeof(*m->children)))) {
+            /* All the children or none: a copy missing one would have the coordinator write
+             * a childShardIds without it. With none it waits for a listing to name them. */
+            if (n && (m->children = kin_shard_list_dup(children, n)))
                 m->n_children = n;
-                for (size_t i = 0; i < n; i++) {
-                    const kin_shard_info_t *c = &children[i];
-                    kin_shard_info_t *d = &m->children[i];
-                    d->id = c->id ? sl_strdup(c->id) : NULL;
-                    d->parent = c->parent ? sl_strdup(c->parent) : NULL;
-                    d->adjacent_parent = c->adjacent_parent ? sl_strdup(c->adjacent_parent) : NULL;
-                    d->start_hash = c->start_hash ? sl_strdup(c->start_hash) : NULL;
-                    d->end_hash = c->end_hash ? sl_strdup(c->end_hash) : NULL;
-                }
-            }
+            else if (n)
+                sl_log(SL_LOG_WARN, "kinesis", "%s: out of memory copying its %zu child "
+                       "shard(s): the next shard listing names them", sl_part_id(part), n);
         }
         kin_input_post(kp->k, m);
     } else {

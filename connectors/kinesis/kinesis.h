@@ -387,6 +387,13 @@ typedef struct kin_take_view {
 size_t kin_take_plan(const kin_take_view_t *v, size_t n, int max_for_worker, int max_steal,
                      uint64_t *rng, size_t *out, int *target);
 
+/* The ids of the n shards (borrowed) that are children of parent (their parent or adjacent
+ * parent), or of all of them when parent is NULL, into *out (*n_out of them; NULL when none).
+ * All of them or none: SL_ERR_NOMEM leaves *out NULL. Caller frees the strings and the array.
+ * Pure: no I/O. */
+sl_err_t kin_coord_children(const kin_shard_info_t *shards, size_t n, const char *parent,
+                            char ***out, size_t *n_out);
+
 kin_coord_t *kin_coord_new(kin_input_t *k, char *errstr, size_t errlen);
 /* Ensures the lease table (or nothing, for sqlite), then syncs shards and starts the timers. */
 sl_err_t kin_coord_start(kin_coord_t *c);

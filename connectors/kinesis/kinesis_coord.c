@@ -160,6 +160,34 @@ static void strv_free(char **v, size_t n) {
     free(v);
 }
 
+sl_err_t kin_coord_children(const kin_shard_info_t *shards, size_t n, const char *parent,
+                            char ***out, size_t *n_out) {
+    char **v = n ? calloc(n, sizeof(*v)) : NULL;
+    size_t k = 0;
+    *out = NULL;
+    *n_out = 0;
+    if (n && !v)
+        return SL_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const kin_shard_info_t *sh = &shards[i];
+        if (!sh->id || (parent && !(sh->parent && !strcmp(sh->parent, parent)) &&
+                        !(sh->adjacent_parent && !strcmp(sh->adjacent_parent, parent))))
+            continue;
+        if (!(v[k] = sl_strdup(sh->id))) {
+            strv_free(v, k);
+            return SL_ERR_NOMEM;
+        }
+        k++;
+    }
+    if (!k) {
+        free(v);
+        v = NULL;
+    }
+    *out = v;
+    *n_out = k;
+    return SL_OK;
+}
+
 static void clease_free(clease_t *l) {
     kin_lease_free(l->lease);
     free(l->key);
@@ -605,20 +633,24 @@ static void apply_listing(kin_coord_t *c, kin_shard_info_t *shards, size_t n) {
     }
     /* Finished shards waiting to learn their children (the answer did not name them), from a
      * listing that started after their end was seen (an earlier one may predate the children). */
-    for (size_t i = 0; i < n; i++) {
-        kin_shard_info_t *sh = &shards[i];
-        const char *ps[2] = {sh->parent, sh->adjacent_parent};
-        for (int j = 0; j < 2; j++) {
-            clease_t *pl = ps[j] ? find(c, ps[j]) : NULL;
-            char **grown;
-            if (!pl || !pl->end_wait_sync || pl->end_wait_list > c->lists_started)
-                continue;
-            if ((grown = realloc(pl->children, (pl->n_children + 1) * sizeof(*grown)))) {
-                pl->children = grown;
-                if ((grown[pl->n_children] = sl_strdup(sh->id)))
-                    pl->n_children++;
-            }
+    for (size_t i = 0; i < c->n; i++) {
+        clease_t *pl = c->leases[i];
+        char **kids;
+        size_t nk;
+        if (!pl->end_wait_sync || pl->end_wait_list > c->lists_started)
+            continue;
+        /* All of them or none: a shard end written with some children missing would leave
+         * those unread for good. Out of memory, it waits for the next listing. */
+        if (kin_coord_children(shards, n, pl->key, &kids, &nk) != SL_OK) {
+            sl_log(SL_LOG_ERROR, "kinesis", "stream %s shard %s: out of memory collecting its "
+                   "children (the next shard sync tries again)", c->k->stream, pl->key);
+            pl->end_wait_list = c->lists_started + 1;
+            c->sync_again = 1;
+            continue;
         }
+        strv_free(pl->children, pl->n_children);
+        pl->children = kids;
+        pl->n_children = nk;
     }
     for (size_t i = 0; i < c->n; i++)
         if (c->leases[i]->end_wait_sync && c->leases[i]->end_wait_list <= c->lists_started) {
@@ -1099,12 +1131,12 @@ void kin_coord_message(kin_coord_t *c, kin_msg_t *m) {
          * the leases known here say may be part of them: one child's lease can be in the table
          * before its sibling's). */
         strv_free(l->children, l->n_children);
-        l->children = NULL;
-        l->n_children = 0;
-        if (m->n_children && (l->children = calloc(m->n_children, sizeof(char *))))
-            for (size_t i = 0; i < m->n_children; i++)
-                if (m->children[i].id)
-                    l->children[l->n_children++] = sl_strdup(m->children[i].id);
+        if (kin_coord_children(m->children, m->n_children, NULL, &l->children,
+                               &l->n_children) != SL_OK)
+            /* Never a part of them: without any, the next listing names them all. */
+            sl_log(SL_LOG_WARN, "kinesis", "stream %s shard %s: out of memory copying its "
+                   "children: waiting for the next shard listing to name them", c->k->stream,
+                   l->key);
         /* Child leases the answer described are created now rather than at the next sync. */
         for (size_t i = 0; i < m->n_children; i++) {
             kin_shard_info_t *ch = &m->children[i];

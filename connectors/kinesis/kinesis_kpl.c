@@ -743,12 +743,18 @@ nomem:
     agg->ehk_table.len = lens[1];
     agg->records.len = lens[2];
     agg->pk_table.oom = agg->ehk_table.oom = agg->records.oom = 0;
+    /* A key that did not fit in its arena wrote nothing there, but the flag would fail every
+     * later add. */
+    agg->pks.arena.oom = agg->ehks.arena.oom = 0;
     if (agg->pks.n > npk || agg->ehks.n > nehk) {
-        /* Rebuild the hashes without the new keys (rare: only after an allocation failure). */
+        /* Rebuild the hashes without the new keys (rare: only after an allocation failure).
+         * A set that never got its slots has nothing to clear (memset of NULL is undefined). */
         agg->pks.n = npk;
         agg->ehks.n = nehk;
-        memset(agg->pks.slots, 0, agg->pks.nslots * sizeof(uint32_t));
-        memset(agg->ehks.slots, 0, agg->ehks.nslots * sizeof(uint32_t));
+        if (agg->pks.slots)
+            memset(agg->pks.slots, 0, agg->pks.nslots * sizeof(uint32_t));
+        if (agg->ehks.slots)
+            memset(agg->ehks.slots, 0, agg->ehks.nslots * sizeof(uint32_t));
         for (size_t e = 0; e < npk; e++)
             keyset_place(&agg->pks, e);
         for (size_t e = 0; e < nehk; e++)

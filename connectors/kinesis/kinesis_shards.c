@@ -38,6 +38,26 @@ void kin_shard_list_free(kin_shard_info_t *s, size_t n) {
     free(s);
 }
 
+/* A copy of one string member: 0, or -1 when out of memory (NULL copies as NULL). */
+static int dup_member(char **dst, const char *src) {
+    return src && !(*dst = sl_strdup(src)) ? -1 : 0;
+}
+
+kin_shard_info_t *kin_shard_list_dup(const kin_shard_info_t *v, size_t n) {
+    kin_shard_info_t *d = calloc(n ? n : 1, sizeof(*d));
+    for (size_t i = 0; d && i < n; i++)
+        if (dup_member(&d[i].id, v[i].id) || dup_member(&d[i].parent, v[i].parent) ||
+            dup_member(&d[i].adjacent_parent, v[i].adjacent_parent) ||
+            dup_member(&d[i].start_hash, v[i].start_hash) ||
+            dup_member(&d[i].end_hash, v[i].end_hash) ||
+            dup_member(&d[i].start_seq, v[i].start_seq) ||
+            dup_member(&d[i].end_seq, v[i].end_seq)) {
+            kin_shard_list_free(d, n);
+            return NULL;
+        }
+    return d;
+}
+
 /* One element of ListShards' Shards. */
 static int parse_shard(const json_t *o, size_t idx, int ddb, kin_shard_info_t *si, char *errstr,
                        size_t errlen) {

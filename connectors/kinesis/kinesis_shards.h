@@ -23,6 +23,9 @@ typedef struct kin_shard_info {
 
 void kin_shard_info_free(kin_shard_info_t *s); /* the members; accepts NULL */
 void kin_shard_list_free(kin_shard_info_t *s, size_t n); /* members and the array */
+/* A deep copy of the n shards of v (borrowed), all of it or nothing: NULL when out of memory.
+ * Caller frees with kin_shard_list_free(). */
+kin_shard_info_t *kin_shard_list_dup(const kin_shard_info_t *v, size_t n);
 
 /* Lists every shard of the stream (all pages: NextToken, MaxResults 1000), by name or ARN (one
  * of them non-empty), with filter_type NULL (all shards) or a ShardFilter Type

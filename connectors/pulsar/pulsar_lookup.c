@@ -43,8 +43,49 @@ static void lookup_done(lookup_t *lk, const char *url, int partitions, const cha
 
 static void lookup_step(lookup_t *lk);
 
+int pl_lookup_next(lookup_t *lk, const Pulsar__Proto__CommandLookupTopicResponse *r, int tls,
+                   const char **url, char *why, size_t whylen) {
+    const char *to;
+    char *copy;
+    if (!r || !r->has_response ||
+        r->response == PULSAR__PROTO__COMMAND_LOOKUP_TOPIC_RESPONSE__LOOKUP_TYPE__Failed) {
+        snprintf(why, whylen, "lookup of %s: %s: %s", lk->topic,
+                 r && r->has_error ? pl_server_error_name(r->error) : "failed",
+                 r && r->message ? r->message : "");
+        return PL_LOOKUP_ERROR;
+    }
+    to = tls ? r->brokerserviceurltls : r->brokerserviceurl;
+    if (!to || !*to) {
+        snprintf(why, whylen, "lookup of %s: the broker gave no %s URL", lk->topic,
+                 tls ? "TLS" : "plain");
+        return PL_LOOKUP_ERROR;
+    }
+    lk->proxy = r->has_proxy_through_service_url && r->proxy_through_service_url;
+    if (r->response == PULSAR__PROTO__COMMAND_LOOKUP_TOPIC_RESPONSE__LOOKUP_TYPE__Connect) {
+        *url = to;
+        return PL_LOOKUP_CONNECT;
+    }
+    /* Redirect: ask the named broker, authoritatively when it said so. */
+    if (++lk->redirects > MAX_REDIRECTS) {
+        snprintf(why, whylen, "lookup of %s: more than %d redirects", lk->topic, MAX_REDIRECTS);
+        return PL_LOOKUP_ERROR;
+    }
+    /* Without its copy lk->url would stay the last broker (or NULL: the service URL), and the
+     * next request would go to a broker that did not say it serves the topic. */
+    if (!(copy = sl_strdup(to))) {
+        snprintf(why, whylen, "lookup of %s: out of memory following the redirect to %.200s",
+                 lk->topic, to);
+        return PL_LOOKUP_ERROR;
+    }
+    lk->authoritative = r->has_authoritative && r->authoritative;
+    free(lk->url);
+    lk->url = copy;
+    return PL_LOOKUP_REDIRECT;
+}
+
 static void lookup_answer(void *opaque, pl_conn_t *conn, const pl_frame_t *f, const char *err) {
     lookup_t *lk = opaque;
+    const char *url = NULL;
     char why[700];
     (void)conn;
     if (!f) {
@@ -72,41 +113,18 @@ static void lookup_answer(void *opaque, pl_conn_t *conn, const pl_frame_t *f, co
         lookup_done(lk, NULL, r->has_partitions ? (int)r->partitions : 0, NULL);
         return;
     }
-    {
-        Pulsar__Proto__CommandLookupTopicResponse *r = f->cmd->lookuptopicresponse;
-        const char *url;
-        if (!r || !r->has_response ||
-            r->response == PULSAR__PROTO__COMMAND_LOOKUP_TOPIC_RESPONSE__LOOKUP_TYPE__Failed) {
-            snprintf(why, sizeof(why), "lookup of %s: %s: %s", lk->topic,
-                     r && r->has_error ? pl_server_error_name(r->error) : "failed",
-                     r && r->message ? r->message : "");
-            lookup_done(lk, NULL, 0, why);
-            return;
-        }
-        url = lk->cl->url.tls ? r->brokerserviceurltls : r->brokerserviceurl;
-        if (!url || !*url) {
-            snprintf(why, sizeof(why), "lookup of %s: the broker gave no %s URL", lk->topic,
-                     lk->cl->url.tls ? "TLS" : "plain");
-            lookup_done(lk, NULL, 0, why);
-            return;
-        }
-        lk->proxy = r->has_proxy_through_service_url && r->proxy_through_service_url;
-        if (r->response == PULSAR__PROTO__COMMAND_LOOKUP_TOPIC_RESPONSE__LOOKUP_TYPE__Connect) {
-            lookup_done(lk, url, 0, NULL);
-            return;
-        }
-        /* Redirect: ask the named broker, authoritatively when it said so. */
-        if (++lk->redirects > MAX_REDIRECTS) {
-            snprintf(why, sizeof(why), "lookup of %s: more than %d redirects", lk->topic,
-                     MAX_REDIRECTS);
-            lookup_done(lk, NULL, 0, why);
-            return;
-        }
-        lk->authoritative = r->has_authoritative && r->authoritative;
-        free(lk->url);
-        lk->url = sl_strdup(url);
+    switch (pl_lookup_next(lk, f->cmd->lookuptopicresponse, lk->cl->url.tls, &url, why,
+                           sizeof(why))) {
+    case PL_LOOKUP_CONNECT:
+        lookup_done(lk, url, 0, NULL);
+        break;
+    case PL_LOOKUP_REDIRECT:
         lk->conn = NULL;
         lookup_step(lk);
+        break;
+    default:
+        lookup_done(lk, NULL, 0, why);
+        break;
     }
 }
 

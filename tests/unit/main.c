@@ -19,7 +19,7 @@ static void (*const registers[])(void) = {
     test_metrics_register,    test_job_register,        test_sigv4_register,
     test_http_register,       test_creds_register,      test_aws_client_register,
     test_aws_endpoint_register, test_base64_register, test_log_register,
-    test_host_register,       test_fake_aws_register,
+    test_host_register,       test_fake_aws_register,   test_oom_register,
 #ifdef SL_WITH_KINESIS
     test_kpl_register,        test_kinesis_api_register, test_kinesis_conf_register,
     test_kinesis_coord_register, test_kinesis_sink_register, test_kinesis_ddb_register,
