@@ -52,15 +52,17 @@
  *                  release: evicted without SHARD_END, as the KCL leaves an unended shard),
  *                  ENDED (a SHARD_END already on the wire when a late close named none)
  *   ENDING_WRITE -> ENDED (written), ENDING_WAIT_CHILDREN (a later close named none)
- *   RELEASING   -> ENDING_WRITE (a close at the shard end with children while stopping),
- *                  HELD (the evict could not start: ours still)
- *   ENDED       -> FINISHED (evicted), HELD (the evict could not start: ours still)
- *   any ours    -> UNOWNED or FINISHED (lost, evicted: FINISHED when SHARD_END is known)
+ *   RELEASING   -> ENDING_WRITE (a close at the shard end with children while stopping)
+ *   ENDED       -> FINISHED (evicted)
+ *   any ours    -> UNOWNED or FINISHED (lost; evicted, or its evict could not start: it
+ *                  expires, or our next taker pass takes it back; FINISHED when SHARD_END is
+ *                  known)
  *
- * Only HELD starts (becomes RUNNING). A shard read to its end is ENDING_* until its SHARD_END
- * is written, then ENDED until its release lands: opening it again in that window held the
- * lease past both and past the job's stop (0019 once failed so in CI, when a scan came while
- * SHARD_END waited for a listing). Losing a lease forgets whatever it still owed.
+ * Only HELD starts (becomes RUNNING), and a lease becomes HELD only by a take (without
+ * DynamoDB, a listing) or the close of a RUNNING one. A shard read to its end is ENDING_* until
+ * its SHARD_END is written, then ENDED until its release lands: opening it again in that window
+ * held the lease past both and past the job's stop (0019 once failed so in CI, when a scan
+ * came while SHARD_END waited for a listing). Losing a lease forgets whatever it still owed.
  *
  * Orthogonal to the state: op (the operation in flight, OP_NONE when idle), in_table and
  * unreadable (what the last scan said of its item), the checkpoint to write (ck_*),
@@ -235,8 +237,8 @@ static const unsigned legal_moves[] = {
                                 B(LS_UNOWNED) | B(LS_FINISHED),
     [LS_ENDING_WRITE] = B(LS_ENDED) | B(LS_ENDING_WAIT_CHILDREN) | B(LS_UNOWNED) |
                         B(LS_FINISHED),
-    [LS_RELEASING] = B(LS_ENDING_WRITE) | B(LS_HELD) | B(LS_UNOWNED) | B(LS_FINISHED),
-    [LS_ENDED] = B(LS_HELD) | B(LS_UNOWNED) | B(LS_FINISHED),
+    [LS_RELEASING] = B(LS_ENDING_WRITE) | B(LS_UNOWNED) | B(LS_FINISHED),
+    [LS_ENDED] = B(LS_UNOWNED) | B(LS_FINISHED),
     [LS_FINISHED] = 0,
 };
 #undef B
@@ -1123,7 +1125,9 @@ static void pump(kin_coord_t *c) {
             begin(l, OP_EVICT);
             if (kin_lease_table_evict(c->lt, l->key, c->worker_id, op_done, l) != SL_OK) {
                 not_begun(l);
-                set_state(l, LS_HELD); /* ours still, renewed; no release pending */
+                /* Left to expire (ours by id: our next taker pass may take it back, unless it
+                 * ended). Never back to HELD from here: only a take leads there. */
+                let_go(l);
             }
         }
     }
