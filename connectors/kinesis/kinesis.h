@@ -387,6 +387,13 @@ typedef struct kin_take_view {
 size_t kin_take_plan(const kin_take_view_t *v, size_t n, int max_for_worker, int max_steal,
                      uint64_t *rng, size_t *out, int *target);
 
+/* The lease coordinator's state machine, for tests: its states are 0 .. kin_lease_states() - 1,
+ * named by kin_lease_state_name() (static strings, "UNOWNED", "HELD", ...);
+ * kin_lease_move_legal() says whether set_state() accepts a move. Pure. */
+int kin_lease_states(void);
+const char *kin_lease_state_name(int state);
+int kin_lease_move_legal(int from, int to);
+
 kin_coord_t *kin_coord_new(kin_input_t *k, char *errstr, size_t errlen);
 /* Ensures the lease table (or nothing, for sqlite), then syncs shards and starts the timers. */
 sl_err_t kin_coord_start(kin_coord_t *c);

@@ -53,7 +53,7 @@
  *                  ENDED (a SHARD_END already on the wire when a late close named none)
  *   ENDING_WRITE -> ENDED (written), ENDING_WAIT_CHILDREN (a later close named none)
  *   RELEASING   -> ENDING_WRITE (a close at the shard end with children while stopping)
- *   ENDED       -> FINISHED (evicted)
+ *   ENDED       -> FINISHED (evicted, lost: never read again here)
  *   any ours    -> UNOWNED or FINISHED (lost; evicted, or its evict could not start: it
  *                  expires, or our next taker pass takes it back; FINISHED when SHARD_END is
  *                  known)
@@ -238,7 +238,7 @@ static const unsigned legal_moves[] = {
     [LS_ENDING_WRITE] = B(LS_ENDED) | B(LS_ENDING_WAIT_CHILDREN) | B(LS_UNOWNED) |
                         B(LS_FINISHED),
     [LS_RELEASING] = B(LS_ENDING_WRITE) | B(LS_UNOWNED) | B(LS_FINISHED),
-    [LS_ENDED] = B(LS_UNOWNED) | B(LS_FINISHED),
+    [LS_ENDED] = B(LS_FINISHED), /* SHARD_END known: let_go() never makes it UNOWNED */
     [LS_FINISHED] = 0,
 };
 #undef B
@@ -253,6 +253,20 @@ static void set_state(clease_t *l, enum lease_state to) {
     assert(legal_moves[from] & (1u << to));
     sl_log_debug("lease", "shard %s: %s -> %s", l->key, state_name(from), state_name(to));
     l->state = to;
+}
+
+int kin_lease_states(void) {
+    return LS_FINISHED + 1;
+}
+
+const char *kin_lease_state_name(int state) {
+    return state_name((enum lease_state)state);
+}
+
+int kin_lease_move_legal(int from, int to) {
+    if (from < 0 || from > LS_FINISHED || to < 0 || to > LS_FINISHED)
+        return 0;
+    return !!(legal_moves[from] & (1u << to));
 }
 
 /* Ours: taken and renewed (the sqlite store: every shard not finished). */
