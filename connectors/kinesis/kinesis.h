@@ -394,6 +394,13 @@ size_t kin_take_plan(const kin_take_view_t *v, size_t n, int max_for_worker, int
 sl_err_t kin_coord_children(const kin_shard_info_t *shards, size_t n, const char *parent,
                             char ***out, size_t *n_out);
 
+/* The lease coordinator's state machine, for tests: its states are 0 .. kin_lease_states() - 1,
+ * named by kin_lease_state_name() (static strings, "UNOWNED", "HELD", ...);
+ * kin_lease_move_legal() says whether set_state() accepts a move. Pure. */
+int kin_lease_states(void);
+const char *kin_lease_state_name(int state);
+int kin_lease_move_legal(int from, int to);
+
 kin_coord_t *kin_coord_new(kin_input_t *k, char *errstr, size_t errlen);
 /* Ensures the lease table (or nothing, for sqlite), then syncs shards and starts the timers. */
 sl_err_t kin_coord_start(kin_coord_t *c);

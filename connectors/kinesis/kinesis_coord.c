@@ -24,8 +24,51 @@
  * Without DynamoDB (the sqlite store) there is one worker: every shard is ours, positions live
  * in the local checkpoint store and SHARD_END is recorded there.
  *
- * One operation at a time per lease (busy), so our own renewals never race our checkpoints.
+ * One operation at a time per lease (op), so our own renewals never race our checkpoints.
+ *
+ * Each lease is in one state (set_state() is the only place that changes it, checks the move
+ * in debug builds and logs it under log.debug=lease):
+ *
+ *   UNOWNED        not ours: another worker's, free, not in the table yet, or unreadable
+ *   LOST_OPEN      not ours any more, but its partition would not stop when we lost it (it was
+ *                  already closing): waits for its close; taken back, it is RUNNING again
+ *   HELD           ours (taken, renewed), not announced to the runtime: waiting for its parents
+ *                  or for its previous run to close, or it was closed and not ended
+ *   RUNNING        ours, announced: its partition reads and commits checkpoints
+ *   ENDING_WAIT_CHILDREN  read to its end and committed, GetRecords named no children: waits
+ *                  for a listing started after the end (end_wait_list) to name them
+ *   ENDING_WRITE   SHARD_END (with its children) to write
+ *   RELEASING      released or stopping: its last checkpoint (forced), then the evict
+ *   ENDED          SHARD_END written: ours until the evict lands
+ *   FINISHED       SHARD_END known (in the table, or the local store) and not ours: for good
+ *
+ *   UNOWNED     -> HELD (taken; sqlite store: a shard of ours), FINISHED (SHARD_END seen)
+ *   LOST_OPEN   -> RUNNING (taken back), UNOWNED (its close arrived), FINISHED (SHARD_END seen)
+ *   HELD        -> RUNNING (started), ENDING_* (a close at the shard end from an earlier run),
+ *                  RELEASING (released, stop), FINISHED (sqlite store: shard end)
+ *   RUNNING     -> HELD (closed), ENDING_* (closed at the shard end: HELD on the way),
+ *                  RELEASING (stop), LOST_OPEN (lost, its partition would not stop)
+ *   ENDING_WAIT_CHILDREN -> ENDING_WRITE (a listing named them, or failed), RELEASING (stop,
+ *                  release: evicted without SHARD_END, as the KCL leaves an unended shard),
+ *                  ENDED (a SHARD_END already on the wire when a late close named none)
+ *   ENDING_WRITE -> ENDED (written), ENDING_WAIT_CHILDREN (a later close named none)
+ *   RELEASING   -> ENDING_WRITE (a close at the shard end with children while stopping)
+ *   ENDED       -> FINISHED (evicted, lost: never read again here)
+ *   any ours    -> UNOWNED or FINISHED (lost; evicted, or its evict could not start: it
+ *                  expires, or our next taker pass takes it back; FINISHED when SHARD_END is
+ *                  known)
+ *
+ * Only HELD starts (becomes RUNNING), and a lease becomes HELD only by a take (without
+ * DynamoDB, a listing) or the close of a RUNNING one. A shard read to its end is ENDING_* until
+ * its SHARD_END is written, then ENDED until its release lands: opening it again in that window
+ * held the lease past both and past the job's stop (0019 once failed so in CI, when a scan
+ * came while SHARD_END waited for a listing). Losing a lease forgets whatever it still owed.
+ *
+ * Orthogonal to the state: op (the operation in flight, OP_NONE when idle), in_table and
+ * unreadable (what the last scan said of its item), the checkpoint to write (ck_*),
+ * waiting_parents (said once), stop_checkpointed (counted once).
  */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +90,12 @@ enum op {
     OP_DELETE
 };
 
+/* The states of a lease, in the order of its life (see the top of the file). */
+enum lease_state {
+    LS_UNOWNED, LS_LOST_OPEN, LS_HELD, LS_RUNNING, LS_ENDING_WAIT_CHILDREN, LS_ENDING_WRITE,
+    LS_RELEASING, LS_ENDED, LS_FINISHED
+};
+
 typedef struct clease {
     struct kin_coord *c;
     char *key;
@@ -54,15 +103,12 @@ typedef struct clease {
     int64_t seen_counter;
     int64_t changed_ms;      /* monotonic time the counter last moved (our clock) */
     uint64_t mod_gen;        /* coordinator generation of our last completed write */
+    enum lease_state state;  /* changed by set_state() only */
+    enum op op;              /* the operation in flight (OP_NONE: none) */
     int in_table;
     int unreadable;          /* its item does not parse: left alone, its shard not read */
     int stop_checkpointed;   /* counted in stop_checkpoints (a lease may be written twice) */
-    int held;                /* ours: renewed, and readable */
     int64_t renewed_ms;
-    int running;             /* announced to the runtime and not closed yet */
-    int finished;            /* SHARD_END */
-    int busy;                /* an operation is in flight */
-    enum op op;
     /* checkpoint to write */
     char *ck_seq;
     int64_t ck_sub;
@@ -70,13 +116,10 @@ typedef struct clease {
     int ck_force;
     int ck_lost_races;
     int64_t ck_written_ms;
-    /* shard end to write */
-    int end_pending;
+    /* shard end to write (ENDING_*) */
     char **children;
     size_t n_children;
-    int end_wait_sync;       /* shard end known, children not yet: waits for a listing */
-    uint64_t end_wait_list;  /* the first listing that may name them (started after the end) */
-    int release_pending;     /* evict once the checkpoint is written */
+    uint64_t end_wait_list;  /* ENDING_WAIT_CHILDREN: the first listing that may name them */
     int waiting_parents;
     char *start_hash, *end_hash; /* from the listing when the item has none */
     char **parents;          /* sqlite store: parents from the listing */
@@ -199,6 +242,83 @@ static void clease_free(clease_t *l) {
     free(l);
 }
 
+/* ---- the state of a lease ------------------------------------------------------------------ */
+
+static const char *state_name(enum lease_state st) {
+    static const char *const names[] = {
+        "UNOWNED", "LOST_OPEN", "HELD", "RUNNING", "ENDING_WAIT_CHILDREN", "ENDING_WRITE",
+        "RELEASING", "ENDED", "FINISHED"
+    };
+    return (size_t)st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
+}
+
+#define B(st) (1u << (st))
+/* The moves set_state() accepts, by state left (the table at the top of the file). */
+static const unsigned legal_moves[] = {
+    [LS_UNOWNED] = B(LS_HELD) | B(LS_FINISHED),
+    [LS_LOST_OPEN] = B(LS_RUNNING) | B(LS_UNOWNED) | B(LS_FINISHED),
+    [LS_HELD] = B(LS_RUNNING) | B(LS_ENDING_WAIT_CHILDREN) | B(LS_ENDING_WRITE) |
+                B(LS_RELEASING) | B(LS_UNOWNED) | B(LS_FINISHED),
+    [LS_RUNNING] = B(LS_HELD) | B(LS_RELEASING) | B(LS_LOST_OPEN) | B(LS_UNOWNED) |
+                   B(LS_FINISHED),
+    [LS_ENDING_WAIT_CHILDREN] = B(LS_ENDING_WRITE) | B(LS_ENDED) | B(LS_RELEASING) |
+                                B(LS_UNOWNED) | B(LS_FINISHED),
+    [LS_ENDING_WRITE] = B(LS_ENDED) | B(LS_ENDING_WAIT_CHILDREN) | B(LS_UNOWNED) |
+                        B(LS_FINISHED),
+    [LS_RELEASING] = B(LS_ENDING_WRITE) | B(LS_UNOWNED) | B(LS_FINISHED),
+    [LS_ENDED] = B(LS_FINISHED), /* SHARD_END known: let_go() never makes it UNOWNED */
+    [LS_FINISHED] = 0,
+};
+#undef B
+
+static void set_state(clease_t *l, enum lease_state to) {
+    enum lease_state from = l->state;
+    if (from == to)
+        return;
+    if (!(legal_moves[from] & (1u << to)))
+        sl_log(SL_LOG_ERROR, "kinesis", "shard %s: lease state %s -> %s is not a legal move",
+               l->key, state_name(from), state_name(to));
+    assert(legal_moves[from] & (1u << to));
+    sl_log_debug("lease", "shard %s: %s -> %s", l->key, state_name(from), state_name(to));
+    l->state = to;
+}
+
+int kin_lease_states(void) {
+    return LS_FINISHED + 1;
+}
+
+const char *kin_lease_state_name(int state) {
+    return state_name((enum lease_state)state);
+}
+
+int kin_lease_move_legal(int from, int to) {
+    if (from < 0 || from > LS_FINISHED || to < 0 || to > LS_FINISHED)
+        return 0;
+    return !!(legal_moves[from] & (1u << to));
+}
+
+/* Ours: taken and renewed (the sqlite store: every shard not finished). */
+static int is_held(const clease_t *l) {
+    return l->state >= LS_HELD && l->state <= LS_ENDED;
+}
+
+static int busy(const clease_t *l) {
+    return l->op != OP_NONE;
+}
+
+/* SHARD_END is known: our state says so, or the item does. The item says so first only when
+ * our SHARD_END landed but its retry lost the race (the re-read shows it), or when another
+ * process writes under our worker id. */
+static int end_known(const clease_t *l) {
+    return l->state == LS_ENDED || l->state == LS_FINISHED ||
+           (l->lease && l->lease->checkpoint && !strcmp(l->lease->checkpoint, SENT_SHARD_END));
+}
+
+/* No longer ours (lost or evicted): whatever it still owed is forgotten. */
+static void let_go(clease_t *l) {
+    set_state(l, end_known(l) ? LS_FINISHED : LS_UNOWNED);
+}
+
 static void set_lease(clease_t *l, kin_lease_t *lease) {
     kin_lease_free(l->lease);
     l->lease = lease;
@@ -207,8 +327,10 @@ static void set_lease(clease_t *l, kin_lease_t *lease) {
             l->changed_ms = sl_mono_ms();
         l->seen_counter = lease->counter;
         l->in_table = 1;
-        if (lease->checkpoint && !strcmp(lease->checkpoint, SENT_SHARD_END))
-            l->finished = 1;
+        /* Not ours: finished for good. Ours: we end it ourselves (end_known() reads the item
+         * meanwhile, and let_go() makes it FINISHED). */
+        if (!is_held(l) && end_known(l))
+            set_state(l, LS_FINISHED);
     }
 }
 
@@ -230,39 +352,52 @@ static void pump(kin_coord_t *c);
 
 /* The shard is no longer ours: stop it at once (no more checkpoints). */
 static void lose(kin_coord_t *c, clease_t *l, const char *why) {
-    if (!l->held)
+    int running = l->state == LS_RUNNING;
+    if (!is_held(l))
         return;
     sl_log(SL_LOG_WARN, "kinesis", "stream %s shard %s: lease lost (%s)%s", c->k->stream, l->key,
-           why, l->running ? ": stopping it before its next checkpoint" : "");
-    l->held = 0;
+           why, running ? ": stopping it before its next checkpoint" : "");
     l->ck_dirty = 0;
-    l->release_pending = 0;
-    l->end_pending = 0;
-    l->end_wait_sync = 0;
-    if (l->running && sl_input_remove_partition(c->k->in, l->key, SL_PART_LOST) == SL_OK)
-        l->running = 0;
+    /* A pending SHARD_END or release goes with it: never written, never reopened from here. */
+    if (running && sl_input_remove_partition(c->k->in, l->key, SL_PART_LOST) != SL_OK &&
+        !end_known(l))
+        set_state(l, LS_LOST_OPEN); /* already closing: its close ends it */
+    else
+        let_go(l);
 }
 
 /* ---- operations on one lease --------------------------------------------------------------- */
 
 static void op_done(void *opaque, kin_lease_result_t *res);
 
+/* The final position first (forced), then the evict. A shard end being written is released
+ * once written (ENDED); one still waiting for its children is released unended. */
+static void release(clease_t *l) {
+    l->ck_force = 1;
+    if (l->state == LS_HELD || l->state == LS_RUNNING || l->state == LS_ENDING_WAIT_CHILDREN)
+        set_state(l, LS_RELEASING);
+}
+
 static void begin(clease_t *l, enum op op) {
-    l->busy = 1;
     l->op = op;
+}
+
+/* The operation begin() announced could not start: no callback will come. */
+static void not_begun(clease_t *l) {
+    l->op = OP_NONE;
 }
 
 static void start_get(kin_coord_t *c, clease_t *l) {
     begin(l, OP_GET);
     if (kin_lease_table_get(c->lt, l->key, op_done, l) != SL_OK)
-        l->busy = 0;
+        not_begun(l);
 }
 
 static void write_checkpoint(kin_coord_t *c, clease_t *l) {
     begin(l, OP_CHECKPOINT);
     if (kin_lease_table_checkpoint(c->lt, l->key, l->seen_counter, c->worker_id, l->ck_seq,
                                    l->ck_sub, op_done, l) != SL_OK)
-        l->busy = 0;
+        not_begun(l);
 }
 
 static void write_shard_end(kin_coord_t *c, clease_t *l) {
@@ -271,10 +406,10 @@ static void write_shard_end(kin_coord_t *c, clease_t *l) {
         if (kin_lease_table_shard_end(c->lt, l->key, l->seen_counter, c->worker_id,
                                       (const char *const *)l->children, l->n_children, op_done,
                                       l) != SL_OK)
-            l->busy = 0;
+            not_begun(l);
     } else if (kin_lease_table_checkpoint(c->lt, l->key, l->seen_counter, c->worker_id,
                                           SENT_SHARD_END, 0, op_done, l) != SL_OK) {
-        l->busy = 0;
+        not_begun(l);
     }
 }
 
@@ -287,19 +422,19 @@ static void handle_lost_race(kin_coord_t *c, clease_t *l, enum op op) {
 static void after_get(kin_coord_t *c, clease_t *l, kin_lease_result_t *res) {
     if (res->err == SL_ERR_NOENT) {
         l->in_table = 0;
+        lose(c, l, "its item was deleted"); /* first: FINISHED if the item said SHARD_END */
         set_lease(l, NULL);
-        lose(c, l, "its item was deleted");
         return;
     }
     if (res->err != SL_OK || !res->lease)
         return; /* the next pass tries again */
     set_lease(l, res->lease);
     res->lease = NULL;
-    if (l->held && !is_mine(c, l)) {
+    if (is_held(l) && !is_mine(c, l)) {
         lose(c, l, owner_of(l) ? "another worker took it" : "it was released by someone else");
         return;
     }
-    if (l->held) {
+    if (is_held(l)) {
         /* Still ours: our write lost to a write made under our own worker id (a renewal of
          * a concurrent operation, or another process using the same id). Adopt the counter. */
         if (++l->ck_lost_races > 3 && !c->warned_same_id) {
@@ -318,7 +453,6 @@ static void op_done(void *opaque, kin_lease_result_t *res) {
     enum op op = l->op;
     int64_t now = sl_mono_ms();
 
-    l->busy = 0;
     l->op = OP_NONE;
     l->mod_gen = ++c->gen;
     if (op == OP_GET) {
@@ -341,8 +475,7 @@ static void op_done(void *opaque, kin_lease_result_t *res) {
         if (op == OP_DELETE) /* changed since we looked: the next pass decides again */
             goto out;
         if (op == OP_EVICT) { /* not ours any more anyway */
-            l->held = 0;
-            l->release_pending = 0;
+            let_go(l);
             goto out;
         }
         handle_lost_race(c, l, op);
@@ -353,10 +486,8 @@ static void op_done(void *opaque, kin_lease_result_t *res) {
                c->k->stream, l->key, res->msg ? res->msg : sl_err_str(res->err));
         if (c->stopping)
             c->stop_failures++;
-        if (op == OP_EVICT) {
-            l->release_pending = 0; /* it will expire; nothing else to do */
-            l->held = 0;
-        }
+        if (op == OP_EVICT)
+            let_go(l); /* it will expire; nothing else to do */
         goto out;
     }
     if (res->lease) {
@@ -371,7 +502,8 @@ static void op_done(void *opaque, kin_lease_result_t *res) {
         scan(c); /* take it without waiting for the next taker pass */
         break;
     case OP_TAKE:
-        l->held = 1;
+        /* Taken back while its partition still closes: running, its close comes next. */
+        set_state(l, l->state == LS_LOST_OPEN ? LS_RUNNING : LS_HELD);
         l->renewed_ms = now;
         l->ck_lost_races = 0;
         sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: lease taken (checkpoint %s)",
@@ -402,11 +534,10 @@ static void op_done(void *opaque, kin_lease_result_t *res) {
                      l->lease ? l->lease->checkpoint_sub : 0);
         break;
     case OP_SHARD_END:
-        l->end_pending = 0;
-        l->finished = 1;
         l->ck_dirty = 0;
-        /* Nothing left to read: give the finished lease up (held until the release lands). */
-        l->release_pending = 1;
+        /* Nothing left to read: give the finished lease up (held until the release lands);
+         * lost while the write was on the wire, it is finished all the same. */
+        set_state(l, is_held(l) ? LS_ENDED : LS_FINISHED);
         sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: finished (SHARD_END)", c->k->stream,
                l->key);
         /* Children waiting on it may start; the children themselves may be new. */
@@ -414,8 +545,7 @@ static void op_done(void *opaque, kin_lease_result_t *res) {
         scan(c);
         break;
     case OP_EVICT:
-        l->held = 0;
-        l->release_pending = 0;
+        let_go(l);
         /* The workers' drain releases leases before in_stop() sets stopping: count those
          * the job's stop released either way. */
         if (c->stopping || sl_input_job_stopping(c->k->in))
@@ -445,7 +575,7 @@ static int parents_finished(kin_coord_t *c, clease_t *l) {
     for (size_t i = 0; i < n; i++) {
         clease_t *p = find(c, parents[i]);
         /* A parent without a lease was never read here or is long gone: not a blocker. */
-        if (p && (p->in_table || !c->lt) && !p->finished)
+        if (p && (p->in_table || !c->lt) && !end_known(p))
             return 0;
     }
     return 1;
@@ -456,10 +586,11 @@ static void try_start(kin_coord_t *c, clease_t *l) {
     const char *ck;
     sl_err_t err;
 
-    /* A shard read to its end waits for its SHARD_END write (and a released one for its
-     * release): opening it again would hold the lease past both, and past the job's stop. */
-    if (c->stopping || !l->held || l->running || l->finished || l->busy || l->unreadable ||
-        l->end_pending || l->end_wait_sync || l->release_pending ||
+    /* Only HELD starts. A shard read to its end waits for its SHARD_END write (ENDING_*, then
+     * ENDED until the release lands) and a released one for its release (RELEASING): opening
+     * it again would hold the lease past both, and past the job's stop (0019 failed so in CI).
+     * end_known(): an item that says SHARD_END is never read again, whatever wrote it. */
+    if (c->stopping || l->state != LS_HELD || end_known(l) || busy(l) || l->unreadable ||
         sl_input_job_stopping(c->k->in))
         return;
     if (!parents_finished(c, l)) {
@@ -503,7 +634,7 @@ static void try_start(kin_coord_t *c, clease_t *l) {
                l->key, sl_err_str(err));
         return;
     }
-    l->running = 1;
+    set_state(l, LS_RUNNING);
     if (st.use_runtime_offset) {
         char *off = NULL;
         int64_t sub = 0;
@@ -555,7 +686,7 @@ static int want_lease(kin_coord_t *c, sync_ctx_t *s, size_t i, int depth) {
         if (!ps[j])
             continue;
         pl = find(c, ps[j]);
-        if (pl && (pl->in_table || (!c->lt && pl->finished)))
+        if (pl && (pl->in_table || (!c->lt && end_known(pl))))
             desc = 1;
         else if ((psh = shard_by_id(s, ps[j])) &&
                  want_lease(c, s, (size_t)(psh - s->shards), depth + 1))
@@ -601,7 +732,16 @@ static void create_lease(kin_coord_t *c, clease_t *l, const kin_shard_info_t *sh
     lease.ending_hash_key = sh->end_hash;
     begin(l, OP_CREATE);
     if (kin_lease_table_create(c->lt, &lease, op_done, l) != SL_OK)
-        l->busy = 0;
+        not_begun(l);
+}
+
+/* Shard ends waiting for a listing started after them: this one (done, or failed) was it. */
+static void children_listed(kin_coord_t *c) {
+    for (size_t i = 0; i < c->n; i++) {
+        clease_t *l = c->leases[i];
+        if (l->state == LS_ENDING_WAIT_CHILDREN && l->end_wait_list <= c->lists_started)
+            set_state(l, LS_ENDING_WRITE);
+    }
 }
 
 static void apply_listing(kin_coord_t *c, kin_shard_info_t *shards, size_t n) {
@@ -624,8 +764,7 @@ static void apply_listing(kin_coord_t *c, kin_shard_info_t *shards, size_t n) {
             free(off);
             continue;
         }
-        l->finished = !strcmp(off, SENT_SHARD_END);
-        l->held = !l->finished;
+        set_state(l, !strcmp(off, SENT_SHARD_END) ? LS_FINISHED : LS_HELD);
         free(off);
         l->parents = strv_of(sh->parent, sh->adjacent_parent, &l->n_parents);
         l->start_hash = sl_strdup(sh->start_hash);
@@ -637,7 +776,7 @@ static void apply_listing(kin_coord_t *c, kin_shard_info_t *shards, size_t n) {
         clease_t *pl = c->leases[i];
         char **kids;
         size_t nk;
-        if (!pl->end_wait_sync || pl->end_wait_list > c->lists_started)
+        if (pl->state != LS_ENDING_WAIT_CHILDREN || pl->end_wait_list > c->lists_started)
             continue;
         /* All of them or none: a shard end written with some children missing would leave
          * those unread for good. Out of memory, it waits for the next listing. */
@@ -652,16 +791,12 @@ static void apply_listing(kin_coord_t *c, kin_shard_info_t *shards, size_t n) {
         pl->children = kids;
         pl->n_children = nk;
     }
-    for (size_t i = 0; i < c->n; i++)
-        if (c->leases[i]->end_wait_sync && c->leases[i]->end_wait_list <= c->lists_started) {
-            c->leases[i]->end_wait_sync = 0;
-            c->leases[i]->end_pending = 1;
-        }
+    children_listed(c);
     for (size_t i = 0; i < n; i++) {
         kin_shard_info_t *sh = &shards[i];
         clease_t *l = find(c, sh->id);
         int how;
-        if (l && (l->in_table || l->held || l->finished))
+        if (l && (l->in_table || is_held(l) || end_known(l)))
             continue;
         how = want_lease(c, &s, i, 0);
         if (!how)
@@ -673,12 +808,12 @@ static void apply_listing(kin_coord_t *c, kin_shard_info_t *shards, size_t n) {
         l->start_hash = sl_strdup(sh->start_hash);
         l->end_hash = sl_strdup(sh->end_hash);
         if (c->lt) {
-            if (!l->busy)
+            if (!busy(l))
                 create_lease(c, l, sh, how);
         } else {
             /* One worker: the lease is ours, in memory. Descendants start at their first
              * record; roots at the initial position. */
-            l->held = 1;
+            set_state(l, LS_HELD);
             l->parents = strv_of(sh->parent, sh->adjacent_parent, &l->n_parents);
             if (how == 2 && c->pos == KIN_POS_LATEST) {
                 /* Read a child whole: write its start so part_open finds no offset and the
@@ -709,11 +844,7 @@ static void listed(void *opaque, sl_err_t err, const char *msg, kin_shard_info_t
         apply_listing(c, *shards, n);
     }
     /* A failed listing does not hold up a shard end waiting for it: written without children. */
-    for (size_t i = 0; i < c->n; i++)
-        if (c->leases[i]->end_wait_sync && c->leases[i]->end_wait_list <= c->lists_started) {
-            c->leases[i]->end_wait_sync = 0;
-            c->leases[i]->end_pending = 1;
-        }
+    children_listed(c);
     pump(c);
     if (c->sync_again && !c->stopping) {
         c->sync_again = 0;
@@ -841,7 +972,7 @@ static void take(kin_coord_t *c, clease_t *l) {
     begin(l, OP_TAKE);
     if (kin_lease_table_take(c->lt, l->key, l->seen_counter, old, c->worker_id, op_done, l) !=
         SL_OK)
-        l->busy = 0;
+        not_begun(l);
 }
 
 static void take_pass(kin_coord_t *c) {
@@ -857,15 +988,15 @@ static void take_pass(kin_coord_t *c) {
     for (size_t i = 0; i < c->n; i++) {
         clease_t *l = c->leases[i];
         const char *o = owner_of(l);
-        if (!l->in_table || l->finished || l->unreadable)
+        if (!l->in_table || end_known(l) || l->unreadable)
             continue;
         which[n] = l;
         v[n].owner = o;
-        v[n].held = l->held;
-        v[n].busy = l->busy;
+        v[n].held = is_held(l);
+        v[n].busy = busy(l);
         /* Ours by id but not held: left by our previous run (the id is stable), take it back
          * at once. Else expired when its counter stood still for the failover time. */
-        v[n].expired = !l->held && (!o || !strcmp(o, c->worker_id) ||
+        v[n].expired = !is_held(l) && (!o || !strcmp(o, c->worker_id) ||
                                     now - l->changed_ms > c->kc->failover_ms);
         n++;
     }
@@ -891,7 +1022,7 @@ static void scan(kin_coord_t *c);
  * once every child has a lease that moved past its starting position (so nobody will
  * wait on the parent again, and a restart cannot re-read it). */
 static void cleanup(kin_coord_t *c, clease_t *l) {
-    if (!l->finished || !l->in_table || l->busy || !l->lease ||
+    if (!end_known(l) || !l->in_table || busy(l) || !l->lease ||
         (owner_of(l) && !is_mine(c, l)) || !l->lease->n_children)
         return;
     for (size_t i = 0; i < l->lease->n_children; i++) {
@@ -902,7 +1033,7 @@ static void cleanup(kin_coord_t *c, clease_t *l) {
     }
     begin(l, OP_DELETE);
     if (kin_lease_table_delete(c->lt, l->key, l->seen_counter, op_done, l) != SL_OK)
-        l->busy = 0;
+        not_begun(l);
 }
 
 static int bad_known(const kin_coord_t *c, const char *item) {
@@ -934,10 +1065,10 @@ static void note_bad_items(kin_coord_t *c, const kin_lease_bad_t *bad, size_t n)
             continue;
         l->in_table = 1;
         l->unreadable = 1;
-        if (l->busy)
+        if (busy(l))
             continue; /* our write in flight says what it became */
+        lose(c, l, "its item can no longer be read"); /* first: FINISHED if it said SHARD_END */
         set_lease(l, NULL);
-        lose(c, l, "its item can no longer be read");
     }
     strv_free(c->bad_items, c->n_bad_items);
     c->bad_items = now;
@@ -971,16 +1102,16 @@ static void scanned(void *opaque, kin_lease_result_t *res) {
             continue;
         l->in_table = 1;
         /* Our own writes since the scan began are newer than what it read. */
-        if (l->busy || l->mod_gen > c->scan_gen)
+        if (busy(l) || l->mod_gen > c->scan_gen)
             continue;
         set_lease(l, lease);
         res->leases[i] = NULL;
-        if (l->held && !is_mine(c, l))
+        if (is_held(l) && !is_mine(c, l))
             lose(c, l, owner_of(l) ? "another worker took it" : "someone released it");
     }
     for (size_t i = 0; i < c->n; i++) {
         clease_t *l = c->leases[i];
-        if (!l->in_table && l->held && !l->busy && l->mod_gen <= c->scan_gen)
+        if (!l->in_table && is_held(l) && !busy(l) && l->mod_gen <= c->scan_gen)
             lose(c, l, "its item is gone from the table");
     }
     if (!c->synced_once) {
@@ -1027,19 +1158,21 @@ static void pump(kin_coord_t *c) {
         return;
     for (size_t i = 0; i < c->n; i++) {
         clease_t *l = c->leases[i];
-        if (l->busy || !l->held)
+        if (busy(l) || !is_held(l))
             continue;
-        if (l->end_pending) {
+        if (l->state == LS_ENDING_WRITE) {
             write_shard_end(c, l);
         } else if (l->ck_dirty && l->ck_seq &&
                    (l->ck_force || c->stopping ||
                     now - l->ck_written_ms >= c->kc->checkpoint_interval_ms)) {
             write_checkpoint(c, l);
-        } else if (l->release_pending && !l->ck_dirty && !l->running) {
+        } else if ((l->state == LS_RELEASING || l->state == LS_ENDED) && !l->ck_dirty) {
             begin(l, OP_EVICT);
             if (kin_lease_table_evict(c->lt, l->key, c->worker_id, op_done, l) != SL_OK) {
-                l->busy = 0;
-                l->release_pending = 0;
+                not_begun(l);
+                /* Left to expire (ours by id: our next taker pass may take it back, unless it
+                 * ended). Never back to HELD from here: only a take leads there. */
+                let_go(l);
             }
         }
     }
@@ -1060,19 +1193,19 @@ static void renew_cb(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     for (size_t i = 0; i < c->n; i++) {
         clease_t *l = c->leases[i];
-        if (!l->held)
+        if (!is_held(l))
             continue;
         /* Unable to prove it is still ours for a whole failover time: others may have it. */
         if (now - l->renewed_ms > c->kc->failover_ms) {
             lose(c, l, "not renewed within aws.kcl.FailoverTimeMillis");
             continue;
         }
-        if (l->busy)
+        if (busy(l))
             continue;
         begin(l, OP_RENEW);
         if (kin_lease_table_renew(c->lt, l->key, l->seen_counter, c->worker_id, op_done, l) !=
             SL_OK)
-            l->busy = 0;
+            not_begun(l);
     }
     /* Shards waiting on parents: parents' progress shows in the next scan; poll for it at
      * aws.kcl.ParentShardPollIntervalMillis at least. */
@@ -1084,7 +1217,7 @@ static void parent_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     for (size_t i = 0; i < c->n; i++)
-        if (c->leases[i]->waiting_parents && c->leases[i]->held) {
+        if (c->leases[i]->waiting_parents && is_held(c->leases[i])) {
             scan(c); /* re-reads the parents; try_start follows */
             return;
         }
@@ -1098,7 +1231,7 @@ void kin_coord_message(kin_coord_t *c, kin_msg_t *m) {
         goto out;
     if (m->kind == KIN_MSG_CHECKPOINT) {
         /* The local store has it already; only a lease table needs the write. */
-        if (!l->held || !c->lt)
+        if (!is_held(l) || !c->lt)
             goto out;
         if (l->ck_seq && !kin_xseq_cmp(l->ck_seq, l->ck_sub, m->seq, m->sub))
             goto out;
@@ -1113,19 +1246,21 @@ void kin_coord_message(kin_coord_t *c, kin_msg_t *m) {
         pump(c);
         goto out;
     }
-    /* KIN_MSG_CLOSED */
-    l->running = 0;
+    /* KIN_MSG_CLOSED (a close of an earlier run of ours may come late: any state) */
+    if (l->state == LS_RUNNING)
+        set_state(l, LS_HELD);
+    else if (l->state == LS_LOST_OPEN)
+        let_go(l);
     if (m->shard_end) {
         if (!c->lt) {
             sl_input_checkpoint_write(c->k->in, l->key, SENT_SHARD_END, 0);
-            l->finished = 1;
-            l->held = 0;
+            set_state(l, LS_FINISHED);
             sl_log(SL_LOG_INFO, "kinesis", "stream %s shard %s: finished (SHARD_END)",
                    c->k->stream, l->key);
             kin_coord_sync(c);
             goto out;
         }
-        if (!l->held)
+        if (!is_held(l))
             goto out;
         /* Children named by GetRecords; else a listing started from now on names them (what
          * the leases known here say may be part of them: one child's lease can be in the table
@@ -1142,17 +1277,21 @@ void kin_coord_message(kin_coord_t *c, kin_msg_t *m) {
             kin_shard_info_t *ch = &m->children[i];
             clease_t *cl;
             if (!ch->id || ((cl = find(c, ch->id)) && cl->in_table) ||
-                !(cl = get_or_add(c, ch->id)) || cl->busy)
+                !(cl = get_or_add(c, ch->id)) || busy(cl))
                 continue;
             create_lease(c, cl, ch, 2);
         }
         l->ck_dirty = 0;
+        /* ENDED has written it. A lease released while stopping writes SHARD_END first when
+         * the children are known, else is released unended (its next owner ends it). */
         if (l->n_children) {
-            l->end_pending = 1;
+            if (l->state != LS_ENDED)
+                set_state(l, LS_ENDING_WRITE);
         } else {
             /* Not named (kinesalite omits ChildShards): the next listing will say. */
-            l->end_wait_sync = 1;
             l->end_wait_list = c->lists_started + 1;
+            if (l->state != LS_ENDED && l->state != LS_RELEASING)
+                set_state(l, LS_ENDING_WAIT_CHILDREN);
             kin_coord_sync(c);
         }
         pump(c);
@@ -1160,10 +1299,8 @@ void kin_coord_message(kin_coord_t *c, kin_msg_t *m) {
     }
     if (m->why == SL_CLOSE_RELEASED || m->why == SL_CLOSE_SHUTDOWN || m->why == SL_CLOSE_FAILED) {
         /* Final position first (forced), then the release. */
-        if (l->held && c->lt) {
-            l->ck_force = 1;
-            l->release_pending = 1;
-        }
+        if (is_held(l) && c->lt)
+            release(l);
         pump(c);
     }
 out:
@@ -1395,9 +1532,8 @@ static int outstanding(kin_coord_t *c) {
         return 1;
     for (size_t i = 0; i < c->n; i++) {
         clease_t *l = c->leases[i];
-        if (l->busy ||
-            (l->held && (l->ck_dirty || l->release_pending || l->end_pending || l->end_wait_sync)))
-            return 1;
+        if (busy(l) || (is_held(l) && (l->ck_dirty || l->state > LS_RUNNING)))
+            return 1; /* a checkpoint, a shard end or a release still owed */
     }
     return 0;
 }
@@ -1452,11 +1588,9 @@ void kin_coord_stop(kin_coord_t *c) {
     if (c->lt)
         for (size_t i = 0; i < c->n; i++) {
             clease_t *l = c->leases[i];
-            if (l->held && !l->finished) {
-                l->ck_force = 1;
-                l->release_pending = 1;
-                l->running = 0;
-            }
+            /* Running ones too: the job's stop closes their partitions. */
+            if (is_held(l) && !end_known(l))
+                release(l);
         }
     pump(c);
     stop_if_done(c);

@@ -2,7 +2,8 @@
  * test_kinesis_coord.c: the lease taker's decisions (kin_take_plan): the fair share, taking
  * expired leases first, stealing several leases per pass from the most loaded workers, the
  * KCL's rounding rule, the caps, and a simulation of workers joining and leaving that must
- * converge to the fair share and then stay put.
+ * converge to the fair share and then stay put. Then the lease state machine's move table:
+ * nothing read to its end can be opened again.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -188,6 +189,57 @@ static void test_simulation_converges_and_stays(void) {
     }
 }
 
+static int state_of(const char *name) {
+    for (int st = 0; st < kin_lease_states(); st++)
+        if (!strcmp(kin_lease_state_name(st), name))
+            return st;
+    CU_FAIL("no such lease state");
+    return 0;
+}
+
+/* Whether to can be reached from from without passing through avoid (a set of states). */
+static int reachable(int from, int to, unsigned avoid) {
+    unsigned seen = 1u << from, todo = 1u << from;
+    while (todo) {
+        int st = __builtin_ctz(todo);
+        todo &= todo - 1;
+        for (int next = 0; next < kin_lease_states(); next++) {
+            if (!kin_lease_move_legal(st, next) || (seen & (1u << next)) ||
+                (avoid & (1u << next)))
+                continue;
+            if (next == to)
+                return 1;
+            seen |= 1u << next;
+            todo |= 1u << next;
+        }
+    }
+    return 0;
+}
+
+/* The CI failure of 0019 (a shard reopened while its SHARD_END was pending) cannot come back:
+ * RUNNING is entered only from HELD (a start) and LOST_OPEN (a lease taken back while its
+ * partition still closes), and no ending, releasing or ended lease reaches HELD or RUNNING but
+ * by being lost first (its SHARD_END then unwritten: whoever takes it reads the shard again). */
+static void test_lease_states_no_reopen_while_ending(void) {
+    const char *ending[] = {"ENDING_WAIT_CHILDREN", "ENDING_WRITE", "RELEASING", "ENDED"};
+    int running = state_of("RUNNING"), held = state_of("HELD");
+    unsigned lost = (1u << state_of("UNOWNED")) | (1u << state_of("LOST_OPEN"));
+    for (int st = 0; st < kin_lease_states(); st++) {
+        CU_ASSERT(!kin_lease_move_legal(st, st)); /* set_state() ignores those */
+        if (st != held && st != state_of("LOST_OPEN"))
+            CU_ASSERT(!kin_lease_move_legal(st, running));
+        CU_ASSERT(!kin_lease_move_legal(state_of("FINISHED"), st));
+    }
+    for (size_t i = 0; i < sizeof(ending) / sizeof(ending[0]); i++) {
+        CU_ASSERT(!reachable(state_of(ending[i]), held, lost));
+        CU_ASSERT(!reachable(state_of(ending[i]), running, lost));
+        CU_ASSERT(reachable(state_of(ending[i]), state_of("FINISHED"), 0));
+    }
+    CU_ASSERT(!reachable(state_of("ENDED"), held, 0)); /* ended: never read again here */
+    CU_ASSERT(!kin_lease_move_legal(-1, 0));
+    CU_ASSERT(!kin_lease_move_legal(0, kin_lease_states()));
+}
+
 void test_kinesis_coord_register(void) {
     static const unit_test_t tests[] = {
         {"join takes half in one pass", test_join_takes_half_in_one_pass},
@@ -196,6 +248,7 @@ void test_kinesis_coord_register(void) {
         {"expired first, dead workers not counted", test_expired_first_and_dead_workers_not_counted},
         {"busy leases left alone", test_busy_leases_left_alone},
         {"simulation converges and stays", test_simulation_converges_and_stays},
+        {"lease states: no reopen while ending", test_lease_states_no_reopen_while_ending},
         {NULL, NULL},
     };
     unit_add_suite("kinesis_coord", tests);
