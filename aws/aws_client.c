@@ -20,6 +20,7 @@
 #include "aws_sigv4.h"
 #include "health.h"
 #include "sluice/log.h"
+#include "util_json.h"
 #include "util_str.h"
 #include "util_time.h"
 
@@ -606,23 +607,6 @@ oom:
     return SL_ERR_NOMEM;
 }
 
-/* jansson's dumper does not check what writing an object's key returned: an append that
- * failed would drop the key ({:"5"}) and go on. Here a failure sticks and ends the dump. */
-static int dump_to_sb(const char *buf, size_t size, void *data) {
-    sl_sb_t *sb = data;
-    sl_sb_append(sb, buf, size);
-    return sb->oom ? -1 : 0;
-}
-
-char *sl_aws_json_dumps(const json_t *json, size_t flags) {
-    sl_sb_t sb = {0};
-    if (json_dump_callback(json, dump_to_sb, &sb, flags) || sb.oom || !sb.buf) {
-        sl_sb_free(&sb);
-        return NULL;
-    }
-    return sb.buf;
-}
-
 static sl_err_t call_start(sl_aws_client_t *c, const char *op, json_t *body,
                            const sl_retry_policy_t *retry, sl_aws_cb cb, void *opaque, int raw) {
     char *text;
@@ -630,7 +614,7 @@ static sl_err_t call_start(sl_aws_client_t *c, const char *op, json_t *body,
         body = json_object(); /* no parameters: "{}" */
     if (!body)
         return SL_ERR_NOMEM;
-    text = sl_aws_json_dumps(body, JSON_COMPACT);
+    text = util_json_dumps(body, JSON_COMPACT);
     json_decref(body);
     if (!text)
         return SL_ERR_NOMEM;

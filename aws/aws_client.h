@@ -102,10 +102,6 @@ typedef struct sl_aws_result {
 
 typedef void (*sl_aws_cb)(void *opaque, const sl_aws_result_t *res);
 
-/* json_dumps() that never leaves a part out: the text of json, or NULL when out of memory
- * (jansson's own drops an object key whose write failed and goes on). Caller frees. */
-char *sl_aws_json_dumps(const json_t *json, size_t flags);
-
 /* Calls operation op ("PutRecord") with body (a JSON object; the reference is stolen, also on
  * failure). retry NULL = the client's policy. cb is called exactly once from the loop, never
  * from inside this call. Returns an error only when the call cannot be started. */

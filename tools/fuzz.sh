@@ -19,7 +19,7 @@ pulsar_libs="$(pkg-config --libs libprotobuf-c liblz4 libzstd zlib snappy)"
 # The AWS layer the Kinesis and DynamoDB Streams parsers are reached through (the client resolves
 # endpoints in aws_endpoint.c and reports failing ones to the /healthz board in health.c).
 aws_deps="aws/aws_client.c aws/aws_endpoint.c aws/aws_sigv4.c aws/aws_creds.c
-    aws/aws_creds_remote.c aws/http.c runtime/health.c runtime/record.c util/util_str.c
+    aws/aws_creds_remote.c aws/http.c runtime/health.c runtime/record.c util/util_str.c util/util_json.c
     util/util_time.c util/util_retry.c util/util_base64.c runtime/log.c runtime/err.c"
 # The GetRecords parsers (kinesis_getrecords.c) and what they lean on: strict jansson member
 # access, sequence numbers, and the shard descriptions ChildShards fill (kinesis_shards.c, which

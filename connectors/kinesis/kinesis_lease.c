@@ -22,6 +22,7 @@
 
 #include "kinesis_lease.h"
 #include "sluice/log.h"
+#include "util_json.h"
 #include "util_str.h"
 #include "util_time.h"
 
@@ -723,7 +724,7 @@ static sl_err_t bad_add(lease_op_t *op, const char *key, const char *problems,
     memset(b, 0, sizeof(*b));
     b->key = key ? sl_strdup(key) : NULL;
     b->problems = sl_strdup(problems);
-    b->item = sl_aws_json_dumps(item, JSON_COMPACT | JSON_SORT_KEYS);
+    b->item = util_json_dumps(item, JSON_COMPACT | JSON_SORT_KEYS);
     if ((key && !b->key) || !b->problems || !b->item) {
         free(b->key);
         free(b->problems);

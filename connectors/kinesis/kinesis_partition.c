@@ -21,6 +21,7 @@
 
 #include "sluice/system.h"
 #include "kinesis.h"
+#include "util_json.h"
 #include "util_str.h"
 #include "util_time.h"
 
@@ -270,7 +271,7 @@ static sl_err_t fields_key(kin_partitioner_t *p, const sl_record_t *rec, sl_part
         if (json_is_string(v))
             s = json_string_value(v);
         else if (v && !json_is_null(v))
-            s = text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            s = text = util_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         if (!s) {
             json_decref(doc);
             snprintf(errstr, errlen, "out of memory");

@@ -32,6 +32,7 @@
 
 #include "pulsar_io.h"
 #include "sluice/log.h"
+#include "util_json.h"
 #include "util_str.h"
 
 typedef struct io_ctx {
@@ -75,7 +76,7 @@ static char *node_text(yaml_document_t *doc, yaml_node_t *n) {
     if (n->type == YAML_SCALAR_NODE)
         return sl_strndup((const char *)n->data.scalar.value, n->data.scalar.length);
     j = node_json(doc, n);
-    s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    s = util_json_dumps(j, JSON_COMPACT);
     json_decref(j);
     return s;
 }

@@ -20,6 +20,7 @@
 #include "oom.h"
 #include "sluice/log.h"
 #include "unit.h"
+#include "util_json.h"
 #include "util_str.h"
 #ifdef SL_WITH_KINESIS
 #include "../../connectors/kinesis/kinesis.h"
@@ -368,7 +369,7 @@ static oom_result_t lease_run(void *ctx) {
     oom_resume(was);
     /* Written back: the same item, but the attribute sluice does not keep. */
     if (!(back = kin_lease_to_item(lease)) ||
-        !(text = sl_aws_json_dumps(back, JSON_COMPACT | JSON_SORT_KEYS)))
+        !(text = util_json_dumps(back, JSON_COMPACT | JSON_SORT_KEYS)))
         goto out;
     was = oom_pause();
     CU_ASSERT(same_as_first(&w->ref, text));
