@@ -18,6 +18,7 @@
 
 #include "aws_creds.h"
 #include "aws_endpoint.h"
+#include "log_int.h"
 #include "sluice/log.h"
 #include "util_str.h"
 #include "util_time.h"
@@ -274,10 +275,13 @@ static void report_json_creds(sl_creds_provider_t *prov, const sl_http_resp_t *r
         tok = json_object_get(root, "SessionToken");
     exp = json_object_get(root, "Expiration");
     code = json_object_get(root, "Code");
-    if (json_is_string(sk))
-        sl_log_add_secret(json_string_value(sk));
-    if (json_is_string(tok))
-        sl_log_add_secret(json_string_value(tok));
+    /* Masked in every log line before anything can print them; if they cannot be, not used. */
+    if ((json_is_string(sk) && sl_log_secret_add(json_string_value(sk)) < 0) ||
+        (json_is_string(tok) && sl_log_secret_add(json_string_value(tok)) < 0)) {
+        sl_creds_provider_done(prov, SL_ERR_NOMEM, NULL,
+                               "out of memory registering the credentials for masking in logs");
+        goto done;
+    }
     if (json_is_string(code) && strcmp(json_string_value(code), "Success") != 0) {
         sl_creds_provider_done(prov, SL_ERR_RETRY, NULL, "the server answered Code '%.64s'",
                                json_string_value(code));
@@ -392,10 +396,12 @@ static void sts_on_resp(void *owner, const sl_http_resp_t *resp) {
     sk = xml_text(resp->body, resp->body_len, "SecretAccessKey");
     tok = xml_text(resp->body, resp->body_len, "SessionToken");
     exp = xml_text(resp->body, resp->body_len, "Expiration");
-    if (sk)
-        sl_log_add_secret(sk);
-    if (tok)
-        sl_log_add_secret(tok);
+    if ((sk && sl_log_secret_add(sk) < 0) || (tok && sl_log_secret_add(tok) < 0)) {
+        sl_creds_provider_done(prov, SL_ERR_NOMEM, NULL,
+                               "%s: out of memory registering the credentials for masking in logs",
+                               what);
+        goto done;
+    }
     if (!ak || !sk || !tok || !*ak || !*sk || !*tok) {
         sl_creds_provider_done(prov, SL_ERR_INVAL, NULL,
                                "%s: the response has no complete Credentials element", what);
@@ -568,7 +574,11 @@ static sl_err_t sts_fetch(sl_creds_provider_t *prov, void *ctx) {
                                token_file, strerror(errno));
         return SL_OK;
     }
-    sl_log_add_secret(token);
+    if (sl_log_secret_add(token) < 0) {
+        sl_creds_provider_done(prov, SL_ERR_NOMEM, NULL,
+                               "out of memory registering the web identity token for masking");
+        goto done;
+    }
     if (!*token) {
         sl_creds_provider_done(prov, SL_ERR_INVAL, NULL, "the web identity token file %s is empty",
                                token_file);
@@ -760,7 +770,11 @@ static sl_err_t container_fetch(sl_creds_provider_t *prov, void *ctx) {
         goto done;
     }
     if (token) {
-        sl_log_add_secret(token);
+        if (sl_log_secret_add(token) < 0) {
+            sl_creds_provider_done(prov, SL_ERR_NOMEM, NULL, "out of memory registering the "
+                                   "container authorization token for masking");
+            goto done;
+        }
         if (strpbrk(token, "\r\n")) {
             sl_creds_provider_done(prov, SL_ERR_CONF, NULL,
                                    "the container authorization token contains a line break");
@@ -863,7 +877,13 @@ static void imds_on_resp(void *owner, const sl_http_resp_t *resp) {
                 sl_creds_provider_done(prov, SL_ERR_NOMEM, NULL, "out of memory");
                 return;
             }
-            sl_log_add_secret(ic->token);
+            if (sl_log_secret_add(ic->token) < 0) {
+                wipe_free(ic->token);
+                ic->token = NULL;
+                sl_creds_provider_done(prov, SL_ERR_NOMEM, NULL,
+                                       "out of memory registering the IMDS token for masking");
+                return;
+            }
             ic->token_until = sl_mono_ms() + (IMDS_TOKEN_TTL_S - 60) * 1000LL;
         } else if (ic->allow_v1 &&
                    (resp->status == 403 || resp->status == 404 || resp->status == 405)) {

@@ -22,6 +22,7 @@
 #include <event2/event.h>
 
 #include "http.h"
+#include "log_int.h"
 #include "sluice/log.h"
 #include "util_str.h"
 
@@ -787,8 +788,11 @@ sl_http_t *sl_http_new(struct event_base *base, const sl_http_opts_t *opts, char
         sl_http_destroy(http);
         return NULL;
     }
-    if (http->opts.proxy_password)
-        sl_log_add_secret(http->opts.proxy_password);
+    if (http->opts.proxy_password && sl_log_secret_add(http->opts.proxy_password) < 0) {
+        sl_errf(errstr, errlen, "http: out of memory registering the proxy password for masking");
+        sl_http_destroy(http);
+        return NULL;
+    }
     if (!opts->verify_tls)
         sl_log(SL_LOG_WARN, "http",
                "TLS verification is disabled (verify_tls=0): server certificates and host names "
