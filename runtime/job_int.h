@@ -151,6 +151,9 @@ struct sl_part {
     int dirty; /* done_offset moved since the last commit */
     sl_state_host_t *sh; /* the operators' keyed state (NULL: the input has no checkpoints) */
     int barrier;         /* polling paused until nothing is in flight: state waits to commit */
+    int barrier_futile;  /* a barrier timed out (an operator holds records): no more pauses
+                          * until the state commits again */
+    int barrier_warned;  /* that was logged (once per partition) */
     int64_t barrier_deadline;
     /* per-partition metrics */
     sl_metric_t *m_in, *m_out, *m_dropped, *m_errors, *m_lag;

@@ -93,14 +93,17 @@ static int commit(sl_worker_t *w) {
         if (!part_checkpoints(p) || p->revoked)
             continue;
         if (changed && (p->inflight > 0 || p->failed)) {
-            if (!p->barrier && !p->failed && p->pstate == SL_PART_RUNNING) {
+            if (!p->barrier && !p->barrier_futile && !p->failed &&
+                p->pstate == SL_PART_RUNNING) {
                 p->barrier = 1;
                 p->barrier_deadline = sl_mono_ms() + job->jc.commit_ms;
             }
             continue;
         }
-        if (changed)
+        if (changed) {
             hosts[sc.n++] = p->sh;
+            p->barrier_futile = 0;
+        }
         if (p->dirty && p->done_offset) {
             cps[n].system = p->in->st->sys->name;
             cps[n].stream = p->in->st->name;
@@ -288,12 +291,15 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg) {
             part->barrier = 0;
             commit(w);
         } else if (sl_mono_ms() >= part->barrier_deadline) {
-            /* Records an operator holds on to never come back: read on, try at the next
-             * commit. */
+            /* An operator holds records (a window): pausing again would only slow the
+             * partition down. Read on; the state commits when nothing is in flight at a
+             * commit (at the latest at the partition's end). */
             part->barrier = 0;
-            sl_log(SL_LOG_WARN, "worker", "%s/%s/%s: %d records still in flight after "
-                   "task.commit.ms; the keyed state and the offset wait for the next commit",
-                   part->in->st->sys->name, part->in->st->name, part->id, part->inflight);
+            part->barrier_futile = 1;
+            sl_log(part->barrier_warned++ ? SL_LOG_DEBUG : SL_LOG_WARN, "worker", "%s/%s/%s: %d records still in flight after "
+                   "task.commit.ms; the keyed state and the offset of this partition commit "
+                   "only when none is", part->in->st->sys->name, part->in->st->name, part->id,
+                   part->inflight);
         } else {
             struct timeval tv = {0, 5000};
             event_add(part->poll_ev, &tv);
