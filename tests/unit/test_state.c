@@ -3,6 +3,8 @@
  * checkpoint file: get/put/delete/scan/clear, TTL with the injected clock, eviction and
  * spilling with a tiny cache, the value limit, and the commit rule: what a commit wrote (with
  * the offset, in one transaction) is what a reopened store sees, and nothing uncommitted.
+ * An allocation-failure walk (oom.c) fails every allocation of a put/delete/get/scan/commit
+ * sequence once: each run reports the failure or gives the exact result, and leaks nothing.
  */
 #include "config.h"
 
@@ -13,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "checkpoint.h"
+#include "oom.h"
 #include "state_int.h"
 #include "unit.h"
 #include "util_time.h"
@@ -336,6 +339,91 @@ static void test_commit_atomic(void) {
     h_close(&h);
 }
 
+/* --- allocation failures ------------------------------------------------------------------ */
+
+typedef struct oom_ctx {
+    sl_ckpt_store_t *ckpt;
+    int run; /* each run has its own task: committed rows of earlier runs do not matter */
+} oom_ctx_t;
+
+static int count_cb(void *opaque, const void *key, size_t klen, const void *val, size_t vlen) {
+    (void)key;
+    (void)klen;
+    (void)val;
+    (void)vlen;
+    ++*(int *)opaque;
+    return 0;
+}
+
+static oom_result_t state_run(void *opaque) {
+    oom_ctx_t *c = opaque;
+    char task[32], k[16], v[16], err[256];
+    sl_ckpt_t cp = {.system = "s", .stream = "x", .partition = task, .offset = "1"};
+    sl_state_commit_t sc;
+    sl_state_host_t *sh;
+    sl_state_t *st;
+    oom_result_t res = OOM_FAILED;
+    int n = 0;
+
+    snprintf(task, sizeof(task), "s/x/%d", c->run++);
+    if (!(sh = sl_state_host_new(c->ckpt, task, 3, 64, err, sizeof(err))))
+        return OOM_FAILED;
+    if (!(st = sl_state_host_store(sh, "op")))
+        goto out;
+    for (int i = 0; i < 10; i++) {
+        snprintf(k, sizeof(k), "k%d", i);
+        snprintf(v, sizeof(v), "v%d", i);
+        if (sl_state_put(st, k, strlen(k), v, strlen(v), 0) != SL_OK)
+            goto out;
+    }
+    if (sl_state_delete(st, "k3", 2) != SL_OK)
+        goto out;
+    for (int i = 0; i < 10; i++) {
+        const void *val;
+        size_t vlen;
+        sl_err_t e;
+        snprintf(k, sizeof(k), "k%d", i);
+        snprintf(v, sizeof(v), "v%d", i);
+        e = sl_state_get(st, k, strlen(k), &val, &vlen);
+        if (e == SL_ERR_NOMEM)
+            goto out;
+        CU_ASSERT_EQUAL(e, i == 3 ? SL_ERR_NOENT : SL_OK);
+        CU_ASSERT(i == 3 || (vlen == strlen(v) && memcmp(val, v, vlen) == 0));
+    }
+    if (sl_state_scan_prefix(st, "k", 1, count_cb, &n) != SL_OK)
+        goto out;
+    CU_ASSERT_EQUAL(n, 9);
+    sc.hosts = &sh;
+    sc.n = 1;
+    if (sl_ckpt_write_with(c->ckpt, &cp, 1, sl_state_commit_fn, &sc, err, sizeof(err)) != SL_OK)
+        goto out;
+    sl_state_host_committed(sh);
+    res = OOM_DONE;
+out:
+    sl_state_host_destroy(sh);
+    return res;
+}
+
+static void test_oom(void) {
+    oom_ctx_t c = {NULL, 0};
+    char err[512];
+    int was;
+    if (!oom_available()) {
+        printf("\n    SKIP: built without the linker's --wrap: no allocation-failure hook ");
+        CU_PASS("skipped: no allocation-failure hook");
+        return;
+    }
+    fresh();
+    was = oom_pause();
+    c.ckpt = sl_ckpt_sqlite_open(path, "job", "1", err, sizeof(err));
+    oom_resume(was);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c.ckpt);
+    oom_walk("keyed state", state_run, &c, 0, NULL);
+    was = oom_pause();
+    sl_ckpt_close(c.ckpt);
+    oom_resume(was);
+}
+
 void test_state_register(void) {
     static const unit_test_t tests[] = {
         {"basic", test_basic},
@@ -344,6 +432,7 @@ void test_state_register(void) {
         {"eviction", test_eviction},
         {"commit_reopen", test_commit_reopen},
         {"commit_atomic", test_commit_atomic},
+        {"allocation failures", test_oom},
         {NULL, NULL},
     };
     unit_add_suite("state", tests);
