@@ -76,6 +76,7 @@ enum {
     STMT_READ,
     STMT_LIST,
     STMT_RESET,
+    STMT_RESET_STATE,
     STMT_COUNT
 };
 
@@ -99,6 +100,14 @@ static const char *const stmt_sql[STMT_COUNT] = {
     /* (parenthesised: clang takes a two-piece literal in an array for a missing comma) */
     [STMT_RESET] = ("DELETE FROM sluice_checkpoints WHERE job_name = ?1 AND job_id = ?2"
                     " AND (?3 IS NULL OR stream = ?3) AND (?4 IS NULL OR \"partition\" = ?4)"),
+    /* The keyed state of the same partitions (a partition read again from its start must not
+     * count on top of its old state): all of the job's without filters, else that of the tasks
+     * whose checkpoints go. Run first, in the reset's transaction. */
+    [STMT_RESET_STATE] = ("DELETE FROM sluice_state WHERE job_name = ?1 AND job_id = ?2"
+                          " AND ((?3 IS NULL AND ?4 IS NULL) OR task IN (SELECT system || '/' ||"
+                          " stream || '/' || \"partition\" FROM sluice_checkpoints"
+                          " WHERE job_name = ?1 AND job_id = ?2 AND (?3 IS NULL OR stream = ?3)"
+                          " AND (?4 IS NULL OR \"partition\" = ?4)))"),
 };
 
 struct sl_ckpt_store {
@@ -536,26 +545,34 @@ out:
 sl_err_t sl_ckpt_reset(sl_ckpt_store_t *st, const char *stream, const char *partition,
                        int *deleted) {
     sqlite3_stmt *rs;
-    int rc, count;
+    int rc, count = 0;
 
     if (deleted)
         *deleted = 0;
     if (!st)
         return SL_ERR_INVAL;
     pthread_mutex_lock(&st->lock);
-    rs = st->stmt[STMT_RESET];
-    bind_job(st, rs);
-    bind_opt(rs, 3, stream);
-    bind_opt(rs, 4, partition);
-    rc = step_done(rs);
-    sqlite3_clear_bindings(rs);
+    /* The state and the checkpoints go together, or neither. */
+    rc = step_done(st->stmt[STMT_BEGIN]);
+    for (int i = 0; i < 2 && rc == SQLITE_OK; i++) {
+        rs = st->stmt[i == 0 ? STMT_RESET_STATE : STMT_RESET];
+        bind_job(st, rs);
+        bind_opt(rs, 3, stream);
+        bind_opt(rs, 4, partition);
+        rc = step_done(rs);
+        sqlite3_clear_bindings(rs);
+        count = sqlite3_changes(st->db);
+    }
+    if (rc == SQLITE_OK)
+        rc = step_done(st->stmt[STMT_COMMIT]);
     if (rc != SQLITE_OK) {
         sl_log(SL_LOG_ERROR, "ckpt", "%s: resetting checkpoints: %s", st->path,
                sqlite3_errmsg(st->db));
+        if (!sqlite3_get_autocommit(st->db))
+            step_done(st->stmt[STMT_ROLLBACK]);
         pthread_mutex_unlock(&st->lock);
         return db_err(rc);
     }
-    count = sqlite3_changes(st->db);
     pthread_mutex_unlock(&st->lock);
     if (deleted)
         *deleted = count;

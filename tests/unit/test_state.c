@@ -339,6 +339,47 @@ static void test_commit_atomic(void) {
     h_close(&h);
 }
 
+/* `sluice checkpoints reset` (sl_ckpt_reset) takes the state of the partitions it resets with
+ * their checkpoints, and only theirs: read again from the start, they must not count twice. */
+static void test_reset(void) {
+    h_t h;
+    char err[512];
+    int deleted = -1;
+    sl_ckpt_t cp = {.system = "file", .stream = "other", .partition = "0", .offset = "3"};
+    sl_state_host_t *sh2;
+    sl_state_commit_t sc;
+    fresh();
+    h_open(&h, 10);
+    put_s(h.st, "a", "1", 0);
+    h_commit(&h, "5");
+    sh2 = sl_state_host_new(h.ckpt, "file/other/0", 10, 64, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sh2);
+    put_s(sl_state_host_store(sh2, "count"), "b", "2", 0);
+    sc.hosts = &sh2;
+    sc.n = 1;
+    CU_ASSERT_EQUAL(sl_ckpt_write_with(h.ckpt, &cp, 1, sl_state_commit_fn, &sc, err,
+                                       sizeof(err)), SL_OK);
+    sl_state_host_committed(sh2);
+    sl_state_host_destroy(sh2);
+    h_close(&h);
+
+    h_open(&h, 10);
+    CU_ASSERT_EQUAL(sl_ckpt_reset(h.ckpt, "in", NULL, &deleted), SL_OK);
+    CU_ASSERT_EQUAL(deleted, 1);
+    CU_ASSERT_STRING_EQUAL(get_s(h.st, "a"), "");
+    sh2 = sl_state_host_new(h.ckpt, "file/other/0", 10, 64, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sh2);
+    CU_ASSERT_STRING_EQUAL(get_s(sl_state_host_store(sh2, "count"), "b"), "2");
+    sl_state_host_destroy(sh2);
+    CU_ASSERT_EQUAL(sl_ckpt_reset(h.ckpt, NULL, NULL, &deleted), SL_OK);
+    CU_ASSERT_EQUAL(deleted, 1);
+    sh2 = sl_state_host_new(h.ckpt, "file/other/0", 10, 64, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sh2);
+    CU_ASSERT_STRING_EQUAL(get_s(sl_state_host_store(sh2, "count"), "b"), "");
+    sl_state_host_destroy(sh2);
+    h_close(&h);
+}
+
 /* --- allocation failures ------------------------------------------------------------------ */
 
 typedef struct oom_ctx {
@@ -432,6 +473,7 @@ void test_state_register(void) {
         {"eviction", test_eviction},
         {"commit_reopen", test_commit_reopen},
         {"commit_atomic", test_commit_atomic},
+        {"checkpoints reset", test_reset},
         {"allocation failures", test_oom},
         {NULL, NULL},
     };
