@@ -24,8 +24,8 @@ extern "C" {
 typedef struct sl_state sl_state_t;
 
 /* The instance's store, or NULL when it has none: the validation instance (init with no
- * partition), and inputs without checkpoints (stdin). Borrowed, valid until the instance's
- * close returns; the same pointer on every call. */
+ * partition), inputs without checkpoints (stdin), or out of memory on the first call.
+ * Borrowed, valid until the instance's close returns; the same pointer on every call. */
 SL_EXPORT sl_state_t *sl_op_state(sl_op_t *op);
 
 /* Looks key (klen bytes) up. On SL_OK, *val and *vlen receive the value: borrowed, valid until
