@@ -38,7 +38,7 @@ static const char usage_main[] =
     "  config dump JOB            print the effective configuration (secrets masked)\n"
     "  config docs                print the configuration reference (markdown)\n"
     "  checkpoints list JOB       list the job's checkpoints\n"
-    "  checkpoints reset JOB      delete the job's checkpoints\n"
+    "  checkpoints reset JOB      delete the job's checkpoints (and keyed state)\n"
     "  version                    print the version\n"
     "\n"
     "Run `sluice <command> --help` for a command's options; see sluice(1) and sluice-job(5).\n";

@@ -70,6 +70,7 @@ struct sl_op {
     void *state;
     uint64_t rnd;
     int64_t timer_ms, next_ms;
+    sl_state_t *kst; /* its keyed store, from the first sl_op_state() */
 };
 
 struct sl_chain {
@@ -77,6 +78,7 @@ struct sl_chain {
     char *partition; /* NULL for the validation instance */
     sl_chain_sink_fn sink;
     void *opaque;
+    sl_state_host_t *sh; /* NULL: no keyed state */
     int cnt;
     sl_op_t *ops;
     int failed;     /* an error message was recorded during the current call */
@@ -240,6 +242,12 @@ const char *sl_op_where(const sl_op_t *op, const char *key) {
 
 int64_t sl_op_now_ms(const sl_op_t *op) {
     return sl_now_ms();
+}
+
+sl_state_t *sl_op_state(sl_op_t *op) {
+    if (!op->kst && op->chain->sh && op->chain->partition)
+        op->kst = sl_state_host_store(op->chain->sh, op->sop->name);
+    return op->kst;
 }
 
 uint64_t sl_op_random(sl_op_t *op) {
@@ -611,7 +619,7 @@ void sl_chain_spec_destroy(sl_chain_spec_t *spec) {
 /* --- running chains ------------------------------------------------------------------------- */
 
 sl_chain_t *sl_chain_new(const sl_chain_spec_t *spec, const char *partition, sl_chain_sink_fn sink,
-                         void *opaque, char *errstr, size_t errlen) {
+                         void *opaque, sl_state_host_t *sh, char *errstr, size_t errlen) {
     sl_chain_t *chain = calloc(1, sizeof(*chain));
 
     if (!chain || !(chain->ops = calloc((size_t)spec->cnt + 1, sizeof(*chain->ops))) ||
@@ -622,6 +630,7 @@ sl_chain_t *sl_chain_new(const sl_chain_spec_t *spec, const char *partition, sl_
     chain->spec = spec;
     chain->sink = sink;
     chain->opaque = opaque;
+    chain->sh = sh;
     chain->cnt = spec->cnt;
     for (int i = 0; i < spec->cnt; i++)
         op_setup(&chain->ops[i], chain, &spec->ops[i], i);

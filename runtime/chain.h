@@ -12,6 +12,7 @@
 #include "sluice/operator.h"
 #include "sluice/record.h"
 #include "sluice/system.h" /* sl_library_open() */
+#include "state_int.h"
 
 typedef struct sl_chain_spec sl_chain_spec_t;
 typedef struct sl_chain sl_chain_t;
@@ -44,9 +45,11 @@ void sl_chain_spec_dump(const sl_chain_spec_t *spec, FILE *fp);
 void sl_chain_spec_destroy(sl_chain_spec_t *spec);
 
 /* Creates a running instance for partition (copied; used for sl_op_partition() and logs).
- * sink/opaque receive the output. Returns NULL with errstr filled when an init fails. */
+ * sink/opaque receive the output. sh (borrowed, may be NULL: no keyed state) gives the
+ * operators their stores (sl_op_state()); it must outlive the chain. Returns NULL with errstr
+ * filled when an init fails. */
 sl_chain_t *sl_chain_new(const sl_chain_spec_t *spec, const char *partition, sl_chain_sink_fn sink,
-                         void *opaque, char *errstr, size_t errlen);
+                         void *opaque, sl_state_host_t *sh, char *errstr, size_t errlen);
 
 /* Runs rec (borrowed) through the chain. On an operator error returns it and sets the message
  * returned by sl_chain_error(). */

@@ -26,7 +26,7 @@
 
 /* The schema this code writes. A file with a larger PRAGMA user_version was written by a newer
  * sluice and is refused rather than misread. */
-#define CKPT_SCHEMA_VERSION 1
+#define CKPT_SCHEMA_VERSION 2
 #define CKPT_BUSY_TIMEOUT_MS 5000
 
 /* "partition" and "offset" are SQL keywords, hence the quotes. */
@@ -42,6 +42,32 @@ static const char ckpt_schema_sql[] =
     " updated_at INTEGER NOT NULL,"
     " PRIMARY KEY (job_name, job_id, system, stream, \"partition\"))";
 
+/* Version 2: the operators' keyed state (state.c), per (job, task = system/stream/partition,
+ * operator instance). expires_at: ms since the epoch, 0 never. Keys are always bound as blobs,
+ * so they sort bytewise (prefix scans are ranges). */
+static const char state_schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS sluice_state ("
+    " job_name TEXT NOT NULL,"
+    " job_id TEXT NOT NULL,"
+    " task TEXT NOT NULL,"
+    " operator TEXT NOT NULL,"
+    " key BLOB NOT NULL,"
+    " value BLOB NOT NULL,"
+    " expires_at INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (job_name, job_id, task, operator, key)) WITHOUT ROWID";
+
+/* Changes of the state not committed yet that the cache had to spill: a TEMP table, private to
+ * this connection and gone with the process, so nothing uncommitted survives a crash. value
+ * NULL: deleted. */
+static const char state_pending_sql[] =
+    "CREATE TEMP TABLE IF NOT EXISTS sluice_state_pending ("
+    " task TEXT NOT NULL,"
+    " operator TEXT NOT NULL,"
+    " key BLOB NOT NULL,"
+    " value BLOB,"
+    " expires_at INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (task, operator, key)) WITHOUT ROWID";
+
 enum {
     STMT_BEGIN,
     STMT_COMMIT,
@@ -50,6 +76,7 @@ enum {
     STMT_READ,
     STMT_LIST,
     STMT_RESET,
+    STMT_RESET_STATE,
     STMT_COUNT
 };
 
@@ -73,6 +100,14 @@ static const char *const stmt_sql[STMT_COUNT] = {
     /* (parenthesised: clang takes a two-piece literal in an array for a missing comma) */
     [STMT_RESET] = ("DELETE FROM sluice_checkpoints WHERE job_name = ?1 AND job_id = ?2"
                     " AND (?3 IS NULL OR stream = ?3) AND (?4 IS NULL OR \"partition\" = ?4)"),
+    /* The keyed state of the same partitions (a partition read again from its start must not
+     * count on top of its old state): all of the job's without filters, else that of the tasks
+     * whose checkpoints go. Run first, in the reset's transaction. */
+    [STMT_RESET_STATE] = ("DELETE FROM sluice_state WHERE job_name = ?1 AND job_id = ?2"
+                          " AND ((?3 IS NULL AND ?4 IS NULL) OR task IN (SELECT system || '/' ||"
+                          " stream || '/' || \"partition\" FROM sluice_checkpoints"
+                          " WHERE job_name = ?1 AND job_id = ?2 AND (?3 IS NULL OR stream = ?3)"
+                          " AND (?4 IS NULL OR \"partition\" = ?4)))"),
 };
 
 struct sl_ckpt_store {
@@ -164,8 +199,12 @@ static int schema_setup(sl_ckpt_store_t *st, char *errstr, size_t errlen) {
         rc = SQLITE_ERROR;
         goto fail;
     }
-    if (version == 0) {
+    if (version < CKPT_SCHEMA_VERSION) {
+        /* 0: a new file; 1: offsets only, the state table is added. */
         rc = exec_sql(st, ckpt_schema_sql, errstr, errlen);
+        if (rc != SQLITE_OK)
+            goto fail;
+        rc = exec_sql(st, state_schema_sql, errstr, errlen);
         if (rc != SQLITE_OK)
             goto fail;
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", CKPT_SCHEMA_VERSION);
@@ -245,6 +284,8 @@ sl_ckpt_store_t *sl_ckpt_sqlite_open(const char *path, const char *job_name, con
         goto fail;
     if (schema_setup(st, errstr, errlen) != SQLITE_OK)
         goto fail;
+    if (exec_sql(st, state_pending_sql, errstr, errlen) != SQLITE_OK)
+        goto fail;
 
     for (int i = 0; i < STMT_COUNT; i++) {
         rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
@@ -295,8 +336,29 @@ static void bind_opt(sqlite3_stmt *stmt, int idx, const char *s) {
         sqlite3_bind_null(stmt, idx);
 }
 
+const char *sl_ckpt_job_name(const sl_ckpt_store_t *st) {
+    return st->job_name;
+}
+
+const char *sl_ckpt_job_id(const sl_ckpt_store_t *st) {
+    return st->job_id;
+}
+
+int sl_ckpt_with_db(sl_ckpt_store_t *st, sl_ckpt_db_fn fn, void *opaque) {
+    int rc;
+    pthread_mutex_lock(&st->lock);
+    rc = fn(opaque, st->db);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
 sl_err_t sl_ckpt_write(sl_ckpt_store_t *st, const sl_ckpt_t *cps, int n, char *errstr,
                        size_t errlen) {
+    return sl_ckpt_write_with(st, cps, n, NULL, NULL, errstr, errlen);
+}
+
+sl_err_t sl_ckpt_write_with(sl_ckpt_store_t *st, const sl_ckpt_t *cps, int n, sl_ckpt_db_fn fn,
+                            void *opaque, char *errstr, size_t errlen) {
     sqlite3_stmt *up;
     int64_t now;
     int rc;
@@ -305,7 +367,7 @@ sl_err_t sl_ckpt_write(sl_ckpt_store_t *st, const sl_ckpt_t *cps, int n, char *e
         sl_errf(errstr, errlen, "checkpoint write: invalid arguments");
         return SL_ERR_INVAL;
     }
-    if (n == 0)
+    if (n == 0 && !fn)
         return SL_OK;
     now = sl_now_ms();
     pthread_mutex_lock(&st->lock);
@@ -328,6 +390,8 @@ sl_err_t sl_ckpt_write(sl_ckpt_store_t *st, const sl_ckpt_t *cps, int n, char *e
         if (rc != SQLITE_OK)
             goto fail;
     }
+    if (fn && (rc = fn(opaque, st->db)) != SQLITE_OK)
+        goto fail;
     rc = step_done(st->stmt[STMT_COMMIT]);
     if (rc != SQLITE_OK)
         goto fail;
@@ -481,26 +545,34 @@ out:
 sl_err_t sl_ckpt_reset(sl_ckpt_store_t *st, const char *stream, const char *partition,
                        int *deleted) {
     sqlite3_stmt *rs;
-    int rc, count;
+    int rc, count = 0;
 
     if (deleted)
         *deleted = 0;
     if (!st)
         return SL_ERR_INVAL;
     pthread_mutex_lock(&st->lock);
-    rs = st->stmt[STMT_RESET];
-    bind_job(st, rs);
-    bind_opt(rs, 3, stream);
-    bind_opt(rs, 4, partition);
-    rc = step_done(rs);
-    sqlite3_clear_bindings(rs);
+    /* The state and the checkpoints go together, or neither. */
+    rc = step_done(st->stmt[STMT_BEGIN]);
+    for (int i = 0; i < 2 && rc == SQLITE_OK; i++) {
+        rs = st->stmt[i == 0 ? STMT_RESET_STATE : STMT_RESET];
+        bind_job(st, rs);
+        bind_opt(rs, 3, stream);
+        bind_opt(rs, 4, partition);
+        rc = step_done(rs);
+        sqlite3_clear_bindings(rs);
+        count = sqlite3_changes(st->db);
+    }
+    if (rc == SQLITE_OK)
+        rc = step_done(st->stmt[STMT_COMMIT]);
     if (rc != SQLITE_OK) {
         sl_log(SL_LOG_ERROR, "ckpt", "%s: resetting checkpoints: %s", st->path,
                sqlite3_errmsg(st->db));
+        if (!sqlite3_get_autocommit(st->db))
+            step_done(st->stmt[STMT_ROLLBACK]);
         pthread_mutex_unlock(&st->lock);
         return db_err(rc);
     }
-    count = sqlite3_changes(st->db);
     pthread_mutex_unlock(&st->lock);
     if (deleted)
         *deleted = count;

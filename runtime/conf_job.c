@@ -62,6 +62,15 @@ const sl_prop_t sl_job_props[] = {
      "How long an endpoint the job depends on (an AWS service, a Pulsar broker) may keep "
      "failing, with no successful call in between, before /healthz answers 503 naming it and "
      "its latest error. The first failure is logged at once either way."},
+    {"task.state.cache.size", SL_PROP_INT64, JO(state_cache_size), "10000", 1, 1e9, NULL, 0,
+     "Keyed state (sluice/state.h): the most entries (keys, whatever their size) each operator "
+     "instance keeps in memory. Reads of other keys go to the SQLite checkpoint file; when the "
+     "cache is full of uncommitted changes they spill to a temporary table on disk until the "
+     "next commit writes them with the partition's offset."},
+    {"task.state.value.max-bytes", SL_PROP_SIZE, JO(state_value_max), "1M", 0, 1073741824.0,
+     NULL, 0,
+     "Keyed state: the largest value sl_state_put() accepts; a larger one fails with an error "
+     "naming the operator, the key and the size."},
     {"job.container.thread.count", SL_PROP_INT, JO(threads), "1", 1, 256, NULL, 0,
      "Worker threads (Samza semantics). Partitions are spread across them; one partition's "
      "operators always run on one thread."},

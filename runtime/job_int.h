@@ -44,6 +44,8 @@ typedef struct sl_job_conf {
     int64_t shutdown_timeout_ms;
     int64_t health_stall_ms;
     int64_t start_timeout_ms;
+    int64_t state_cache_size;
+    int64_t state_value_max;
 } sl_job_conf_t;
 
 /* The generic per-stream keys (sl_stream_generic_props). */
@@ -147,6 +149,12 @@ struct sl_part {
     char *done_offset; /* newest offset whose records are all acknowledged */
     int64_t done_subseq;
     int dirty; /* done_offset moved since the last commit */
+    sl_state_host_t *sh; /* the operators' keyed state (NULL: the input has no checkpoints) */
+    int barrier;         /* polling paused until nothing is in flight: state waits to commit */
+    int barrier_futile;  /* a barrier timed out (an operator holds records): no more pauses
+                          * until the state commits again */
+    int barrier_warned;  /* that was logged (once per partition) */
+    int64_t barrier_deadline;
     /* per-partition metrics */
     sl_metric_t *m_in, *m_out, *m_dropped, *m_errors, *m_lag;
     struct sl_part *next;

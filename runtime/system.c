@@ -638,6 +638,8 @@ void sl_part_destroy(sl_part_t *part) {
     }
     if (part->poll_ev)
         event_free(part->poll_ev);
+    /* After the chain (whose operators hold the stores) is gone; uncommitted changes drop. */
+    sl_state_host_destroy(part->sh);
     free(part->done_offset);
     free(part->id);
     free(part);

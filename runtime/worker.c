@@ -4,7 +4,8 @@
  * commit timer. Per partition, the loop polls the connector for a batch of records, runs each
  * through the chain into the producers, and pauses reading while too many records are waiting
  * for acknowledgement. Every task.commit.ms it flushes the producers and writes the offsets that
- * became committable. Nothing here takes a lock on the per-record path.
+ * became committable, together with the operators' keyed state changes of the same partitions
+ * (one SQLite transaction: see commit()). Nothing here takes a lock on the per-record path.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,13 +59,21 @@ static int part_checkpoints(const sl_part_t *part) {
     return !(part->in->st->sys->plugin->flags & SL_SYSTEM_F_NO_CHECKPOINT);
 }
 
-/* Writes the offsets that advanced since the last commit. Returns 0 on success. */
+/* Writes the offsets that advanced since the last commit, and in the same transaction the keyed
+ * state changes of those partitions. State changed since the last commit can only be written
+ * when no record of the partition is in flight: then the state is exactly what the records up
+ * to done_offset made of it. Otherwise the partition (offset and state) waits: its polling
+ * pauses (part->barrier) until its records are acknowledged, and poll_cb commits then. A
+ * partition whose state did not change may commit its offset alone at any time: the records
+ * past it, replayed, leave the state as unchanged as they did. Returns 0 on success. */
 static int commit(sl_worker_t *w) {
     sl_job_t *job = w->job;
     sl_ckpt_t *cps = NULL;
     sl_part_t **which = NULL;
+    sl_state_host_t **hosts = NULL;
+    sl_state_commit_t sc = {NULL, 0};
     char errstr[512];
-    int n = 0, rc = 0;
+    int n = 0, nw = 0, rc = 0;
 
     for (sl_part_t *p = w->parts; p; p = p->next)
         if (p->chain && p->pstate != SL_PART_DONE)
@@ -73,28 +82,49 @@ static int commit(sl_worker_t *w) {
     if (w->nparts == 0)
         return 0;
     if (!(cps = calloc((size_t)w->nparts, sizeof(*cps))) ||
-        !(which = calloc((size_t)w->nparts, sizeof(*which)))) {
+        !(which = calloc((size_t)w->nparts, sizeof(*which))) ||
+        !(hosts = calloc((size_t)w->nparts, sizeof(*hosts)))) {
         rc = -1;
         goto done;
     }
+    sc.hosts = hosts;
     for (sl_part_t *p = w->parts; p; p = p->next) {
-        if (!p->dirty || !p->done_offset || !part_checkpoints(p) || p->revoked)
+        int changed = sl_state_host_changed(p->sh);
+        if (!part_checkpoints(p) || p->revoked)
             continue;
-        cps[n].system = p->in->st->sys->name;
-        cps[n].stream = p->in->st->name;
-        cps[n].partition = p->id;
-        cps[n].offset = p->done_offset;
-        cps[n].subseq = p->done_subseq;
-        which[n++] = p;
+        if (changed && (p->inflight > 0 || p->failed)) {
+            if (!p->barrier && !p->barrier_futile && !p->failed &&
+                p->pstate == SL_PART_RUNNING) {
+                p->barrier = 1;
+                p->barrier_deadline = sl_mono_ms() + job->jc.commit_ms;
+            }
+            continue;
+        }
+        if (changed) {
+            hosts[sc.n++] = p->sh;
+            p->barrier_futile = 0;
+        }
+        if (p->dirty && p->done_offset) {
+            cps[n].system = p->in->st->sys->name;
+            cps[n].stream = p->in->st->name;
+            cps[n].partition = p->id;
+            cps[n].offset = p->done_offset;
+            cps[n].subseq = p->done_subseq;
+            which[n++] = p;
+        }
     }
-    if (n == 0)
+    if (n == 0 && sc.n == 0)
         goto done;
-    if (sl_ckpt_write(job->ckpt, cps, n, errstr, sizeof(errstr)) != SL_OK) {
+    if (sl_ckpt_write_with(job->ckpt, cps, n, sc.n ? sl_state_commit_fn : NULL, &sc, errstr,
+                           sizeof(errstr)) != SL_OK) {
         sl_job_fail_code(job, SL_ERR_DB, "checkpoint write failed: %s", errstr);
         rc = -1;
         goto done;
     }
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < sc.n; i++)
+        sl_state_host_committed(hosts[i]);
+    nw = n;
+    for (int i = 0; i < nw; i++) {
         sl_part_t *p = which[i];
         p->dirty = 0;
         sl_log_debug("ckpt", "committed %s/%s/%s at %s.%lld", p->in->st->sys->name,
@@ -105,6 +135,7 @@ static int commit(sl_worker_t *w) {
 done:
     free(cps);
     free(which);
+    free(hosts);
     return rc;
 }
 
@@ -252,6 +283,29 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg) {
         return;
     if (atomic_load_explicit(&job->failed, memory_order_relaxed))
         return;
+    if (part->barrier) {
+        /* A commit waits for this partition's records to be acknowledged (see commit()). */
+        if (part->inflight > 0)
+            flush_outputs(w);
+        if (part->inflight == 0) {
+            part->barrier = 0;
+            commit(w);
+        } else if (sl_mono_ms() >= part->barrier_deadline) {
+            /* An operator holds records (a window): pausing again would only slow the
+             * partition down. Read on; the state commits when nothing is in flight at a
+             * commit (at the latest at the partition's end). */
+            part->barrier = 0;
+            part->barrier_futile = 1;
+            sl_log(part->barrier_warned++ ? SL_LOG_DEBUG : SL_LOG_WARN, "worker", "%s/%s/%s: %d records still in flight after "
+                   "task.commit.ms; the keyed state and the offset of this partition commit "
+                   "only when none is", part->in->st->sys->name, part->in->st->name, part->id,
+                   part->inflight);
+        } else {
+            struct timeval tv = {0, 5000};
+            event_add(part->poll_ev, &tv);
+            return;
+        }
+    }
     if (w->busy_outs > 0) {
         /* A producer is full: sl_output_set_busy(out, 0) wakes us. */
         part->out_wait = 1;
@@ -342,7 +396,17 @@ static void adopt(sl_worker_t *w, sl_part_t *part) {
             sl_log(SL_LOG_INFO, "worker", "%s/%s/%s: resuming after checkpoint %s",
                    st->sys->name, st->name, part->id, offset);
     }
-    if (!(part->chain = sl_chain_new(job->spec, part->id, sink, part, errstr, sizeof(errstr)))) {
+    if (part_checkpoints(part)) {
+        /* The operators' keyed state lives beside the offsets: "system/stream/partition". */
+        snprintf(labels, sizeof(labels), "%s/%s/%s", st->sys->name, st->name, part->id);
+        if (!(part->sh = sl_state_host_new(job->ckpt, labels, job->jc.state_cache_size,
+                                           job->jc.state_value_max, errstr, sizeof(errstr)))) {
+            sl_job_fail_code(job, SL_ERR_DB, "%s", errstr);
+            goto fail;
+        }
+    }
+    if (!(part->chain = sl_chain_new(job->spec, part->id, sink, part, part->sh, errstr,
+                                     sizeof(errstr)))) {
         sl_job_fail(job, "%s/%s/%s: %s", st->sys->name, st->name, part->id, errstr);
         goto fail;
     }

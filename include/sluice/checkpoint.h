@@ -39,8 +39,9 @@ typedef struct sl_ckpt_store sl_ckpt_store_t;
 SL_EXPORT sl_err_t sl_ckpt_list(sl_ckpt_store_t *st, const char *stream, const char *partition,
                                 sl_ckpt_list_cb cb, void *opaque);
 
-/* Deletes the store's job's checkpoints matching the filters (NULL = any); *deleted receives
- * the count (may be NULL). Thread-safe, but never while the job runs (it would write them
+/* Deletes the store's job's checkpoints matching the filters (NULL = any), and with them the
+ * operators' keyed state (sluice/state.h) of those partitions (all of the job's state without
+ * filters), in one transaction; *deleted receives the count of checkpoints (may be NULL). Thread-safe, but never while the job runs (it would write them
  * again). */
 SL_EXPORT sl_err_t sl_ckpt_reset(sl_ckpt_store_t *st, const char *stream, const char *partition,
                                  int *deleted);

@@ -14,6 +14,7 @@
 #include "operator.h"
 #include "partitioner.h"
 #include "record.h"
+#include "state.h"
 #include "system.h"
 
 #endif

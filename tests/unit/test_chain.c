@@ -373,7 +373,7 @@ static int open_chain(harness_t *h, const char *name, const char *text, uint64_t
         CU_FAIL("spec failed");
         return -1;
     }
-    h->chain = sl_chain_new(h->spec, partition, sink_fn, &h->sink, err, sizeof(err));
+    h->chain = sl_chain_new(h->spec, partition, sink_fn, &h->sink, NULL, err, sizeof(err));
     if (!h->chain) {
         fprintf(stderr, "\n  sl_chain_new: %s\n", err);
         CU_FAIL("chain failed");

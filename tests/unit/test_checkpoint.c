@@ -94,7 +94,7 @@ static void test_file_format(void) {
     sqlite3_finalize(stmt);
     CU_ASSERT_EQUAL(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL), SQLITE_OK);
     CU_ASSERT_EQUAL(sqlite3_step(stmt), SQLITE_ROW);
-    CU_ASSERT_EQUAL(sqlite3_column_int(stmt, 0), 1);
+    CU_ASSERT_EQUAL(sqlite3_column_int(stmt, 0), 2);
     sqlite3_finalize(stmt);
     CU_ASSERT_EQUAL(sqlite3_prepare_v2(db,
                                        "SELECT job_name, job_id, system, stream, \"partition\","

@@ -1431,7 +1431,7 @@ static int h_up(harness_t *h) {
     h->part->pstate = SL_PART_RUNNING;
     h->part->poll_ev = event_new(h->base, -1, 0, h_poll, h);
     if (h->spec)
-        h->part->chain = sl_chain_new(h->spec, h->part->id, h_sink, h, err, sizeof(err));
+        h->part->chain = sl_chain_new(h->spec, h->part->id, h_sink, h, NULL, err, sizeof(err));
     /* the shard's configuration */
     h->kc.stream_name = "orders";
     h->kc.stream_arn = "";

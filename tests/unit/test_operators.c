@@ -65,7 +65,7 @@ static int build(harness_t *h, const char *text, uint64_t seed) {
     h->spec = sl_chain_spec_new(h->conf, &h->names, seed);
     if (!h->spec)
         return -1;
-    h->chain = sl_chain_new(h->spec, "p0", sink_fn, &h->sink, err, sizeof(err));
+    h->chain = sl_chain_new(h->spec, "p0", sink_fn, &h->sink, NULL, err, sizeof(err));
     if (!h->chain) {
         fprintf(stderr, "\n  sl_chain_new: %s\n", err);
         return -1;

@@ -13,6 +13,7 @@ void test_record_register(void);
 void test_chain_register(void);
 void test_operators_register(void);
 void test_checkpoint_register(void);
+void test_state_register(void);
 void test_metrics_register(void);
 void test_job_register(void);
 void test_host_register(void);
