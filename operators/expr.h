@@ -1,5 +1,5 @@
 /*
- * expr.h: the SQLite expression engine shared by the filter, map and rekey operators. Each
+ * expr.h: the SQLite expression engine shared by the filter, map, rekey and dedup operators. Each
  * operator instance owns one private in-memory SQLite connection (an expr_db_t) in which the
  * record being processed is visible as the one-row virtual table `rec` (payload, key, system,
  * stream, partition, offset, subseq, event_time, arrival_time) and through the function

@@ -13,5 +13,6 @@ extern const sl_operator_plugin_t sl_op_map;
 extern const sl_operator_plugin_t sl_op_rekey;
 extern const sl_operator_plugin_t sl_op_sample;
 extern const sl_operator_plugin_t sl_op_log;
+extern const sl_operator_plugin_t sl_op_dedup;
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * sluice/operator.h: the operator API. An operator is a value struct of callbacks with an ABI
  * version first (like SQLite's sqlite3_module), either built into libsluice (filter, map,
- * rekey, sample, log) or exported from a user's shared library as the symbol named by
+ * rekey, sample, log, dedup) or exported from a user's shared library as the symbol named by
  * `operators.<name>.symbol` (default "sluice_operator") and loaded with dlopen.
  *
  * One instance of every operator of the chain exists per partition (a "task"), and all of its

@@ -4,15 +4,20 @@
  * metadata columns and header() of the `rec` table, configuration errors that name file:line and
  * key, rejection of anything that is not a single expression, map/rekey results including NULL
  * and aliasing of the record's own bytes, sample rates and by-key consistency, and the log
- * operator's lines read back from a redirected log file.
+ * operator's lines read back from a redirected log file; dedup over a real keyed-state store
+ * (first record passes, duplicates dropped, TTL on the injected clock, NULL and empty keys,
+ * expression errors, what a commit keeps, and the open-time error without state).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "chain.h"
+#include "checkpoint.h"
 #include "record_int.h"
+#include "state_int.h"
 #include "unit.h"
+#include "util_time.h"
 
 #define SINK_MAX 64
 
@@ -37,9 +42,9 @@ typedef struct harness {
     sink_t sink;
 } harness_t;
 
-/* Loads text as job.properties and builds the spec (and, when it is valid, a chain for
- * partition "p0"). Returns 0 when the chain is ready. */
-static int build(harness_t *h, const char *text, uint64_t seed) {
+/* Loads text as job.properties and builds the spec (and, when it is valid and chain is set, a
+ * chain for partition "p0" without keyed state). Returns 0 when the spec (and chain) is ready. */
+static int build_spec(harness_t *h, const char *text, uint64_t seed, int chain) {
     char err[512] = "";
     const char *ops;
 
@@ -65,12 +70,18 @@ static int build(harness_t *h, const char *text, uint64_t seed) {
     h->spec = sl_chain_spec_new(h->conf, &h->names, seed);
     if (!h->spec)
         return -1;
+    if (!chain)
+        return 0;
     h->chain = sl_chain_new(h->spec, "p0", sink_fn, &h->sink, NULL, err, sizeof(err));
     if (!h->chain) {
         fprintf(stderr, "\n  sl_chain_new: %s\n", err);
         return -1;
     }
     return 0;
+}
+
+static int build(harness_t *h, const char *text, uint64_t seed) {
+    return build_spec(h, text, seed, 1);
 }
 
 /* Like build(), failing the test when the chain cannot be built (errors printed). */
@@ -512,6 +523,176 @@ static void test_log(void) {
                       "job.properties:3: operators.l.every", NULL);
 }
 
+/* --- dedup ---------------------------------------------------------------------------------- */
+
+typedef struct dharness {
+    harness_t h;
+    sl_ckpt_store_t *ckpt;
+    sl_state_host_t *sh;
+} dharness_t;
+
+/* Like build_ok(), with a state host for partition p0 over the checkpoint file path (NULL: a
+ * new one), as the worker gives one. */
+static int dbuild(dharness_t *d, const char *text, const char *path) {
+    char fresh[600], err[512] = "";
+    harness_t *h = &d->h;
+
+    memset(d, 0, sizeof(*d));
+    if (!path) {
+        snprintf(fresh, sizeof(fresh), "%s/dedup.db", unit_tmpdir());
+        path = fresh;
+    }
+    d->ckpt = sl_ckpt_sqlite_open(path, "job", "1", err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d->ckpt);
+    d->sh = sl_state_host_new(d->ckpt, "file/in/0", 100, 64, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d->sh);
+    if (build_spec(h, text, 1, 0) != 0) {
+        CU_FAIL("the spec could not be built");
+        return -1;
+    }
+    h->chain = sl_chain_new(h->spec, "p0", sink_fn, &h->sink, d->sh, err, sizeof(err));
+    if (!h->chain) {
+        fprintf(stderr, "\n  sl_chain_new: %s\n", err);
+        CU_FAIL("the chain with state could not be built");
+        return -1;
+    }
+    return 0;
+}
+
+/* Commits the state with an offset, as the worker does. */
+static void dcommit(dharness_t *d, const char *off) {
+    char err[512] = "";
+    sl_ckpt_t cp = {.system = "file", .stream = "in", .partition = "0", .offset = off};
+    sl_state_commit_t sc = {&d->sh, 1};
+    CU_ASSERT_EQUAL(sl_ckpt_write_with(d->ckpt, &cp, 1, sl_state_commit_fn, &sc, err,
+                                       sizeof(err)), SL_OK);
+    sl_state_host_committed(d->sh);
+}
+
+static void ddone(dharness_t *d) {
+    sl_chain_destroy(d->h.chain);
+    d->h.chain = NULL;
+    done(&d->h);
+    sl_state_host_destroy(d->sh);
+    sl_ckpt_close(d->ckpt);
+}
+
+static void test_dedup(void) {
+    int64_t now = 1000000;
+    dharness_t d;
+
+    sl_time_inject(&now);
+    if (dbuild(&d, "task.operators=d\noperators.d.type=dedup\noperators.d.ttl=10s\n", NULL) == 0) {
+        harness_t *h = &d.h;
+        CU_ASSERT_EQUAL(push(h, "a1", "a"), SL_OK); /* first of a: passes */
+        CU_ASSERT_EQUAL(push(h, "a2", "a"), SL_OK); /* duplicate: dropped */
+        CU_ASSERT_EQUAL(push(h, "b1", "b"), SL_OK); /* another key: independent */
+        CU_ASSERT_EQUAL(push(h, "b2", "b"), SL_OK);
+        CU_ASSERT_EQUAL(push(h, "n1", NULL), SL_OK); /* no key: NULL, passed, not remembered */
+        CU_ASSERT_EQUAL(push(h, "n2", NULL), SL_OK);
+        CU_ASSERT_EQUAL(push(h, "e1", ""), SL_OK); /* the empty key is a key */
+        CU_ASSERT_EQUAL(push(h, "e2", ""), SL_OK);
+        CU_ASSERT_EQUAL(h->sink.cnt, 5);
+        CU_ASSERT_STRING_EQUAL(out(h, 0), "a1");
+        CU_ASSERT_STRING_EQUAL(out(h, 1), "b1");
+        CU_ASSERT_STRING_EQUAL(out(h, 2), "n1");
+        CU_ASSERT_STRING_EQUAL(out(h, 3), "n2");
+        CU_ASSERT_STRING_EQUAL(out(h, 4), "e1");
+        /* The TTL counts from the record that passed; a dropped duplicate does not extend it. */
+        now += 9999;
+        CU_ASSERT_EQUAL(push(h, "a3", "a"), SL_OK);
+        CU_ASSERT_EQUAL(h->sink.cnt, 5);
+        now += 1;
+        CU_ASSERT_EQUAL(push(h, "a4", "a"), SL_OK); /* expired: passes and is remembered anew */
+        CU_ASSERT_EQUAL(push(h, "a5", "a"), SL_OK);
+        CU_ASSERT_EQUAL(h->sink.cnt, 6);
+        CU_ASSERT_STRING_EQUAL(out(h, 5), "a4");
+    }
+    ddone(&d);
+    sl_time_inject(NULL);
+}
+
+/* A key expression over the payload; a failing expression fails the record (the worker then
+ * applies task.error.policy) without remembering anything. */
+static void test_dedup_expr(void) {
+    int64_t now = 2000000;
+    dharness_t d;
+
+    sl_time_inject(&now);
+    if (dbuild(&d, "task.operators=d\noperators.d.type=dedup\n"
+                   "operators.d.key=json_extract(payload, '$.id')\noperators.d.ttl=1h\n",
+               NULL) == 0) {
+        harness_t *h = &d.h;
+        CU_ASSERT_EQUAL(push(h, "{\"id\":1,\"n\":1}", "x"), SL_OK);
+        CU_ASSERT_EQUAL(push(h, "{\"id\":1,\"n\":2}", "y"), SL_OK); /* same id, other key */
+        CU_ASSERT_EQUAL(push(h, "{\"id\":\"1\",\"n\":3}", "x"), SL_OK); /* '1' as text: equal */
+        CU_ASSERT_EQUAL(push(h, "{\"id\":2,\"n\":4}", "x"), SL_OK);
+        CU_ASSERT_EQUAL(push(h, "{\"n\":5}", "x"), SL_OK); /* no id: NULL, passed */
+        CU_ASSERT_EQUAL(push(h, "not json", "x"), SL_ERR_RECORD);
+        CU_ASSERT_PTR_NOT_NULL(strstr(sl_chain_error(h->chain), "operators.d (job.properties:2)"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(sl_chain_error(h->chain), "malformed JSON"));
+        CU_ASSERT_EQUAL(push(h, "{\"id\":3,\"n\":6}", "x"), SL_OK); /* goes on after an error */
+        CU_ASSERT_EQUAL(h->sink.cnt, 4);
+        CU_ASSERT_STRING_EQUAL(out(h, 0), "{\"id\":1,\"n\":1}");
+        CU_ASSERT_STRING_EQUAL(out(h, 1), "{\"id\":2,\"n\":4}");
+        CU_ASSERT_STRING_EQUAL(out(h, 2), "{\"n\":5}");
+        CU_ASSERT_STRING_EQUAL(out(h, 3), "{\"id\":3,\"n\":6}");
+    }
+    ddone(&d);
+    sl_time_inject(NULL);
+    expect_conf_error("task.operators=d\noperators.d.type=dedup\noperators.d.ttl=1h\n"
+                      "operators.d.key=payload +\n",
+                      "job.properties:4: operators.d.key", NULL);
+    expect_conf_error("task.operators=d\noperators.d.type=dedup\n", "operators.d.ttl", NULL);
+    expect_conf_error("task.operators=d\noperators.d.type=dedup\noperators.d.ttl=soon\n",
+                      "job.properties:3: operators.d.ttl", NULL);
+}
+
+/* The keys remembered are those committed: after a "crash" (the host dropped without a
+ * commit) the uncommitted key passes again, the committed one does not. */
+static void test_dedup_commit(void) {
+    int64_t now = 3000000;
+    const char *text = "task.operators=d\noperators.d.type=dedup\noperators.d.ttl=0\n";
+    char path[600];
+    dharness_t d;
+
+    snprintf(path, sizeof(path), "%s/dedup.db", unit_tmpdir());
+    sl_time_inject(&now);
+    if (dbuild(&d, text, path) == 0) {
+        push(&d.h, "a1", "a");
+        dcommit(&d, "10");
+        push(&d.h, "b1", "b");
+        CU_ASSERT_EQUAL(d.h.sink.cnt, 2);
+    }
+    ddone(&d);
+    now += 86400000; /* ttl=0: forever */
+    if (dbuild(&d, text, path) == 0) {
+        push(&d.h, "a2", "a");
+        push(&d.h, "b2", "b");
+        CU_ASSERT_EQUAL(d.h.sink.cnt, 1);
+        CU_ASSERT_STRING_EQUAL(out(&d.h, 0), "b2");
+    }
+    ddone(&d);
+    sl_time_inject(NULL);
+}
+
+/* Without keyed state (an input without checkpoints) the partition's chain does not open, and
+ * the error names the operator. */
+static void test_dedup_no_state(void) {
+    harness_t h;
+    char err[512] = "";
+    CU_ASSERT_EQUAL(build_spec(&h, "task.operators=d\noperators.d.type=dedup\n"
+                                   "operators.d.ttl=1m\n", 1, 0), 0);
+    if (h.spec) {
+        sl_chain_t *chain = sl_chain_new(h.spec, "p0", sink_fn, &h.sink, NULL, err, sizeof(err));
+        CU_ASSERT_PTR_NULL(chain);
+        sl_chain_destroy(chain);
+    }
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "partition p0: job.properties:2: operators.d: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "dedup needs keyed state"));
+    done(&h);
+}
+
 void test_operators_register(void) {
     static const unit_test_t tests[] = {
         {"filter true/false/NULL", test_filter_truth},
@@ -525,6 +706,10 @@ void test_operators_register(void) {
         {"sample rates", test_sample},
         {"sample by key", test_sample_by_key},
         {"log passes through and truncates", test_log},
+        {"dedup first per key, ttl", test_dedup},
+        {"dedup key expression and errors", test_dedup_expr},
+        {"dedup remembers what was committed", test_dedup_commit},
+        {"dedup without keyed state", test_dedup_no_state},
         {NULL, NULL},
     };
     unit_add_suite("operators", tests);
