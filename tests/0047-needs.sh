@@ -12,26 +12,7 @@
 
 # PATH without jq: every PATH directory holding jq becomes a directory of links to all its other
 # entries. Without jq on this machine at all, the plain PATH already lacks it.
-i=0
-newpath=""
-oldifs=$IFS
-IFS=:
-for d in $PATH; do
-    IFS=$oldifs
-    if [ -n "$d" ] && [ -x "$d/jq" ]; then
-        i=$((i + 1))
-        mkdir -p "$T/path$i"
-        # One ln for the whole directory (a loop of thousands of ln's took a minute on a busy
-        # machine), then jq's link goes.
-        ln -s "$d"/* "$T/path$i/"
-        rm -f "$T/path$i/jq"
-        d=$T/path$i
-    fi
-    newpath=$newpath${newpath:+:}$d
-    IFS=:
-done
-IFS=$oldifs
-PATH=$newpath command -v jq >/dev/null 2>&1 && fail "jq still found on the reduced PATH"
+newpath=$(path_without jq)
 
 # The test under test: its needs come from NEED (word-split on purpose).
 cat >"$T/t.sh" <<'EOF'

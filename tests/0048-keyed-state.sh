@@ -41,31 +41,7 @@ job.checkpoint.sqlite.path=$T/ckpt.db
 log.level=warn
 P
 
-lines() { if [ -f "$T/out.jsonl" ]; then wc -l <"$T/out.jsonl"; else echo 0; fi; }
-
-# The run is killed once its output grew past a random target, or ends by itself.
-grown_or_gone() { [ "$(lines)" -ge "$target" ] || ! kill -0 "$pid" 2>/dev/null; }
-
-kills=0
-run=0
-while :; do
-    run=$((run + 1))
-    "$SLUICE" run "$T/job.properties" 2>>"$T/runs.err" &
-    pid=$!
-    if [ "$kills" -lt "$KILLS" ]; then
-        target=$(( $(lines) + 2000 + $(awk -v s="$run$$" -v n="$N" 'BEGIN { srand(s); print int(rand() * n / 8) }') ))
-        wait_for 120 grown_or_gone || fail "run $run: no output progress in 120 s"
-        if kill -9 "$pid" 2>/dev/null; then
-            wait "$pid" 2>/dev/null || true
-            kills=$((kills + 1))
-            ck=$("$SLUICE" checkpoints list "$T/job.properties" | awk 'NR == 2 { print $4 }')
-            say "kill $kills at $(lines) output lines; checkpoint at input byte ${ck:-none}"
-            continue
-        fi
-    fi
-    wait "$pid" || { tail -5 "$T/runs.err"; fail "run $run exited non-zero"; }
-    break
-done
+kill9_loop "$T/job.properties" "$T/out.jsonl" "$KILLS" 2000 $((N / 8))
 [ "$kills" -ge 2 ] || fail "only $kills kills happened: the input ran out first (raise SLUICE_STATE_LINES)"
 
 # The judge: the sqlite3 shell counts the input's records per user.

@@ -55,32 +55,8 @@ job.checkpoint.sqlite.path=$T/ckpt.db
 log.level=warn
 P
 
-lines() { if [ -f "$T/out.jsonl" ]; then wc -l <"$T/out.jsonl"; else echo 0; fi; }
-grown_or_gone() { [ "$(lines)" -ge "$target" ] || ! kill -0 "$pid" 2>/dev/null; }
-
-# runs.txt: one "run end_line checkpoint" row per killed run (checkpoint -1: none yet).
-: >"$T/runs.txt"
-kills=0
-run=0
-while :; do
-    run=$((run + 1))
-    "$SLUICE" run "$T/job.properties" 2>>"$T/runs.err" &
-    pid=$!
-    if [ "$kills" -lt "$KILLS" ]; then
-        target=$(( $(lines) + 500 + $(awk -v s="$run$$" -v m="$M" 'BEGIN { srand(s); print int(rand() * m / 6) }') ))
-        wait_for 120 grown_or_gone || fail "run $run: no output progress in 120 s"
-        if kill -9 "$pid" 2>/dev/null; then
-            wait "$pid" 2>/dev/null || true
-            kills=$((kills + 1))
-            ck=$("$SLUICE" checkpoints list "$T/job.properties" | awk 'NR == 2 { print $4 }')
-            echo "$run $(lines) ${ck:--1}" >>"$T/runs.txt"
-            say "kill $kills at $(lines) output lines; checkpoint at input byte ${ck:-none}"
-            continue
-        fi
-    fi
-    wait "$pid" || { tail -5 "$T/runs.err"; fail "run $run exited non-zero"; }
-    break
-done
+# $T/runs.txt: one "run end_line checkpoint" row per killed run (checkpoint -1: none yet).
+kill9_loop "$T/job.properties" "$T/out.jsonl" "$KILLS" 500 $((M / 6))
 [ "$kills" -ge 2 ] || fail "only $kills kills happened: the input ran out first (raise SLUICE_DEDUP_IDS)"
 
 # The judge. inp: the input records with their byte offsets; outp: the output lines with the

@@ -91,6 +91,62 @@ needs() {
     exit 77
 }
 
+# path_without CMD: prints PATH with CMD hidden: every PATH directory holding CMD becomes a
+# directory under $T of links to all its other entries (one ln per directory). Fails when CMD
+# is still found.
+path_without() {
+    _pw_i=0 _pw_path="" _pw_ifs=$IFS
+    IFS=:
+    for _pw_d in $PATH; do
+        IFS=$_pw_ifs
+        if [ -n "$_pw_d" ] && [ -x "$_pw_d/$1" ]; then
+            _pw_i=$((_pw_i + 1))
+            mkdir -p "$T/no-$1-$_pw_i"
+            ln -s "$_pw_d"/* "$T/no-$1-$_pw_i/"
+            rm -f "$T/no-$1-$_pw_i/$1"
+            _pw_d=$T/no-$1-$_pw_i
+        fi
+        _pw_path=$_pw_path${_pw_path:+:}$_pw_d
+        IFS=:
+    done
+    IFS=$_pw_ifs
+    PATH=$_pw_path command -v "$1" >/dev/null 2>&1 && fail "$1 still found on the reduced PATH"
+    printf '%s\n' "$_pw_path"
+}
+
+# kill9_loop JOB OUT KILLS MIN SPAN: runs `$SLUICE run JOB` again and again until one run ends by
+# itself, killing the first KILLS runs with kill -9 once OUT (the job's output file) grew by MIN
+# plus a random 0..SPAN lines (waiting on that, not on time). Sets kills (how many happened);
+# $T/runs.txt gets a row "run end_line checkpoint" per killed run (checkpoint: the first
+# partition's committed offset, -1 when none yet); the runs' stderr goes to $T/runs.err.
+kill9_loop() {
+    _k_job=$1 _k_out=$2 _k_max=$3 _k_min=$4 _k_span=$5
+    : >"$T/runs.txt"
+    kills=0
+    _k_run=0
+    while :; do
+        _k_run=$((_k_run + 1))
+        "$SLUICE" run "$_k_job" 2>>"$T/runs.err" &
+        _k_pid=$!
+        if [ "$kills" -lt "$_k_max" ]; then
+            _k_target=$(( $(_k_lines) + _k_min + $(awk -v s="$_k_run$$" -v n="$_k_span" 'BEGIN { srand(s); print int(rand() * n) }') ))
+            wait_for 120 _k_grown_or_gone || fail "run $_k_run: no output progress in 120 s"
+            if kill -9 "$_k_pid" 2>/dev/null; then
+                wait "$_k_pid" 2>/dev/null || true
+                kills=$((kills + 1))
+                _k_ck=$("$SLUICE" checkpoints list "$_k_job" | awk 'NR == 2 { print $4 }')
+                echo "$_k_run $(_k_lines) ${_k_ck:--1}" >>"$T/runs.txt"
+                say "kill $kills at $(_k_lines) output lines; checkpoint at input byte ${_k_ck:-none}"
+                continue
+            fi
+        fi
+        wait "$_k_pid" || { tail -5 "$T/runs.err"; fail "run $_k_run exited non-zero"; }
+        return 0
+    done
+}
+_k_lines() { if [ -f "$_k_out" ]; then wc -l <"$_k_out"; else echo 0; fi; }
+_k_grown_or_gone() { [ "$(_k_lines)" -ge "$_k_target" ] || ! kill -0 "$_k_pid" 2>/dev/null; }
+
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
