@@ -152,4 +152,5 @@ const sl_operator_plugin_t sl_op_dedup = {
     .init = dedup_init,
     .process = dedup_process,
     .close = dedup_close,
+    .flags = SL_OPERATOR_F_STATEFUL,
 };

@@ -14,9 +14,10 @@
 #include <sqlite3.h>
 
 #include "expr.h"
+#include "operators.h"
 #include "util_str.h"
 
-#define EXPR_MAX 4 /* expressions per connection: map uses two */
+#define EXPR_MAX 40 /* expressions per connection: map uses two, a window one per aggregate */
 
 struct expr {
     sqlite3_stmt *stmt;
@@ -221,7 +222,7 @@ sl_err_t expr_fail_conf(sl_op_t *op, const char *key, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    sl_op_fail(op, "%s: operators.%s.%s: %s", sl_op_where(op, key), sl_op_name(op), key, msg);
+    sl_op_fail(op, "%s: %s%s: %s", sl_op_where(op, key), sl_op_prefix(op), key, msg);
     return SL_ERR_CONF;
 }
 
@@ -398,7 +399,7 @@ sl_err_t expr_compile(expr_db_t *edb, sl_op_t *op, const char *key, const char *
         goto fail;
     }
     sl_sb_reset(&sql);
-    sl_sb_printf(&sql, "operators.%s.%s", sl_op_name(op), key);
+    sl_sb_printf(&sql, "%s%s", sl_op_prefix(op), key);
     ex->text = sl_strdup(text);
     ex->key = sql.oom ? NULL : sl_strdup(sql.buf);
     if (!ex->text || !ex->key) {
@@ -473,6 +474,17 @@ sl_err_t expr_value(expr_t *ex, sl_op_t *op, const void **data, size_t *len) {
         }
         return SL_OK;
     }
+}
+
+sl_err_t expr_sqlvalue(expr_t *ex, sl_op_t *op, sqlite3_value **out) {
+    int rc = sqlite3_step(ex->stmt);
+    *out = NULL;
+    if (rc == SQLITE_DONE)
+        return SL_OK;
+    if (rc != SQLITE_ROW)
+        return step_failed(ex, op);
+    *out = sqlite3_column_value(ex->stmt, 0);
+    return SL_OK;
 }
 
 void expr_reset(expr_t *ex) {

@@ -48,7 +48,13 @@ sl_err_t expr_truth(expr_t *ex, sl_op_t *op, int *out);
  * sl_op_fail() (the expression is then already reset). */
 sl_err_t expr_value(expr_t *ex, sl_op_t *op, const void **data, size_t *len);
 
-/* Ends an evaluation started by expr_value(). */
+/* Evaluates a value expression on the bound record, typed: *out receives SQLite's value of
+ * the result (NULL when no record is bound), valid until expr_reset(ex). Errors as
+ * expr_value(). */
+struct sqlite3_value;
+sl_err_t expr_sqlvalue(expr_t *ex, sl_op_t *op, struct sqlite3_value **out);
+
+/* Ends an evaluation started by expr_value() or expr_sqlvalue(). */
 void expr_reset(expr_t *ex);
 
 /* The source text of the expression (as configured). Borrowed from ex. */

@@ -14,5 +14,10 @@ extern const sl_operator_plugin_t sl_op_rekey;
 extern const sl_operator_plugin_t sl_op_sample;
 extern const sl_operator_plugin_t sl_op_log;
 extern const sl_operator_plugin_t sl_op_dedup;
+extern const sl_operator_plugin_t sl_op_window;
+
+/* "operators.<name>." of an instance ("task." for the runtime's task.timestamp.expr): the
+ * prefix of its keys, for messages. Borrowed, valid for the operator's life. */
+const char *sl_op_prefix(const sl_op_t *op);
 
 #endif

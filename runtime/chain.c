@@ -15,8 +15,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
+#include "../operators/expr.h"
 #include "../operators/operators.h"
 #include "chain.h"
+#include "metrics.h"
 #include "conf_int.h"
 #include "util_str.h"
 #include "util_time.h"
@@ -60,6 +64,12 @@ struct sl_chain_spec {
     uint64_t seed;
     int cnt;
     spec_op_t *ops;
+    spec_op_t ts; /* the pseudo-operator evaluating task.timestamp.expr (name NULL) */
+    char *ts_expr;
+    int64_t wm_delay;
+    int nouts;
+    char **outs; /* task.outputs entries */
+    int *side;   /* per output: claimed by sl_op_output() */
 };
 
 struct sl_op {
@@ -71,7 +81,11 @@ struct sl_op {
     uint64_t rnd;
     int64_t timer_ms, next_ms;
     sl_state_t *kst; /* its keyed store, from the first sl_op_state() */
+    sl_state_t *tst; /* its timers ("<name>/timers"), with the first timer or at start */
+    int64_t due[2];  /* per sl_time_domain_t: the earliest timer, DUE_UNKNOWN, or INT64_MAX */
 };
+
+#define DUE_UNKNOWN INT64_MIN
 
 struct sl_chain {
     const sl_chain_spec_t *spec;
@@ -81,6 +95,18 @@ struct sl_chain {
     sl_state_host_t *sh; /* NULL: no keyed state */
     int cnt;
     sl_op_t *ops;
+    sl_chain_side_fn side;
+    sl_metrics_t *metrics;
+    char *labels;
+    /* Event time: the largest seen, the watermark derived from it, and where both are kept
+     * (the store "/time" of the partition's state host) when an operator needs them across a
+     * restart. */
+    int64_t max_et, wm;
+    sl_state_t *time_st;
+    int uses_time; /* an operator has on_timer, on_watermark or SL_OPERATOR_F_STATEFUL */
+    sl_op_t tsop;  /* evaluates task.timestamp.expr */
+    expr_db_t *ts_db;
+    expr_t *ts_ex;
     int failed;     /* an error message was recorded during the current call */
     char raw[1024]; /* the message as the operator gave it to sl_op_fail() */
     char err[1400]; /* with the operator's name and location in front */
@@ -95,6 +121,10 @@ static int registry_cnt;
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t builtins_once = PTHREAD_ONCE_INIT;
 
+/* The callbacks of ABI version 2, NULL for a plugin built for version 1 (its struct ends
+ * before them). */
+#define PLUGIN_V2(plugin, field) ((plugin)->abi_version >= 2 ? (plugin)->field : 0)
+
 /* Checks what can be checked of a plugin struct before trusting it. Returns SL_OK, SL_ERR_ABI,
  * or SL_ERR_INVAL; why receives the reason. */
 static sl_err_t plugin_check(const sl_operator_plugin_t *plugin, char *why, size_t len) {
@@ -102,7 +132,7 @@ static sl_err_t plugin_check(const sl_operator_plugin_t *plugin, char *why, size
         snprintf(why, len, "no plugin");
         return SL_ERR_INVAL;
     }
-    if (plugin->abi_version != SL_OPERATOR_ABI_VERSION) {
+    if (plugin->abi_version < 1 || plugin->abi_version > SL_OPERATOR_ABI_VERSION) {
         snprintf(why, len,
                  "operator ABI version %d, but this sluice (%s) expects version %d: rebuild the "
                  "operator against this version's headers",
@@ -149,6 +179,7 @@ static sl_err_t register_locked(const sl_operator_plugin_t *plugin) {
 static void register_builtins(void) {
     static const sl_operator_plugin_t *const builtins[] = {
         &sl_op_filter, &sl_op_map, &sl_op_rekey, &sl_op_sample, &sl_op_log, &sl_op_dedup,
+        &sl_op_window,
     };
     pthread_mutex_lock(&registry_lock);
     for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++)
@@ -214,6 +245,7 @@ static void op_setup(sl_op_t *op, sl_chain_t *chain, const spec_op_t *sop, int p
     op->chain = chain;
     op->sop = sop;
     op->pos = pos;
+    op->due[0] = op->due[1] = DUE_UNKNOWN;
     /* Deterministic for a seed, different for every partition and position. */
     op->rnd = mix64(chain->spec->seed ^ mix64(hash_str(chain->partition) +
                                               0x9e3779b97f4a7c15ULL * (uint64_t)(sop->index + 1)));
@@ -222,7 +254,11 @@ static void op_setup(sl_op_t *op, sl_chain_t *chain, const spec_op_t *sop, int p
 }
 
 const char *sl_op_name(const sl_op_t *op) {
-    return op->sop->name;
+    return op->sop->name ? op->sop->name : "task";
+}
+
+const char *sl_op_prefix(const sl_op_t *op) {
+    return op->sop->prefix;
 }
 
 const char *sl_op_partition(const sl_op_t *op) {
@@ -235,7 +271,8 @@ const char *sl_op_where(const sl_op_t *op, const char *key) {
     const spec_op_t *sop = op->sop;
 
     if (!key)
-        key = sop->gen.library && !sop->gen.type ? "library" : "type";
+        key = !sop->name ? "timestamp.expr" : sop->gen.library && !sop->gen.type ? "library"
+                                                                                : "type";
     snprintf(full, sizeof(full), "%s%s", sop->prefix, key);
     return sl_conf_where(op->chain->spec->conf, full, buf, sizeof(buf));
 }
@@ -259,6 +296,225 @@ void sl_op_set_timer(sl_op_t *op, int64_t interval_ms) {
     op->next_ms = sl_now_ms() + op->timer_ms;
 }
 
+static void fail_generic(sl_op_t *op, const char *what, sl_err_t err);
+
+/* --- timers: kept in the store "<name>/timers" of the instance, keyed by the domain's letter,
+ * the time (big-endian, sign bit flipped so the byte order is the numeric order) and the key --- */
+
+static const char domain_tag[2] = {'e', 'p'};
+
+static void be64_put(unsigned char *p, int64_t v) {
+    uint64_t u = (uint64_t)v ^ 0x8000000000000000ULL;
+    for (int i = 7; i >= 0; i--, u >>= 8)
+        p[i] = (unsigned char)(u & 0xff);
+}
+
+static int64_t be64_get(const unsigned char *p) {
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+        u = (u << 8) | p[i];
+    return (int64_t)(u ^ 0x8000000000000000ULL);
+}
+
+static sl_state_t *timer_store(sl_op_t *op) {
+    char name[300];
+    if (!op->tst && op->chain->sh && op->chain->partition && *op->chain->partition) {
+        snprintf(name, sizeof(name), "%s/timers", op->sop->name);
+        op->tst = sl_state_host_store(op->chain->sh, name);
+    }
+    return op->tst;
+}
+
+/* The timer's state key in a heap buffer (caller frees), *len its size. */
+static unsigned char *timer_key(sl_time_domain_t domain, const void *key, size_t klen,
+                                int64_t time_ms, size_t *len) {
+    unsigned char *k = malloc(9 + klen);
+    if (!k)
+        return NULL;
+    k[0] = (unsigned char)domain_tag[domain];
+    be64_put(k + 1, time_ms);
+    if (klen)
+        memcpy(k + 9, key, klen);
+    *len = 9 + klen;
+    return k;
+}
+
+sl_err_t sl_op_timer_set(sl_op_t *op, sl_time_domain_t domain, const void *key, size_t klen,
+                         int64_t time_ms) {
+    sl_state_t *st;
+    unsigned char *k;
+    size_t len;
+    sl_err_t err;
+
+    if ((domain != SL_TIME_EVENT && domain != SL_TIME_PROCESSING) || (!key && klen) ||
+        !PLUGIN_V2(op->sop->plugin, on_timer))
+        return SL_ERR_INVAL;
+    if (!(st = timer_store(op)))
+        return SL_ERR_STATE;
+    if (!(k = timer_key(domain, key, klen, time_ms, &len)))
+        return SL_ERR_NOMEM;
+    err = sl_state_put(st, k, len, "", 0, 0);
+    free(k);
+    if (err == SL_OK && op->due[domain] != DUE_UNKNOWN && time_ms < op->due[domain])
+        op->due[domain] = time_ms;
+    return err;
+}
+
+sl_err_t sl_op_timer_delete(sl_op_t *op, sl_time_domain_t domain, const void *key, size_t klen,
+                            int64_t time_ms) {
+    sl_state_t *st;
+    unsigned char *k;
+    size_t len;
+    sl_err_t err;
+
+    if ((domain != SL_TIME_EVENT && domain != SL_TIME_PROCESSING) || (!key && klen))
+        return SL_ERR_INVAL;
+    if (!(st = timer_store(op)))
+        return SL_ERR_STATE;
+    if (!(k = timer_key(domain, key, klen, time_ms, &len)))
+        return SL_ERR_NOMEM;
+    err = sl_state_delete(st, k, len);
+    free(k);
+    return err; /* due[] may now be early: a look finds nothing and corrects it */
+}
+
+typedef struct due_batch {
+    int max, n;
+    struct {
+        unsigned char *key;
+        size_t klen;
+    } t[64];
+} due_batch_t;
+
+static int collect_due(void *opaque, const void *key, size_t klen, const void *val,
+                       size_t vlen) {
+    due_batch_t *b = opaque;
+    (void)val;
+    (void)vlen;
+    if (klen < 9)
+        return 0; /* not a timer: cannot happen, skipped */
+    if (!(b->t[b->n].key = malloc(klen)))
+        return SL_ERR_NOMEM;
+    memcpy(b->t[b->n].key, key, klen);
+    b->t[b->n].klen = klen;
+    return ++b->n == b->max ? 1 : 0;
+}
+
+/* Fires op's timers of domain that are due at upto, in time order; then notes the next one. */
+static sl_err_t fire_timers(sl_op_t *op, sl_time_domain_t domain, int64_t upto) {
+    sl_err_t (*on_timer)(sl_op_t *, void *, const sl_timer_t *) =
+        PLUGIN_V2(op->sop->plugin, on_timer);
+    unsigned char lo[1], hi[9];
+    size_t hilen;
+    sl_state_t *st;
+    due_batch_t b;
+    sl_err_t err = SL_OK;
+
+    if (!on_timer || !op->live || (op->due[domain] != DUE_UNKNOWN && op->due[domain] > upto))
+        return SL_OK;
+    if (!(st = timer_store(op)))
+        return SL_OK;
+    lo[0] = (unsigned char)domain_tag[domain];
+    hi[0] = lo[0];
+    if (upto == INT64_MAX) {
+        hi[0]++; /* the whole domain */
+        hilen = 1;
+    } else {
+        be64_put(hi + 1, upto + 1);
+        hilen = 9;
+    }
+    for (;;) {
+        memset(&b, 0, sizeof(b));
+        b.max = 64;
+        err = sl_state_scan_range(st, lo, 1, hi, hilen, collect_due, &b);
+        if (err == 1)
+            err = SL_OK;
+        for (int i = 0; i < b.n; i++) {
+            sl_timer_t t;
+            if (err == SL_OK)
+                err = sl_state_delete(st, b.t[i].key, b.t[i].klen);
+            if (err == SL_OK) {
+                t.domain = domain;
+                t.time_ms = be64_get(b.t[i].key + 1);
+                t.key = b.t[i].key + 9;
+                t.klen = b.t[i].klen - 9;
+                err = on_timer(op, op->state, &t);
+                if (err != SL_OK)
+                    fail_generic(op, "on_timer", err);
+            }
+            free(b.t[i].key);
+        }
+        if (err != SL_OK) {
+            if (!op->chain->failed)
+                sl_op_fail(op, "timers: %s", sl_err_str(err));
+            op->due[domain] = DUE_UNKNOWN;
+            return err;
+        }
+        if (b.n < b.max)
+            break;
+    }
+    /* The next one, whatever its time. */
+    memset(&b, 0, sizeof(b));
+    b.max = 1;
+    hi[0] = lo[0] + 1;
+    err = sl_state_scan_range(st, lo, 1, hi, 1, collect_due, &b);
+    if (err == 1 || err == SL_OK) {
+        op->due[domain] = b.n ? be64_get(b.t[0].key + 1) : INT64_MAX;
+        err = SL_OK;
+    } else {
+        op->due[domain] = DUE_UNKNOWN;
+        sl_op_fail(op, "timers: reading the next one: %s", sl_err_str(err));
+    }
+    if (b.n)
+        free(b.t[0].key);
+    return err;
+}
+
+int64_t sl_op_watermark(const sl_op_t *op) {
+    return op->chain->wm;
+}
+
+int sl_op_output(sl_op_t *op, const char *name) {
+    sl_chain_spec_t *spec = (sl_chain_spec_t *)op->chain->spec;
+    for (int i = 0; name && i < spec->nouts; i++)
+        if (strcmp(spec->outs[i], name) == 0) {
+            /* Claimed while validating (one thread, before any partition runs). */
+            if (!op->chain->partition)
+                spec->side[i] = 1;
+            return spec->side[i] ? i : -1;
+        }
+    return -1;
+}
+
+sl_err_t sl_op_emit_to(sl_op_t *op, int output, sl_record_t *rec) {
+    sl_chain_t *chain = op->chain;
+    if (!rec || output < 0 || output >= chain->spec->nouts || !chain->spec->side[output])
+        return SL_ERR_INVAL;
+    if (!chain->side)
+        return SL_OK; /* the validation instance, or a chain without side outputs */
+    return chain->side(chain->opaque, rec, output);
+}
+
+sl_op_counter_t *sl_op_counter(sl_op_t *op, const char *name, const char *help) {
+    sl_chain_t *chain = op->chain;
+    sl_sb_t labels = {0};
+    sl_metric_t *m;
+    if (!chain->metrics || !chain->partition || !name)
+        return NULL;
+    sl_sb_printf(&labels, "operator=\"%s\"%s%s", op->sop->name, chain->labels ? "," : "",
+                 chain->labels ? chain->labels : "");
+    m = labels.oom ? NULL
+                   : sl_metric_get(chain->metrics, SL_METRIC_COUNTER, name, labels.buf,
+                                   help ? help : name);
+    sl_sb_free(&labels);
+    return m;
+}
+
+void sl_op_counter_add(sl_op_counter_t *counter, int64_t n) {
+    if (counter)
+        sl_metric_add(counter, n);
+}
+
 sl_err_t sl_op_fail(sl_op_t *op, const char *fmt, ...) {
     sl_chain_t *chain = op->chain;
     va_list ap;
@@ -267,8 +523,11 @@ sl_err_t sl_op_fail(sl_op_t *op, const char *fmt, ...) {
     vsnprintf(chain->raw, sizeof(chain->raw), fmt, ap);
     va_end(ap);
     /* sl_op_where() only after formatting: an argument may be its buffer. */
-    snprintf(chain->err, sizeof(chain->err), "operators.%s (%s): %s", op->sop->name,
-             sl_op_where(op, NULL), chain->raw);
+    if (op->sop->name)
+        snprintf(chain->err, sizeof(chain->err), "operators.%s (%s): %s", op->sop->name,
+                 sl_op_where(op, NULL), chain->raw);
+    else /* the task.timestamp.expr pseudo-operator: the message names its key */
+        snprintf(chain->err, sizeof(chain->err), "%s", chain->raw);
     chain->failed = 1;
     return SL_ERR_RECORD;
 }
@@ -535,20 +794,70 @@ static int setup_op(sl_chain_spec_t *spec, spec_op_t *sop, const char *name) {
     return validate_op(spec, sop);
 }
 
+/* Opens the expression engine of the task.timestamp.expr pseudo-operator of chain. */
+static sl_err_t ts_open(sl_chain_t *chain) {
+    const sl_chain_spec_t *spec = chain->spec;
+    sl_err_t err;
+    op_setup(&chain->tsop, chain, &spec->ts, -1);
+    err = expr_db_open(&chain->tsop, &chain->ts_db);
+    if (err == SL_OK)
+        err = expr_compile(chain->ts_db, &chain->tsop, "timestamp.expr", spec->ts_expr, 0,
+                           &chain->ts_ex);
+    return err;
+}
+
+/* Checks task.timestamp.expr once at start-up. Adds a conf error and returns -1 when bad. */
+static int validate_ts(sl_chain_spec_t *spec) {
+    sl_chain_t chain;
+    int rc = 0;
+    memset(&chain, 0, sizeof(chain));
+    chain.spec = spec;
+    if (ts_open(&chain) != SL_OK) {
+        sl_conf_error(spec->conf, NULL, "%s", chain.raw);
+        rc = -1;
+    }
+    expr_db_close(chain.ts_db);
+    return rc;
+}
+
 sl_chain_spec_t *sl_chain_spec_new(sl_conf_t *conf, const sl_list_t *names, uint64_t seed) {
+    sl_chain_opts_t opts;
+    memset(&opts, 0, sizeof(opts));
+    opts.seed = seed;
+    return sl_chain_spec_new_ex(conf, names, &opts);
+}
+
+sl_chain_spec_t *sl_chain_spec_new_ex(sl_conf_t *conf, const sl_list_t *names,
+                                      const sl_chain_opts_t *opts) {
     int errors_before = sl_conf_error_count(conf);
     int cnt = names ? names->cnt : 0;
+    int nouts = opts->outputs ? opts->outputs->cnt : 0;
     sl_chain_spec_t *spec;
 
     pthread_once(&builtins_once, register_builtins);
     spec = calloc(1, sizeof(*spec));
-    if (!spec || !(spec->ops = calloc((size_t)cnt + 1, sizeof(*spec->ops)))) {
+    if (!spec || !(spec->ops = calloc((size_t)cnt + 1, sizeof(*spec->ops))) ||
+        !(spec->outs = calloc((size_t)nouts + 1, sizeof(*spec->outs))) ||
+        !(spec->side = calloc((size_t)nouts + 1, sizeof(*spec->side))) ||
+        !(spec->ts.prefix = sl_strdup("task.")) ||
+        (opts->timestamp_expr && !(spec->ts_expr = sl_strdup(opts->timestamp_expr)))) {
         sl_conf_error(conf, "task.operators", "out of memory");
-        free(spec);
+        sl_chain_spec_destroy(spec);
         return NULL;
     }
     spec->conf = conf;
-    spec->seed = seed;
+    spec->seed = opts->seed;
+    spec->wm_delay = opts->watermark_delay_ms;
+    for (int i = 0; i < nouts; i++) {
+        if (!(spec->outs[i] = sl_strdup(opts->outputs->items[i]))) {
+            sl_conf_error(conf, "task.outputs", "out of memory");
+            sl_chain_spec_destroy(spec);
+            return NULL;
+        }
+        spec->nouts++;
+    }
+    if (spec->ts_expr)
+        validate_ts(spec);
     for (int i = 0; i < cnt; i++) {
         const char *name = names->items[i];
         int dup = 0;
@@ -578,6 +887,20 @@ sl_chain_spec_t *sl_chain_spec_new(sl_conf_t *conf, const sl_list_t *names, uint
 
 int sl_chain_spec_count(const sl_chain_spec_t *spec) {
     return spec ? spec->cnt : 0;
+}
+
+int sl_chain_spec_side_output(const sl_chain_spec_t *spec, int i) {
+    return spec && i >= 0 && i < spec->nouts && spec->side[i];
+}
+
+int sl_chain_spec_stateful(const sl_chain_spec_t *spec, const char **name) {
+    for (int i = 0; spec && i < spec->cnt; i++)
+        if (PLUGIN_V2(spec->ops[i].plugin, flags) & SL_OPERATOR_F_STATEFUL) {
+            if (name)
+                *name = spec->ops[i].name;
+            return 1;
+        }
+    return 0;
 }
 
 void sl_chain_spec_dump(const sl_chain_spec_t *spec, FILE *fp) {
@@ -613,6 +936,12 @@ void sl_chain_spec_destroy(sl_chain_spec_t *spec) {
         free(sop->prefix);
     }
     free(spec->ops);
+    for (int i = 0; i < spec->nouts; i++)
+        free(spec->outs[i]);
+    free(spec->outs);
+    free(spec->side);
+    free(spec->ts.prefix);
+    free(spec->ts_expr);
     free(spec);
 }
 
@@ -620,18 +949,70 @@ void sl_chain_spec_destroy(sl_chain_spec_t *spec) {
 
 sl_chain_t *sl_chain_new(const sl_chain_spec_t *spec, const char *partition, sl_chain_sink_fn sink,
                          void *opaque, sl_state_host_t *sh, char *errstr, size_t errlen) {
+    sl_chain_env_t env;
+    memset(&env, 0, sizeof(env));
+    env.sh = sh;
+    return sl_chain_new_ex(spec, partition, sink, opaque, &env, errstr, errlen);
+}
+
+static int64_t watermark_of(const sl_chain_t *chain, int64_t max_et) {
+    return max_et == SL_WATERMARK_NONE ? SL_WATERMARK_NONE : max_et - chain->spec->wm_delay - 1;
+}
+
+/* Loads the partition's event-time progress when an operator depends on it. */
+static sl_err_t time_open(sl_chain_t *chain, char *errstr, size_t errlen) {
+    const void *val;
+    size_t vlen;
+    sl_err_t err;
+
+    for (int i = 0; i < chain->cnt; i++) {
+        const sl_operator_plugin_t *pl = chain->ops[i].sop->plugin;
+        if (PLUGIN_V2(pl, on_timer) || PLUGIN_V2(pl, on_watermark) ||
+            (PLUGIN_V2(pl, flags) & SL_OPERATOR_F_STATEFUL) || chain->ops[i].kst)
+            chain->uses_time = 1;
+    }
+    if (!chain->uses_time || !chain->sh || !*chain->partition)
+        return SL_OK;
+    if (!(chain->time_st = sl_state_host_store(chain->sh, "/time"))) {
+        snprintf(errstr, errlen, "partition %s: out of memory", chain->partition);
+        return SL_ERR_NOMEM;
+    }
+    err = sl_state_get(chain->time_st, "max", 3, &val, &vlen);
+    if (err == SL_OK && vlen == 8) {
+        chain->max_et = be64_get(val);
+        chain->wm = watermark_of(chain, chain->max_et);
+    } else if (err == SL_OK || err != SL_ERR_NOENT) {
+        snprintf(errstr, errlen, "partition %s: cannot read its event-time progress from the "
+                 "keyed state: %s", chain->partition,
+                 err == SL_OK ? "a value of the wrong size" : sl_err_str(err));
+        return err == SL_OK ? SL_ERR_DB : err;
+    }
+    return SL_OK;
+}
+
+sl_chain_t *sl_chain_new_ex(const sl_chain_spec_t *spec, const char *partition,
+                            sl_chain_sink_fn sink, void *opaque, const sl_chain_env_t *env,
+                            char *errstr, size_t errlen) {
     sl_chain_t *chain = calloc(1, sizeof(*chain));
 
     if (!chain || !(chain->ops = calloc((size_t)spec->cnt + 1, sizeof(*chain->ops))) ||
-        !(chain->partition = sl_strdup(partition ? partition : ""))) {
+        !(chain->partition = sl_strdup(partition ? partition : "")) ||
+        (env->labels && !(chain->labels = sl_strdup(env->labels)))) {
         snprintf(errstr, errlen, "out of memory");
         goto fail;
     }
     chain->spec = spec;
     chain->sink = sink;
     chain->opaque = opaque;
-    chain->sh = sh;
+    chain->sh = env->sh;
+    chain->side = env->side;
+    chain->metrics = env->metrics;
+    chain->max_et = chain->wm = SL_WATERMARK_NONE;
     chain->cnt = spec->cnt;
+    if (spec->ts_expr && ts_open(chain) != SL_OK) {
+        snprintf(errstr, errlen, "partition %s: %s", chain->partition, chain->raw);
+        goto fail;
+    }
     for (int i = 0; i < spec->cnt; i++)
         op_setup(&chain->ops[i], chain, &spec->ops[i], i);
     for (int i = 0; i < spec->cnt; i++) {
@@ -649,6 +1030,8 @@ sl_chain_t *sl_chain_new(const sl_chain_spec_t *spec, const char *partition, sl_
         op->live = 1;
     }
     chain->failed = 0;
+    if (time_open(chain, errstr, errlen) != SL_OK)
+        goto fail;
     return chain;
 
 fail:
@@ -656,9 +1039,117 @@ fail:
     return NULL;
 }
 
+/* Sets rec's event time from task.timestamp.expr. */
+static sl_err_t eval_timestamp(sl_chain_t *chain, sl_record_t *rec) {
+    sl_op_t *op = &chain->tsop;
+    sqlite3_value *v;
+    sl_err_t err;
+    int64_t ms = 0;
+    int ok = 1;
+
+    expr_bind(chain->ts_db, rec);
+    err = expr_sqlvalue(chain->ts_ex, op, &v);
+    if (err != SL_OK) {
+        expr_bind(chain->ts_db, NULL);
+        return err;
+    }
+    switch (v ? sqlite3_value_type(v) : SQLITE_NULL) {
+    case SQLITE_NULL:
+        ok = -1; /* the source's event time stays */
+        break;
+    case SQLITE_INTEGER:
+        ms = sqlite3_value_int64(v);
+        break;
+    case SQLITE_FLOAT: {
+        double d = sqlite3_value_double(v);
+        ok = d > -9.2e18 && d < 9.2e18;
+        ms = ok ? (int64_t)d : 0;
+        break;
+    }
+    case SQLITE_TEXT: {
+        const char *t = (const char *)sqlite3_value_text(v);
+        char *end = NULL;
+        double d = t ? strtod(t, &end) : 0;
+        ok = t && end != t && *end == '\0' && d > -9.2e18 && d < 9.2e18;
+        ms = ok ? (int64_t)d : 0;
+        if (!ok)
+            sl_op_fail(op, "%s: task.timestamp.expr gave '%.60s', not a number of ms since the "
+                       "epoch", sl_op_where(op, NULL), t ? t : "");
+        break;
+    }
+    default:
+        ok = 0;
+        sl_op_fail(op, "%s: task.timestamp.expr gave a blob, not a number of ms since the "
+                   "epoch", sl_op_where(op, NULL));
+    }
+    if (!ok && !chain->failed)
+        sl_op_fail(op, "%s: task.timestamp.expr gave a number out of range",
+                   sl_op_where(op, NULL));
+    expr_reset(chain->ts_ex);
+    expr_bind(chain->ts_db, NULL);
+    if (!ok)
+        return SL_ERR_RECORD;
+    if (ok > 0)
+        sl_record_set_event_time(rec, ms);
+    return SL_OK;
+}
+
+/* The watermark moved to wm: every operator in chain order fires its event-time timers due
+ * and hears of it (what one emits then reaches the next before the next hears of it). */
+static sl_err_t advance(sl_chain_t *chain, int64_t wm) {
+    chain->wm = wm;
+    for (int i = 0; i < chain->cnt; i++) {
+        sl_op_t *op = &chain->ops[i];
+        sl_err_t (*on_wm)(sl_op_t *, void *, int64_t) = PLUGIN_V2(op->sop->plugin, on_watermark);
+        sl_err_t err;
+        if (!op->live)
+            continue;
+        if ((err = fire_timers(op, SL_TIME_EVENT, wm)) != SL_OK)
+            return err;
+        if (on_wm && (err = on_wm(op, op->state, wm)) != SL_OK) {
+            fail_generic(op, "on_watermark", err);
+            return err;
+        }
+    }
+    return SL_OK;
+}
+
 sl_err_t sl_chain_process(sl_chain_t *chain, sl_record_t *rec) {
+    sl_err_t err;
+    int64_t et, wm;
+
     chain->failed = 0;
-    return run_from(chain, 0, rec);
+    if (chain->ts_ex && (err = eval_timestamp(chain, rec)) != SL_OK)
+        return err;
+    et = sl_record_event_time(rec);
+    if ((err = run_from(chain, 0, rec)) != SL_OK)
+        return err;
+    if (et == 0 || et <= chain->max_et)
+        return SL_OK;
+    chain->max_et = et;
+    if (chain->time_st) {
+        unsigned char b[8];
+        be64_put(b, et);
+        if ((err = sl_state_put(chain->time_st, "max", 3, b, 8, 0)) != SL_OK) {
+            snprintf(chain->err, sizeof(chain->err),
+                     "partition %s: cannot keep the event-time progress: %s", chain->partition,
+                     sl_err_str(err));
+            chain->failed = 1;
+            return err;
+        }
+    }
+    wm = watermark_of(chain, et);
+    return wm > chain->wm ? advance(chain, wm) : SL_OK;
+}
+
+sl_err_t sl_chain_end_input(sl_chain_t *chain) {
+    chain->failed = 0;
+    /* Not kept: input appended later (a file) is judged by the watermark of its data. */
+    return advance(chain, SL_WATERMARK_END);
+}
+
+int64_t sl_chain_watermark(const sl_chain_t *chain) {
+    return chain->wm;
 }
 
 sl_err_t sl_chain_tick(sl_chain_t *chain, int64_t now_ms) {
@@ -678,6 +1169,11 @@ sl_err_t sl_chain_tick(sl_chain_t *chain, int64_t now_ms) {
             fail_generic(op, "timer", err);
             return err;
         }
+    }
+    for (int i = 0; i < chain->cnt; i++) {
+        sl_err_t err = fire_timers(&chain->ops[i], SL_TIME_PROCESSING, now_ms);
+        if (err != SL_OK)
+            return err;
     }
     return SL_OK;
 }
@@ -727,7 +1223,9 @@ void sl_chain_destroy(sl_chain_t *chain) {
             op->sop->plugin->close(op, op->state);
         op->live = 0;
     }
+    expr_db_close(chain->ts_db);
     free(chain->ops);
     free(chain->partition);
+    free(chain->labels);
     free(chain);
 }

@@ -36,6 +36,26 @@ const void *sl_library_plugin(sl_conf_t *conf, const char *path, const char *sym
  * conf borrowed; conf must outlive the spec. seed seeds the per-instance random sources. */
 sl_chain_spec_t *sl_chain_spec_new(sl_conf_t *conf, const sl_list_t *names, uint64_t seed);
 
+/* The job-wide settings a chain takes beside its operators (all borrowed for the call). */
+typedef struct sl_chain_opts {
+    uint64_t seed;
+    const char *timestamp_expr;  /* task.timestamp.expr, NULL: the source's event time */
+    int64_t watermark_delay_ms;  /* task.watermark.delay */
+    const sl_list_t *outputs;    /* task.outputs, for sl_op_output(); NULL: none */
+} sl_chain_opts_t;
+
+/* sl_chain_spec_new() with every setting; also validates task.timestamp.expr. */
+sl_chain_spec_t *sl_chain_spec_new_ex(sl_conf_t *conf, const sl_list_t *names,
+                                      const sl_chain_opts_t *opts);
+
+/* 1 when output i (index into task.outputs) was claimed by sl_op_output(): it receives only
+ * what operators send it with sl_op_emit_to(), not the chain's output. */
+int sl_chain_spec_side_output(const sl_chain_spec_t *spec, int i);
+
+/* 1 when an operator of the chain keeps keyed state (SL_OPERATOR_F_STATEFUL); *name receives
+ * the first such operator's instance name (borrowed from the spec). */
+int sl_chain_spec_stateful(const sl_chain_spec_t *spec, const char **name);
+
 /* Number of operators and the dump of their effective config (secrets masked). */
 int sl_chain_spec_count(const sl_chain_spec_t *spec);
 void sl_chain_spec_dump(const sl_chain_spec_t *spec, FILE *fp);
@@ -51,12 +71,38 @@ void sl_chain_spec_destroy(sl_chain_spec_t *spec);
 sl_chain_t *sl_chain_new(const sl_chain_spec_t *spec, const char *partition, sl_chain_sink_fn sink,
                          void *opaque, sl_state_host_t *sh, char *errstr, size_t errlen);
 
+/* Called with every record an operator sends to a side output (sl_op_emit_to()). */
+typedef sl_err_t (*sl_chain_side_fn)(void *opaque, sl_record_t *rec, int output);
+
+struct sl_metrics;
+/* What a running chain gets from its partition besides the sink (all borrowed, may be NULL). */
+typedef struct sl_chain_env {
+    sl_state_host_t *sh;         /* keyed state; must outlive the chain */
+    sl_chain_side_fn side;       /* side outputs (NULL: what goes there is dropped) */
+    struct sl_metrics *metrics;  /* for sl_op_counter(); must outlive the chain */
+    const char *labels;          /* the partition's labels: system="..",stream="..",partition=".." */
+} sl_chain_env_t;
+
+/* sl_chain_new() with the whole environment. */
+sl_chain_t *sl_chain_new_ex(const sl_chain_spec_t *spec, const char *partition,
+                            sl_chain_sink_fn sink, void *opaque, const sl_chain_env_t *env,
+                            char *errstr, size_t errlen);
+
 /* Runs rec (borrowed) through the chain. On an operator error returns it and sets the message
  * returned by sl_chain_error(). */
 sl_err_t sl_chain_process(sl_chain_t *chain, sl_record_t *rec);
 
-/* Fires the timers of operators whose interval has elapsed at now_ms. */
+/* Fires the periodic timers of operators whose interval has elapsed at now_ms, and the
+ * processing-time timers (sl_op_timer_set()) due at now_ms. */
 sl_err_t sl_chain_tick(sl_chain_t *chain, int64_t now_ms);
+
+/* The partition's input ended: the watermark moves to SL_WATERMARK_END, so every event-time
+ * timer fires and every window closes. Call before sl_chain_flush() at the end of the input
+ * (not at a shutdown or a release: the windows stay in the state for the next run). */
+sl_err_t sl_chain_end_input(sl_chain_t *chain);
+
+/* The partition's current watermark (sl_op_watermark()). */
+int64_t sl_chain_watermark(const sl_chain_t *chain);
 
 /* Calls every operator's flush (first to last, so what a flush emits passes the rest). */
 sl_err_t sl_chain_flush(sl_chain_t *chain);

@@ -71,6 +71,18 @@ const sl_prop_t sl_job_props[] = {
      NULL, 0,
      "Keyed state: the largest value sl_state_put() accepts; a larger one fails with an error "
      "naming the operator, the key and the size."},
+    {"task.timestamp.expr", SL_PROP_STRING, JO(timestamp_expr), NULL, 0, 0, NULL, 0,
+     "Event time: a SQLite expression over the record (the columns and header(name) function of "
+     "the filter operator) giving its event time in ms since the epoch, e.g. "
+     "`json_extract(payload, '$.ts')`; a real is truncated, a text must hold a number. Unset, a "
+     "record's event time is its source's: the Kinesis approximate arrival time, the Pulsar "
+     "event time (else the publish time); files have none. A record for which it is NULL keeps "
+     "its source's event time. Evaluated before the first operator."},
+    {"task.watermark.delay", SL_PROP_DURATION, JO(watermark_delay_ms), "0", 0, 8.64e10, NULL, 0,
+     "The out-of-orderness allowed for event time (Flink's bounded out-of-orderness): a "
+     "partition's watermark is the largest event time it has seen minus this minus 1 ms. "
+     "Windows close and event-time timers fire when the watermark passes them; a record older "
+     "than the watermark is late (see the window operator's `allowed-lateness`)."},
     {"job.container.thread.count", SL_PROP_INT, JO(threads), "1", 1, 256, NULL, 0,
      "Worker threads (Samza semantics). Partitions are spread across them; one partition's "
      "operators always run on one thread."},
@@ -453,7 +465,15 @@ sl_err_t sl_job_configure(sl_job_t *job) {
         }
     }
 
-    job->spec = sl_chain_spec_new(conf, &jc->operators, (uint64_t)jc->seed);
+    {
+        sl_chain_opts_t opts;
+        memset(&opts, 0, sizeof(opts));
+        opts.seed = (uint64_t)jc->seed;
+        opts.timestamp_expr = jc->timestamp_expr;
+        opts.watermark_delay_ms = jc->watermark_delay_ms;
+        opts.outputs = &jc->outputs;
+        job->spec = sl_chain_spec_new_ex(conf, &jc->operators, &opts);
+    }
     check_stray_streams(job);
     sl_conf_check_unknown(conf);
     return sl_conf_error_count(conf) ? SL_ERR_CONF : SL_OK;

@@ -46,6 +46,8 @@ typedef struct sl_job_conf {
     int64_t start_timeout_ms;
     int64_t state_cache_size;
     int64_t state_value_max;
+    char *timestamp_expr;
+    int64_t watermark_delay_ms;
 } sl_job_conf_t;
 
 /* The generic per-stream keys (sl_stream_generic_props). */
@@ -277,5 +279,11 @@ void sl_part_destroy(sl_part_t *part);
 void sl_input_retire(sl_input_t *in, sl_part_t *part);
 /* Main thread: starts in_stop on every input; returns how many have not stopped yet. */
 int sl_inputs_stop(struct sl_job *job);
+
+/* Makes rec, a record an operator created rather than derived from an input record (a
+ * window's result, emitted by a timer), hold back the partition's offset like the records in
+ * flight until a sink acknowledges it: its tracker takes the newest offset read. No-op for a
+ * record already tracked or before the partition read anything. */
+sl_err_t sl_part_track_orphan(sl_part_t *part, sl_record_t *rec);
 
 #endif

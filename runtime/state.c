@@ -466,70 +466,75 @@ sl_err_t sl_state_clear(sl_state_t *st) {
     return SL_OK;
 }
 
-/* The scan reads copies, so its callback may change the store. */
+/* Scans read the store in batches of SCAN_BATCH keys (copies, so the callback may change the
+ * store): a callback that stops early costs one batch, not a copy of the whole range. */
+#define SCAN_BATCH 256
+
 typedef struct scan_row {
-    void *key, *val;
+    void *key, *val; /* val NULL: a deleted or expired key (it still moves the cursor) */
     size_t klen, vlen;
 } scan_row_t;
 
 typedef struct scan_arg {
     sl_state_t *st;
-    const void *prefix;
-    size_t plen;
-    unsigned char *upper; /* the first key past the prefix's range; NULL: none */
-    size_t ulen;
-    scan_row_t *rows;
-    size_t n, cap;
+    const void *lo; /* the batch's first key (inclusive, or exclusive with after) */
+    size_t lolen;
+    int after;
+    const void *hi; /* the end of the range (exclusive); NULL: none */
+    size_t hilen;
+    scan_row_t rows[SCAN_BATCH];
+    size_t n;
 } scan_arg_t;
+
+static void scan_rows_free(scan_arg_t *a) {
+    for (size_t i = 0; i < a->n; i++) {
+        free(a->rows[i].key);
+        free(a->rows[i].val);
+    }
+    a->n = 0;
+}
 
 static int scan_fn(void *opaque, sqlite3 *db) {
     scan_arg_t *a = opaque;
     sl_state_t *st = a->st;
     sqlite3_stmt *sc = NULL;
     int64_t now = sl_now_ms();
-    int rc = sqlite3_prepare_v2(
-        db,
-        "SELECT key, value, expires_at FROM temp.sluice_state_pending"
-        " WHERE task = ?1 AND operator = ?2 AND key >= ?3 AND (?4 IS NULL OR key < ?4)"
-        " UNION ALL SELECT key, value, expires_at FROM main.sluice_state AS s"
-        " WHERE job_name = ?5 AND job_id = ?6 AND task = ?1 AND operator = ?2 AND ?7 = 0"
-        " AND key >= ?3 AND (?4 IS NULL OR key < ?4) AND NOT EXISTS (SELECT 1 FROM"
-        " temp.sluice_state_pending AS p WHERE p.task = ?1 AND p.operator = ?2"
-        " AND p.key = s.key) ORDER BY 1",
-        -1, &sc, NULL);
+    char sql[1024];
+    const char *op = a->after ? ">" : ">=";
+    int rc;
+
+    /* The pending rows (spilled changes, deletions as NULL) hide the committed ones. */
+    snprintf(sql, sizeof(sql),
+             "SELECT key, value, expires_at FROM temp.sluice_state_pending"
+             " WHERE task = ?1 AND operator = ?2 AND key %s ?3 AND (?4 IS NULL OR key < ?4)"
+             " UNION ALL SELECT key, value, expires_at FROM main.sluice_state AS s"
+             " WHERE job_name = ?5 AND job_id = ?6 AND task = ?1 AND operator = ?2 AND ?7 = 0"
+             " AND key %s ?3 AND (?4 IS NULL OR key < ?4) AND NOT EXISTS (SELECT 1 FROM"
+             " temp.sluice_state_pending AS p WHERE p.task = ?1 AND p.operator = ?2"
+             " AND p.key = s.key) ORDER BY 1 LIMIT %d",
+             op, op, SCAN_BATCH);
+    rc = sqlite3_prepare_v2(db, sql, -1, &sc, NULL);
     if (rc != SQLITE_OK)
         goto fail;
     sqlite3_bind_text(sc, 1, st->sh->task, -1, SQLITE_STATIC);
     sqlite3_bind_text(sc, 2, st->op, -1, SQLITE_STATIC);
-    bind_key(sc, 3, a->prefix, a->plen);
-    if (a->upper)
-        bind_key(sc, 4, a->upper, a->ulen);
+    bind_key(sc, 3, a->lo, a->lolen);
+    if (a->hi)
+        bind_key(sc, 4, a->hi, a->hilen);
     else
         sqlite3_bind_null(sc, 4);
     sqlite3_bind_text(sc, 5, sl_ckpt_job_name(st->sh->ckpt), -1, SQLITE_STATIC);
     sqlite3_bind_text(sc, 6, sl_ckpt_job_id(st->sh->ckpt), -1, SQLITE_STATIC);
     sqlite3_bind_int(sc, 7, st->cleared);
-    while ((rc = sqlite3_step(sc)) == SQLITE_ROW) {
-        scan_row_t *r;
-        size_t kl, vl;
-        if (sqlite3_column_type(sc, 1) == SQLITE_NULL || expired(sqlite3_column_int64(sc, 2), now))
-            continue;
-        if (a->n == a->cap) {
-            size_t cap = a->cap ? a->cap * 2 : 16;
-            scan_row_t *grown = realloc(a->rows, cap * sizeof(*grown));
-            if (!grown) {
-                rc = SQLITE_NOMEM;
-                goto fail;
-            }
-            a->rows = grown;
-            a->cap = cap;
-        }
-        r = &a->rows[a->n];
-        kl = (size_t)sqlite3_column_bytes(sc, 0);
-        vl = (size_t)sqlite3_column_bytes(sc, 1);
+    while (a->n < SCAN_BATCH && (rc = sqlite3_step(sc)) == SQLITE_ROW) {
+        scan_row_t *r = &a->rows[a->n];
+        size_t kl = (size_t)sqlite3_column_bytes(sc, 0);
+        int live = sqlite3_column_type(sc, 1) != SQLITE_NULL &&
+                   !expired(sqlite3_column_int64(sc, 2), now);
+        size_t vl = live ? (size_t)sqlite3_column_bytes(sc, 1) : 0;
         r->key = malloc(kl ? kl : 1);
-        r->val = malloc(vl ? vl : 1);
-        if (!r->key || !r->val) {
+        r->val = live ? malloc(vl ? vl : 1) : NULL;
+        if (!r->key || (live && !r->val)) {
             free(r->key);
             free(r->val);
             rc = SQLITE_NOMEM;
@@ -543,7 +548,7 @@ static int scan_fn(void *opaque, sqlite3 *db) {
         r->vlen = vl;
         a->n++;
     }
-    if (rc != SQLITE_DONE)
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         goto fail;
     sqlite3_finalize(sc);
     return SQLITE_OK;
@@ -553,50 +558,81 @@ fail:
     return rc;
 }
 
+sl_err_t sl_state_scan_range(sl_state_t *st, const void *lo, size_t lolen, const void *hi,
+                             size_t hilen, sl_state_scan_cb cb, void *opaque) {
+    scan_arg_t *a;
+    void *cursor = NULL;
+    sl_err_t err = SL_OK;
+
+    if (!st || !cb || (!lo && lolen))
+        return SL_ERR_INVAL;
+    if (!(a = calloc(1, sizeof(*a))))
+        return SL_ERR_NOMEM;
+    a->st = st;
+    a->lo = lo ? lo : "";
+    a->lolen = lolen;
+    a->hi = hi;
+    a->hilen = hilen;
+    for (;;) {
+        size_t got;
+        int rc;
+        /* The changes go to the pending table first: one query then sees everything. */
+        if ((err = spill(st)) != SL_OK)
+            break;
+        rc = sl_ckpt_with_db(st->sh->ckpt, scan_fn, a);
+        if (rc != SQLITE_OK) {
+            err = (rc & 0xff) == SQLITE_NOMEM ? SL_ERR_NOMEM : SL_ERR_DB;
+            break;
+        }
+        got = a->n;
+        for (size_t i = 0; i < got && err == SL_OK; i++) {
+            scan_row_t *r = &a->rows[i];
+            int stop;
+            if (!r->val)
+                continue;
+            stop = cb(opaque, r->key, r->klen, r->val, r->vlen);
+            if (stop != 0)
+                err = (sl_err_t)stop;
+        }
+        if (err != SL_OK || got < SCAN_BATCH)
+            break;
+        /* The next batch starts after the last key of this one. */
+        free(cursor);
+        cursor = a->rows[got - 1].key;
+        a->rows[got - 1].key = NULL;
+        a->lo = cursor;
+        a->lolen = a->rows[got - 1].klen;
+        a->after = 1;
+        scan_rows_free(a);
+    }
+    scan_rows_free(a);
+    free(cursor);
+    free(a);
+    return err;
+}
+
 sl_err_t sl_state_scan_prefix(sl_state_t *st, const void *prefix, size_t plen,
                               sl_state_scan_cb cb, void *opaque) {
-    scan_arg_t a;
+    unsigned char *upper = NULL;
+    size_t ulen = 0;
     sl_err_t err;
-    int rc;
 
     if (!st || !cb || (!prefix && plen))
         return SL_ERR_INVAL;
-    /* The changes go to the pending table first: one query then sees everything. */
-    if ((err = spill(st)) != SL_OK)
-        return err;
-    memset(&a, 0, sizeof(a));
-    a.st = st;
-    a.prefix = prefix;
-    a.plen = plen;
     if (plen) {
         /* The smallest key greater than every key with the prefix: drop trailing 0xff bytes,
          * add one to the last. None when the prefix is all 0xff. */
-        if (!(a.upper = malloc(plen)))
+        if (!(upper = malloc(plen)))
             return SL_ERR_NOMEM;
-        memcpy(a.upper, prefix, plen);
-        a.ulen = plen;
-        while (a.ulen && a.upper[a.ulen - 1] == 0xff)
-            a.ulen--;
-        if (a.ulen)
-            a.upper[a.ulen - 1]++;
-        else {
-            free(a.upper);
-            a.upper = NULL;
-        }
+        memcpy(upper, prefix, plen);
+        ulen = plen;
+        while (ulen && upper[ulen - 1] == 0xff)
+            ulen--;
+        if (ulen)
+            upper[ulen - 1]++;
     }
-    rc = sl_ckpt_with_db(st->sh->ckpt, scan_fn, &a);
-    err = rc == SQLITE_OK ? SL_OK : (rc & 0xff) == SQLITE_NOMEM ? SL_ERR_NOMEM : SL_ERR_DB;
-    for (size_t i = 0; i < a.n && err == SL_OK; i++) {
-        int r = cb(opaque, a.rows[i].key, a.rows[i].klen, a.rows[i].val, a.rows[i].vlen);
-        if (r != 0)
-            err = (sl_err_t)r;
-    }
-    for (size_t i = 0; i < a.n; i++) {
-        free(a.rows[i].key);
-        free(a.rows[i].val);
-    }
-    free(a.rows);
-    free(a.upper);
+    err = sl_state_scan_range(st, prefix, plen, ulen ? upper : NULL, ulen, cb, opaque);
+    free(upper);
     return err;
 }
 

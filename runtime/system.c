@@ -552,6 +552,25 @@ static sl_ptrack_t *track_new(sl_part_t *part, const char *offset, int64_t subse
     return tr;
 }
 
+sl_err_t sl_part_track_orphan(sl_part_t *part, sl_record_t *rec) {
+    sl_ptrack_t *tr;
+    if (rec->track)
+        return SL_OK;
+    if (part->tail)
+        tr = track_new(part, part->tail->offset_heap ? part->tail->offset_heap
+                                                     : part->tail->offset,
+                       part->tail->subseq);
+    else if (part->done_offset)
+        tr = track_new(part, part->done_offset, part->done_subseq);
+    else
+        return SL_OK; /* nothing read yet: no offset to hold back */
+    if (!tr)
+        return SL_ERR_NOMEM;
+    tr->base.refs = 1;
+    rec->track = &tr->base;
+    return SL_OK;
+}
+
 sl_err_t sl_part_deliver_ex(sl_part_t *part, const sl_delivery_t *d) {
     sl_stream_t *st = part->in->st;
     sl_ptrack_t *tr;

@@ -20,23 +20,46 @@ static void commit_cb(evutil_socket_t fd, short what, void *arg);
 
 /* --- the chain's sink: every record leaving the chain goes to every output ----------------- */
 
+/* Sends rec to output i. */
+static sl_err_t send_to(sl_part_t *part, int i, sl_record_t *rec) {
+    sl_worker_t *w = part->w;
+    sl_output_t *out = w->outs[i];
+    sl_err_t err;
+    sl_record_ref(rec); /* the producer's reference, dropped by sl_output_ack() */
+    if (out->m_sent)
+        sl_metric_add(out->m_sent, 1);
+    err = out->st->sys->plugin->out_send(out, out->state, rec);
+    if (err != SL_OK) {
+        /* The producer did not keep it: account the failure like a failed ack. */
+        sl_output_ack(out, rec, err);
+        if (w->job->jc.error_policy == 0)
+            return SL_ERR_IO;
+    }
+    return SL_OK;
+}
+
+static sl_err_t side_sink(void *opaque, sl_record_t *rec, int output) {
+    sl_part_t *part = opaque;
+    if (output < 0 || output >= part->w->job->noutputs)
+        return SL_ERR_INVAL;
+    if (sl_part_track_orphan(part, rec) != SL_OK)
+        return SL_ERR_NOMEM;
+    return send_to(part, output, rec);
+}
+
 static sl_err_t sink(void *opaque, sl_record_t *rec) {
     sl_part_t *part = opaque;
     sl_worker_t *w = part->w;
     sl_job_t *job = w->job;
+    /* A record an operator made from nothing (a timer's) holds the offset back like the rest. */
+    if (sl_part_track_orphan(part, rec) != SL_OK)
+        return SL_ERR_NOMEM;
     for (int i = 0; i < job->noutputs; i++) {
-        sl_output_t *out = w->outs[i];
         sl_err_t err;
-        sl_record_ref(rec); /* the producer's reference, dropped by sl_output_ack() */
-        if (out->m_sent)
-            sl_metric_add(out->m_sent, 1);
-        err = out->st->sys->plugin->out_send(out, out->state, rec);
-        if (err != SL_OK) {
-            /* The producer did not keep it: account the failure like a failed ack. */
-            sl_output_ack(out, rec, err);
-            if (job->jc.error_policy == 0)
-                return SL_ERR_IO;
-        }
+        if (sl_chain_spec_side_output(job->spec, i))
+            continue;
+        if ((err = send_to(part, i, rec)) != SL_OK)
+            return err;
     }
     if (part->m_out)
         sl_metric_add(part->m_out, 1);
@@ -211,6 +234,23 @@ static void schedule(sl_part_t *part, int idle) {
     event_add(part->poll_ev, &tv);
 }
 
+/* An operator failed outside of a record (a timer, the end of the input): like a record's
+ * failure, task.error.policy decides between logging it and failing the job. */
+static void part_chain_failed(sl_part_t *part, const char *when) {
+    sl_job_t *job = part->w->job;
+    if (part->m_errors)
+        sl_metric_add(part->m_errors, 1);
+    if (job->jc.error_policy == 1) {
+        sl_log(SL_LOG_ERROR, "worker", "%s/%s/%s: %s: %s (skipped: task.error.policy=skip)",
+               part->in->st->sys->name, part->in->st->name, part->id, when,
+               sl_chain_error(part->chain));
+        return;
+    }
+    part->failed = 1;
+    sl_job_fail(job, "%s/%s/%s: %s: %s", part->in->st->sys->name, part->in->st->name, part->id,
+                when, sl_chain_error(part->chain));
+}
+
 /* Winding a partition down (its end, or a release): flush its chain, get everything
  * acknowledged (a release waits at most task.shutdown.ms), commit, close. Called again from
  * the poll event every 20 ms while acknowledgements are owed. */
@@ -219,6 +259,10 @@ static void part_finish(sl_part_t *part) {
     sl_job_t *job = w->job;
     if (!part->flushed) {
         part->flushed = 1;
+        /* The end of the input closes every window; a release leaves them in the state. */
+        if (part->chain && part->why == SL_CLOSE_EOF && !part->failed &&
+            sl_chain_end_input(part->chain) != SL_OK)
+            part_chain_failed(part, "at the end of the input");
         if (part->chain)
             sl_chain_flush(part->chain);
     }
@@ -405,8 +449,20 @@ static void adopt(sl_worker_t *w, sl_part_t *part) {
             goto fail;
         }
     }
-    if (!(part->chain = sl_chain_new(job->spec, part->id, sink, part, part->sh, errstr,
-                                     sizeof(errstr)))) {
+    {
+        sl_chain_env_t env;
+        char plabels[1024];
+        memset(&env, 0, sizeof(env));
+        snprintf(plabels, sizeof(plabels), "system=\"%s\",stream=\"%s\",partition=\"%s\"",
+                 st->sys->name, st->name, part->id);
+        env.sh = part->sh;
+        env.side = side_sink;
+        env.metrics = job->metrics;
+        env.labels = plabels;
+        part->chain = sl_chain_new_ex(job->spec, part->id, sink, part, &env, errstr,
+                                      sizeof(errstr));
+    }
+    if (!part->chain) {
         sl_job_fail(job, "%s/%s/%s: %s", st->sys->name, st->name, part->id, errstr);
         goto fail;
     }
@@ -538,8 +594,9 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg) {
     }
     for (sl_part_t *p = w->parts, *next; p; p = next) {
         next = p->next;
-        if (p->chain && p->pstate == SL_PART_RUNNING)
-            sl_chain_tick(p->chain, now);
+        if (p->chain && p->pstate == SL_PART_RUNNING && !p->failed &&
+            sl_chain_tick(p->chain, now) != SL_OK)
+            part_chain_failed(p, "timer");
         else if (p->pstate == SL_PART_DONE)
             part_reap(p);
     }

@@ -366,3 +366,27 @@ int sl_hexval(int c) {
         return c - 'A' + 10;
     return -1;
 }
+
+void sl_sb_json_str(sl_sb_t *sb, const char *s, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    sl_sb_putc(sb, '"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') {
+            sl_sb_putc(sb, '\\');
+            sl_sb_putc(sb, (char)ch);
+        } else if (ch == '\n') {
+            sl_sb_puts(sb, "\\n");
+        } else if (ch == '\r') {
+            sl_sb_puts(sb, "\\r");
+        } else if (ch == '\t') {
+            sl_sb_puts(sb, "\\t");
+        } else if (ch < 0x20) {
+            char esc[7] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15], 0};
+            sl_sb_puts(sb, esc);
+        } else {
+            sl_sb_putc(sb, (char)ch);
+        }
+    }
+    sl_sb_putc(sb, '"');
+}

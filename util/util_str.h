@@ -31,6 +31,9 @@ void sl_sb_printf(sl_sb_t *sb, const char *fmt, ...) SL_PRINTF(2, 3);
 void sl_sb_vprintf(sl_sb_t *sb, const char *fmt, va_list ap);
 void sl_sb_reset(sl_sb_t *sb); /* len = 0, keeps memory */
 void sl_sb_free(sl_sb_t *sb);
+/* Appends s[0..n) as a JSON string: quoted, with '"', '\\' and control bytes escaped (other
+ * bytes as they are, so UTF-8 stays UTF-8). */
+void sl_sb_json_str(sl_sb_t *sb, const char *s, size_t n);
 
 /* Levenshtein distance between a and b (case-sensitive), capped at max+1 for speed. */
 int sl_edit_distance(const char *a, const char *b, int max);

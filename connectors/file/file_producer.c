@@ -116,29 +116,6 @@ sl_err_t file_out_open(sl_output_t *out, void **statep) {
     return file_out_open_fd(out, fd, statep);
 }
 
-static void json_str(sl_sb_t *sb, const char *s, size_t n) {
-    static const char hex[] = "0123456789abcdef";
-    sl_sb_putc(sb, '"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') {
-            sl_sb_putc(sb, '\\');
-            sl_sb_putc(sb, (char)ch);
-        } else if (ch == '\n') {
-            sl_sb_puts(sb, "\\n");
-        } else if (ch == '\r') {
-            sl_sb_puts(sb, "\\r");
-        } else if (ch == '\t') {
-            sl_sb_puts(sb, "\\t");
-        } else if (ch < 0x20) {
-            char esc[7] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15], 0};
-            sl_sb_puts(sb, esc);
-        } else {
-            sl_sb_putc(sb, (char)ch);
-        }
-    }
-    sl_sb_putc(sb, '"');
-}
 
 void file_format_json(sl_sb_t *sb, const sl_record_t *rec) {
     const sl_source_t *src = sl_record_source(rec);
@@ -148,29 +125,29 @@ void file_format_json(sl_sb_t *sb, const sl_record_t *rec) {
 
     sl_sb_puts(sb, "{\"key\":");
     if (key)
-        json_str(sb, key, klen);
+        sl_sb_json_str(sb, key, klen);
     else
         sl_sb_puts(sb, "null");
     sl_sb_puts(sb, ",\"payload\":");
-    json_str(sb, data, len);
+    sl_sb_json_str(sb, data, len);
     sl_sb_puts(sb, ",\"headers\":{");
     for (int i = 0; i < nh; i++) {
         const char *name, *value;
         sl_record_header_at(rec, i, &name, &value);
         if (i)
             sl_sb_putc(sb, ',');
-        json_str(sb, name, strlen(name));
+        sl_sb_json_str(sb, name, strlen(name));
         sl_sb_putc(sb, ':');
-        json_str(sb, value, strlen(value));
+        sl_sb_json_str(sb, value, strlen(value));
     }
     sl_sb_printf(sb, "},\"event_time\":%" PRId64 ",\"system\":", sl_record_event_time(rec));
-    json_str(sb, src->system, strlen(src->system));
+    sl_sb_json_str(sb, src->system, strlen(src->system));
     sl_sb_puts(sb, ",\"stream\":");
-    json_str(sb, src->stream, strlen(src->stream));
+    sl_sb_json_str(sb, src->stream, strlen(src->stream));
     sl_sb_puts(sb, ",\"partition\":");
-    json_str(sb, src->partition, strlen(src->partition));
+    sl_sb_json_str(sb, src->partition, strlen(src->partition));
     sl_sb_puts(sb, ",\"offset\":");
-    json_str(sb, src->offset, strlen(src->offset));
+    sl_sb_json_str(sb, src->offset, strlen(src->offset));
     sl_sb_printf(sb, ",\"subseq\":%" PRId64 "}", src->subseq);
 }
 

@@ -45,9 +45,12 @@ SL_EXPORT sl_err_t sl_state_put(sl_state_t *st, const void *key, size_t klen, co
 /* Deletes key. Deleting an absent key is SL_OK. */
 SL_EXPORT sl_err_t sl_state_delete(sl_state_t *st, const void *key, size_t klen);
 
-/* Called once per live entry of a scan, in ascending byte order of the keys; key and val are
- * borrowed for the call. The callback may call sl_state_* on the store (the scan works on a
- * copy taken before the first call). A non-zero return stops the scan and is returned. */
+/* Called once per live entry of a scan, in ascending byte order of the keys (memcmp order, a
+ * shorter key first when it is a prefix of the other); key and val are borrowed for the call.
+ * The callback may call sl_state_* on the store: the scan reads the store in batches of copies,
+ * so changing or deleting the entry being visited is safe; keys the callback adds or deletes
+ * further on in the range may or may not be visited. A non-zero return stops the scan (without
+ * reading further batches) and is returned. */
 typedef int (*sl_state_scan_cb)(void *opaque, const void *key, size_t klen, const void *val,
                                 size_t vlen);
 
@@ -55,6 +58,14 @@ typedef int (*sl_state_scan_cb)(void *opaque, const void *key, size_t klen, cons
  * 0 scans everything). Returns SL_OK, the callback's non-zero return, or an SL_ERR_*. */
 SL_EXPORT sl_err_t sl_state_scan_prefix(sl_state_t *st, const void *prefix, size_t plen,
                                         sl_state_scan_cb cb, void *opaque);
+
+/* Calls cb for every live entry with lo <= key < hi in byte order (lo of 0 bytes: from the
+ * first key; hi NULL: to the last). With big-endian numbers in the keys this reads a store in
+ * numeric order: time-ordered indexes, "everything up to T". Returns like
+ * sl_state_scan_prefix(). */
+SL_EXPORT sl_err_t sl_state_scan_range(sl_state_t *st, const void *lo, size_t lolen,
+                                       const void *hi, size_t hilen, sl_state_scan_cb cb,
+                                       void *opaque);
 
 /* Deletes every entry of the store (committed with the next checkpoint, like any change). */
 SL_EXPORT sl_err_t sl_state_clear(sl_state_t *st);
