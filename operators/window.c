@@ -103,6 +103,11 @@ typedef struct window {
     sl_op_counter_t *m_late, *m_emitted;
     int64_t fired;  /* the watermark up to which windows were emitted */
     int fired_known;
+    /* Lower bounds of the ends of the windows not emitted yet and of all windows (NEXT_UNKNOWN
+     * after a start or a scan, INT64_MAX: none), so that most watermark steps cost nothing. */
+    int64_t next_fire, next_gone;
+    int has_distinct;
+    int64_t dgone; /* the distinct values of windows ending before it are deleted */
     int64_t clock;  /* processing time: the latest reading */
     int clock_warned;
     tval_t *vals;   /* the current record's aggregate arguments */
@@ -725,10 +730,12 @@ static void wid_make(window_t *w, sl_sb_t *sb, int64_t start, int64_t end, const
     }
 }
 
-static void dkey_prefix(sl_sb_t *sb, const sl_sb_t *wid) {
+/* The prefix of a window's distinct values: 'd' and the id of a tumbling/hopping window (its
+ * end first, so the values of every window ending before some time form one range), 'D' and
+ * a session's. Both ids are self-delimiting. */
+static void dkey_prefix(window_t *w, sl_sb_t *sb, const sl_sb_t *wid) {
     sl_sb_reset(sb);
-    sl_sb_putc(sb, 'd');
-    put_be32(sb, (uint32_t)wid->len);
+    sl_sb_putc(sb, w->conf->kind == W_SESSION ? 'D' : 'd');
     sl_sb_append(sb, wid->buf, wid->len);
 }
 
@@ -780,9 +787,9 @@ static sl_err_t distinct_move(window_t *w, sl_state_t *st, const sl_sb_t *wid, c
     if (!has)
         return SL_OK;
     memset(&d, 0, sizeof(d));
-    dkey_prefix(&prefix, wid);
+    dkey_prefix(w, &prefix, wid);
     if (to)
-        dkey_prefix(&toprefix, to);
+        dkey_prefix(w, &toprefix, to);
     d.st = st;
     d.to = to ? &toprefix : NULL;
     d.plen = prefix.len;
@@ -797,6 +804,28 @@ static sl_err_t distinct_move(window_t *w, sl_state_t *st, const sl_sb_t *wid, c
     return err;
 }
 
+/* Deletes the distinct values of the tumbling/hopping windows ending in [from, to). */
+static sl_err_t distinct_drop(sl_op_t *op, window_t *w, sl_state_t *st, int64_t from, int64_t to) {
+    sl_sb_t lo = {0}, hi = {0};
+    sl_err_t err;
+    sl_sb_putc(&lo, 'd');
+    if (from != INT64_MIN)
+        put_be64(&lo, from);
+    sl_sb_putc(&hi, 'd');
+    if (to == INT64_MAX)
+        hi.buf[0]++;
+    else
+        put_be64(&hi, to);
+    (void)w;
+    err = lo.oom || hi.oom ? SL_ERR_NOMEM
+                           : sl_state_delete_range(st, lo.buf, lo.len, hi.buf, hi.len);
+    sl_sb_free(&lo);
+    sl_sb_free(&hi);
+    if (err == SL_OK)
+        return SL_OK;
+    return state_fail(op, "deleting the distinct values of closed windows", err);
+}
+
 /* Adds the current record's count(DISTINCT) values to window wid's sets and counts the new
  * ones in win. */
 static sl_err_t distinct_add(sl_op_t *op, window_t *w, sl_state_t *st, const sl_sb_t *wid,
@@ -809,7 +838,7 @@ static sl_err_t distinct_add(sl_op_t *op, window_t *w, sl_state_t *st, const sl_
     for (int i = 0; i < w->naggs; i++) {
         if (w->aggs[i].kind != AGG_DISTINCT || w->vals[i].type == SQLITE_NULL)
             continue;
-        dkey_prefix(k, wid);
+        dkey_prefix(w, k, wid);
         sl_sb_putc(k, (char)i);
         put_distinct(k, &w->vals[i]);
         if (k->oom)
@@ -858,6 +887,39 @@ static sl_err_t load_fired(sl_op_t *op, window_t *w, sl_state_t *st) {
     }
     w->fired_known = 1;
     return SL_OK;
+}
+
+#define NEXT_UNKNOWN INT64_MIN
+
+/* A window with end was added: the bounds take it in. */
+static void note_end(window_t *w, int64_t end) {
+    if (w->next_fire != NEXT_UNKNOWN && end < w->next_fire && end - 1 > w->fired)
+        w->next_fire = end;
+    if (w->next_gone != NEXT_UNKNOWN && end < w->next_gone)
+        w->next_gone = end;
+}
+
+static int first_cb(void *opaque, const void *key, size_t klen, const void *val, size_t vlen) {
+    (void)val;
+    (void)vlen;
+    *(int64_t *)opaque = klen >= 9 ? get_be64((const unsigned char *)key + 1) : INT64_MAX;
+    return 1;
+}
+
+/* The smallest window end at or above lo_end, INT64_MAX when none. */
+static sl_err_t first_end(sl_op_t *op, window_t *w, sl_state_t *st, int64_t lo_end,
+                          int64_t *out) {
+    sl_sb_t lo = {0};
+    char hi = w->conf->kind == W_SESSION ? 'f' : 'b';
+    sl_err_t err;
+    *out = INT64_MAX;
+    sl_sb_putc(&lo, (char)(hi - 1));
+    put_be64(&lo, lo_end);
+    err = lo.oom ? SL_ERR_NOMEM : sl_state_scan_range(st, lo.buf, lo.len, &hi, 1, first_cb, out);
+    sl_sb_free(&lo);
+    if (err == 1 || err == SL_OK)
+        return SL_OK;
+    return state_fail(op, "looking for the next window to close", err);
 }
 
 /* --- tumbling and hopping windows ------------------------------------------------------------ */
@@ -915,6 +977,7 @@ static sl_err_t fixed_update(sl_op_t *op, window_t *w, sl_state_t *st, int64_t s
             err = sl_op_fail(op, "out of memory");
             goto done;
         }
+        note_end(w, end);
     } else {
         err = state_fail(op, "reading a window", err);
         goto done;
@@ -1105,6 +1168,7 @@ static sl_err_t session_update(sl_op_t *op, window_t *w, sl_state_t *st, int64_t
     skey(w, &key, g, glen, m.start);
     if ((err = write_win(op, w, st, &key, &m, 1)) != SL_OK)
         goto done;
+    note_end(w, m.end);
     ekey(&key, g, glen, m.start, m.end);
     if (key.oom || (err = sl_state_put(st, key.buf, key.len, "", 0, 0)) != SL_OK)
         err = state_fail(op, "indexing a session window", key.oom ? SL_ERR_NOMEM : err);
@@ -1190,8 +1254,10 @@ static int close_cb(void *opaque, const void *key, size_t klen, const void *val,
         c->err = sl_state_delete(c->st, key, klen);
         if (c->err == SL_OK && session)
             c->err = sl_state_delete(c->st, skb.buf, skb.len);
+        /* A session's distinct values go with it; those of tumbling and hopping windows go
+         * by range in close_windows(). */
         wid_make(w, &wid, start, end, g, glen);
-        if (c->err == SL_OK)
+        if (c->err == SL_OK && session)
             c->err = distinct_move(w, c->st, &wid, NULL, NULL);
         if (c->err != SL_OK)
             c->err = state_fail(c->op, "deleting a closed window", c->err);
@@ -1244,6 +1310,7 @@ static sl_err_t close_range(sl_op_t *op, window_t *w, sl_state_t *st, int64_t wm
 static sl_err_t close_windows(sl_op_t *op, window_t *w, int64_t wm) {
     sl_state_t *st = sl_op_state(op);
     int64_t from, upto, gone;
+    int fired_some = 0, deleted = 0;
     sl_err_t err;
 
     if (!st)
@@ -1255,18 +1322,49 @@ static sl_err_t close_windows(sl_op_t *op, window_t *w, int64_t wm) {
     /* Windows whose end - 1 lies in (fired, wm]: ends in [fired + 2, wm + 2). */
     from = w->fired == SL_WATERMARK_NONE ? INT64_MIN : w->fired + 2;
     upto = wm >= INT64_MAX - 2 ? INT64_MAX : wm + 2;
-    if ((err = close_range(op, w, st, wm, from, upto, 1)) != SL_OK)
+    if (w->next_fire == NEXT_UNKNOWN && (err = first_end(op, w, st, from, &w->next_fire)) != SL_OK)
         return err;
-    if (w->lateness > 0 && w->conf->time == T_EVENT) {
-        /* Kept for late records until end - 1 + lateness <= wm. */
-        gone = wm >= INT64_MAX - 2 ? INT64_MAX : wm - w->lateness + 2;
-        if (gone > INT64_MIN && (err = close_range(op, w, st, wm, INT64_MIN, gone, 0)) != SL_OK)
+    if (w->next_fire < upto) {
+        if ((err = close_range(op, w, st, wm, from, upto, 1)) != SL_OK)
             return err;
+        w->next_fire = NEXT_UNKNOWN;
+        if (upto != INT64_MAX && (err = first_end(op, w, st, upto, &w->next_fire)) != SL_OK)
+            return err;
+        if (upto == INT64_MAX)
+            w->next_fire = INT64_MAX;
+        w->next_gone = NEXT_UNKNOWN;
+        fired_some = 1;
+        deleted = w->lateness == 0 || w->conf->time == T_PROCESSING;
+    }
+    if (w->lateness > 0 && w->conf->time == T_EVENT) {
+        /* Kept for late records until end - 1 + lateness <= wm: ends below wm - lateness + 2. */
+        gone = wm >= INT64_MAX - 2 ? INT64_MAX : wm - w->lateness + 2;
+        if (w->next_gone == NEXT_UNKNOWN &&
+            (err = first_end(op, w, st, INT64_MIN, &w->next_gone)) != SL_OK)
+            return err;
+        if (gone > INT64_MIN && w->next_gone < gone) {
+            if ((err = close_range(op, w, st, wm, INT64_MIN, gone, 0)) != SL_OK)
+                return err;
+            deleted = 1;
+            if ((err = first_end(op, w, st, INT64_MIN, &w->next_gone)) != SL_OK)
+                return err;
+        }
+    }
+    if (deleted && w->has_distinct && w->conf->kind != W_SESSION) {
+        /* Every window ending before dgone is gone: so are its distinct values. */
+        int64_t dgone = w->lateness > 0 && w->conf->time == T_EVENT
+                            ? (wm >= INT64_MAX - 2 ? INT64_MAX : wm - w->lateness + 2)
+                            : upto;
+        if (dgone > w->dgone && (err = distinct_drop(op, w, st, w->dgone, dgone)) != SL_OK)
+            return err;
+        if (dgone > w->dgone)
+            w->dgone = dgone;
     }
     w->fired = wm;
-    /* At the end of the input the progress is not kept: appended input continues from the
-     * watermark of its data. */
-    if (wm == SL_WATERMARK_END)
+    /* Kept only when windows went out (a restart re-reads the windows of a lower mark and
+     * finds them marked emitted); at the end of the input not at all: appended input continues
+     * from the watermark of its data. */
+    if (!fired_some || wm == SL_WATERMARK_END)
         return SL_OK;
     return put_meta(op, st, 'f', wm);
 }
@@ -1457,6 +1555,8 @@ static sl_err_t window_init(sl_op_t *op, const void *conf, void **statep) {
     w->lateness = wc->lateness_ms;
     w->late_out = -1;
     w->fired = SL_WATERMARK_NONE;
+    w->next_fire = w->next_gone = NEXT_UNKNOWN;
+    w->dgone = INT64_MIN;
     if ((err = expr_db_open(op, &w->db)) != SL_OK)
         goto fail;
     if ((err = expr_compile(w->db, op, "key", wc->key, 0, &w->key)) != SL_OK)
@@ -1481,6 +1581,7 @@ static sl_err_t window_init(sl_op_t *op, const void *conf, void **statep) {
             free(w->aggs[i].alias);
             goto fail;
         }
+        w->has_distinct |= w->aggs[i].kind == AGG_DISTINCT;
         w->naggs++;
     }
     if (wc->late_output && *wc->late_output) {

@@ -46,6 +46,7 @@ struct sl_state {
     int cleared; /* sl_state_clear() since the last commit: committed rows are gone */
     int spilled; /* rows in sluice_state_pending since the last commit */
     int changed; /* anything to commit */
+    sqlite3_stmt *rd; /* read_fn's statement, prepared once (used under the store's lock) */
 };
 
 struct sl_state_host {
@@ -163,6 +164,7 @@ typedef struct spill_arg {
 static int spill_fn(void *opaque, sqlite3 *db) {
     sl_state_t *st = ((spill_arg_t *)opaque)->st;
     sqlite3_stmt *up = NULL;
+    size_t left = st->ndirty;
     int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         goto fail;
@@ -172,9 +174,11 @@ static int spill_fn(void *opaque, sqlite3 *db) {
                             -1, &up, NULL);
     if (rc != SQLITE_OK)
         goto fail;
-    for (st_entry_t *e = st->head; e; e = e->next) {
+    /* The dirty entries were written recently: near the front, and the walk stops at the last. */
+    for (st_entry_t *e = st->head; e && left; e = e->next) {
         if (!e->dirty)
             continue;
+        left--;
         sqlite3_bind_text(up, 1, st->sh->task, -1, SQLITE_STATIC);
         sqlite3_bind_text(up, 2, st->op, -1, SQLITE_STATIC);
         bind_key(up, 3, e->key, e->klen);
@@ -195,8 +199,12 @@ static int spill_fn(void *opaque, sqlite3 *db) {
     rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         goto fail;
-    for (st_entry_t *e = st->head; e; e = e->next)
-        e->dirty = 0;
+    left = st->ndirty;
+    for (st_entry_t *e = st->head; e && left; e = e->next)
+        if (e->dirty) {
+            e->dirty = 0;
+            left--;
+        }
     st->ndirty = 0;
     st->spilled = 1;
     return SQLITE_OK;
@@ -269,17 +277,20 @@ typedef struct read_arg {
 static int read_fn(void *opaque, sqlite3 *db) {
     read_arg_t *a = opaque;
     sl_state_t *st = a->st;
-    sqlite3_stmt *rd = NULL;
-    int rc = sqlite3_prepare_v2(
-        db,
-        "SELECT value, expires_at, 1 AS o FROM temp.sluice_state_pending"
-        " WHERE task = ?1 AND operator = ?2 AND key = ?3"
-        " UNION ALL SELECT value, expires_at, 0 AS o FROM main.sluice_state"
-        " WHERE job_name = ?4 AND job_id = ?5 AND task = ?1 AND operator = ?2 AND key = ?3"
-        " AND ?6 = 0 ORDER BY o DESC LIMIT 1",
-        -1, &rd, NULL);
+    sqlite3_stmt *rd = st->rd;
+    int rc = SQLITE_OK;
+    if (!rd)
+        rc = sqlite3_prepare_v3(
+            db,
+            "SELECT value, expires_at, 1 AS o FROM temp.sluice_state_pending"
+            " WHERE task = ?1 AND operator = ?2 AND key = ?3"
+            " UNION ALL SELECT value, expires_at, 0 AS o FROM main.sluice_state"
+            " WHERE job_name = ?4 AND job_id = ?5 AND task = ?1 AND operator = ?2 AND key = ?3"
+            " AND ?6 = 0 ORDER BY o DESC LIMIT 1",
+            -1, SQLITE_PREPARE_PERSISTENT, &rd, NULL);
     if (rc != SQLITE_OK)
         goto fail;
+    st->rd = rd;
     sqlite3_bind_text(rd, 1, st->sh->task, -1, SQLITE_STATIC);
     sqlite3_bind_text(rd, 2, st->op, -1, SQLITE_STATIC);
     bind_key(rd, 3, a->key, a->klen);
@@ -294,7 +305,7 @@ static int read_fn(void *opaque, sqlite3 *db) {
             const void *v = sqlite3_column_blob(rd, 0);
             a->vlen = (size_t)sqlite3_column_bytes(rd, 0);
             if (!(a->val = malloc(a->vlen ? a->vlen : 1))) {
-                sqlite3_finalize(rd);
+                sqlite3_reset(rd);
                 return SQLITE_NOMEM;
             }
             if (a->vlen)
@@ -304,11 +315,12 @@ static int read_fn(void *opaque, sqlite3 *db) {
     }
     if (rc != SQLITE_DONE)
         goto fail;
-    sqlite3_finalize(rd);
+    sqlite3_reset(rd);
     return SQLITE_OK;
 fail:
     log_db(st, db, "reading a key");
-    sqlite3_finalize(rd);
+    if (rd)
+        sqlite3_reset(rd);
     return rc;
 }
 
@@ -406,16 +418,26 @@ sl_err_t sl_state_put(sl_state_t *st, const void *key, size_t klen, const void *
                st->op, st->sh->task, ktxt, vlen, st->sh->value_max);
         return SL_ERR_INVAL;
     }
-    if (!(copy = malloc(vlen ? vlen : 1)))
-        return SL_ERR_NOMEM;
-    if (vlen)
-        memcpy(copy, val, vlen);
-    if (!(e = entry_for_write(st, key, klen))) {
-        free(copy);
-        return SL_ERR_NOMEM;
+    e = cache_find(st, key, klen, hash_bytes(key, klen));
+    if (e && e->val && e->vlen == vlen) {
+        /* The same size (a counter, a timestamp): overwritten in place. */
+        lru_unlink(st, e);
+        lru_front(st, e);
+        if (vlen)
+            memmove(e->val, val, vlen);
+    } else {
+        /* Copied first: val may be a value the eviction below frees. */
+        if (!(copy = malloc(vlen ? vlen : 1)))
+            return SL_ERR_NOMEM;
+        if (vlen)
+            memcpy(copy, val, vlen);
+        if (!(e = entry_for_write(st, key, klen))) {
+            free(copy);
+            return SL_ERR_NOMEM;
+        }
+        free(e->val);
+        e->val = copy;
     }
-    free(e->val);
-    e->val = copy;
     e->vlen = vlen;
     e->expires = ttl_ms > 0 ? sl_now_ms() + ttl_ms : 0;
     mark_dirty(st, e);
@@ -433,6 +455,93 @@ sl_err_t sl_state_delete(sl_state_t *st, const void *key, size_t klen) {
     e->vlen = 0;
     e->expires = 0;
     mark_dirty(st, e);
+    return SL_OK;
+}
+
+/* 1 when lo <= key < hi (hi NULL: no end) in byte order. */
+static int key_in(const unsigned char *k, size_t kl, const void *lo, size_t lolen, const void *hi,
+                  size_t hilen) {
+    size_t n = kl < lolen ? kl : lolen;
+    int c = n ? memcmp(k, lo, n) : 0;
+    if (c < 0 || (c == 0 && kl < lolen))
+        return 0;
+    if (!hi)
+        return 1;
+    n = kl < hilen ? kl : hilen;
+    c = n ? memcmp(k, hi, n) : 0;
+    return c < 0 || (c == 0 && kl < hilen);
+}
+
+typedef struct range_arg {
+    sl_state_t *st;
+    const void *lo, *hi;
+    size_t lolen, hilen;
+} range_arg_t;
+
+/* Turns every committed and spilled row of the range into a pending deletion. */
+static int delete_range_fn(void *opaque, sqlite3 *db) {
+    range_arg_t *a = opaque;
+    sl_state_t *st = a->st;
+    static const char *const sql[2] = {
+        "UPDATE temp.sluice_state_pending SET value = NULL, expires_at = 0 WHERE task = ?3"
+        " AND operator = ?4 AND key >= ?5 AND (?6 IS NULL OR key < ?6) AND ?1 IS NOT NULL"
+        " AND ?2 IS NOT NULL AND ?7 IS NOT NULL",
+        "INSERT OR IGNORE INTO temp.sluice_state_pending (task, operator, key, value, expires_at)"
+        " SELECT task, operator, key, NULL, 0 FROM main.sluice_state WHERE job_name = ?1"
+        " AND job_id = ?2 AND task = ?3 AND operator = ?4 AND key >= ?5"
+        " AND (?6 IS NULL OR key < ?6) AND ?7 = 0"};
+    int rc = SQLITE_OK;
+    for (int i = 0; i < 2 && rc == SQLITE_OK; i++) {
+        sqlite3_stmt *stmt = NULL;
+        rc = sqlite3_prepare_v2(db, sql[i], -1, &stmt, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_text(stmt, 1, sl_ckpt_job_name(st->sh->ckpt), -1, SQLITE_STATIC);
+            sqlite3_bind_text(stmt, 2, sl_ckpt_job_id(st->sh->ckpt), -1, SQLITE_STATIC);
+            sqlite3_bind_text(stmt, 3, st->sh->task, -1, SQLITE_STATIC);
+            sqlite3_bind_text(stmt, 4, st->op, -1, SQLITE_STATIC);
+            bind_key(stmt, 5, a->lo, a->lolen);
+            if (a->hi)
+                bind_key(stmt, 6, a->hi, a->hilen);
+            else
+                sqlite3_bind_null(stmt, 6);
+            sqlite3_bind_int(stmt, 7, st->cleared);
+            rc = sqlite3_step(stmt);
+            rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+        }
+        sqlite3_finalize(stmt);
+    }
+    if (rc != SQLITE_OK)
+        log_db(st, db, "deleting a range");
+    return rc;
+}
+
+sl_err_t sl_state_delete_range(sl_state_t *st, const void *lo, size_t lolen, const void *hi,
+                               size_t hilen) {
+    range_arg_t a;
+    int rc;
+    if (!st || (!lo && lolen))
+        return SL_ERR_INVAL;
+    for (st_entry_t *e = st->head; e; e = e->next)
+        if (e->val && key_in(e->key, e->klen, lo ? lo : "", lolen, hi, hilen)) {
+            free(e->val);
+            e->val = NULL;
+            e->vlen = 0;
+            e->expires = 0;
+            mark_dirty(st, e);
+        }
+    /* The cache's tombstones first, then the rows on disk. */
+    if (spill(st) != SL_OK)
+        return SL_ERR_DB;
+    a.st = st;
+    a.lo = lo ? lo : "";
+    a.lolen = lolen;
+    a.hi = hi;
+    a.hilen = hilen;
+    rc = sl_ckpt_with_db(st->sh->ckpt, delete_range_fn, &a);
+    if (rc != SQLITE_OK)
+        return (rc & 0xff) == SQLITE_NOMEM ? SL_ERR_NOMEM : SL_ERR_DB;
+    st->spilled = 1;
+    st->changed = 1;
     return SL_OK;
 }
 
@@ -827,10 +936,21 @@ void sl_state_host_committed(sl_state_host_t *sh) {
     }
 }
 
+static int finalize_fn(void *opaque, sqlite3 *db) {
+    sl_state_host_t *sh = opaque;
+    (void)db;
+    for (sl_state_t *st = sh->stores; st; st = st->next) {
+        sqlite3_finalize(st->rd);
+        st->rd = NULL;
+    }
+    return SQLITE_OK;
+}
+
 void sl_state_host_destroy(sl_state_host_t *sh) {
     int spilled = 0;
     if (!sh)
         return;
+    sl_ckpt_with_db(sh->ckpt, finalize_fn, sh);
     while (sh->stores) {
         sl_state_t *st = sh->stores;
         sh->stores = st->next;

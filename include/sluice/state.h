@@ -67,6 +67,11 @@ SL_EXPORT sl_err_t sl_state_scan_range(sl_state_t *st, const void *lo, size_t lo
                                        const void *hi, size_t hilen, sl_state_scan_cb cb,
                                        void *opaque);
 
+/* Deletes every entry with lo <= key < hi (hi NULL: to the last), without reading them: one
+ * statement on disk, however many there are. Returns SL_OK or an SL_ERR_*. */
+SL_EXPORT sl_err_t sl_state_delete_range(sl_state_t *st, const void *lo, size_t lolen,
+                                         const void *hi, size_t hilen);
+
 /* Deletes every entry of the store (committed with the next checkpoint, like any change). */
 SL_EXPORT sl_err_t sl_state_clear(sl_state_t *st);
 
