@@ -15,6 +15,7 @@ extern const sl_operator_plugin_t sl_op_sample;
 extern const sl_operator_plugin_t sl_op_log;
 extern const sl_operator_plugin_t sl_op_dedup;
 extern const sl_operator_plugin_t sl_op_window;
+extern const sl_operator_plugin_t sl_op_aggregate;
 
 /* "operators.<name>." of an instance ("task." for the runtime's task.timestamp.expr): the
  * prefix of its keys, for messages. Borrowed, valid for the operator's life. */

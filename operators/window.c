@@ -33,7 +33,7 @@
 #include "sluice/state.h"
 #include "util_str.h"
 
-enum { W_TUMBLING, W_HOPPING, W_SESSION };
+enum { W_TUMBLING, W_HOPPING, W_SESSION, W_GLOBAL /* the aggregate operator */ };
 enum { T_EVENT, T_PROCESSING };
 
 typedef struct window_conf {
@@ -94,6 +94,7 @@ typedef struct win {
 
 typedef struct window {
     const window_conf_t *conf;
+    window_conf_t *own_conf; /* the aggregate operator's, freed with the state */
     int64_t size, slide, lateness;
     expr_db_t *db;
     expr_t *key;
@@ -637,8 +638,9 @@ static sl_err_t emit_window(sl_op_t *op, window_t *w, const unsigned char *group
     sl_sb_reset(o);
     sl_sb_puts(o, "{\"key\":");
     json_tval(o, &g);
-    sl_sb_printf(o, ",\"window_start\":%lld,\"window_end\":%lld", (long long)win->start,
-                 (long long)win->end);
+    if (w->conf->kind != W_GLOBAL)
+        sl_sb_printf(o, ",\"window_start\":%lld,\"window_end\":%lld", (long long)win->start,
+                     (long long)win->end);
     for (int i = 0; i < w->naggs; i++) {
         const acc_t *a = &win->accs[i];
         tval_t v;
@@ -681,7 +683,9 @@ static sl_err_t emit_window(sl_op_t *op, window_t *w, const unsigned char *group
         sl_sb_putc(o, ':');
         json_tval(o, &v);
     }
-    sl_sb_printf(o, ",\"update\":%s}", update ? "true" : "false");
+    if (w->conf->kind != W_GLOBAL)
+        sl_sb_printf(o, ",\"update\":%s", update ? "true" : "false");
+    sl_sb_putc(o, '}');
     if (o->oom)
         return sl_op_fail(op, "out of memory");
     if (!(rec = sl_record_new()))
@@ -698,7 +702,8 @@ static sl_err_t emit_window(sl_op_t *op, window_t *w, const unsigned char *group
             err = sl_record_set_key(rec, keytxt, strlen(keytxt));
         }
     }
-    sl_record_set_event_time(rec, win->end - 1);
+    if (w->conf->kind != W_GLOBAL)
+        sl_record_set_event_time(rec, win->end - 1);
     if (err == SL_OK)
         err = sl_op_emit(op, rec);
     else
@@ -720,7 +725,9 @@ static sl_err_t state_fail(sl_op_t *op, const char *what, sl_err_t err) {
 static void wid_make(window_t *w, sl_sb_t *sb, int64_t start, int64_t end, const unsigned char *g,
                      size_t glen) {
     sl_sb_reset(sb);
-    if (w->conf->kind == W_SESSION) {
+    if (w->conf->kind == W_GLOBAL) {
+        sl_sb_append(sb, g, glen);
+    } else if (w->conf->kind == W_SESSION) {
         sl_sb_append(sb, g, glen);
         put_be64(sb, start);
     } else {
@@ -735,7 +742,7 @@ static void wid_make(window_t *w, sl_sb_t *sb, int64_t start, int64_t end, const
  * a session's. Both ids are self-delimiting. */
 static void dkey_prefix(window_t *w, sl_sb_t *sb, const sl_sb_t *wid) {
     sl_sb_reset(sb);
-    sl_sb_putc(sb, w->conf->kind == W_SESSION ? 'D' : 'd');
+    sl_sb_putc(sb, w->conf->kind == W_SESSION || w->conf->kind == W_GLOBAL ? 'D' : 'd');
     sl_sb_append(sb, wid->buf, wid->len);
 }
 
@@ -1377,6 +1384,7 @@ static void window_close(sl_op_t *op, void *state) {
     if (!w)
         return;
     expr_db_close(w->db);
+    free(w->own_conf);
     for (int i = 0; i < w->naggs; i++)
         free(w->aggs[i].alias);
     free(w->aggs);
@@ -1512,13 +1520,12 @@ static sl_err_t parse_agg(sl_op_t *op, window_t *w, char *item, agg_t *a) {
     return SL_OK;
 }
 
+static sl_err_t window_setup(sl_op_t *op, const window_conf_t *wc, window_conf_t *own,
+                             void **statep);
+
 static sl_err_t window_init(sl_op_t *op, const void *conf, void **statep) {
     const window_conf_t *wc = conf;
     const char *part = sl_op_partition(op);
-    char *text = NULL, *items[33];
-    window_t *w;
-    sl_err_t err;
-    int n;
 
     if (part && *part && !sl_op_state(op))
         return sl_op_fail(op, "window needs keyed state, and partition %s has none: its input "
@@ -1547,9 +1554,24 @@ static sl_err_t window_init(sl_op_t *op, const void *conf, void **statep) {
     if (wc->time == T_PROCESSING && wc->lateness_ms)
         return expr_fail_conf(op, "allowed-lateness",
                               "processing-time windows have no late records");
-    if (!(w = calloc(1, sizeof(*w))))
+    return window_setup(op, wc, NULL, statep);
+}
+
+/* What the window and aggregate operators share: the expressions, the aggregates, the late
+ * output, the metrics. own (may be NULL) is a conf the state owns from then on. */
+static sl_err_t window_setup(sl_op_t *op, const window_conf_t *wc, window_conf_t *own,
+                             void **statep) {
+    char *text = NULL, *items[33];
+    window_t *w;
+    sl_err_t err;
+    int n;
+
+    if (!(w = calloc(1, sizeof(*w)))) {
+        free(own);
         return expr_fail_conf(op, "window", "out of memory");
+    }
     w->conf = wc;
+    w->own_conf = own;
     w->size = wc->size_ms;
     w->slide = wc->kind == W_HOPPING ? wc->slide_ms : wc->size_ms;
     w->lateness = wc->lateness_ms;
@@ -1602,7 +1624,7 @@ static sl_err_t window_init(sl_op_t *op, const void *conf, void **statep) {
                               "belong to (sent to its late-output, else dropped).");
     w->m_emitted = sl_op_counter(op, "sluice_window_results_total",
                                  "Window results emitted (updates included).");
-    if (wc->time == T_PROCESSING)
+    if (wc->time == T_PROCESSING && wc->kind != W_GLOBAL)
         sl_op_set_timer(op, 100);
     free(text);
     *statep = w;
@@ -1643,14 +1665,49 @@ static sl_err_t late_record(sl_op_t *op, window_t *w, sl_record_t *rec) {
     return SL_OK;
 }
 
+/* Evaluates the group (into w->gb) and the aggregates' arguments (into w->vals) on rec:
+ * SQLite's values stay valid until reset_record(w, *evaluated). */
+static sl_err_t eval_record(sl_op_t *op, window_t *w, sl_record_t *rec, int *evaluated) {
+    sqlite3_value *v;
+    sl_err_t err;
+    tval_t g;
+
+    *evaluated = 0;
+    expr_bind(w->db, rec);
+    if ((err = expr_sqlvalue(w->key, op, &v)) != SL_OK)
+        return err;
+    tval_from(&g, v);
+    sl_sb_reset(&w->gb);
+    group_encode(&w->gb, &g);
+    expr_reset(w->key);
+    if (w->gb.oom)
+        return sl_op_fail(op, "out of memory");
+    for (int i = 0; i < w->naggs; i++) {
+        if (!w->aggs[i].ex) {
+            w->vals[i].type = SQLITE_NULL;
+            continue;
+        }
+        if ((err = expr_sqlvalue(w->aggs[i].ex, op, &v)) != SL_OK)
+            return err;
+        *evaluated = i + 1;
+        tval_from(&w->vals[i], v);
+    }
+    return SL_OK;
+}
+
+static void reset_record(window_t *w, int evaluated) {
+    for (int i = 0; i < evaluated; i++)
+        if (w->aggs[i].ex)
+            expr_reset(w->aggs[i].ex);
+    expr_bind(w->db, NULL);
+}
+
 static sl_err_t window_process(sl_op_t *op, void *state, sl_record_t *rec) {
     window_t *w = state;
     sl_state_t *st = sl_op_state(op);
-    sqlite3_value *v;
     int64_t ts, wm;
     int evaluated = 0, any = 0;
     sl_err_t err;
-    tval_t g;
 
     if (!st)
         return sl_op_fail(op, "no keyed state for partition %s",
@@ -1674,30 +1731,8 @@ static sl_err_t window_process(sl_op_t *op, void *state, sl_record_t *rec) {
         ts + w->conf->gap_ms - 1 + w->lateness <= wm)
         return late_record(op, w, rec);
 
-    /* The group and the aggregates' arguments (SQLite's values stay valid until the reset). */
-    expr_bind(w->db, rec);
-    err = expr_sqlvalue(w->key, op, &v);
-    if (err != SL_OK)
+    if ((err = eval_record(op, w, rec, &evaluated)) != SL_OK)
         goto out;
-    tval_from(&g, v);
-    sl_sb_reset(&w->gb);
-    group_encode(&w->gb, &g);
-    expr_reset(w->key);
-    if (w->gb.oom) {
-        err = sl_op_fail(op, "out of memory");
-        goto out;
-    }
-    for (int i = 0; i < w->naggs; i++) {
-        if (!w->aggs[i].ex) {
-            w->vals[i].type = SQLITE_NULL;
-            continue;
-        }
-        err = expr_sqlvalue(w->aggs[i].ex, op, &v);
-        if (err != SL_OK)
-            goto out;
-        evaluated = i + 1;
-        tval_from(&w->vals[i], v);
-    }
     if (w->conf->kind == W_SESSION) {
         err = session_update(op, w, st, ts, wm);
     } else {
@@ -1711,19 +1746,12 @@ static sl_err_t window_process(sl_op_t *op, void *state, sl_record_t *rec) {
             err = fixed_update(op, w, st, start, end, wm);
         }
         if (err == SL_OK && !any) {
-            for (int i = 0; i < evaluated; i++)
-                if (w->aggs[i].ex)
-                    expr_reset(w->aggs[i].ex);
-            evaluated = 0;
-            expr_bind(w->db, NULL);
+            reset_record(w, evaluated);
             return late_record(op, w, rec);
         }
     }
 out:
-    for (int i = 0; i < evaluated; i++)
-        if (w->aggs[i].ex)
-            expr_reset(w->aggs[i].ex);
-    expr_bind(w->db, NULL);
+    reset_record(w, evaluated);
     return err; /* processing-time windows close from the timer */
 }
 
@@ -1762,5 +1790,221 @@ const sl_operator_plugin_t sl_op_window = {
     .timer = window_timer,
     .close = window_close,
     .on_watermark = window_watermark,
+    .flags = SL_OPERATOR_F_STATEFUL,
+};
+
+/* --- the aggregate operator: running aggregates per key, no windows -------------------------- */
+
+typedef struct aggregate_conf {
+    char *key;
+    char *aggregates;
+    int emit;
+    int64_t interval_ms;
+} aggregate_conf_t;
+
+enum { EMIT_CHANGE, EMIT_INTERVAL };
+
+static const sl_prop_t aggregate_props[] = {
+    {"key", SL_PROP_STRING, offsetof(aggregate_conf_t, key), "key", 0, 0, NULL, 0,
+     "SQLite expression grouping the records, as the window operator's `key`. Aggregates are "
+     "per partition: group by the key the input is partitioned by, or repartition first."},
+    {"aggregates", SL_PROP_STRING, offsetof(aggregate_conf_t, aggregates), "count(*) AS count",
+     0, 0, NULL, 0,
+     "The running aggregates, as the window operator's `aggregates` (count, sum, avg, min, max, "
+     "first_value, last_value, count(DISTINCT x), each `AS name`). They never reset: the keyed "
+     "state holds one entry per key (plus the distinct values)."},
+    {"emit", SL_PROP_ENUM, offsetof(aggregate_conf_t, emit), "change", 0, 0, "change|interval",
+     0,
+     "`change`: every record emits its key's new totals as a JSON record {\"key\": .., "
+     "<aggregates>}. `interval`: every `interval` of processing time, each key that changed "
+     "since the last emission emits its totals once."},
+    {"interval", SL_PROP_DURATION, offsetof(aggregate_conf_t, interval_ms), "1s", 10, 8.64e7,
+     NULL, 0, "With emit=interval: how often the changed keys are emitted."},
+    {NULL, 0, 0, NULL, 0, 0, NULL, 0, NULL},
+};
+
+typedef struct aggregate {
+    window_t *w;
+    int emit;
+} aggregate_t;
+
+static void aggregate_close(sl_op_t *op, void *state) {
+    aggregate_t *a = state;
+    if (!a)
+        return;
+    window_close(op, a->w);
+    free(a);
+}
+
+static sl_err_t aggregate_init(sl_op_t *op, const void *conf, void **statep) {
+    const aggregate_conf_t *ac = conf;
+    const char *part = sl_op_partition(op);
+    window_conf_t *wc;
+    aggregate_t *a;
+    void *w = NULL;
+    sl_err_t err;
+
+    if (part && *part && !sl_op_state(op))
+        return sl_op_fail(op, "aggregate needs keyed state, and partition %s has none: its "
+                          "input keeps no checkpoints (stdin, for one)", part);
+    if (!(a = calloc(1, sizeof(*a))) || !(wc = calloc(1, sizeof(*wc)))) {
+        free(a);
+        return expr_fail_conf(op, "aggregates", "out of memory");
+    }
+    wc->kind = W_GLOBAL;
+    wc->time = T_PROCESSING;
+    wc->key = ac->key;
+    wc->aggregates = ac->aggregates;
+    if ((err = window_setup(op, wc, wc, &w)) != SL_OK) {
+        free(a);
+        return err; /* wc went with the failed setup */
+    }
+    a->w = w;
+    a->emit = ac->emit;
+    if (a->emit == EMIT_INTERVAL)
+        sl_op_set_timer(op, ac->interval_ms);
+    *statep = a;
+    return SL_OK;
+}
+
+/* The entry of the current group (w->gb): 'g' and the group. */
+static void gkey(window_t *w, sl_sb_t *sb, char tag, const void *g, size_t glen) {
+    sl_sb_reset(sb);
+    sl_sb_putc(sb, tag);
+    sl_sb_append(sb, g, glen);
+    (void)w;
+}
+
+/* Reads the totals of group g into win (fresh ones when absent). */
+static sl_err_t totals_read(sl_op_t *op, window_t *w, sl_state_t *st, const sl_sb_t *key,
+                            win_t *win, int *found) {
+    const void *val;
+    size_t vlen;
+    rd_t r;
+    sl_err_t err = sl_state_get(st, key->buf, key->len, &val, &vlen);
+    memset(win, 0, sizeof(*win));
+    *found = err == SL_OK;
+    if (err == SL_ERR_NOENT)
+        return (win->accs = accs_new(w)) ? SL_OK : sl_op_fail(op, "out of memory");
+    if (err != SL_OK)
+        return state_fail(op, "reading a key's totals", err);
+    memset(&r, 0, sizeof(r));
+    r.p = val;
+    r.n = vlen;
+    if (rd_accs(w, &r, win) < 0)
+        return sl_op_fail(op, "the keyed state of a key's totals is malformed (%zu bytes)", vlen);
+    return SL_OK;
+}
+
+static sl_err_t aggregate_process(sl_op_t *op, void *state, sl_record_t *rec) {
+    aggregate_t *a = state;
+    window_t *w = a->w;
+    sl_state_t *st = sl_op_state(op);
+    sl_sb_t key = {0}, wid = {0};
+    int evaluated = 0, found;
+    win_t win;
+    sl_err_t err;
+
+    memset(&win, 0, sizeof(win));
+    if (!st)
+        return sl_op_fail(op, "no keyed state for partition %s",
+                          sl_op_partition(op) ? sl_op_partition(op) : "-");
+    if ((err = eval_record(op, w, rec, &evaluated)) != SL_OK)
+        goto out;
+    gkey(w, &key, 'g', w->gb.buf, w->gb.len);
+    if (key.oom) {
+        err = sl_op_fail(op, "out of memory");
+        goto out;
+    }
+    if ((err = totals_read(op, w, st, &key, &win, &found)) != SL_OK)
+        goto out;
+    for (int i = 0; i < w->naggs; i++)
+        if (acc_add(&win.accs[i], w->aggs[i].kind, &w->vals[i]) < 0) {
+            err = sl_op_fail(op, "out of memory");
+            goto out;
+        }
+    wid_make(w, &wid, 0, 0, (const unsigned char *)w->gb.buf, w->gb.len);
+    if ((err = distinct_add(op, w, st, &wid, &win)) != SL_OK)
+        goto out;
+    if ((err = write_win(op, w, st, &key, &win, 0)) != SL_OK)
+        goto out;
+    if (a->emit == EMIT_CHANGE) {
+        err = emit_window(op, w, (const unsigned char *)w->gb.buf, w->gb.len, &win, 0);
+    } else {
+        /* Marked as changed: the next interval emits it. */
+        gkey(w, &key, 'c', w->gb.buf, w->gb.len);
+        err = key.oom ? SL_ERR_NOMEM : sl_state_put(st, key.buf, key.len, "", 0, 0);
+        if (err != SL_OK)
+            err = state_fail(op, "marking a key as changed", err);
+    }
+out:
+    reset_record(w, evaluated);
+    accs_free(w, win.accs);
+    sl_sb_free(&key);
+    sl_sb_free(&wid);
+    return err;
+}
+
+typedef struct changed_scan {
+    sl_op_t *op;
+    window_t *w;
+    sl_state_t *st;
+    sl_err_t err;
+} changed_scan_t;
+
+static int changed_cb(void *opaque, const void *key, size_t klen, const void *val, size_t vlen) {
+    changed_scan_t *c = opaque;
+    const unsigned char *g = (const unsigned char *)key + 1;
+    sl_sb_t tk = {0};
+    win_t win;
+    int found;
+    (void)val;
+    (void)vlen;
+    gkey(c->w, &tk, 'g', g, klen - 1);
+    c->err = tk.oom ? sl_op_fail(c->op, "out of memory")
+                    : totals_read(c->op, c->w, c->st, &tk, &win, &found);
+    if (c->err == SL_OK && found)
+        c->err = emit_window(c->op, c->w, g, klen - 1, &win, 0);
+    if (c->err == SL_OK && (c->err = sl_state_delete(c->st, key, klen)) != SL_OK)
+        c->err = state_fail(c->op, "unmarking an emitted key", c->err);
+    accs_free(c->w, win.accs);
+    sl_sb_free(&tk);
+    return c->err != SL_OK;
+}
+
+static sl_err_t aggregate_timer(sl_op_t *op, void *state, int64_t now_ms) {
+    aggregate_t *a = state;
+    changed_scan_t c;
+    sl_err_t err;
+    (void)now_ms;
+    memset(&c, 0, sizeof(c));
+    c.op = op;
+    c.w = a->w;
+    c.st = sl_op_state(op);
+    if (a->emit != EMIT_INTERVAL || !c.st)
+        return SL_OK;
+    err = sl_state_scan_prefix(c.st, "c", 1, changed_cb, &c);
+    if (err == 1)
+        return c.err;
+    return err == SL_OK ? SL_OK : state_fail(op, "reading the changed keys", err);
+}
+
+/* The end of the input, a stop or a release: what changed since the last interval goes out. */
+static sl_err_t aggregate_flush(sl_op_t *op, void *state) {
+    return aggregate_timer(op, state, 0);
+}
+
+const sl_operator_plugin_t sl_op_aggregate = {
+    .abi_version = SL_OPERATOR_ABI_VERSION,
+    .name = "aggregate",
+    .description = "Running aggregates per key without windows (keyed state), emitted on every "
+                   "change or every interval.",
+    .props = aggregate_props,
+    .conf_size = sizeof(aggregate_conf_t),
+    .init = aggregate_init,
+    .process = aggregate_process,
+    .timer = aggregate_timer,
+    .flush = aggregate_flush,
+    .close = aggregate_close,
     .flags = SL_OPERATOR_F_STATEFUL,
 };

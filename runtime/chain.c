@@ -35,8 +35,8 @@ typedef struct op_generic {
 
 const sl_prop_t sl_operator_props[] = {
     {"type", SL_PROP_STRING, offsetof(op_generic_t, type), NULL, 0, 0, NULL, 0,
-     "The operator's type: a built-in (filter, map, rekey, sample, log, dedup) or one registered "
-     "with sl_operator_register(). Set either this or `library`. The instance name comes from "
+     "The operator's type: a built-in (filter, map, rekey, sample, log, dedup, window, "
+     "aggregate) or one registered with sl_operator_register(). Set either this or `library`. The instance name comes from "
      "`task.operators`, which lists the operators in chain order."},
     {"library", SL_PROP_STRING, offsetof(op_generic_t, library), NULL, 0, 0, NULL, 0,
      "Path of a shared library holding a custom operator (built against "
@@ -179,7 +179,7 @@ static sl_err_t register_locked(const sl_operator_plugin_t *plugin) {
 static void register_builtins(void) {
     static const sl_operator_plugin_t *const builtins[] = {
         &sl_op_filter, &sl_op_map, &sl_op_rekey, &sl_op_sample, &sl_op_log, &sl_op_dedup,
-        &sl_op_window,
+        &sl_op_window, &sl_op_aggregate,
     };
     pthread_mutex_lock(&registry_lock);
     for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++)
@@ -697,7 +697,7 @@ static int resolve_plugin(sl_conf_t *conf, spec_op_t *sop) {
     if (!sop->gen.type && !sop->gen.library) {
         sl_conf_error(conf, "task.operators",
                       "operator '%s' needs %s (a built-in: filter, map, rekey, sample, log, "
-                      "dedup) or %s (a custom operator)",
+                      "dedup, window, aggregate) or %s (a custom operator)",
                       sop->name, tkey, lkey);
         return -1;
     }
