@@ -80,6 +80,7 @@ typedef struct sessions {
     unsigned char key[3 + MAX_USER + MAX_PAGE]; /* a state key being built */
 } sessions_t;
 
+/* init: the instance's settings and its late-clicks counter (the sessions live in the store). */
 static sl_err_t sessions_init(sl_op_t *op, const void *conf, void **statep) {
     const sessions_conf_t *sc = conf;
     sessions_t *s = calloc(1, sizeof(*s));
@@ -94,6 +95,7 @@ static sl_err_t sessions_init(sl_op_t *op, const void *conf, void **statep) {
     return SL_OK;
 }
 
+/* close: frees what init allocated (the store belongs to sluice). */
 static void sessions_close(sl_op_t *op, void *state) {
     (void)op;
     free(state);
@@ -198,6 +200,8 @@ static sl_err_t session_emit(sl_op_t *op, sessions_t *s, const char *user, size_
     return err;
 }
 
+/* process: one click (key = user, event time = its time, payload = its page) joins or opens
+ * its user's session and moves the session's timers; nothing is emitted but a session it ends. */
 static sl_err_t sessions_process(sl_op_t *op, void *state, sl_record_t *rec) {
     sessions_t *s = state;
     sl_state_t *st = sl_op_state(op);
@@ -281,6 +285,8 @@ static sl_err_t sessions_process(sl_op_t *op, void *state, sl_record_t *rec) {
     return SL_OK;
 }
 
+/* on_timer: a session's event-time timer (the watermark passed its last click + gap - 1) or
+ * processing-time timer (idle elapsed) fired: the session closes. The key is the user. */
 static sl_err_t sessions_on_timer(sl_op_t *op, void *state, const sl_timer_t *t) {
     sessions_t *s = state;
     const char *user = t->key;
