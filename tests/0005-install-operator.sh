@@ -2,7 +2,8 @@
 # 0005: `make install` into a staging directory, then build the example custom operator the way
 # the README says, with its own build line, against the INSTALLED headers (pkg-config only), and
 # run a job that loads it with dlopen through the installed sluice binary, with no
-# LD_LIBRARY_PATH. pkg-config --static lists every library a static link needs (a program
+# LD_LIBRARY_PATH. The keyed-state-and-timers example (sessions.c) is built the same way by
+# examples/operators/Makefile.example, and its example job prints exactly its expected output. pkg-config --static lists every library a static link needs (a program
 # embedding a job links against libsluice.a with them), and a load error names the library as
 # the job file does.
 . "$(dirname "$0")/lib/common.sh"
@@ -109,4 +110,27 @@ sed "s#^operators.alerts.library=.*#operators.alerts.library=./libbroken.so#" "$
 (cd "$T/user" && expect_exit 3 isluice config check broken.properties) 2>"$T/broken.err"
 contains "$T/broken.err" "cannot load operator library './libbroken.so'"
 lacks "$T/broken.err" "././"
+
+# The sessions example as its job file says: Makefile.example (every example operator, warnings
+# as errors) in a copy of examples/, then examples/jobs/sessions.properties run from the top of
+# that copy, which finds ../operators/libsessions.so next to the job file. Its output is exactly
+# examples/data/expected-sessions.jsonl (every session, closed by event time), and a second run
+# prints nothing (the checkpoint holds the offsets, and no session is left open).
+mkdir -p "$T/ex/examples"
+cp -r "$top_srcdir/examples/operators" "$top_srcdir/examples/jobs" "$top_srcdir/examples/data" "$T/ex/examples/"
+chmod -R u+w "$T/ex"
+rm -rf "$T/ex/examples/operators"/*.so "$T/ex/examples/operators/.libs"
+make -C "$T/ex/examples/operators" -f Makefile.example CFLAGS="-O2 -g -Wall -Wextra -Werror" \
+    >"$T/example-make.log" 2>&1 || { cat "$T/example-make.log"; fail "make -f Makefile.example fails against the installed library"; }
+for so in libalerts.so libcounter.so libsessions.so; do
+    [ -f "$T/ex/examples/operators/$so" ] || fail "Makefile.example did not build $so"
+done
+(cd "$T/ex" && isluice run examples/jobs/sessions.properties) >"$T/sessions.out" 2>"$T/sessions.err" \
+    || { cat "$T/sessions.err"; fail "the sessions example job failed"; }
+diff -u "$top_srcdir/examples/data/expected-sessions.jsonl" "$T/sessions.out" \
+    || fail "the sessions example's output differs from examples/data/expected-sessions.jsonl"
+(cd "$T/ex" && isluice run examples/jobs/sessions.properties) >"$T/sessions2.out" 2>"$T/sessions2.err" \
+    || { cat "$T/sessions2.err"; fail "the sessions example job failed on its second run"; }
+[ ! -s "$T/sessions2.out" ] || { cat "$T/sessions2.out"; fail "the second run of the sessions example printed sessions again"; }
+say "sessions example: $(wc -l <"$T/sessions.out") sessions, as expected; nothing on a second run"
 say "ok"

@@ -6,6 +6,7 @@
 # graceful stop: final checkpoints, lease release).
 set -eu
 SLUICE=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+build=$(dirname "$SLUICE")
 # A build tree's sluice is libtool's wrapper script (the CLI links the shared libsluice):
 # valgrind must watch the real binary, with the library of the same build.
 if [ "$(head -c 2 "$SLUICE")" = "#!" ] && [ -x "$(dirname "$SLUICE")/.libs/sluice" ]; then
@@ -24,6 +25,11 @@ trap cleanup EXIT
 cd "$T"
 cp -r "$top/examples" .
 chmod -R u+w examples
+# A job loading an example operator (sessions.properties) finds it next to its file, where
+# `make -f Makefile.example` puts it: this build's copy.
+for so in "$build"/examples/operators/.libs/lib*.so; do
+    if [ -f "$so" ]; then cp "$so" examples/operators/; fi
+done
 vg() {
     valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible \
         --errors-for-leak-kinds=definite,indirect,possible "$@"
