@@ -903,6 +903,23 @@ int sl_chain_spec_stateful(const sl_chain_spec_t *spec, const char **name) {
     return 0;
 }
 
+int sl_chain_spec_stateful_op(const sl_chain_spec_t *spec, int n, const char **name,
+                              const char **type, char *key, size_t keylen) {
+    for (int i = 0; spec && i < spec->cnt; i++) {
+        const spec_op_t *sop = &spec->ops[i];
+        if (!(PLUGIN_V2(sop->plugin, flags) & SL_OPERATOR_F_STATEFUL) || n-- > 0)
+            continue;
+        if (name)
+            *name = sop->name;
+        if (type)
+            *type = sop->plugin->name;
+        if (key && keylen)
+            snprintf(key, keylen, "%s%s", sop->prefix, sop->gen.type ? "type" : "library");
+        return 1;
+    }
+    return 0;
+}
+
 void sl_chain_spec_dump(const sl_chain_spec_t *spec, FILE *fp) {
     for (int i = 0; spec && i < spec->cnt; i++) {
         const spec_op_t *sop = &spec->ops[i];

@@ -56,6 +56,13 @@ int sl_chain_spec_side_output(const sl_chain_spec_t *spec, int i);
  * the first such operator's instance name (borrowed from the spec). */
 int sl_chain_spec_stateful(const sl_chain_spec_t *spec, const char **name);
 
+/* The n-th (from 0) operator of the chain that keeps keyed state: returns 1 and fills *name
+ * (its instance name) and *type (its plugin's name), both borrowed from the spec, and key
+ * with the key that chose it (operators.<name>.type or .library); 0 when there are not that
+ * many. Any out-parameter may be NULL. */
+int sl_chain_spec_stateful_op(const sl_chain_spec_t *spec, int n, const char **name,
+                              const char **type, char *key, size_t keylen);
+
 /* Number of operators and the dump of their effective config (secrets masked). */
 int sl_chain_spec_count(const sl_chain_spec_t *spec);
 void sl_chain_spec_dump(const sl_chain_spec_t *spec, FILE *fp);

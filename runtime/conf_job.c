@@ -413,6 +413,37 @@ static void check_stray_streams(sl_job_t *job) {
     }
 }
 
+/* Keyed state lives in this process's checkpoint file: an input whose partitions may move to
+ * another process (a shared lease table, a Shared/Failover subscription) would start them there
+ * without their state, so a stateful operator on one is refused here, before anything runs.
+ * Worker threads of one process are fine: they share the file. */
+static void check_stateful_inputs(sl_job_t *job) {
+    const char *name, *type;
+    char key[512], why[1024];
+
+    for (int o = 0; sl_chain_spec_stateful_op(job->spec, o, &name, &type, key, sizeof(key));
+         o++)
+        for (int i = 0; i < job->ninputs; i++) {
+            sl_stream_t *st = job->inputs[i];
+            sl_input_t *in;
+            int moves;
+            if (!st)
+                continue;
+            if (!(in = sl_input_new(job, st))) {
+                sl_conf_error(job->conf, NULL, "out of memory");
+                return;
+            }
+            moves = sl_input_moves(in, why, sizeof(why));
+            sl_input_destroy(in);
+            if (moves)
+                sl_conf_error(job->conf, key,
+                              "operator '%s' (%s) keeps keyed state, which cannot follow a "
+                              "partition to another process yet, but input %s.%s %s",
+                              name, type, st->sys->name, st->name,
+                              *why ? why : "may hand its partitions to other processes");
+        }
+}
+
 sl_err_t sl_job_configure(sl_job_t *job) {
     sl_conf_t *conf = job->conf;
     sl_job_conf_t *jc = &job->jc;
@@ -474,6 +505,7 @@ sl_err_t sl_job_configure(sl_job_t *job) {
         opts.outputs = &jc->outputs;
         job->spec = sl_chain_spec_new_ex(conf, &jc->operators, &opts);
     }
+    check_stateful_inputs(job);
     check_stray_streams(job);
     sl_conf_check_unknown(conf);
     return sl_conf_error_count(conf) ? SL_ERR_CONF : SL_OK;

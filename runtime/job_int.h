@@ -270,6 +270,9 @@ void sl_worker_destroy(sl_worker_t *w);
 /* system.c */
 sl_input_t *sl_input_new(struct sl_job *job, sl_stream_t *st);
 void sl_input_destroy(sl_input_t *in);
+/* Whether in's partitions may move to another process (the plugin's in_partitions_move; 0 for
+ * a plugin without it, or built for ABI version 2), why filled when 1. Main thread. */
+int sl_input_moves(const sl_input_t *in, char *why, size_t len);
 sl_err_t sl_input_discover(sl_input_t *in);
 /* Calls the plugin's in_open (if any); fails the job on error. Main thread. */
 sl_err_t sl_input_open(sl_input_t *in);

@@ -28,7 +28,7 @@ const sl_prop_t sl_system_generic_props[] = {
      "A user connector: the path of a shared library exporting `const sl_system_plugin_t "
      "sluice_system_plugin` (see <sluice/system.h>), loaded when the job starts; a relative "
      "path is also tried relative to the job file's directory. Its abi_version must be this "
-     "sluice's SL_SYSTEM_ABI_VERSION."},
+     "sluice's SL_SYSTEM_ABI_VERSION (3), or 2 for a connector built before version 3."},
     {"samza.key.serde", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
      "Samza serde; sluice passes keys as bytes."},
     {"samza.msg.serde", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
@@ -59,10 +59,11 @@ sl_err_t sl_system_plugin_check(const sl_system_plugin_t *plugin, char *why, siz
         snprintf(why, len, "no plugin");
         return SL_ERR_INVAL;
     }
-    if (plugin->abi_version != SL_SYSTEM_ABI_VERSION) {
+    /* Version 2 structs end before in_partitions_move: still accepted (see sl_input_moves). */
+    if (plugin->abi_version < 2 || plugin->abi_version > SL_SYSTEM_ABI_VERSION) {
         snprintf(why, len,
-                 "connector ABI version %d, but this sluice (%s) expects version %d: rebuild the "
-                 "connector against this version's headers",
+                 "connector ABI version %d, but this sluice (%s) expects version %d (or 2): "
+                 "rebuild the connector against this version's headers",
                  plugin->abi_version, sl_version(), SL_SYSTEM_ABI_VERSION);
         return SL_ERR_ABI;
     }
@@ -144,6 +145,16 @@ sl_input_t *sl_input_new(sl_job_t *job, sl_stream_t *st) {
     in->st = st;
     pthread_mutex_init(&in->lock, NULL);
     return in;
+}
+
+int sl_input_moves(const sl_input_t *in, char *why, size_t len) {
+    const sl_system_plugin_t *pl = in->st->sys->plugin;
+    /* A version 2 struct has no in_partitions_move: reading it would run past its end. */
+    if (pl->abi_version < 3 || !pl->in_partitions_move)
+        return 0;
+    if (len)
+        why[0] = '\0';
+    return pl->in_partitions_move(in, why, len) ? 1 : 0;
 }
 
 void sl_input_destroy(sl_input_t *in) {

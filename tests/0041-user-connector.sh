@@ -4,8 +4,10 @@
 # way a user would, and loaded with systems.<sys>.library. Two python clients each send lines
 # on their own connection (a partition each) and read the "ack <n>" lines the connector writes
 # once record n was committed; the job writes to a file sink. Checked: every acked line is in
-# the output file, the output is exactly the lines sent, and a plugin built for another ABI
-# version is refused with an error naming the library and both versions.
+# the output file, the output is exactly the lines sent, a plugin built for another ABI
+# version is refused with an error naming the library and both versions, a plugin whose
+# in_partitions_move says its partitions may move refuses a stateful operator, and one built
+# for ABI version 2 still loads.
 . "$(dirname "$0")/lib/common.sh"
 needs make pkg-config python3
 
@@ -124,3 +126,28 @@ contains "$T/old.err" "connector library './libold.so': connector ABI version 1,
 contains "$T/old.err" "expects version"
 contains "$T/old.err" "plugin ABI version mismatch"
 say "ok: an old plugin is refused"
+
+# Partitions that may move to another process (in_partitions_move, ABI version 3): a stateful
+# operator on such an input is refused at configuration with the connector's reason; a plugin
+# built for version 2 has no such callback, so whatever lies there is never read.
+moves_plugin() { # abi-version library
+    sed -e "s/\.abi_version = SL_SYSTEM_ABI_VERSION,/.abi_version = $1, .in_partitions_move = tcp_moves,/" \
+        -e '/^SL_EXPORT const sl_system_plugin_t/i static int tcp_moves(const sl_input_t *in, char *why, size_t len) {\
+    snprintf(why, len, "hands its connections to other processes (%s)", sl_input_stream(in));\
+    return 1;\
+}' "$T/user/tcplines.c" >"$T/user/moves$1.c"
+    (cd "$T/user" && $cc -shared -fPIC -Wall -Wextra -Werror $(pkg-config --cflags sluice) "moves$1.c" -o "$2" -lpthread) ||
+        fail "cannot build $2"
+}
+moves_plugin 3 libmoves3.so
+moves_plugin 2 libmoves2.so
+for v in 3 2; do
+    sed "s/libtcplines.so/libmoves$v.so/" "$T/user/job.properties" >"$T/user/moves$v.properties"
+    printf 'task.operators=dd\noperators.dd.type=dedup\noperators.dd.key=key\noperators.dd.ttl=1h\n' \
+        >>"$T/user/moves$v.properties"
+done
+(cd "$T/user" && expect_exit 3 "$DEST$sl_bindir/sluice" config check moves3.properties) 2>"$T/moves3.err"
+contains "$T/moves3.err" "moves3.properties:12: operators.dd.type: operator 'dd' (dedup) keeps keyed state, which cannot follow a partition to another process yet, but input tcp.lines hands its connections to other processes (lines)"
+(cd "$T/user" && expect_exit 0 "$DEST$sl_bindir/sluice" config check moves2.properties) >"$T/moves2.out"
+contains "$T/moves2.out" "configuration is valid"
+say "ok: a version 3 plugin's moving partitions refuse a stateful operator, a version 2 plugin loads"

@@ -299,6 +299,38 @@ static int wants_dynamodb(const kin_conf_t *kc, int samza) {
            (kc->aws.application_name && *kc->aws.application_name);
 }
 
+/* in_partitions_move: with a DynamoDB lease table, other processes (sluice workers or Java KCL
+ * workers of the same application) take leases from this one, shards and all; with the local
+ * checkpoint store one process reads every shard. why names the key that chose the table. */
+static int kin_partitions_move(const sl_input_t *in, char *why, size_t len) {
+    const kin_conf_t *kc = sl_input_stream_conf(in);
+    sl_conf_t *conf = sl_input_conf(in);
+    const char *const *prefixes = sl_input_prefixes(in);
+    static const char *const rows[] = {"aws.kcl.LeaseStore", "aws.kcl.TableName",
+                                       "aws.application.name", "aws.dynamodb.endpoint"};
+    const char *set[4];
+    char table[256], key[512];
+    int found = 0;
+
+    if (!kc || !sl_input_job_name(in) || !wants_dynamodb(kc, kin_factory_is_samza(
+                                                                 sl_input_factory(in))))
+        return 0;
+    set[0] = kc->lease_store == KIN_STORE_DYNAMODB ? "dynamodb" : NULL;
+    set[1] = kc->table_name;
+    set[2] = kc->aws.application_name;
+    set[3] = kc->aws.dynamodb_endpoint;
+    for (int i = 0; i < 4 && !found; i++)
+        if (set[i] && *set[i])
+            found = sl_conf_user_key(conf, kin_stream_props, prefixes, rows[i], key, sizeof(key));
+    if (!found) /* auto with Samza's factory, whose connector always used the KCL */
+        snprintf(key, sizeof(key), "systems.%s.samza.factory", sl_input_system(in));
+    snprintf(why, len,
+             "shares its shards with other processes through the lease table '%s' (%s): set "
+             "aws.kcl.LeaseStore=sqlite to keep every shard in this process",
+             kin_table_name(in, kc, table, sizeof(table)), key);
+    return 1;
+}
+
 static sl_err_t kin_in_open(sl_input_t *in, void **statep) {
     const kin_conf_t *kc = sl_input_stream_conf(in);
     kin_input_t *k = calloc(1, sizeof(*k));
@@ -861,6 +893,7 @@ const sl_system_plugin_t sl_system_dynamodbstreams = {
     .part_commit = kin_part_commit,
     .part_close = kin_part_close,
     .ext_checkpoints = kin_ext_checkpoints,
+    .in_partitions_move = kin_partitions_move,
 };
 
 const sl_system_plugin_t sl_system_kinesis = {
@@ -898,4 +931,5 @@ const sl_system_plugin_t sl_system_kinesis = {
     .out_send = kin_sink_send,
     .out_flush = kin_sink_flush,
     .out_close = kin_sink_close,
+    .in_partitions_move = kin_partitions_move,
 };

@@ -231,7 +231,9 @@ const sl_prop_t kin_stream_props[] = {
      "Where leases and positions live. dynamodb: a KCL lease table shared by every worker (and "
      "by Java KCL workers of the same application); sqlite: the local checkpoint store, one "
      "worker reads every shard; auto: dynamodb when aws.kcl.TableName, aws.application.name or "
-     "aws.dynamodb.endpoint is set or the factory is Samza's, else sqlite."},
+     "aws.dynamodb.endpoint is set or the factory is Samza's, else sqlite. A job with a stateful "
+     "operator (dedup, window) is refused on a dynamodb store: other processes may take its "
+     "shards, and keyed state cannot follow them yet."},
     {"aws.kcl.TableName", SL_PROP_STRING, KO(table_name), "", 0, 0, NULL, 0,
      "DynamoDB lease table. Empty: aws.application.name, else <job.name>-<job.id>-<stream> (the "
      "name Samza uses), with each character DynamoDB does not allow in a table name made '_' "

@@ -167,7 +167,10 @@ const sl_prop_t pl_stream_props[] = {
     {"pulsar.subscription.type", SL_PROP_ENUM, PO(sub_type), "Exclusive", 0, 0,
      "Exclusive|Shared|Failover|Key_Shared", 0,
      "Exclusive and Failover read each partition in order (cumulative acks); Shared and "
-     "Key_Shared spread messages over the subscription's consumers (individual acks)."},
+     "Key_Shared spread messages over the subscription's consumers (individual acks). A job "
+     "with a stateful operator (dedup, window) needs Exclusive: with the others, consumers of "
+     "other processes receive a partition or its messages, and keyed state cannot follow them "
+     "yet."},
     ALIAS("subscriptionType", "pulsar.subscription.type", "The Java consumer's name."),
     ALIAS("pulsar.consumer.subscriptionType", "pulsar.subscription.type",
           "Flink's Pulsar connector."),

@@ -36,9 +36,10 @@ extern "C" {
 
 struct event_base; /* libevent's event loop */
 
-/* The version of sl_system_plugin_t and of the helpers' contracts. A plugin whose abi_version
- * differs is refused with SL_ERR_ABI. */
-#define SL_SYSTEM_ABI_VERSION 2
+/* The version of sl_system_plugin_t and of the helpers' contracts. Version 3 added
+ * in_partitions_move at the end of the struct; a plugin built for version 2 (without it) still
+ * loads. Any other abi_version is refused with SL_ERR_ABI. */
+#define SL_SYSTEM_ABI_VERSION 3
 
 /* The symbol a connector library exports for systems.<sys>.library: a const
  * sl_system_plugin_t (`SL_EXPORT const sl_system_plugin_t sluice_system_plugin = {...};`). */
@@ -132,6 +133,20 @@ typedef struct sl_system_plugin {
      * `sync` is set (file writes); asynchronous producers may ack later. */
     sl_err_t (*out_flush)(sl_output_t *out, void *state, int sync);
     void (*out_close)(sl_output_t *out, void *state);
+
+    /* --- abi_version 3 and later ----------------------------------------------------------- */
+    /* Whether partitions of input in may move to another process while the job runs (leases
+     * in a table other processes share, a subscription whose broker hands partitions or
+     * messages to other consumers): keyed state cannot follow a partition to another process
+     * yet, so the runtime refuses a job with a stateful operator (SL_OPERATOR_F_STATEFUL) on
+     * such an input at configuration (`sluice config check`, sl_job_new()). Returns 1 and
+     * writes why to why[0..len) (NUL-terminated: what shares the partitions and the key that
+     * makes it so, e.g. "shares its shards with other processes through the lease table 't'
+     * (systems.kin.aws.kcl.TableName)"); 0 when every partition this process takes stays in
+     * it, however many worker threads it has. Main thread, at configuration, after
+     * stream_check: in is not open (only the name and configuration helpers apply). Optional
+     * (NULL: partitions never move). */
+    int (*in_partitions_move)(const sl_input_t *in, char *why, size_t len);
 } sl_system_plugin_t;
 
 /* --- helpers for connectors ---------------------------------------------------------------- */

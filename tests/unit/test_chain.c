@@ -14,6 +14,7 @@
 
 #include "chain.h"
 #include "conf_int.h"
+#include "system.h"
 #include "unit.h"
 #include "util_time.h"
 
@@ -318,6 +319,53 @@ static void test_abi_mismatch(void) {
     }
     sl_conf_destroy(conf);
     drift_plugin.abi_version = SL_OPERATOR_ABI_VERSION;
+}
+
+/* The stateful operators of a chain, in chain order, each with the key that chose it: what
+ * config check names when an input's partitions may move to another process. */
+static void test_stateful_ops(void) {
+    static const char text[] = "task.operators=f,d,w\n"
+                               "operators.f.type=filter\noperators.f.expr=1\n"
+                               "operators.d.type=dedup\noperators.d.key=key\noperators.d.ttl=1h\n"
+                               "operators.w.type=window\noperators.w.window=tumbling\n"
+                               "operators.w.size=1m\n";
+    sl_list_t names;
+    sl_conf_t *conf = load("job.properties", text, &names);
+    sl_chain_spec_t *spec = sl_chain_spec_new(conf, &names, 1);
+    const char *name = NULL, *type = NULL;
+    char key[64];
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
+    CU_ASSERT(sl_chain_spec_stateful(spec, &name));
+    CU_ASSERT_STRING_EQUAL(name, "d");
+    CU_ASSERT(sl_chain_spec_stateful_op(spec, 0, &name, &type, key, sizeof(key)));
+    CU_ASSERT_STRING_EQUAL(name, "d");
+    CU_ASSERT_STRING_EQUAL(type, "dedup");
+    CU_ASSERT_STRING_EQUAL(key, "operators.d.type");
+    CU_ASSERT(sl_chain_spec_stateful_op(spec, 1, &name, &type, NULL, 0));
+    CU_ASSERT_STRING_EQUAL(name, "w");
+    CU_ASSERT_STRING_EQUAL(type, "window");
+    CU_ASSERT(!sl_chain_spec_stateful_op(spec, 2, &name, &type, key, sizeof(key)));
+    CU_ASSERT(!sl_chain_spec_stateful_op(NULL, 0, NULL, NULL, NULL, 0));
+    sl_chain_spec_destroy(spec);
+    sl_list_free(&names);
+    sl_conf_destroy(conf);
+}
+
+/* Connector ABI: version 3 (with in_partitions_move) and version 2 (without) load, others not. */
+static void test_system_abi(void) {
+    static const char *const factories[] = {"t", NULL};
+    sl_system_plugin_t pl;
+    char why[256];
+    memset(&pl, 0, sizeof(pl));
+    pl.name = "t";
+    pl.factories = factories;
+    for (int v = 0; v <= SL_SYSTEM_ABI_VERSION + 1; v++) {
+        pl.abi_version = v;
+        CU_ASSERT_EQUAL(sl_system_plugin_check(&pl, why, sizeof(why)),
+                        v == 2 || v == 3 ? SL_OK : SL_ERR_ABI);
+    }
+    CU_ASSERT_EQUAL(SL_SYSTEM_ABI_VERSION, 3);
 }
 
 static void test_register(void) {
@@ -639,6 +687,8 @@ void test_chain_register(void) {
         {"bad library quotes dlerror", test_bad_library},
         {"ABI mismatch", test_abi_mismatch},
         {"registry", test_register},
+        {"stateful operators in chain order", test_stateful_ops},
+        {"connector ABI versions 2 and 3", test_system_abi},
         {"init failure is a conf error", test_init_failure_is_conf_error},
         {"emit passes through in order", test_emit_order},
         {"sink gets what the last operator emits", test_sink_gets_last_output},
