@@ -26,6 +26,7 @@ typedef struct dedup {
     int64_t ttl_ms;
     unsigned char *buf; /* the state key: one tag byte, then the expression's bytes */
     size_t cap;
+    sl_op_counter_t *m_dropped;
 } dedup_t;
 
 static const sl_prop_t dedup_props[] = {
@@ -74,6 +75,9 @@ static sl_err_t dedup_init(sl_op_t *op, const void *conf, void **statep) {
         err = expr_compile(d->db, op, "key", dc->key, 0, &d->key);
     if (err != SL_OK)
         goto fail;
+    d->m_dropped = sl_op_counter(op, "sluice_dedup_dropped_total",
+                                 "Records a dedup operator dropped as duplicates of a key seen "
+                                 "within its ttl.");
     *statep = d;
     return SL_OK;
 
@@ -128,8 +132,10 @@ static sl_err_t dedup_process(sl_op_t *op, void *state, sl_record_t *rec) {
         return sl_op_fail(op, "out of memory for a key of %zu bytes", len);
 
     err = sl_state_get(st, d->buf, len + 1, &val, &vlen);
-    if (err == SL_OK)
-        return SL_OK; /* a duplicate */
+    if (err == SL_OK) {
+        sl_op_counter_add(d->m_dropped, 1); /* a duplicate */
+        return SL_OK;
+    }
     if (err != SL_ERR_NOENT)
         return sl_op_fail(op, "cannot read the keyed state: %s", sl_err_str(err));
     /* Remembered only once passed on: a record whose emit failed (and that task.error.policy
