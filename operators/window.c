@@ -1747,7 +1747,8 @@ static sl_err_t window_timer(sl_op_t *op, void *state, int64_t now_ms) {
     now = proc_time(op, w);
     if (now != before && (err = put_meta(op, st, 'c', now)) != SL_OK)
         return err;
-    return close_windows(op, w, now);
+    /* Like process (wm = ts - 1): a record may still come at the current ms. */
+    return close_windows(op, w, now - 1);
 }
 
 const sl_operator_plugin_t sl_op_window = {
