@@ -166,6 +166,13 @@ static const sl_prop_t window_props[] = {
 
 /* --- encoding -------------------------------------------------------------------------------- */
 
+/* Empties a reused buffer, forgetting an earlier allocation failure: sl_sb_reset() keeps .oom,
+ * which would fail every later key built in it (and leave it holding a partial key). */
+static void sb_reset(sl_sb_t *sb) {
+    sl_sb_reset(sb);
+    sb->oom = 0;
+}
+
 static void put_be64(sl_sb_t *sb, int64_t v) {
     uint64_t u = (uint64_t)v ^ 0x8000000000000000ULL;
     unsigned char b[8];
@@ -527,13 +534,13 @@ static int acc_merge(acc_t *a, const acc_t *b, agg_kind_t kind) {
             return tval_copy(&a->v, &b->v);
         return 0;
     case AGG_FIRST:
-        if (a->count == 0 && b->count > 0)
-            tval_copy(&a->v, &b->v);
+        if (a->count == 0 && b->count > 0 && tval_copy(&a->v, &b->v) < 0)
+            return -1;
         a->count += b->count;
         return 0;
     case AGG_LAST:
-        if (b->count > 0)
-            tval_copy(&a->v, &b->v);
+        if (b->count > 0 && tval_copy(&a->v, &b->v) < 0)
+            return -1;
         a->count += b->count;
         return 0;
     case AGG_DISTINCT:
@@ -634,7 +641,7 @@ static sl_err_t emit_window(sl_op_t *op, window_t *w, const unsigned char *group
 
     if (!group_decode(group, glen, &g))
         return sl_op_fail(op, "a window's group in the keyed state is malformed");
-    sl_sb_reset(o);
+    sb_reset(o);
     sl_sb_puts(o, "{\"key\":");
     json_tval(o, &g);
     sl_sb_printf(o, ",\"window_start\":%lld,\"window_end\":%lld", (long long)win->start,
@@ -719,7 +726,7 @@ static sl_err_t state_fail(sl_op_t *op, const char *what, sl_err_t err) {
  * session the group and start (its end moves). */
 static void wid_make(window_t *w, sl_sb_t *sb, int64_t start, int64_t end, const unsigned char *g,
                      size_t glen) {
-    sl_sb_reset(sb);
+    sb_reset(sb);
     if (w->conf->kind == W_SESSION) {
         sl_sb_append(sb, g, glen);
         put_be64(sb, start);
@@ -734,7 +741,7 @@ static void wid_make(window_t *w, sl_sb_t *sb, int64_t start, int64_t end, const
  * end first, so the values of every window ending before some time form one range), 'D' and
  * a session's. Both ids are self-delimiting. */
 static void dkey_prefix(window_t *w, sl_sb_t *sb, const sl_sb_t *wid) {
-    sl_sb_reset(sb);
+    sb_reset(sb);
     sl_sb_putc(sb, w->conf->kind == W_SESSION ? 'D' : 'd');
     sl_sb_append(sb, wid->buf, wid->len);
 }
@@ -758,7 +765,7 @@ static int dscan_cb(void *opaque, const void *key, size_t klen, const void *val,
         return 1;
     if (!d->to || klen <= d->plen)
         return 0;
-    sl_sb_reset(&d->key);
+    sb_reset(&d->key);
     sl_sb_append(&d->key, d->to->buf, d->to->len);
     sl_sb_append(&d->key, (const unsigned char *)key + d->plen, klen - d->plen);
     if (d->key.oom) {
@@ -794,8 +801,9 @@ static sl_err_t distinct_move(window_t *w, sl_state_t *st, const sl_sb_t *wid, c
     d.to = to ? &toprefix : NULL;
     d.plen = prefix.len;
     d.counts = counts;
-    err = prefix.oom || toprefix.oom ? SL_ERR_NOMEM
-                                     : sl_state_scan_prefix(st, prefix.buf, prefix.len, dscan_cb, &d);
+    err = prefix.oom || toprefix.oom || wid->oom || (to && to->oom)
+              ? SL_ERR_NOMEM
+              : sl_state_scan_prefix(st, prefix.buf, prefix.len, dscan_cb, &d);
     if (err == 1)
         err = d.err;
     sl_sb_free(&prefix);
@@ -812,7 +820,7 @@ static sl_err_t distinct_drop(sl_op_t *op, window_t *w, sl_state_t *st, int64_t 
     if (from != INT64_MIN)
         put_be64(&lo, from);
     sl_sb_putc(&hi, 'd');
-    if (to == INT64_MAX)
+    if (to == INT64_MAX && !hi.oom)
         hi.buf[0]++;
     else
         put_be64(&hi, to);
@@ -841,7 +849,7 @@ static sl_err_t distinct_add(sl_op_t *op, window_t *w, sl_state_t *st, const sl_
         dkey_prefix(w, k, wid);
         sl_sb_putc(k, (char)i);
         put_distinct(k, &w->vals[i]);
-        if (k->oom)
+        if (k->oom || wid->oom)
             return sl_op_fail(op, "out of memory");
         err = sl_state_get(st, k->buf, k->len, &old, &olen);
         if (err == SL_ERR_NOENT) {
@@ -925,7 +933,7 @@ static sl_err_t first_end(sl_op_t *op, window_t *w, sl_state_t *st, int64_t lo_e
 /* --- tumbling and hopping windows ------------------------------------------------------------ */
 
 static void akey(window_t *w, sl_sb_t *sb, int64_t start, int64_t end) {
-    sl_sb_reset(sb);
+    sb_reset(sb);
     sl_sb_putc(sb, 'a');
     put_be64(sb, end);
     put_be64(sb, start);
@@ -935,11 +943,11 @@ static void akey(window_t *w, sl_sb_t *sb, int64_t start, int64_t end) {
 static sl_err_t write_win(sl_op_t *op, window_t *w, sl_state_t *st, const sl_sb_t *key,
                           const win_t *win, int with_end) {
     sl_err_t err;
-    sl_sb_reset(&w->vb);
+    sb_reset(&w->vb);
     if (with_end)
         put_be64(&w->vb, win->end);
     put_accs(w, &w->vb, win);
-    if (w->vb.oom)
+    if (w->vb.oom || key->oom)
         return sl_op_fail(op, "out of memory");
     err = sl_state_put(st, key->buf, key->len, w->vb.buf, w->vb.len, 0);
     return err == SL_OK ? SL_OK : state_fail(op, "writing a window", err);
@@ -1064,14 +1072,14 @@ static int sess_cb(void *opaque, const void *key, size_t klen, const void *val, 
 
 static void skey(window_t *w, sl_sb_t *sb, const unsigned char *g, size_t glen, int64_t start) {
     (void)w;
-    sl_sb_reset(sb);
+    sb_reset(sb);
     sl_sb_putc(sb, 's');
     sl_sb_append(sb, g, glen);
     put_be64(sb, start);
 }
 
 static void ekey(sl_sb_t *sb, const unsigned char *g, size_t glen, int64_t start, int64_t end) {
-    sl_sb_reset(sb);
+    sb_reset(sb);
     sl_sb_putc(sb, 'e');
     put_be64(sb, end);
     sl_sb_append(sb, g, glen);
@@ -1151,9 +1159,10 @@ static sl_err_t session_update(sl_op_t *op, window_t *w, sl_state_t *st, int64_t
         goto done;
     for (int i = 0; i < s.n; i++) {
         skey(w, &key, g, glen, s.found[i].start);
-        if ((err = sl_state_delete(st, key.buf, key.len)) == SL_OK) {
+        err = key.oom ? SL_ERR_NOMEM : sl_state_delete(st, key.buf, key.len);
+        if (err == SL_OK) {
             ekey(&key, g, glen, s.found[i].start, s.found[i].win.end);
-            err = sl_state_delete(st, key.buf, key.len);
+            err = key.oom ? SL_ERR_NOMEM : sl_state_delete(st, key.buf, key.len);
         }
         if (err != SL_OK) {
             err = state_fail(op, "merging session windows", err);
@@ -1222,7 +1231,7 @@ static int close_cb(void *opaque, const void *key, size_t klen, const void *val,
         g = k + 9;
         start = get_be64(k + klen - 8);
         skey(w, &skb, g, glen, start);
-        c->err = sl_state_get(c->st, skb.buf, skb.len, &sval, &svlen);
+        c->err = skb.oom ? SL_ERR_NOMEM : sl_state_get(c->st, skb.buf, skb.len, &sval, &svlen);
         if (c->err != SL_OK) {
             c->err = state_fail(c->op, "reading a session window", c->err);
             goto out;
@@ -1290,7 +1299,7 @@ static sl_err_t close_range(sl_op_t *op, window_t *w, sl_state_t *st, int64_t wm
     sl_sb_putc(&lo, tag);
     put_be64(&lo, lo_end);
     sl_sb_putc(&hi, tag);
-    if (hi_end == INT64_MAX)
+    if (hi_end == INT64_MAX && !hi.oom)
         hi.buf[0]++; /* the end of the tag's range */
     else
         put_be64(&hi, hi_end);
@@ -1680,7 +1689,7 @@ static sl_err_t window_process(sl_op_t *op, void *state, sl_record_t *rec) {
     if (err != SL_OK)
         goto out;
     tval_from(&g, v);
-    sl_sb_reset(&w->gb);
+    sb_reset(&w->gb);
     group_encode(&w->gb, &g);
     expr_reset(w->key);
     if (w->gb.oom) {
