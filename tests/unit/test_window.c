@@ -19,6 +19,7 @@
 #include "chain.h"
 #include "checkpoint.h"
 #include "metrics.h"
+#include "oom.h"
 #include "state_int.h"
 #include "unit.h"
 #include "util_str.h"
@@ -880,6 +881,208 @@ static void test_corrupt_file(void) {
     CU_ASSERT(contains(err, "database disk image is malformed"));
 }
 
+/* --- allocation failures --------------------------------------------------------------------- */
+
+typedef struct oom_ctx {
+    wh_t h;               /* the spec, the checkpoint store and the sink (built outside) */
+    const char *expected; /* the output of the run without failures */
+    int run;              /* each run has its own task */
+} oom_ctx_t;
+
+static oom_result_t window_run(void *opaque) {
+    oom_ctx_t *c = opaque;
+    static const struct {
+        const char *payload, *key;
+        int64_t et;
+    } recs[] = {{"x", "a", 1},   {"y", "a", 11},  {"x", "a", 40}, {"z", "a", 25},
+                {"y", "b", 26},  {"z", "a", 32},  {"q", "b", 90}, {"late", "a", 2}};
+    char task[32], err[256], part[16];
+    sl_ckpt_t cp = {.system = "file", .stream = "in", .partition = part, .offset = "3"};
+    sl_state_commit_t sc;
+    sl_chain_env_t env;
+    sl_state_host_t *sh;
+    sl_chain_t *chain = NULL;
+    oom_result_t res = OOM_FAILED;
+
+    snprintf(part, sizeof(part), "%d", c->run);
+    snprintf(task, sizeof(task), "file/in/%d", c->run++);
+    c->h.out[0] = '\0';
+    if (!(sh = sl_state_host_new(c->h.ckpt, task, 3, 4096, err, sizeof(err))))
+        return OOM_FAILED;
+    memset(&env, 0, sizeof(env));
+    env.sh = sh;
+    env.side = side_fn;
+    if (!(chain = sl_chain_new_ex(c->h.spec, "p0", sink_fn, &c->h, &env, err, sizeof(err))))
+        goto out;
+    for (size_t i = 0; i < sizeof(recs) / sizeof(recs[0]); i++) {
+        sl_record_t *rec = sl_record_new();
+        sl_err_t e;
+        if (!rec)
+            goto out;
+        e = sl_record_set_data(rec, recs[i].payload, strlen(recs[i].payload));
+        if (e == SL_OK)
+            e = sl_record_set_key(rec, recs[i].key, strlen(recs[i].key));
+        sl_record_set_event_time(rec, recs[i].et);
+        if (e == SL_OK)
+            e = sl_chain_process(chain, rec);
+        sl_record_unref(rec);
+        if (e != SL_OK)
+            goto out;
+        if (i == 3) {
+            sc.hosts = &sh;
+            sc.n = 1;
+            if (sl_ckpt_write_with(c->h.ckpt, &cp, 1, sl_state_commit_fn, &sc, err,
+                                   sizeof(err)) != SL_OK)
+                goto out;
+            sl_state_host_committed(sh);
+        }
+    }
+    if (sl_chain_end_input(chain) != SL_OK)
+        goto out;
+    if (c->expected) {
+        if (strcmp(c->h.out, c->expected) != 0)
+            fprintf(stderr, "\n  expected:\n%s  got:\n%s", c->expected, c->h.out);
+        CU_ASSERT_STRING_EQUAL(c->h.out, c->expected);
+    }
+    res = OOM_DONE;
+out:
+    sl_chain_destroy(chain);
+    sl_state_host_destroy(sh);
+    return res;
+}
+
+static void oom_window(const char *text, const char *name) {
+    oom_ctx_t c;
+    char err[512] = "";
+    int was;
+    memset(&c, 0, sizeof(c));
+    fresh();
+    was = oom_pause();
+    if (spec_build(&c.h, text) == 0)
+        c.h.ckpt = sl_ckpt_sqlite_open(dbpath, "job", "1", err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL(c.h.ckpt);
+    if (c.h.ckpt) {
+        static char expected[8192];
+        CU_ASSERT_EQUAL(window_run(&c), OOM_DONE);
+        snprintf(expected, sizeof(expected), "%s", c.h.out);
+        CU_ASSERT(strlen(expected) > 0);
+        c.expected = expected;
+        oom_resume(was);
+        oom_walk(name, window_run, &c, 0, NULL);
+        was = oom_pause();
+    }
+    sl_ckpt_close(c.h.ckpt);
+    sl_chain_spec_destroy(c.h.spec);
+    sl_list_free(&c.h.names);
+    sl_list_free(&c.h.outs);
+    sl_conf_destroy(c.h.conf);
+    oom_resume(was);
+}
+
+/* Timers of the test operator: set, fired by the watermark, the tick and the end of the input,
+ * with a commit between. */
+static oom_result_t timers_run(void *opaque) {
+    oom_ctx_t *c = opaque;
+    static const struct {
+        const char *payload;
+        int64_t et;
+    } recs[] = {{"set e 100 b", 0}, {"set e 100 a", 0}, {"set e 50 z", 0}, {"set e 200 c", 0},
+                {"del e 200 c", 0}, {"set p 900 p", 0}, {"set e 300 k", 0}, {"x", 101},
+                {"set e 400 m", 0}};
+    char task[32], err[256], part[16];
+    sl_ckpt_t cp = {.system = "file", .stream = "in", .partition = part, .offset = "3"};
+    sl_state_commit_t sc;
+    sl_state_host_t *sh;
+    sl_chain_t *chain = NULL;
+    oom_result_t res = OOM_FAILED;
+
+    snprintf(part, sizeof(part), "%d", c->run);
+    snprintf(task, sizeof(task), "file/in/%d", c->run++);
+    timer_log[0] = '\0';
+    if (!(sh = sl_state_host_new(c->h.ckpt, task, 3, 4096, err, sizeof(err))))
+        return OOM_FAILED;
+    if (!(chain = sl_chain_new(c->h.spec, "p0", sink_fn, &c->h, sh, err, sizeof(err))))
+        goto out;
+    for (size_t i = 0; i < sizeof(recs) / sizeof(recs[0]); i++) {
+        sl_record_t *rec = sl_record_new();
+        sl_err_t e;
+        if (!rec)
+            goto out;
+        e = sl_record_set_data(rec, recs[i].payload, strlen(recs[i].payload));
+        if (recs[i].et)
+            sl_record_set_event_time(rec, recs[i].et);
+        if (e == SL_OK)
+            e = sl_chain_process(chain, rec);
+        sl_record_unref(rec);
+        if (e != SL_OK)
+            goto out;
+        if (i == 4) {
+            sc.hosts = &sh;
+            sc.n = 1;
+            if (sl_ckpt_write_with(c->h.ckpt, &cp, 1, sl_state_commit_fn, &sc, err,
+                                   sizeof(err)) != SL_OK)
+                goto out;
+            sl_state_host_committed(sh);
+        }
+    }
+    if (sl_chain_tick(chain, 1000) != SL_OK || sl_chain_end_input(chain) != SL_OK)
+        goto out;
+    CU_ASSERT_STRING_EQUAL(timer_log, "e50:z;e100:a;e100:b;p900:p;e300:k;e400:m;");
+    res = OOM_DONE;
+out:
+    sl_chain_destroy(chain);
+    sl_state_host_destroy(sh);
+    return res;
+}
+
+static void oom_timers(void) {
+    oom_ctx_t c;
+    char err[512] = "";
+    int was;
+    int64_t now = 500;
+    memset(&c, 0, sizeof(c));
+    register_plugins();
+    fresh();
+    sl_time_inject(&now);
+    was = oom_pause();
+    if (spec_build(&c.h, TMR) == 0)
+        c.h.ckpt = sl_ckpt_sqlite_open(dbpath, "job", "1", err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL(c.h.ckpt);
+    if (c.h.ckpt) {
+        CU_ASSERT_EQUAL(timers_run(&c), OOM_DONE);
+        oom_resume(was);
+        oom_walk("timers", timers_run, &c, 0, NULL);
+        was = oom_pause();
+    }
+    sl_ckpt_close(c.h.ckpt);
+    sl_chain_spec_destroy(c.h.spec);
+    sl_list_free(&c.h.names);
+    sl_list_free(&c.h.outs);
+    sl_conf_destroy(c.h.conf);
+    oom_resume(was);
+    sl_time_inject(NULL);
+}
+
+static void test_oom(void) {
+    if (!oom_available()) {
+        printf("\n    SKIP: built without the linker's --wrap: no allocation-failure hook ");
+        CU_PASS("skipped: no allocation-failure hook");
+        return;
+    }
+    oom_window(W "task.watermark.delay=5\noperators.w.window=session\noperators.w.gap=10\n"
+                 "operators.w.aggregates=count(*) AS n, count(DISTINCT payload) AS d, "
+                 "first_value(payload) AS f, last_value(payload) AS l, min(payload) AS lo, "
+                 "max(payload) AS hi, sum(length(payload)) AS s\n",
+               "session window");
+    oom_window(W "task.outputs=file.late\noperators.w.window=hopping\noperators.w.size=20\n"
+                 "operators.w.slide=10\noperators.w.allowed-lateness=15\n"
+                 "operators.w.late-output=file.late\n"
+                 "operators.w.aggregates=count(DISTINCT payload) AS d, avg(length(payload)) AS a,"
+                 " first_value(payload) AS f\n",
+               "hopping window with lateness");
+    oom_timers();
+}
+
 void test_window_register(void) {
     static const unit_test_t tests[] = {
         {"timers: set, delete, order, firing", test_timers},
@@ -898,6 +1101,7 @@ void test_window_register(void) {
         {"record errors", test_window_record_errors},
         {"corrupt window state", test_corrupt_state},
         {"corrupt checkpoint file", test_corrupt_file},
+        {"allocation failures", test_oom},
         {NULL, NULL},
     };
     unit_add_suite("window", tests);
