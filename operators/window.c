@@ -950,6 +950,10 @@ static sl_err_t write_win(sl_op_t *op, window_t *w, sl_state_t *st, const sl_sb_
     if (w->vb.oom || key->oom)
         return sl_op_fail(op, "out of memory");
     err = sl_state_put(st, key->buf, key->len, w->vb.buf, w->vb.len, 0);
+    if (err == SL_ERR_INVAL) /* the only cause with a non-empty key: the size */
+        return sl_op_fail(op, "keyed state: window [%lld, %lld) needs %zu bytes, more than "
+                          "task.state.value.max-bytes", (long long)win->start,
+                          (long long)win->end, w->vb.len);
     return err == SL_OK ? SL_OK : state_fail(op, "writing a window", err);
 }
 
