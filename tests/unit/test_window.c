@@ -39,6 +39,7 @@ typedef struct wh {
     char side[4096]; /* "<output>:<payload>\n" for each side-output record */
     int nout;
     int64_t last_et; /* event time of the last record the sink got */
+    int64_t vmax;    /* task.state.value.max-bytes (0: 4096) */
 } wh_t;
 
 static char dbpath[600];
@@ -118,7 +119,8 @@ static int chain_open(wh_t *h) {
 
     h->ckpt = sl_ckpt_sqlite_open(dbpath, "job", "1", err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(h->ckpt);
-    h->sh = sl_state_host_new(h->ckpt, "file/in/0", 100, 4096, err, sizeof(err));
+    h->sh = sl_state_host_new(h->ckpt, "file/in/0", 100, h->vmax ? h->vmax : 4096, err,
+                              sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(h->sh);
     memset(&env, 0, sizeof(env));
     env.sh = h->sh;
@@ -133,8 +135,9 @@ static int chain_open(wh_t *h) {
     return 0;
 }
 
-static int wopen(wh_t *h, const char *text) {
+static int wopen_vmax(wh_t *h, const char *text, int64_t vmax) {
     memset(h, 0, sizeof(*h));
+    h->vmax = vmax;
     h->metrics = sl_metrics_new();
     if (spec_build(h, text) != 0) {
         for (int i = 0; i < sl_conf_error_count(h->conf); i++)
@@ -143,6 +146,10 @@ static int wopen(wh_t *h, const char *text) {
         return -1;
     }
     return chain_open(h);
+}
+
+static int wopen(wh_t *h, const char *text) {
+    return wopen_vmax(h, text, 0);
 }
 
 /* Drops the chain, the state host and the checkpoint store (a "crash" when not committed). */
@@ -802,6 +809,32 @@ out:
     wclose(&h);
 }
 
+/* A window whose state value outgrows task.state.value.max-bytes fails the record, naming the
+ * operator and the limit; the committed windows are intact. */
+static void test_value_max(void) {
+    wh_t h;
+    char big[120];
+    fresh();
+    memset(big, 'v', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    if (wopen_vmax(&h, W "operators.w.window=tumbling\noperators.w.size=10\n"
+                         "operators.w.aggregates=count(*) AS n, last_value(payload) AS l\n",
+                   64) != 0)
+        goto out;
+    CU_ASSERT_EQUAL(push(&h, "small", "a", 1), SL_OK);
+    commit(&h, "1");
+    CU_ASSERT_EQUAL(push(&h, big, "a", 2), SL_ERR_RECORD);
+    CU_ASSERT(contains(sl_chain_error(h.chain), "operators.w (job.properties:2): keyed state: "
+                                                "window [0, 10) needs 141 bytes, more than "
+                                                "task.state.value.max-bytes"));
+    CU_ASSERT_EQUAL(push(&h, "x", "a", 3), SL_OK);
+    CU_ASSERT_EQUAL(sl_chain_end_input(h.chain), SL_OK);
+    EXPECT_OUT(&h, "{\"key\":\"a\",\"window_start\":0,\"window_end\":10,\"n\":2,\"l\":\"x\","
+                   "\"update\":false}\n");
+out:
+    wclose(&h);
+}
+
 /* A window's row overwritten with garbage: the next record of that window fails with a message
  * naming the operator and the window; the other windows and the committed offset are intact. */
 static void test_corrupt_state(void) {
@@ -1099,6 +1132,7 @@ void test_window_register(void) {
         {"restart", test_window_restart},
         {"configuration errors", test_config_errors},
         {"record errors", test_window_record_errors},
+        {"state value over the maximum", test_value_max},
         {"corrupt window state", test_corrupt_state},
         {"corrupt checkpoint file", test_corrupt_file},
         {"allocation failures", test_oom},
