@@ -89,6 +89,8 @@ typedef struct acc {
 typedef struct win {
     int64_t start, end;
     int emitted;
+    int pending; /* emitted, then changed while not due again (a session that grew): its
+                    update goes out when the watermark passes its new end */
     acc_t *accs;
 } win_t;
 
@@ -390,7 +392,7 @@ static acc_t *accs_new(window_t *w) {
 }
 
 static void put_accs(window_t *w, sl_sb_t *sb, const win_t *win) {
-    sl_sb_putc(sb, (char)(win->emitted ? 1 : 0));
+    sl_sb_putc(sb, (char)((win->emitted ? 1 : 0) | (win->pending ? 2 : 0)));
     for (int i = 0; i < w->naggs; i++) {
         const acc_t *a = &win->accs[i];
         put_be64(sb, a->count);
@@ -417,7 +419,9 @@ static int rd_accs(window_t *w, rd_t *r, win_t *win) {
     int f;
     if (!(win->accs = accs_new(w)))
         return -1;
-    win->emitted = rd_byte(r) & 1;
+    f = rd_byte(r);
+    win->emitted = f & 1;
+    win->pending = (f >> 1) & 1;
     for (int i = 0; i < w->naggs && !r->bad; i++) {
         acc_t *a = &win->accs[i];
         a->count = rd_be64(r);
@@ -1128,6 +1132,7 @@ static sl_err_t session_update(sl_op_t *op, window_t *w, sl_state_t *st, int64_t
         if (s.found[i].win.end > m.end)
             m.end = s.found[i].win.end;
         m.emitted |= s.found[i].win.emitted;
+        m.pending |= s.found[i].win.pending;
     }
     for (int i = 0; i < s.n; i++)
         for (int a = 0; a < w->naggs; a++)
@@ -1177,6 +1182,9 @@ static sl_err_t session_update(sl_op_t *op, window_t *w, sl_state_t *st, int64_t
         if ((err = emit_window(op, w, g, glen, &m, m.emitted)) != SL_OK)
             goto done;
         m.emitted = 1;
+        m.pending = 0;
+    } else if (m.emitted) {
+        m.pending = 1; /* it grew past the watermark: out again when it is due */
     }
     skey(w, &key, g, glen, m.start);
     if ((err = write_win(op, w, st, &key, &m, 1)) != SL_OK)
@@ -1257,10 +1265,11 @@ static int close_cb(void *opaque, const void *key, size_t klen, const void *val,
     }
     win.start = start;
     win.end = end;
-    if (c->emit && !win.emitted) {
-        if ((c->err = emit_window(c->op, w, g, glen, &win, 0)) != SL_OK)
+    if (c->emit && (!win.emitted || win.pending)) {
+        if ((c->err = emit_window(c->op, w, g, glen, &win, win.emitted)) != SL_OK)
             goto out;
         win.emitted = 1;
+        win.pending = 0;
     }
     if (w->conf->time == T_PROCESSING || end - 1 + w->lateness <= c->wm) {
         /* Past the lateness: gone, with its distinct values. */
