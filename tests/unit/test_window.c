@@ -526,6 +526,77 @@ out:
     wclose(&h);
 }
 
+/* size / slide = 3: a record is in three windows */
+static void test_hopping3(void) {
+    wh_t h;
+    fresh();
+    if (wopen(&h, W "operators.w.window=hopping\noperators.w.size=30\noperators.w.slide=10\n"
+                    "operators.w.aggregates=sum(payload) AS s\n") != 0)
+        goto out;
+    CU_ASSERT_EQUAL(push(&h, "1", "k", 25), SL_OK);
+    CU_ASSERT_EQUAL(push(&h, "2", "k", 30), SL_OK); /* [10,40) [20,50) [30,60); watermark 29 */
+    EXPECT_OUT(&h, "{\"key\":\"k\",\"window_start\":0,\"window_end\":30,\"s\":1,"
+                   "\"update\":false}\n");
+    CU_ASSERT_EQUAL(sl_chain_end_input(h.chain), SL_OK);
+    EXPECT_OUT(&h, "{\"key\":\"k\",\"window_start\":10,\"window_end\":40,\"s\":3,"
+                   "\"update\":false}\n"
+                   "{\"key\":\"k\",\"window_start\":20,\"window_end\":50,\"s\":3,"
+                   "\"update\":false}\n"
+                   "{\"key\":\"k\",\"window_start\":30,\"window_end\":60,\"s\":2,"
+                   "\"update\":false}\n");
+out:
+    wclose(&h);
+}
+
+/* A session already emitted that a record within the allowed lateness extends, or joins to
+ * the next: emitted again as an update, with the union of the distinct values. */
+static void test_session_lateness(void) {
+    wh_t h;
+    fresh();
+    if (wopen(&h, W "operators.w.window=session\noperators.w.gap=10\n"
+                    "operators.w.allowed-lateness=30\n"
+                    "operators.w.aggregates=count(*) AS n, count(DISTINCT payload) AS d\n") != 0)
+        goto out;
+    CU_ASSERT_EQUAL(push(&h, "x", "a", 1), SL_OK);  /* [1, 11) */
+    CU_ASSERT_EQUAL(push(&h, "y", "a", 25), SL_OK); /* [25, 35); watermark 24 */
+    EXPECT_OUT(&h, "{\"key\":\"a\",\"window_start\":1,\"window_end\":11,\"n\":1,\"d\":1,"
+                   "\"update\":false}\n");
+    CU_ASSERT_EQUAL(push(&h, "x", "a", 5), SL_OK); /* extends nothing, [1, 15): an update */
+    EXPECT_OUT(&h, "{\"key\":\"a\",\"window_start\":1,\"window_end\":15,\"n\":2,\"d\":1,"
+                   "\"update\":true}\n");
+    CU_ASSERT_EQUAL(push(&h, "z", "a", 15), SL_OK); /* [15, 25) joins [1,15) and [25,35) */
+    EXPECT_OUT(&h, ""); /* [1, 35) is not due yet */
+    CU_ASSERT_EQUAL(push(&h, "w", "b", 100), SL_OK); /* watermark 99: out again, then gone */
+    EXPECT_OUT(&h, "{\"key\":\"a\",\"window_start\":1,\"window_end\":35,\"n\":4,\"d\":3,"
+                   "\"update\":true}\n");
+    CU_ASSERT_EQUAL(push(&h, "late", "a", 20), SL_OK); /* 20 + 10 - 1 + 30 <= 99: late */
+    CU_ASSERT_EQUAL(metric(&h, "sluice_window_late_records_total{operator=\"w\"} "), 1);
+    CU_ASSERT_EQUAL(sl_chain_end_input(h.chain), SL_OK);
+    EXPECT_OUT(&h, "{\"key\":\"b\",\"window_start\":100,\"window_end\":110,\"n\":1,"
+                   "\"d\":1,\"update\":false}\n");
+    wclose(&h);
+
+    /* without lateness a closed session is gone: a record in time that touches it starts a
+     * new one */
+    fresh();
+    if (wopen(&h, W "operators.w.window=session\noperators.w.gap=10\n") != 0)
+        goto out;
+    CU_ASSERT_EQUAL(push(&h, "1", "a", 1), SL_OK);  /* [1, 11) */
+    CU_ASSERT_EQUAL(push(&h, "2", "b", 16), SL_OK); /* watermark 15 */
+    EXPECT_OUT(&h, "{\"key\":\"a\",\"window_start\":1,\"window_end\":11,\"count\":1,"
+                   "\"update\":false}\n");
+    CU_ASSERT_EQUAL(push(&h, "3", "a", 11), SL_OK); /* [11, 21): not late */
+    EXPECT_OUT(&h, "");
+    CU_ASSERT_EQUAL(metric(&h, "sluice_window_late_records_total{operator=\"w\"} "), 0);
+    CU_ASSERT_EQUAL(sl_chain_end_input(h.chain), SL_OK);
+    EXPECT_OUT(&h, "{\"key\":\"a\",\"window_start\":11,\"window_end\":21,\"count\":1,"
+                   "\"update\":false}\n"
+                   "{\"key\":\"b\",\"window_start\":16,\"window_end\":26,\"count\":1,"
+                   "\"update\":false}\n");
+out:
+    wclose(&h);
+}
+
 static void test_session(void) {
     wh_t h;
     fresh();
@@ -1124,7 +1195,9 @@ void test_window_register(void) {
         {"task.timestamp.expr and the watermark", test_timestamp_expr},
         {"tumbling", test_tumbling},
         {"hopping", test_hopping},
+        {"hopping: three windows a record", test_hopping3},
         {"session merges", test_session},
+        {"session allowed lateness", test_session_lateness},
         {"aggregates", test_aggregates},
         {"late records", test_late},
         {"allowed lateness", test_lateness},
