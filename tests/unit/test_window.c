@@ -410,6 +410,22 @@ static void test_timers_errors(void) {
         CU_ASSERT_EQUAL(sl_chain_end_input(h.chain), SL_OK);
         CU_ASSERT_STRING_EQUAL(timer_log, "e5000000:far;");
     }
+    /* without keyed state (an input without checkpoints): SL_ERR_STATE */
+    if (h.spec) {
+        char err[256] = "";
+        sl_chain_t *bare = sl_chain_new(h.spec, "p0", sink_fn, &h, NULL, err, sizeof(err));
+        CU_ASSERT_PTR_NOT_NULL(bare);
+        if (bare) {
+            sl_chain_t *keep = h.chain;
+            h.chain = bare;
+            CU_ASSERT_EQUAL(push(&h, "set e 10 k", NULL, 0), SL_ERR_STATE);
+            CU_ASSERT(contains(sl_chain_error(bare), "operators.t (job.properties:2): process "
+                                                     "failed"));
+            CU_ASSERT_EQUAL(push(&h, "x", NULL, 100), SL_OK); /* no timers: nothing fires */
+            h.chain = keep;
+            sl_chain_destroy(bare);
+        }
+    }
     wclose(&h);
     fresh();
     v1_result = SL_OK;
