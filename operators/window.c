@@ -89,6 +89,8 @@ typedef struct acc {
 typedef struct win {
     int64_t start, end;
     int emitted;
+    int pending; /* emitted, then changed while not due again (a session that grew): its
+                    update goes out when the watermark passes its new end */
     acc_t *accs;
 } win_t;
 
@@ -166,6 +168,13 @@ static const sl_prop_t window_props[] = {
 };
 
 /* --- encoding -------------------------------------------------------------------------------- */
+
+/* Empties a reused buffer, forgetting an earlier allocation failure: sb_reset() keeps .oom,
+ * which would fail every later key built in it (and leave it holding a partial key). */
+static void sb_reset(sl_sb_t *sb) {
+    sl_sb_reset(sb);
+    sb->oom = 0;
+}
 
 static void put_be64(sl_sb_t *sb, int64_t v) {
     uint64_t u = (uint64_t)v ^ 0x8000000000000000ULL;
@@ -384,7 +393,7 @@ static acc_t *accs_new(window_t *w) {
 }
 
 static void put_accs(window_t *w, sl_sb_t *sb, const win_t *win) {
-    sl_sb_putc(sb, (char)(win->emitted ? 1 : 0));
+    sl_sb_putc(sb, (char)((win->emitted ? 1 : 0) | (win->pending ? 2 : 0)));
     for (int i = 0; i < w->naggs; i++) {
         const acc_t *a = &win->accs[i];
         put_be64(sb, a->count);
@@ -411,7 +420,9 @@ static int rd_accs(window_t *w, rd_t *r, win_t *win) {
     int f;
     if (!(win->accs = accs_new(w)))
         return -1;
-    win->emitted = rd_byte(r) & 1;
+    f = rd_byte(r);
+    win->emitted = f & 1;
+    win->pending = (f >> 1) & 1;
     for (int i = 0; i < w->naggs && !r->bad; i++) {
         acc_t *a = &win->accs[i];
         a->count = rd_be64(r);
@@ -528,13 +539,13 @@ static int acc_merge(acc_t *a, const acc_t *b, agg_kind_t kind) {
             return tval_copy(&a->v, &b->v);
         return 0;
     case AGG_FIRST:
-        if (a->count == 0 && b->count > 0)
-            tval_copy(&a->v, &b->v);
+        if (a->count == 0 && b->count > 0 && tval_copy(&a->v, &b->v) < 0)
+            return -1;
         a->count += b->count;
         return 0;
     case AGG_LAST:
-        if (b->count > 0)
-            tval_copy(&a->v, &b->v);
+        if (b->count > 0 && tval_copy(&a->v, &b->v) < 0)
+            return -1;
         a->count += b->count;
         return 0;
     case AGG_DISTINCT:
@@ -635,7 +646,7 @@ static sl_err_t emit_window(sl_op_t *op, window_t *w, const unsigned char *group
 
     if (!group_decode(group, glen, &g))
         return sl_op_fail(op, "a window's group in the keyed state is malformed");
-    sl_sb_reset(o);
+    sb_reset(o);
     sl_sb_puts(o, "{\"key\":");
     json_tval(o, &g);
     if (w->conf->kind != W_GLOBAL)
@@ -724,7 +735,7 @@ static sl_err_t state_fail(sl_op_t *op, const char *what, sl_err_t err) {
  * session the group and start (its end moves). */
 static void wid_make(window_t *w, sl_sb_t *sb, int64_t start, int64_t end, const unsigned char *g,
                      size_t glen) {
-    sl_sb_reset(sb);
+    sb_reset(sb);
     if (w->conf->kind == W_GLOBAL) {
         sl_sb_append(sb, g, glen);
     } else if (w->conf->kind == W_SESSION) {
@@ -741,7 +752,7 @@ static void wid_make(window_t *w, sl_sb_t *sb, int64_t start, int64_t end, const
  * end first, so the values of every window ending before some time form one range), 'D' and
  * a session's. Both ids are self-delimiting. */
 static void dkey_prefix(window_t *w, sl_sb_t *sb, const sl_sb_t *wid) {
-    sl_sb_reset(sb);
+    sb_reset(sb);
     sl_sb_putc(sb, w->conf->kind == W_SESSION || w->conf->kind == W_GLOBAL ? 'D' : 'd');
     sl_sb_append(sb, wid->buf, wid->len);
 }
@@ -765,7 +776,7 @@ static int dscan_cb(void *opaque, const void *key, size_t klen, const void *val,
         return 1;
     if (!d->to || klen <= d->plen)
         return 0;
-    sl_sb_reset(&d->key);
+    sb_reset(&d->key);
     sl_sb_append(&d->key, d->to->buf, d->to->len);
     sl_sb_append(&d->key, (const unsigned char *)key + d->plen, klen - d->plen);
     if (d->key.oom) {
@@ -801,8 +812,9 @@ static sl_err_t distinct_move(window_t *w, sl_state_t *st, const sl_sb_t *wid, c
     d.to = to ? &toprefix : NULL;
     d.plen = prefix.len;
     d.counts = counts;
-    err = prefix.oom || toprefix.oom ? SL_ERR_NOMEM
-                                     : sl_state_scan_prefix(st, prefix.buf, prefix.len, dscan_cb, &d);
+    err = prefix.oom || toprefix.oom || wid->oom || (to && to->oom)
+              ? SL_ERR_NOMEM
+              : sl_state_scan_prefix(st, prefix.buf, prefix.len, dscan_cb, &d);
     if (err == 1)
         err = d.err;
     sl_sb_free(&prefix);
@@ -819,7 +831,7 @@ static sl_err_t distinct_drop(sl_op_t *op, window_t *w, sl_state_t *st, int64_t 
     if (from != INT64_MIN)
         put_be64(&lo, from);
     sl_sb_putc(&hi, 'd');
-    if (to == INT64_MAX)
+    if (to == INT64_MAX && !hi.oom)
         hi.buf[0]++;
     else
         put_be64(&hi, to);
@@ -848,7 +860,7 @@ static sl_err_t distinct_add(sl_op_t *op, window_t *w, sl_state_t *st, const sl_
         dkey_prefix(w, k, wid);
         sl_sb_putc(k, (char)i);
         put_distinct(k, &w->vals[i]);
-        if (k->oom)
+        if (k->oom || wid->oom)
             return sl_op_fail(op, "out of memory");
         err = sl_state_get(st, k->buf, k->len, &old, &olen);
         if (err == SL_ERR_NOENT) {
@@ -932,7 +944,7 @@ static sl_err_t first_end(sl_op_t *op, window_t *w, sl_state_t *st, int64_t lo_e
 /* --- tumbling and hopping windows ------------------------------------------------------------ */
 
 static void akey(window_t *w, sl_sb_t *sb, int64_t start, int64_t end) {
-    sl_sb_reset(sb);
+    sb_reset(sb);
     sl_sb_putc(sb, 'a');
     put_be64(sb, end);
     put_be64(sb, start);
@@ -942,13 +954,17 @@ static void akey(window_t *w, sl_sb_t *sb, int64_t start, int64_t end) {
 static sl_err_t write_win(sl_op_t *op, window_t *w, sl_state_t *st, const sl_sb_t *key,
                           const win_t *win, int with_end) {
     sl_err_t err;
-    sl_sb_reset(&w->vb);
+    sb_reset(&w->vb);
     if (with_end)
         put_be64(&w->vb, win->end);
     put_accs(w, &w->vb, win);
-    if (w->vb.oom)
+    if (w->vb.oom || key->oom)
         return sl_op_fail(op, "out of memory");
     err = sl_state_put(st, key->buf, key->len, w->vb.buf, w->vb.len, 0);
+    if (err == SL_ERR_INVAL) /* the only cause with a non-empty key: the size */
+        return sl_op_fail(op, "keyed state: window [%lld, %lld) needs %zu bytes, more than "
+                          "task.state.value.max-bytes", (long long)win->start,
+                          (long long)win->end, w->vb.len);
     return err == SL_OK ? SL_OK : state_fail(op, "writing a window", err);
 }
 
@@ -1071,14 +1087,14 @@ static int sess_cb(void *opaque, const void *key, size_t klen, const void *val, 
 
 static void skey(window_t *w, sl_sb_t *sb, const unsigned char *g, size_t glen, int64_t start) {
     (void)w;
-    sl_sb_reset(sb);
+    sb_reset(sb);
     sl_sb_putc(sb, 's');
     sl_sb_append(sb, g, glen);
     put_be64(sb, start);
 }
 
 static void ekey(sl_sb_t *sb, const unsigned char *g, size_t glen, int64_t start, int64_t end) {
-    sl_sb_reset(sb);
+    sb_reset(sb);
     sl_sb_putc(sb, 'e');
     put_be64(sb, end);
     sl_sb_append(sb, g, glen);
@@ -1123,6 +1139,7 @@ static sl_err_t session_update(sl_op_t *op, window_t *w, sl_state_t *st, int64_t
         if (s.found[i].win.end > m.end)
             m.end = s.found[i].win.end;
         m.emitted |= s.found[i].win.emitted;
+        m.pending |= s.found[i].win.pending;
     }
     for (int i = 0; i < s.n; i++)
         for (int a = 0; a < w->naggs; a++)
@@ -1158,9 +1175,10 @@ static sl_err_t session_update(sl_op_t *op, window_t *w, sl_state_t *st, int64_t
         goto done;
     for (int i = 0; i < s.n; i++) {
         skey(w, &key, g, glen, s.found[i].start);
-        if ((err = sl_state_delete(st, key.buf, key.len)) == SL_OK) {
+        err = key.oom ? SL_ERR_NOMEM : sl_state_delete(st, key.buf, key.len);
+        if (err == SL_OK) {
             ekey(&key, g, glen, s.found[i].start, s.found[i].win.end);
-            err = sl_state_delete(st, key.buf, key.len);
+            err = key.oom ? SL_ERR_NOMEM : sl_state_delete(st, key.buf, key.len);
         }
         if (err != SL_OK) {
             err = state_fail(op, "merging session windows", err);
@@ -1171,6 +1189,9 @@ static sl_err_t session_update(sl_op_t *op, window_t *w, sl_state_t *st, int64_t
         if ((err = emit_window(op, w, g, glen, &m, m.emitted)) != SL_OK)
             goto done;
         m.emitted = 1;
+        m.pending = 0;
+    } else if (m.emitted) {
+        m.pending = 1; /* it grew past the watermark: out again when it is due */
     }
     skey(w, &key, g, glen, m.start);
     if ((err = write_win(op, w, st, &key, &m, 1)) != SL_OK)
@@ -1229,7 +1250,7 @@ static int close_cb(void *opaque, const void *key, size_t klen, const void *val,
         g = k + 9;
         start = get_be64(k + klen - 8);
         skey(w, &skb, g, glen, start);
-        c->err = sl_state_get(c->st, skb.buf, skb.len, &sval, &svlen);
+        c->err = skb.oom ? SL_ERR_NOMEM : sl_state_get(c->st, skb.buf, skb.len, &sval, &svlen);
         if (c->err != SL_OK) {
             c->err = state_fail(c->op, "reading a session window", c->err);
             goto out;
@@ -1251,10 +1272,11 @@ static int close_cb(void *opaque, const void *key, size_t klen, const void *val,
     }
     win.start = start;
     win.end = end;
-    if (c->emit && !win.emitted) {
-        if ((c->err = emit_window(c->op, w, g, glen, &win, 0)) != SL_OK)
+    if (c->emit && (!win.emitted || win.pending)) {
+        if ((c->err = emit_window(c->op, w, g, glen, &win, win.emitted)) != SL_OK)
             goto out;
         win.emitted = 1;
+        win.pending = 0;
     }
     if (w->conf->time == T_PROCESSING || end - 1 + w->lateness <= c->wm) {
         /* Past the lateness: gone, with its distinct values. */
@@ -1297,7 +1319,7 @@ static sl_err_t close_range(sl_op_t *op, window_t *w, sl_state_t *st, int64_t wm
     sl_sb_putc(&lo, tag);
     put_be64(&lo, lo_end);
     sl_sb_putc(&hi, tag);
-    if (hi_end == INT64_MAX)
+    if (hi_end == INT64_MAX && !hi.oom)
         hi.buf[0]++; /* the end of the tag's range */
     else
         put_be64(&hi, hi_end);
@@ -1677,7 +1699,7 @@ static sl_err_t eval_record(sl_op_t *op, window_t *w, sl_record_t *rec, int *eva
     if ((err = expr_sqlvalue(w->key, op, &v)) != SL_OK)
         return err;
     tval_from(&g, v);
-    sl_sb_reset(&w->gb);
+    sb_reset(&w->gb);
     group_encode(&w->gb, &g);
     expr_reset(w->key);
     if (w->gb.oom)
@@ -1775,7 +1797,8 @@ static sl_err_t window_timer(sl_op_t *op, void *state, int64_t now_ms) {
     now = proc_time(op, w);
     if (now != before && (err = put_meta(op, st, 'c', now)) != SL_OK)
         return err;
-    return close_windows(op, w, now);
+    /* Like process (wm = ts - 1): a record may still come at the current ms. */
+    return close_windows(op, w, now - 1);
 }
 
 const sl_operator_plugin_t sl_op_window = {
@@ -1869,7 +1892,7 @@ static sl_err_t aggregate_init(sl_op_t *op, const void *conf, void **statep) {
 
 /* The entry of the current group (w->gb): 'g' and the group. */
 static void gkey(window_t *w, sl_sb_t *sb, char tag, const void *g, size_t glen) {
-    sl_sb_reset(sb);
+    sb_reset(sb);
     sl_sb_putc(sb, tag);
     sl_sb_append(sb, g, glen);
     (void)w;

@@ -646,8 +646,12 @@ static int scan_fn(void *opaque, sqlite3 *db) {
         if (!r->key || (live && !r->val)) {
             free(r->key);
             free(r->val);
-            rc = SQLITE_NOMEM;
-            goto fail;
+            /* Not log_db(): the connection's message is the last step's ("another row
+             * available"), not this failure. */
+            sl_log(SL_LOG_ERROR, "state", "operators.%s, task %s: scanning: out of memory",
+                   st->op, st->sh->task);
+            sqlite3_finalize(sc);
+            return SQLITE_NOMEM;
         }
         if (kl)
             memcpy(r->key, sqlite3_column_blob(sc, 0), kl);

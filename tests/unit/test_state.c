@@ -380,6 +380,210 @@ static void test_reset(void) {
     h_close(&h);
 }
 
+/* --- ranges ------------------------------------------------------------------------------- */
+
+typedef struct range_acc {
+    char last[64]; /* the last key seen, to check the order */
+    int seen, misordered, stop_after;
+    char first[64];
+    sl_state_t *st;       /* when set: each visited entry is deleted, and at "k300" */
+    int deleted, readded; /* "k000" (already visited) is put back */
+} range_acc_t;
+
+static int range_cb(void *opaque, const void *key, size_t klen, const void *val, size_t vlen) {
+    range_acc_t *a = opaque;
+    char k[64];
+    (void)val;
+    (void)vlen;
+    snprintf(k, sizeof(k), "%.*s", (int)klen, (const char *)key);
+    if (a->seen && strcmp(a->last, k) >= 0)
+        a->misordered++;
+    if (!a->seen)
+        snprintf(a->first, sizeof(a->first), "%s", k);
+    snprintf(a->last, sizeof(a->last), "%s", k);
+    if (a->st) {
+        a->deleted += sl_state_delete(a->st, key, klen) == SL_OK;
+        if (strcmp(k, "k300") == 0)
+            a->readded += put_s(a->st, "k000", "again", 0) == SL_OK;
+    }
+    if (++a->seen == a->stop_after)
+        return 42;
+    return 0;
+}
+
+/* Scans k in [lo, hi) (hi NULL: to the end) into a fresh accumulator. */
+static sl_err_t range(sl_state_t *st, const char *lo, const char *hi, range_acc_t *a) {
+    memset(a, 0, sizeof(*a));
+    return sl_state_scan_range(st, lo, strlen(lo), hi, hi ? strlen(hi) : 0, range_cb, a);
+}
+
+/* 600 keys (more than two batches of 256) in committed rows, spilled rows and the cache. */
+static void fill600(h_t *h) {
+    char k[16], v[16];
+    for (int i = 0; i < 600; i++) {
+        snprintf(k, sizeof(k), "k%03d", i);
+        snprintf(v, sizeof(v), "%d", i);
+        CU_ASSERT_EQUAL(put_s(h->st, k, v, 0), SL_OK);
+        if (i == 299)
+            h_commit(h, "300");
+    }
+}
+
+static void test_scan_range(void) {
+    h_t h;
+    range_acc_t a;
+    fresh();
+    h_open(&h, 3);
+    fill600(&h);
+    put_s(h.st, "j", "before", 0);
+    put_s(h.st, "k", "prefix", 0);
+    put_s(h.st, "l", "after", 0);
+    CU_ASSERT_EQUAL(sl_state_delete(h.st, "k250", 4), SL_OK); /* a committed row */
+    CU_ASSERT_EQUAL(sl_state_delete(h.st, "k450", 4), SL_OK); /* a spilled one */
+    /* everything: 0-byte lo, NULL hi, in byte order */
+    CU_ASSERT_EQUAL(range(h.st, "", NULL, &a), SL_OK);
+    CU_ASSERT_EQUAL(a.seen, 598 + 3);
+    CU_ASSERT_EQUAL(a.misordered, 0);
+    CU_ASSERT_STRING_EQUAL(a.first, "j");
+    CU_ASSERT_STRING_EQUAL(a.last, "l");
+    /* lo inclusive, hi exclusive, a key that is a prefix sorts first */
+    CU_ASSERT_EQUAL(range(h.st, "k", "k100", &a), SL_OK);
+    CU_ASSERT_EQUAL(a.seen, 101);
+    CU_ASSERT_STRING_EQUAL(a.first, "k");
+    CU_ASSERT_STRING_EQUAL(a.last, "k099");
+    CU_ASSERT_EQUAL(range(h.st, "k100", "k400", &a), SL_OK);
+    CU_ASSERT_EQUAL(a.seen, 299); /* k250 deleted */
+    CU_ASSERT_EQUAL(a.misordered, 0);
+    CU_ASSERT_STRING_EQUAL(a.first, "k100");
+    CU_ASSERT_STRING_EQUAL(a.last, "k399");
+    CU_ASSERT_EQUAL(range(h.st, "k0995", NULL, &a), SL_OK);
+    CU_ASSERT_EQUAL(a.seen, 499); /* k100..k599 without k250, k450; and l */
+    CU_ASSERT_STRING_EQUAL(a.first, "k100");
+    CU_ASSERT_EQUAL(range(h.st, "k123", "k123", &a), SL_OK); /* empty */
+    CU_ASSERT_EQUAL(a.seen, 0);
+    CU_ASSERT_EQUAL(range(h.st, "k400", "k100", &a), SL_OK); /* upside down: empty */
+    CU_ASSERT_EQUAL(a.seen, 0);
+    {
+        const char k[5] = {'k', '1', '2', '3', '\0'};
+        memset(&a, 0, sizeof(a));
+        CU_ASSERT_EQUAL(sl_state_scan_range(h.st, "k123", 4, k, 5, range_cb, &a), SL_OK);
+        CU_ASSERT_EQUAL(a.seen, 1); /* [k123, k123\0): just k123 */
+    }
+    CU_ASSERT_EQUAL(sl_state_scan_range(h.st, NULL, 1, NULL, 0, range_cb, &a), SL_ERR_INVAL);
+    CU_ASSERT_EQUAL(sl_state_scan_range(h.st, "", 0, NULL, 0, NULL, &a), SL_ERR_INVAL);
+    /* early stop: in the first batch and past it */
+    memset(&a, 0, sizeof(a));
+    a.stop_after = 1;
+    CU_ASSERT_EQUAL(sl_state_scan_range(h.st, "k", 1, NULL, 0, range_cb, &a), 42);
+    CU_ASSERT_EQUAL(a.seen, 1);
+    memset(&a, 0, sizeof(a));
+    a.stop_after = 300;
+    CU_ASSERT_EQUAL(sl_state_scan_range(h.st, "k000", 4, NULL, 0, range_cb, &a), 42);
+    CU_ASSERT_EQUAL(a.seen, 300);
+    CU_ASSERT_STRING_EQUAL(a.last, "k300"); /* k250 is not there */
+    /* the same after a commit and a reopen */
+    h_commit(&h, "600");
+    h_close(&h);
+    h_open(&h, 3);
+    CU_ASSERT_EQUAL(range(h.st, "k100", "k400", &a), SL_OK);
+    CU_ASSERT_EQUAL(a.seen, 299);
+    CU_ASSERT_EQUAL(a.misordered, 0);
+    /* changes during a scan: each entry deleted as it is visited, one behind put back */
+    memset(&a, 0, sizeof(a));
+    a.st = h.st;
+    CU_ASSERT_EQUAL(sl_state_scan_range(h.st, "k", 1, "l", 1, range_cb, &a), SL_OK);
+    CU_ASSERT_EQUAL(a.seen, 599); /* k, and k000..k599 without k250, k450 */
+    CU_ASSERT_EQUAL(a.deleted, 599);
+    CU_ASSERT_EQUAL(a.readded, 1);
+    CU_ASSERT_EQUAL(a.misordered, 0);
+    CU_ASSERT_EQUAL(range(h.st, "", NULL, &a), SL_OK);
+    CU_ASSERT_EQUAL(a.seen, 3); /* j, k000 (put back), l */
+    CU_ASSERT_STRING_EQUAL(get_s(h.st, "k000"), "again");
+    h_close(&h);
+}
+
+static void test_delete_range(void) {
+    h_t h;
+    range_acc_t a;
+    char k[16];
+    int bad = 0;
+    fresh();
+    h_open(&h, 4);
+    fill600(&h);
+    h_commit(&h, "600"); /* k000..k599 committed */
+    /* cached and spilled changes on top */
+    CU_ASSERT_EQUAL(put_s(h.st, "k100", "changed", 0), SL_OK);
+    for (int i = 0; i < 20; i++) {
+        snprintf(k, sizeof(k), "n%02d", i);
+        CU_ASSERT_EQUAL(put_s(h.st, k, "new", 0), SL_OK);
+    }
+    CU_ASSERT_STRING_EQUAL(get_s(h.st, "k550"), "550"); /* in the cache, clean */
+    CU_ASSERT_EQUAL(sl_state_delete_range(h.st, "k050", 4, "n10", 3), SL_OK);
+    CU_ASSERT_STRING_EQUAL(get_s(h.st, "k049"), "49");
+    CU_ASSERT_STRING_EQUAL(get_s(h.st, "k050"), "");
+    CU_ASSERT_STRING_EQUAL(get_s(h.st, "k100"), "");
+    CU_ASSERT_STRING_EQUAL(get_s(h.st, "k550"), "");
+    CU_ASSERT_STRING_EQUAL(get_s(h.st, "n09"), "");
+    CU_ASSERT_STRING_EQUAL(get_s(h.st, "n10"), "new");
+    CU_ASSERT_TRUE(sl_state_host_changed(h.sh));
+    CU_ASSERT_EQUAL(range(h.st, "", NULL, &a), SL_OK);
+    CU_ASSERT_EQUAL(a.seen, 50 + 10);
+    CU_ASSERT_STRING_EQUAL(a.first, "k000");
+    CU_ASSERT_STRING_EQUAL(a.last, "n19");
+    CU_ASSERT_EQUAL(range(h.st, "k050", "n10", &a), SL_OK);
+    CU_ASSERT_EQUAL(a.seen, 0);
+    /* a key put back after the delete is there */
+    CU_ASSERT_EQUAL(put_s(h.st, "k300", "back", 0), SL_OK);
+    /* a crash forgets the delete */
+    h_close(&h);
+    h_open(&h, 4);
+    CU_ASSERT_EQUAL(range(h.st, "", NULL, &a), SL_OK);
+    CU_ASSERT_EQUAL(a.seen, 600);
+    CU_ASSERT_EQUAL(sl_state_delete_range(h.st, "k050", 4, "n10", 3), SL_OK);
+    CU_ASSERT_EQUAL(put_s(h.st, "k300", "back", 0), SL_OK);
+    /* committed, it survives */
+    h_commit(&h, "601");
+    h_close(&h);
+    h_open(&h, 4);
+    for (int i = 0; i < 600; i++) {
+        snprintf(k, sizeof(k), "k%03d", i);
+        if (i < 50)
+            bad += strcmp(get_s(h.st, k), "") == 0;
+        else if (i == 300)
+            bad += strcmp(get_s(h.st, k), "back") != 0;
+        else
+            bad += strcmp(get_s(h.st, k), "") != 0;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(range(h.st, "", NULL, &a), SL_OK);
+    CU_ASSERT_EQUAL(a.seen, 51);
+    /* to the end (hi NULL) and from the start (lo of 0 bytes) */
+    CU_ASSERT_EQUAL(sl_state_delete_range(h.st, "k300", 4, NULL, 0), SL_OK);
+    CU_ASSERT_EQUAL(range(h.st, "", NULL, &a), SL_OK);
+    CU_ASSERT_EQUAL(a.seen, 50);
+    CU_ASSERT_EQUAL(sl_state_delete_range(h.st, "", 0, NULL, 0), SL_OK);
+    CU_ASSERT_EQUAL(range(h.st, "", NULL, &a), SL_OK);
+    CU_ASSERT_EQUAL(a.seen, 0);
+    CU_ASSERT_EQUAL(sl_state_delete_range(h.st, NULL, 1, NULL, 0), SL_ERR_INVAL);
+    h_commit(&h, "602");
+    h_close(&h);
+    h_open(&h, 4);
+    CU_ASSERT_EQUAL(range(h.st, "", NULL, &a), SL_OK);
+    CU_ASSERT_EQUAL(a.seen, 0);
+    {
+        sqlite3 *db;
+        sqlite3_stmt *q;
+        CU_ASSERT_EQUAL_FATAL(sqlite3_open(path, &db), SQLITE_OK);
+        CU_ASSERT_EQUAL(sqlite3_prepare_v2(db, "SELECT count(*) FROM sluice_state", -1, &q, NULL),
+                        SQLITE_OK);
+        CU_ASSERT_EQUAL(sqlite3_step(q), SQLITE_ROW);
+        CU_ASSERT_EQUAL(sqlite3_column_int(q, 0), 0);
+        sqlite3_finalize(q);
+        sqlite3_close(db);
+    }
+    h_close(&h);
+}
+
 /* --- allocation failures ------------------------------------------------------------------ */
 
 typedef struct oom_ctx {
@@ -474,6 +678,8 @@ void test_state_register(void) {
         {"commit_reopen", test_commit_reopen},
         {"commit_atomic", test_commit_atomic},
         {"checkpoints reset", test_reset},
+        {"scan_range: bounds, batches, stop, changes", test_scan_range},
+        {"delete_range: cache, spilled, committed", test_delete_range},
         {"allocation failures", test_oom},
         {NULL, NULL},
     };
