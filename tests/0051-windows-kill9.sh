@@ -33,7 +33,8 @@ PEER=0051-windows-kill9
 LC_ALL=C
 export LC_ALL
 
-SEED=${SLUICE_WIN_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
+# Below 2^31 - 1: mawk's srand() takes every larger seed for the same one.
+SEED=${SLUICE_WIN_SEED:-$(( $(od -An -N4 -tu4 /dev/urandom | tr -d ' ') % 2000000000 ))}
 N=${SLUICE_WIN_EVENTS:-300000}          # file events
 KN=${SLUICE_WIN_KIN_EVENTS:-20000}      # Kinesis events
 KILLS=${SLUICE_WIN_KILLS:-22}
@@ -64,7 +65,7 @@ P
 # has its own clock, advancing STEP ms per event of it; an event's time is its partition's clock minus
 # a random 0..DELAY, so it is never older than the partition's largest time seen minus DELAY.
 gen() {
-    awk -v n="$1" -v np="$2" -v keys="$3" -v step="$4" -v delay=$DELAY -v base=$BASE -v seed="$SEED$2" 'BEGIN {
+    awk -v n="$1" -v np="$2" -v keys="$3" -v step="$4" -v delay=$DELAY -v base=$BASE -v seed=$((SEED + $2)) 'BEGIN {
         srand(seed)
         for (i = 0; i < n; i++) {
             k = int(rand() * keys); p = k % np
@@ -241,7 +242,7 @@ while :; do
     k_pid=$!
     kin_track "$k_pid"
     if [ "$kkills" -lt "$KKILLS" ]; then
-        k_target=$(( $(klines) + 150 + $(awk -v s="$run$$$SEED" 'BEGIN { srand(s); print int(rand() * 250) }') ))
+        k_target=$(( $(klines) + 150 + $(awk -v s=$((SEED + run * 7919)) 'BEGIN { srand(s); print int(rand() * 250) }') ))
         # Polled every 20 ms and killed at once: the kill falls within tens of ms of a write,
         # before or after the commit that follows it (every 100 ms).
         i=0
