@@ -6,7 +6,8 @@
 # partition key). A tumbling window job (count, sum, min, max, count(DISTINCT)) with a small
 # commit interval and a state cache too small for its windows (so it spills) is killed with
 # SIGKILL at >= 20 random moments (once its output grew by a random number of lines) and
-# restarted each time. The file sink writes within 10 ms (write.linger) while commits come every
+# restarted each time. Over files the same input goes through tumbling (5 s) and hopping (10 s
+# every 2.5 s) windows; over Kinesis through tumbling ones. The file sink writes within 10 ms (write.linger) while commits come every
 # 100 ms, so a kill often falls between a window's write and its commit.
 #
 # What is guaranteed, and checked: a window's state and the watermark are committed with the
@@ -39,13 +40,15 @@ N=${SLUICE_WIN_EVENTS:-300000}          # file events
 KN=${SLUICE_WIN_KIN_EVENTS:-20000}      # Kinesis events
 KILLS=${SLUICE_WIN_KILLS:-22}
 KKILLS=${SLUICE_WIN_KIN_KILLS:-20}
-SIZE=5000                               # window size, ms
+SIZE=5000                               # tumbling window size, ms
+HSIZE=10000 HSLIDE=2500                 # hopping windows: size and slide, ms
 DELAY=2000                              # task.watermark.delay, ms: the largest disorder
 BASE=1700000000000                      # event times start here (ms)
 say "seed $SEED (replay with SLUICE_WIN_SEED=$SEED)"
 t_start=$(date +%s)
 
-# window_props: the window operator's properties and the job's event time and commit interval.
+# window_props SIZE SLIDE: the window operator's properties (tumbling when SLIDE is SIZE, else
+# hopping) and the job's event time and commit interval.
 window_props() {
     cat <<P
 task.operators=w
@@ -54,8 +57,9 @@ task.state.cache.size=64
 task.timestamp.expr=json_extract(payload, '\$.ts')
 task.watermark.delay=$DELAY
 operators.w.type=window
-operators.w.window=tumbling
-operators.w.size=$SIZE
+operators.w.window=$(if [ "$1" = "$2" ]; then echo tumbling; else echo hopping; fi)
+operators.w.size=$1
+operators.w.slide=$(if [ "$1" = "$2" ]; then echo 0; else echo "$2"; fi)
 operators.w.key=json_extract(payload, '\$.k')
 operators.w.aggregates=count(*) AS n, sum(json_extract(payload, '\$.v')) AS s, min(json_extract(payload, '\$.v')) AS lo, max(json_extract(payload, '\$.v')) AS hi, count(DISTINCT json_extract(payload, '\$.u')) AS d
 P
@@ -84,8 +88,9 @@ good_lines() {
 # windows OUT: the number of distinct (key, window_start) in OUT.
 windows() { if [ -f "$1" ]; then grep -oE '^\{"key":"[^"]*","window_start":[0-9]+' "$1" | sort -u | wc -l; else echo 0; fi; }
 
-# judge NAME IN OUT: the sqlite3 shell computes the batch answer from IN ("part line" rows) and
-# compares it with the distinct rows of OUT. Prints "NAME: ..." figures; fails on a difference.
+# judge NAME IN OUT SIZE SLIDE: the sqlite3 shell computes the batch answer from IN ("part
+# line" rows; a record is in the SIZE/SLIDE windows starting at ts - ts % SLIDE - h * SLIDE,
+# 0 <= h < SIZE/SLIDE) and compares it with the distinct rows of OUT. Prints "NAME: ..." figures; fails on a difference.
 judge() {
     good_lines "$3"
     awk '{ print $2 }' "$2" >"$T/$1.judge-in.jsonl"
@@ -102,9 +107,11 @@ CREATE TABLE outp AS SELECT key AS line, json_extract(value, '\$.key') AS k,
     json_extract(value, '\$.s') AS s, json_extract(value, '\$.lo') AS lo,
     json_extract(value, '\$.hi') AS hi, json_extract(value, '\$.d') AS d FROM json_each(
     '[' || replace(rtrim(CAST(readfile('$3') AS TEXT), char(10)), char(10), ',') || ']');
-CREATE TABLE batch AS SELECT k, ts - ts % $SIZE AS ws, ts - ts % $SIZE + $SIZE AS we, 0 AS upd,
+CREATE TABLE hops AS WITH RECURSIVE h(h) AS (SELECT 0 UNION ALL SELECT h + 1 FROM h WHERE h + 1 < $4 / $5)
+    SELECT h FROM h;
+CREATE TABLE batch AS SELECT k, ts - ts % $5 - h * $5 AS ws, ts - ts % $5 - h * $5 + $4 AS we, 0 AS upd,
     count(*) AS n, sum(v) AS s, min(v) AS lo, max(v) AS hi, count(DISTINCT u) AS d
-    FROM inp GROUP BY k, ws;
+    FROM inp, hops GROUP BY k, ws;
 CREATE TABLE dist AS SELECT DISTINCT k, ws, we, upd, n, s, lo, hi, d FROM outp;
 SELECT 'input', count(*), count(DISTINCT k) FROM inp;
 SELECT 'keyparts', count(*) FROM (SELECT k FROM inp JOIN part USING (idx) GROUP BY k HAVING count(DISTINCT p) > 1);
@@ -139,25 +146,32 @@ t0=$(date +%s)
 gen "$N" 2 160 7 "$T/files.gen"
 mkdir "$T/in"
 awk -v d="$T/in" '{ print $2 > (d "/part" $1 ".jsonl") }' "$T/files.gen"
-cat >"$T/files.properties" <<P
-job.name=winkill
+fkills=""
+# The same input, once into tumbling windows, once into hopping ones (4 windows per record).
+for w in "tumbling $SIZE $SIZE 200 1000" "hopping $HSIZE $HSLIDE 500 2000"; do
+    set -- $w
+    t0=$(date +%s)
+    cat >"$T/$1.properties" <<P
+job.name=winkill-$1
 task.inputs=in.s
 task.outputs=out.s
 systems.in.samza.factory=file
 systems.in.streams.s.path=$T/in
 systems.in.streams.s.include=*.jsonl
 systems.out.samza.factory=file
-systems.out.streams.s.path=$T/files.out.jsonl
+systems.out.streams.s.path=$T/$1.out.jsonl
 systems.out.streams.s.write.linger=10ms
-job.checkpoint.sqlite.path=$T/files.ckpt.db
+job.checkpoint.sqlite.path=$T/$1.ckpt.db
 log.level=warn
-$(window_props)
+$(window_props "$2" "$3")
 P
-kill9_loop "$T/files.properties" "$T/files.out.jsonl" "$KILLS" 200 1000
-t1=$(date +%s)
-say "files: $kills kills, $(wc -l <"$T/files.out.jsonl") output lines, $((t1 - t0)) s"
-[ "$kills" -ge 20 ] || fail "files: only $kills kills happened: the input ran out first (raise SLUICE_WIN_EVENTS)"
-judge files "$T/files.gen" "$T/files.out.jsonl"
+    kill9_loop "$T/$1.properties" "$T/$1.out.jsonl" "$KILLS" "$4" "$5"
+    t1=$(date +%s)
+    say "files, $1: $kills kills, $(wc -l <"$T/$1.out.jsonl") output lines, $((t1 - t0)) s"
+    [ "$kills" -ge 20 ] || fail "files, $1: only $kills kills happened: the input ran out first (raise SLUICE_WIN_EVENTS)"
+    judge "files-$1" "$T/files.gen" "$T/$1.out.jsonl" "$2" "$3"
+    fkills="$fkills $1 $kills"
+done
 
 # ---- Kinesis -------------------------------------------------------------------------------------
 kin_up kinesalite
@@ -195,7 +209,7 @@ EOF
       grep -v -e '^task.commit.ms=' -e '^systems.out.streams.records.format=' -e '^log.level='
   echo "log.level=warn"
   echo "systems.out.streams.records.write.linger=10ms"
-  window_props; } >"$T/kin.properties"
+  window_props $SIZE $SIZE; } >"$T/kin.properties"
 
 # The CLI puts the events before the job starts (one producer per shard, each in order), then
 # the sentinels: the job is killed while it works through that backlog, read in small
@@ -264,5 +278,5 @@ while :; do
 done
 t1=$(date +%s)
 say "kinesis: $kkills kills, $run runs, $(klines) output lines, $((t1 - t0)) s of runs"
-judge kinesis "$T/kin.parts" "$T/kin.out.jsonl"
-say "ok: files $kills kills, kinesis $kkills kills, $(( $(date +%s) - t_start )) s in all"
+judge kinesis "$T/kin.parts" "$T/kin.out.jsonl" $SIZE $SIZE
+say "ok: files (kills:$fkills), kinesis $kkills kills, $(( $(date +%s) - t_start )) s in all"
