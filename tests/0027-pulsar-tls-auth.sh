@@ -3,7 +3,8 @@
 # both (a CA and a server certificate for 127.0.0.1 made here with openssl; an HMAC secret and
 # HS256 tokens made here, verified by the broker's AuthenticationProviderToken). A file -> Pulsar
 # job over pulsar+ssl:// with the CA and a valid token writes messages the official client
-# (over TLS, as admin) reads back. Then what must fail does, at once and saying why, without the
+# (over TLS, as admin) reads back; a job reading them on a subscription acknowledges them all
+# over TLS when it stops. Then what must fail does, at once and saying why, without the
 # token in any log: a wrong token (AuthenticationError), an untrusted CA, and a certificate that
 # does not name the host connected to (hostname verification on by default; off, it passes).
 # Last, a broker named by a host name with two addresses, the first refusing: the job connects
@@ -88,6 +89,42 @@ count_tls "$T/good.read" persistent://public/default/tls-good || fail "the offic
 [ "$(cat "$T/good.read")" = 200 ] || fail "read $(cat "$T/good.read") of 200 messages over TLS"
 lacks "$T/good.log" "$JOBTOK"
 say "TLS + token: 200 messages written, read back by the official client over TLS"
+
+# Reading over TLS on a subscription, committing only when it stops: the acks of that last commit
+# go out through the TLS session before it closes; the broker (asked as admin) has no backlog.
+cat >"$T/reader.properties" <<P
+job.name=tls-reader
+task.inputs=pl.t
+task.outputs=out.records
+task.commit.ms=1h
+job.checkpoint.sqlite.path=$T/reader.db
+systems.pl.samza.factory=pulsar
+systems.pl.pulsar.service-url=$TLS
+systems.pl.pulsar.tls.trust-certs-file=$T/ca.crt
+sensitive.systems.pl.pulsar.auth.token=$JOBTOK
+systems.pl.streams.t.pulsar.topic=persistent://public/default/tls-good
+systems.pl.streams.t.subscriptionName=tls-sub
+systems.pl.streams.t.pulsar.subscription.initial-position=Earliest
+systems.out.samza.factory=file
+systems.out.streams.records.path=$T/reader.jsonl
+P
+kin_run "$T/reader.properties" "$T/reader.log"
+kin_wait_lines "$T/reader.jsonl" 200 60 "$KIN_PID" "$T/reader.log"
+kin_stop "$KIN_PID" "$T/reader.log"
+HTTP=$(cat "$T/peers/pulsar.http-url")
+backlog() {
+    curl -sf -H "Authorization: Bearer $ADMIN" \
+        "$HTTP/admin/v2/persistent/public/default/tls-good/stats" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["subscriptions"]["tls-sub"]["msgBacklog"])'
+}
+i=0
+until [ "$(backlog)" = 0 ]; do
+    i=$((i + 1))
+    [ "$i" -le 60 ] || fail "reading over TLS: backlog $(backlog) after the job stopped"
+    sleep 0.5
+done
+lacks "$T/reader.log" "$JOBTOK"
+say "TLS + token, reading: 200 messages, every one acknowledged by the commit made on stop"
 
 # expect_refusal NAME TEXT: the job must fail within 30 s, its error naming TEXT.
 expect_refusal() {

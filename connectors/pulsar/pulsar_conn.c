@@ -16,7 +16,10 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -217,7 +220,95 @@ void pl_client_ok(pl_client_t *cl, const char *op) {
     memset(&cl->outage_rl, 0, sizeof(cl->outage_rl));
 }
 
+/* Waits up to ms for fd to become ready for what (POLLIN / POLLOUT); 0 when it did. */
+static int fd_wait(evutil_socket_t fd, short what, int64_t ms) {
+    struct pollfd pfd = {.fd = fd, .events = what};
+    int r;
+    if (ms <= 0)
+        return -1;
+    do
+        r = poll(&pfd, 1, (int)ms);
+    while (r < 0 && errno == EINTR);
+    return r > 0 ? 0 : -1;
+}
+
+/* Ends a ready connection the orderly way, now: on a shutdown the last commit's ACKs and the
+ * CLOSE_CONSUMERs are queued in the same callback that destroys the client, and the loop never
+ * runs again to send them. So: write out what the connection holds, half-close it (TLS
+ * close_notify, then FIN) and read until the broker closes its end. The broker has then read
+ * every command, ACKs before the close; and nothing left unread here turns our close into a
+ * reset that would throw away what the broker had not read yet (the messages would go again
+ * to the subscription's other consumers). Gives up at deadline (sl_mono_ms). */
+static void conn_close_orderly(pl_conn_t *conn, int64_t deadline) {
+    struct evbuffer *out;
+    evutil_socket_t fd;
+    SSL *ssl;
+    const unsigned char *data;
+    size_t len, done = 0;
+    char scratch[4096];
+    if (conn->state != ST_READY || !conn->bev)
+        return;
+    out = bufferevent_get_output(conn->bev);
+    fd = bufferevent_getfd(conn->bev);
+    ssl = conn->tls ? bufferevent_openssl_get_ssl(conn->bev) : NULL;
+    if (fd < 0)
+        return;
+    /* The bufferevent keeps the front of its output frozen (only it may drain it): write from a
+     * view of the bytes instead; the buffer goes with the bufferevent. */
+    len = evbuffer_get_length(out);
+    data = len ? evbuffer_pullup(out, -1) : NULL;
+    if (len && !data)
+        return;
+    while (done < len) {
+        size_t n = len - done > INT_MAX ? INT_MAX : len - done;
+        short wait = POLLOUT;
+        if (ssl) {
+            int r;
+            ERR_clear_error();
+            if ((r = SSL_write(ssl, data + done, (int)n)) > 0) {
+                done += (size_t)r;
+                continue;
+            }
+            switch (SSL_get_error(ssl, r)) {
+            case SSL_ERROR_WANT_WRITE:
+                break;
+            case SSL_ERROR_WANT_READ:
+                wait = POLLIN;
+                break;
+            default:
+                return;
+            }
+        } else {
+            ssize_t r = send(fd, data + done, n, MSG_NOSIGNAL);
+            if (r > 0) {
+                done += (size_t)r;
+                continue;
+            }
+            if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                return;
+        }
+        if (fd_wait(fd, wait, deadline - sl_mono_ms()) != 0)
+            return;
+    }
+    if (ssl) {
+        ERR_clear_error();
+        SSL_shutdown(ssl); /* close_notify; the broker's own is not waited for */
+    }
+    if (shutdown(fd, SHUT_WR) < 0)
+        return;
+    for (;;) {
+        ssize_t r = recv(fd, scratch, sizeof(scratch), 0);
+        if (r == 0)
+            return; /* the broker closed: it read everything */
+        if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            return;
+        if (r < 0 && fd_wait(fd, POLLIN, deadline - sl_mono_ms()) != 0)
+            return;
+    }
+}
+
 void pl_client_destroy(pl_client_t *cl) {
+    int64_t deadline;
     if (!cl)
         return;
     sl_health_close(cl->health);
@@ -226,6 +317,10 @@ void pl_client_destroy(pl_client_t *cl) {
         cl->lookups = lk->next;
         pl_lookup_free(lk);
     }
+    /* A broker that does not read or answer costs a shutdown this much, for all connections. */
+    deadline = sl_mono_ms() + 2000;
+    for (pl_conn_t *c = cl->conns; c; c = c->next)
+        conn_close_orderly(c, deadline);
     while (cl->conns)
         conn_close(cl->conns, "client closed", 0);
     pl_url_clear(&cl->url);
