@@ -267,6 +267,10 @@ fail:
     return SL_ERR_STATE;
 }
 
+sqlite3 *expr_db_handle(expr_db_t *db) {
+    return db->db;
+}
+
 void expr_db_close(expr_db_t *edb) {
     if (!edb)
         return;

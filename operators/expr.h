@@ -21,6 +21,10 @@ typedef struct expr expr_t;
  * error after sl_op_fail() said why. Caller frees with expr_db_close(). */
 sl_err_t expr_db_open(sl_op_t *op, expr_db_t **out);
 
+/* The connection itself, for an operator's own statements over it (finalized by the operator
+ * before expr_db_close()). Borrowed. */
+struct sqlite3 *expr_db_handle(expr_db_t *db);
+
 /* Finalizes every expression compiled on db and closes it. Accepts NULL. */
 void expr_db_close(expr_db_t *db);
 

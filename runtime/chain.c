@@ -179,7 +179,7 @@ static sl_err_t register_locked(const sl_operator_plugin_t *plugin) {
 static void register_builtins(void) {
     static const sl_operator_plugin_t *const builtins[] = {
         &sl_op_filter, &sl_op_map, &sl_op_rekey, &sl_op_sample, &sl_op_log, &sl_op_dedup,
-        &sl_op_window, &sl_op_aggregate,
+        &sl_op_window, &sl_op_aggregate, &sl_op_join,
     };
     pthread_mutex_lock(&registry_lock);
     for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++)
@@ -285,6 +285,12 @@ sl_state_t *sl_op_state(sl_op_t *op) {
     if (!op->kst && op->chain->sh && op->chain->partition)
         op->kst = sl_state_host_store(op->chain->sh, op->sop->name);
     return op->kst;
+}
+
+sl_state_t *sl_op_table_state(sl_op_t *op, const char *table, int write) {
+    if (!op->chain->sh || !op->chain->partition)
+        return NULL;
+    return sl_state_host_table(op->chain->sh, op->sop->name, table, write);
 }
 
 uint64_t sl_op_random(sl_op_t *op) {

@@ -29,6 +29,12 @@ const sl_prop_t sl_job_props[] = {
      "Output streams, each as <system>.<stream>. Every record leaving the operator chain goes to "
      "every output. Without outputs the records are dropped after the chain (a pure "
      "side-effect job)."},
+    {"task.broadcast.inputs", SL_PROP_LIST, JO(broadcast), NULL, 0, 0, NULL, 0,
+     "Broadcast inputs (Samza's term), each as <system>.<stream> and also in task.inputs: "
+     "every process reads all of such a stream (its partitions are never shared through a "
+     "lease table or a subscription), and what it makes of a job-wide table (a join's) is seen "
+     "by the operators of every partition of the other inputs. Samza's #<partition> suffixes "
+     "are refused: a whole stream is broadcast."},
     {"task.operators", SL_PROP_LIST, JO(operators), NULL, 0, 0, NULL, 0,
      "The operator chain: operator instance names in order; each is configured under "
      "operators.<name>.*."},
@@ -444,6 +450,76 @@ static void check_stateful_inputs(sl_job_t *job) {
         }
 }
 
+/* The input named "system.stream" in list, or -1. */
+static int list_find(const sl_list_t *list, const char *name) {
+    for (int i = 0; i < list->cnt; i++)
+        if (!strcmp(list->items[i], name))
+            return i;
+    return -1;
+}
+
+/* task.broadcast.inputs: inputs, whole streams, read whole by every process; and the table of
+ * every join operator is one of them. */
+static void check_broadcast(sl_job_t *job) {
+    const sl_job_conf_t *jc = &job->jc;
+    char why[1024], key[512];
+    const char *name, *type;
+    for (int b = 0; b < jc->broadcast.cnt; b++) {
+        const char *entry = jc->broadcast.items[b];
+        int i;
+        if (strchr(entry, '#')) {
+            sl_conf_error(job->conf, "task.broadcast.inputs", "'%s': sluice broadcasts whole "
+                          "streams; name it without the #<partition> part", entry);
+            continue;
+        }
+        if ((i = list_find(&jc->inputs, entry)) < 0) {
+            sl_conf_error(job->conf, "task.broadcast.inputs", "'%s' is not in task.inputs",
+                          entry);
+            continue;
+        }
+        if (i < job->ninputs && job->inputs[i]) {
+            sl_input_t *in = sl_input_new(job, job->inputs[i]);
+            int moves;
+            if (!in) {
+                sl_conf_error(job->conf, NULL, "out of memory");
+                return;
+            }
+            moves = sl_input_moves(in, why, sizeof(why));
+            sl_input_destroy(in);
+            if (moves)
+                sl_conf_error(job->conf, "task.broadcast.inputs", "'%s' is read whole by every "
+                              "process, but it %s", entry,
+                              *why ? why : "may hand its partitions to other processes");
+        }
+    }
+    for (int i = 0; i < job->ninputs; i++) {
+        sl_stream_t *st = job->inputs[i];
+        if (st && st->generic.bootstrap && st->sys->plugin &&
+            !(st->sys->plugin->flags & SL_SYSTEM_F_REPORTS_HEAD)) {
+            snprintf(key, sizeof(key), "%sstreams.%s.samza.bootstrap", st->sys->prefix, st->name);
+            sl_conf_error(job->conf, key, "system '%s' (%s) cannot tell when a partition has "
+                          "read everything its stream holds, which a bootstrap input waits for "
+                          "(file, kinesis and dynamodbstreams can)", st->sys->name,
+                          st->sys->plugin->name);
+        }
+    }
+    for (int o = 0; sl_chain_spec_stateful_op(job->spec, o, &name, &type, key, sizeof(key));
+         o++) {
+        char tkey[512];
+        const char *table;
+        if (strcmp(type, "join") != 0)
+            continue;
+        snprintf(tkey, sizeof(tkey), "operators.%s.table", name);
+        if (!(table = sl_conf_get(job->conf, tkey)))
+            continue; /* the operator said so */
+        if (list_find(&jc->inputs, table) < 0)
+            sl_conf_error(job->conf, tkey, "'%s' is not in task.inputs", table);
+        else if (list_find(&jc->broadcast, table) < 0)
+            sl_conf_error(job->conf, tkey, "'%s' must be in task.broadcast.inputs: every "
+                          "partition's join looks its keys up in the whole table", table);
+    }
+}
+
 sl_err_t sl_job_configure(sl_job_t *job) {
     sl_conf_t *conf = job->conf;
     sl_job_conf_t *jc = &job->jc;
@@ -506,6 +582,7 @@ sl_err_t sl_job_configure(sl_job_t *job) {
         job->spec = sl_chain_spec_new_ex(conf, &jc->operators, &opts);
     }
     check_stateful_inputs(job);
+    check_broadcast(job);
     check_stray_streams(job);
     sl_conf_check_unknown(conf);
     return sl_conf_error_count(conf) ? SL_ERR_CONF : SL_OK;

@@ -368,6 +368,13 @@ static sl_err_t job_run(sl_job_t *job) {
             rc = SL_ERR_IO;
             goto out;
         }
+    /* Bootstrap inputs first: the others' partitions wait for them (worker.c). */
+    job->bootstrap_started_ms = sl_mono_ms();
+    atomic_store(&job->ins_ready, 0);
+    atomic_store(&job->bootstrapped, 1);
+    for (int i = 0; i < job->ninputs; i++)
+        if (job->inputs[i] && job->inputs[i]->generic.bootstrap)
+            atomic_store(&job->bootstrapped, 0);
     for (int i = 0; i < job->jc.threads; i++)
         if (sl_worker_start(job->workers[i]) != SL_OK) {
             sl_job_fail(job, "cannot start worker thread %d", i);
@@ -383,6 +390,7 @@ static sl_err_t job_run(sl_job_t *job) {
             sl_job_fail(job, "out of memory");
             break;
         }
+        atomic_store_explicit(&job->ins_ready, i + 1, memory_order_release);
         if (sl_input_open(in) != SL_OK || sl_input_discover(in) != SL_OK)
             break;
         if (in->discover_ms > 0) {
@@ -393,6 +401,7 @@ static sl_err_t job_run(sl_job_t *job) {
         }
     }
     sl_job_notify(job); /* an input may have had no partition at all */
+    sl_job_bootstrap_check(job); /* its partitions may all have caught up already */
 stop:
     if (rc != SL_OK)
         begin_stop(job);

@@ -28,7 +28,7 @@
 /* The job's own table (job.*, task.*, metrics.*, log.*). */
 typedef struct sl_job_conf {
     char *name, *id;
-    sl_list_t inputs, outputs, operators;
+    sl_list_t inputs, outputs, operators, broadcast;
     int64_t commit_ms;
     int error_policy; /* 0 fail, 1 skip */
     int max_inflight;
@@ -54,6 +54,7 @@ typedef struct sl_job_conf {
 typedef struct sl_stream_generic {
     int offset_default; /* 0 oldest, 1 upcoming */
     int reset_offset;
+    int bootstrap; /* samza.bootstrap: read to its head before the other inputs start */
 } sl_stream_generic_t;
 
 typedef struct sl_sys {
@@ -105,6 +106,7 @@ typedef struct sl_known {
     uint64_t serial;
     int closing;
     int done;
+    int caught_up; /* a bootstrap input's partition reached its head, its state committed */
 } sl_known_t;
 
 struct sl_input {
@@ -120,6 +122,7 @@ struct sl_input {
     int opened;   /* in_open succeeded: in_close is owed */
     int stopping; /* in_stop called */
     int stopped;  /* sl_input_stopped() called */
+    int bootstrap; /* samza.bootstrap (the stream's generic setting) */
     char errmsg[512];
 };
 
@@ -137,6 +140,8 @@ struct sl_part {
     int opened;
     sl_part_state_t pstate;
     int eof;
+    int at_head;   /* the connector said it is 0 ms behind (sl_part_set_lag) */
+    int caught_up; /* bootstrap input: at its head with its state committed, announced */
     sl_chain_t *chain;
     struct event *poll_ev;
     int64_t idle_ms; /* wait after SL_POLL_IDLE */
@@ -217,6 +222,11 @@ struct sl_job {
     _Atomic int stop_count; /* sl_job_stop() calls */
     _Atomic int failed;     /* some part failed the job (failmsg is set before it) */
     _Atomic int live_parts; /* partitions not yet done */
+    /* 0 while a bootstrap input (samza.bootstrap) has a partition not yet read to its head:
+     * the partitions of the other inputs wait. 1 from the start when there is none. */
+    _Atomic int bootstrapped;
+    int64_t bootstrap_started_ms;
+    _Atomic int ins_ready; /* ins[0..ins_ready) are assigned (main thread, release) */
     uint64_t part_serial; /* main thread: last partition serial handed out */
     _Atomic int64_t stop_deadline; /* monotonic ms by which a stop is over (0: none begun) */
     struct event *inputs_ev; /* main thread: input stop deadline */
@@ -246,6 +256,12 @@ void sl_job_fail(struct sl_job *job, const char *fmt, ...) SL_PRINTF(2, 3);
 /* sl_job_fail() whose code sl_job_run() returns (SL_ERR_DB: the checkpoint store failed, which
  * the CLI exits 4 for) when it is the first failure. */
 void sl_job_fail_code(struct sl_job *job, sl_err_t code, const char *fmt, ...) SL_PRINTF(3, 4);
+/* system.c: a bootstrap input's partition reached its head and committed its state (worker
+ * thread); when every known partition of every bootstrap input has, the other inputs start. */
+void sl_input_part_caught_up(sl_input_t *in, sl_part_t *part);
+/* system.c: sets job->bootstrapped when no bootstrap input is left behind; any thread. */
+void sl_job_bootstrap_check(struct sl_job *job);
+
 /* job.c: tells the main thread that a partition or a worker finished; any thread. */
 void sl_job_notify(struct sl_job *job);
 

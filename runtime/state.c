@@ -47,6 +47,12 @@ struct sl_state {
     int spilled; /* rows in sluice_state_pending since the last commit */
     int changed; /* anything to commit */
     sqlite3_stmt *rd; /* read_fn's statement, prepared once (used under the store's lock) */
+    /* The task its rows are written under: the host's, or a job-wide table's (see
+     * sl_state_host_table()), then owned in task_own. */
+    const char *task;
+    char *task_own;
+    int view;   /* a read-only, uncached view of a job-wide table's committed rows */
+    void *vbuf; /* the view's last value, returned by sl_state_get() */
 };
 
 struct sl_state_host {
@@ -143,7 +149,7 @@ static int cache_grow(sl_state_t *st) {
 /* --- SQL ------------------------------------------------------------------------------------ */
 
 static void log_db(const sl_state_t *st, sqlite3 *db, const char *what) {
-    sl_log(SL_LOG_ERROR, "state", "operators.%s, task %s: %s: %s", st->op, st->sh->task, what,
+    sl_log(SL_LOG_ERROR, "state", "operators.%s, task %s: %s: %s", st->op, st->task, what,
            sqlite3_errmsg(db));
 }
 
@@ -179,7 +185,7 @@ static int spill_fn(void *opaque, sqlite3 *db) {
         if (!e->dirty)
             continue;
         left--;
-        sqlite3_bind_text(up, 1, st->sh->task, -1, SQLITE_STATIC);
+        sqlite3_bind_text(up, 1, st->task, -1, SQLITE_STATIC);
         sqlite3_bind_text(up, 2, st->op, -1, SQLITE_STATIC);
         bind_key(up, 3, e->key, e->klen);
         if (!e->val)
@@ -291,7 +297,7 @@ static int read_fn(void *opaque, sqlite3 *db) {
     if (rc != SQLITE_OK)
         goto fail;
     st->rd = rd;
-    sqlite3_bind_text(rd, 1, st->sh->task, -1, SQLITE_STATIC);
+    sqlite3_bind_text(rd, 1, st->task, -1, SQLITE_STATIC);
     sqlite3_bind_text(rd, 2, st->op, -1, SQLITE_STATIC);
     bind_key(rd, 3, a->key, a->klen);
     sqlite3_bind_text(rd, 4, sl_ckpt_job_name(st->sh->ckpt), -1, SQLITE_STATIC);
@@ -335,6 +341,23 @@ sl_err_t sl_state_get(sl_state_t *st, const void *key, size_t klen, const void *
 
     if (!st || (!key && klen) || !val || !vlen)
         return SL_ERR_INVAL;
+    if (st->view) {
+        /* Other threads change the table: every read asks the file. */
+        memset(&a, 0, sizeof(a));
+        a.st = st;
+        a.key = key;
+        a.klen = klen;
+        rc = sl_ckpt_with_db(st->sh->ckpt, read_fn, &a);
+        if (rc != SQLITE_OK)
+            return (rc & 0xff) == SQLITE_NOMEM ? SL_ERR_NOMEM : SL_ERR_DB;
+        free(st->vbuf);
+        st->vbuf = a.val;
+        if (!a.found || !a.val || expired(a.expires, sl_now_ms()))
+            return SL_ERR_NOENT;
+        *val = a.val;
+        *vlen = a.vlen;
+        return SL_OK;
+    }
     h = hash_bytes(key, klen);
     e = cache_find(st, key, klen, h);
     if (!e) {
@@ -404,10 +427,12 @@ sl_err_t sl_state_put(sl_state_t *st, const void *key, size_t klen, const void *
     unsigned char *copy;
     char ktxt[300];
 
+    if (st && st->view)
+        return SL_ERR_STATE; /* a view of a table: only its partitions' instances write */
     if (!st || !key || !klen || (!val && vlen) || ttl_ms < 0) {
         if (st)
             sl_log(SL_LOG_ERROR, "state", "operators.%s, task %s: sl_state_put: %s", st->op,
-                   st->sh->task, !klen ? "empty key" : "invalid arguments");
+                   st->task, !klen ? "empty key" : "invalid arguments");
         return SL_ERR_INVAL;
     }
     if (vlen > st->sh->value_max) {
@@ -415,7 +440,7 @@ sl_err_t sl_state_put(sl_state_t *st, const void *key, size_t klen, const void *
         sl_log(SL_LOG_ERROR, "state",
                "operators.%s, task %s: the value for key '%s' is %zu bytes, more than "
                "task.state.value.max-bytes (%zu)",
-               st->op, st->sh->task, ktxt, vlen, st->sh->value_max);
+               st->op, st->task, ktxt, vlen, st->sh->value_max);
         return SL_ERR_INVAL;
     }
     e = cache_find(st, key, klen, hash_bytes(key, klen));
@@ -448,6 +473,8 @@ sl_err_t sl_state_delete(sl_state_t *st, const void *key, size_t klen) {
     st_entry_t *e;
     if (!st || (!key && klen))
         return SL_ERR_INVAL;
+    if (st->view)
+        return SL_ERR_STATE;
     if (!(e = entry_for_write(st, key, klen)))
         return SL_ERR_NOMEM;
     free(e->val);
@@ -497,7 +524,7 @@ static int delete_range_fn(void *opaque, sqlite3 *db) {
         if (rc == SQLITE_OK) {
             sqlite3_bind_text(stmt, 1, sl_ckpt_job_name(st->sh->ckpt), -1, SQLITE_STATIC);
             sqlite3_bind_text(stmt, 2, sl_ckpt_job_id(st->sh->ckpt), -1, SQLITE_STATIC);
-            sqlite3_bind_text(stmt, 3, st->sh->task, -1, SQLITE_STATIC);
+            sqlite3_bind_text(stmt, 3, st->task, -1, SQLITE_STATIC);
             sqlite3_bind_text(stmt, 4, st->op, -1, SQLITE_STATIC);
             bind_key(stmt, 5, a->lo, a->lolen);
             if (a->hi)
@@ -521,6 +548,8 @@ sl_err_t sl_state_delete_range(sl_state_t *st, const void *lo, size_t lolen, con
     int rc;
     if (!st || (!lo && lolen))
         return SL_ERR_INVAL;
+    if (st->view)
+        return SL_ERR_STATE;
     for (st_entry_t *e = st->head; e; e = e->next)
         if (e->val && key_in(e->key, e->klen, lo ? lo : "", lolen, hi, hilen)) {
             free(e->val);
@@ -552,7 +581,7 @@ static int clear_fn(void *opaque, sqlite3 *db) {
         db, "DELETE FROM temp.sluice_state_pending WHERE task = ?1 AND operator = ?2", -1, &del,
         NULL);
     if (rc == SQLITE_OK) {
-        sqlite3_bind_text(del, 1, st->sh->task, -1, SQLITE_STATIC);
+        sqlite3_bind_text(del, 1, st->task, -1, SQLITE_STATIC);
         sqlite3_bind_text(del, 2, st->op, -1, SQLITE_STATIC);
         rc = sqlite3_step(del);
         rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
@@ -566,6 +595,8 @@ static int clear_fn(void *opaque, sqlite3 *db) {
 sl_err_t sl_state_clear(sl_state_t *st) {
     if (!st)
         return SL_ERR_INVAL;
+    if (st->view)
+        return SL_ERR_STATE;
     cache_drop_all(st);
     if (sl_ckpt_with_db(st->sh->ckpt, clear_fn, st) != SQLITE_OK)
         return SL_ERR_DB;
@@ -625,7 +656,7 @@ static int scan_fn(void *opaque, sqlite3 *db) {
     rc = sqlite3_prepare_v2(db, sql, -1, &sc, NULL);
     if (rc != SQLITE_OK)
         goto fail;
-    sqlite3_bind_text(sc, 1, st->sh->task, -1, SQLITE_STATIC);
+    sqlite3_bind_text(sc, 1, st->task, -1, SQLITE_STATIC);
     sqlite3_bind_text(sc, 2, st->op, -1, SQLITE_STATIC);
     bind_key(sc, 3, a->lo, a->lolen);
     if (a->hi)
@@ -649,7 +680,7 @@ static int scan_fn(void *opaque, sqlite3 *db) {
             /* Not log_db(): the connection's message is the last step's ("another row
              * available"), not this failure. */
             sl_log(SL_LOG_ERROR, "state", "operators.%s, task %s: scanning: out of memory",
-                   st->op, st->sh->task);
+                   st->op, st->task);
             sqlite3_finalize(sc);
             return SQLITE_NOMEM;
         }
@@ -792,19 +823,37 @@ sl_state_host_t *sl_state_host_new(sl_ckpt_store_t *ckpt, const char *task,
     return sh;
 }
 
-sl_state_t *sl_state_host_store(sl_state_host_t *sh, const char *op) {
+static sl_state_t *host_store(sl_state_host_t *sh, const char *op, const char *task, int view) {
     sl_state_t *st;
     for (st = sh->stores; st; st = st->next)
-        if (strcmp(st->op, op) == 0)
+        if (strcmp(st->op, op) == 0 && strcmp(st->task, task ? task : sh->task) == 0 &&
+            st->view == view)
             return st;
-    if (!(st = calloc(1, sizeof(*st))) || !(st->op = sl_strdup(op))) {
+    if (!(st = calloc(1, sizeof(*st))) || !(st->op = sl_strdup(op)) ||
+        (task && !(st->task_own = sl_strdup(task)))) {
+        if (st)
+            free(st->op);
         free(st);
         return NULL;
     }
     st->sh = sh;
+    st->task = task ? st->task_own : sh->task;
+    st->view = view;
     st->next = sh->stores;
     sh->stores = st;
     return st;
+}
+
+sl_state_t *sl_state_host_store(sl_state_host_t *sh, const char *op) {
+    return host_store(sh, op, NULL, 0);
+}
+
+sl_state_t *sl_state_host_table(sl_state_host_t *sh, const char *op, const char *table,
+                                int write) {
+    char task[512];
+    if (snprintf(task, sizeof(task), "table:%s", table) >= (int)sizeof(task))
+        return NULL;
+    return host_store(sh, op, task, !write);
 }
 
 int sl_state_host_changed(const sl_state_host_t *sh) {
@@ -821,7 +870,7 @@ static int run4(sqlite3 *db, const char *sql, const sl_state_t *st) {
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(stmt, 1, sl_ckpt_job_name(st->sh->ckpt), -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 2, sl_ckpt_job_id(st->sh->ckpt), -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 3, st->sh->task, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 3, st->task, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 4, st->op, -1, SQLITE_STATIC);
         rc = sqlite3_step(stmt);
         rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
@@ -867,7 +916,7 @@ static int commit_store(sqlite3 *db, sl_state_t *st, int64_t now) {
                 continue;
             sqlite3_bind_text(s, 1, sl_ckpt_job_name(st->sh->ckpt), -1, SQLITE_STATIC);
             sqlite3_bind_text(s, 2, sl_ckpt_job_id(st->sh->ckpt), -1, SQLITE_STATIC);
-            sqlite3_bind_text(s, 3, st->sh->task, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 3, st->task, -1, SQLITE_STATIC);
             sqlite3_bind_text(s, 4, st->op, -1, SQLITE_STATIC);
             bind_key(s, 5, e->key, e->klen);
             if (e->val) {
@@ -893,7 +942,7 @@ static int commit_store(sqlite3 *db, sl_state_t *st, int64_t now) {
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(up, 1, sl_ckpt_job_name(st->sh->ckpt), -1, SQLITE_STATIC);
         sqlite3_bind_text(up, 2, sl_ckpt_job_id(st->sh->ckpt), -1, SQLITE_STATIC);
-        sqlite3_bind_text(up, 3, st->sh->task, -1, SQLITE_STATIC);
+        sqlite3_bind_text(up, 3, st->task, -1, SQLITE_STATIC);
         sqlite3_bind_text(up, 4, st->op, -1, SQLITE_STATIC);
         sqlite3_bind_int64(up, 5, now);
         rc = sqlite3_step(up);
@@ -962,6 +1011,8 @@ void sl_state_host_destroy(sl_state_host_t *sh) {
         cache_drop_all(st);
         free(st->buckets);
         free(st->op);
+        free(st->task_own);
+        free(st->vbuf);
         free(st);
     }
     /* A later host of the same task in this process must not read these changes. */

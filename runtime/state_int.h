@@ -28,6 +28,18 @@ sl_state_host_t *sl_state_host_new(sl_ckpt_store_t *ckpt, const char *task,
  * Borrowed, valid until sl_state_host_destroy(). NULL when out of memory. */
 sl_state_t *sl_state_host_store(sl_state_host_t *sh, const char *op);
 
+/* A job-wide table `table` (e.g. the system/stream of a broadcast input; copied) of operator
+ * op, shared by the instances of op on every partition: its rows are written under the task
+ * "table:<table>" rather than the host's. write=1: the store of an instance on one of the
+ * table's own partitions, cached like any store, its changes committed with this host's offsets
+ * (several partitions may write one key: the last commit wins, and a change replayed after a
+ * crash is applied again, so table updates must be idempotent, upserts and deletions).
+ * write=0: a read-only view for the other instances, uncached, reading what the writers
+ * committed (or spilled); sl_state_put/delete/clear on it return SL_ERR_STATE. Borrowed like
+ * sl_state_host_store(); NULL when out of memory or the name is too long. */
+sl_state_t *sl_state_host_table(sl_state_host_t *sh, const char *op, const char *table,
+                                int write);
+
 /* 1 when a store of the host changed since the last commit. */
 int sl_state_host_changed(const sl_state_host_t *sh);
 

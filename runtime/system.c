@@ -48,7 +48,12 @@ const sl_prop_t sl_stream_generic_props[] = {
     {"samza.msg.serde", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0, "Samza serde."},
     {"samza.priority", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0,
      "Samza's input priority; sluice reads all partitions fairly."},
-    {"samza.bootstrap", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0, "Samza bootstrap streams."},
+    {"samza.bootstrap", SL_PROP_BOOL, GO(bootstrap), "false", 0, 0, NULL, 0,
+     "A bootstrap input (Samza's term): at start, it is read to its head (the end of a file, "
+     "0 ms behind the newest record of every Kinesis or DynamoDB stream shard) and what its "
+     "records made of the keyed state committed, before any other input's partitions begin; "
+     "a join's table is usually one. The stream's system must report its head (file, "
+     "kinesis, dynamodbstreams)."},
     {"samza.broadcast", SL_PROP_IGNORED, 0, NULL, 0, 0, NULL, 0, "Samza broadcast streams."},
     {NULL, 0, 0, NULL, 0, 0, NULL, 0, NULL},
 };
@@ -143,8 +148,52 @@ sl_input_t *sl_input_new(sl_job_t *job, sl_stream_t *st) {
         return NULL;
     in->job = job;
     in->st = st;
+    in->bootstrap = st->generic.bootstrap;
     pthread_mutex_init(&in->lock, NULL);
     return in;
+}
+
+void sl_job_bootstrap_check(sl_job_t *job) {
+    char names[512] = "";
+    size_t used = 0;
+    if (atomic_load(&job->bootstrapped))
+        return;
+    /* Inputs are created one by one while the workers run: wait for all of them. */
+    if (atomic_load_explicit(&job->ins_ready, memory_order_acquire) < job->ninputs)
+        return;
+    for (int i = 0; i < job->ninputs; i++) {
+        sl_input_t *in = job->ins[i];
+        int ready;
+        if (!in->bootstrap)
+            continue;
+        pthread_mutex_lock(&in->lock);
+        ready = in->nknown > 0;
+        for (int k = 0; ready && k < in->nknown; k++)
+            ready = in->known[k].caught_up || in->known[k].done;
+        pthread_mutex_unlock(&in->lock);
+        if (!ready)
+            return;
+        if (used < sizeof(names)) {
+            int n = snprintf(names + used, sizeof(names) - used, "%s%s.%s", used ? ", " : "",
+                             in->st->sys->name, in->st->name);
+            used += n > 0 ? (size_t)n : 0;
+        }
+    }
+    if (atomic_exchange(&job->bootstrapped, 1))
+        return;
+    sl_log(SL_LOG_INFO, "job", "bootstrap: %s read to the head in %.1f s; the other inputs "
+           "start", names, (sl_mono_ms() - job->bootstrap_started_ms) / 1000.0);
+}
+
+void sl_input_part_caught_up(sl_input_t *in, sl_part_t *part) {
+    pthread_mutex_lock(&in->lock);
+    for (int i = 0; i < in->nknown; i++)
+        if (in->known[i].serial == part->serial)
+            in->known[i].caught_up = 1;
+    pthread_mutex_unlock(&in->lock);
+    sl_log_debug("worker", "%s/%s/%s: bootstrap partition at its head", in->st->sys->name,
+                 in->st->name, part->id);
+    sl_job_bootstrap_check(in->job);
 }
 
 int sl_input_moves(const sl_input_t *in, char *why, size_t len) {
@@ -446,6 +495,7 @@ sl_close_t sl_part_closing(const sl_part_t *part) {
 }
 
 void sl_part_set_lag(sl_part_t *part, int64_t ms) {
+    part->at_head = ms == 0;
     if (part->m_lag)
         sl_metric_set(part->m_lag, ms);
 }

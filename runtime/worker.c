@@ -275,6 +275,11 @@ static void part_finish(sl_part_t *part) {
         return;
     }
     commit(w);
+    if (part->why == SL_CLOSE_EOF && part->in->bootstrap && !part->caught_up) {
+        /* Its end is its head; committed just above. */
+        part->caught_up = 1;
+        sl_input_part_caught_up(part->in, part);
+    }
     if (part->inflight > 0 && !atomic_load(&job->failed))
         sl_log(SL_LOG_WARN, "worker", "%s/%s/%s: %d records still unacknowledged after "
                "task.shutdown.ms; their offsets stay uncommitted", part->in->st->sys->name,
@@ -310,6 +315,26 @@ static void part_stop(sl_part_t *part, int how) {
     event_active(part->poll_ev, EV_TIMEOUT, 0);
 }
 
+/* A bootstrap input's partition that has nothing more to deliver now and is at its head
+ * (sl_part_set_lag(0), or its end): once its records are acknowledged, commit what they made of
+ * the keyed state, then announce it; the other inputs start when every one has. Until its
+ * records are acknowledged, the next poll tries again. */
+static void bootstrap_mark(sl_part_t *part) {
+    if (!part->in->bootstrap || part->caught_up || (!part->at_head && !part->eof))
+        return;
+    if (part->inflight > 0) {
+        flush_outputs(part->w);
+        if (part->inflight > 0)
+            return;
+    }
+    if (part->dirty || sl_state_host_changed(part->sh))
+        commit(part->w);
+    if (part->dirty || sl_state_host_changed(part->sh))
+        return; /* the commit failed (the job is failing) */
+    part->caught_up = 1;
+    sl_input_part_caught_up(part->in, part);
+}
+
 static void poll_cb(evutil_socket_t fd, short what, void *arg) {
     sl_part_t *part = arg;
     sl_worker_t *w = part->w;
@@ -327,6 +352,11 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg) {
         return;
     if (atomic_load_explicit(&job->failed, memory_order_relaxed))
         return;
+    if (!part->in->bootstrap && !atomic_load_explicit(&job->bootstrapped, memory_order_acquire)) {
+        /* A bootstrap input is not at its head yet: look again later. */
+        schedule(part, 1);
+        return;
+    }
     if (part->barrier) {
         /* A commit waits for this partition's records to be acknowledged (see commit()). */
         if (part->inflight > 0)
@@ -385,6 +415,7 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg) {
     case SL_POLL_IDLE:
         /* Caught up: what is buffered goes out now rather than at the next commit. */
         flush_outputs(w);
+        bootstrap_mark(part);
         schedule(part, 1);
         break;
     case SL_POLL_EOF:
@@ -397,6 +428,7 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg) {
         part_finish(part);
         break;
     case SL_POLL_WAIT:
+        bootstrap_mark(part);
         break;
     }
 }

@@ -14,7 +14,7 @@ const sl_system_plugin_t sl_system_file = {
     .description = "Newline-delimited files: each file is a partition, each line a record, its "
                    "byte offset the record's offset. The consumer reads a file or a directory "
                    "(optionally following appended data and new files); the producer appends.",
-    .flags = 0,
+    .flags = SL_SYSTEM_F_REPORTS_HEAD,
     .system_props = NULL,
     .system_conf_size = 0,
     .stream_props = file_stream_props,

@@ -328,6 +328,7 @@ sl_poll_t file_part_poll(sl_part_t *part, void *state, int max) {
         case SL_LINE_EOF:
             if (!fp->c->follow)
                 return SL_POLL_EOF;
+            sl_part_set_lag(part, 0); /* at the head: what a bootstrap input waits for */
             check_rotation(part, fp);
             return SL_POLL_IDLE;
         case SL_LINE_ERROR:

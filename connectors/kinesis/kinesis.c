@@ -878,7 +878,7 @@ const sl_system_plugin_t sl_system_dynamodbstreams = {
         "record as JSON exactly as the adapter's RecordAdapter.getData() writes it (what "
         "Pulsar's DynamoDB source publishes). AT_TIMESTAMP, which DynamoDB Streams lacks, "
         "starts at the oldest record and skips those created earlier. Input only.",
-    .flags = 0,
+    .flags = SL_SYSTEM_F_REPORTS_HEAD,
     .system_props = NULL,
     .system_conf_size = 0,
     .stream_props = kin_stream_props,
@@ -912,7 +912,7 @@ const sl_system_plugin_t sl_system_kinesis = {
         "(batched, throttled and partial failures retried per record, order per partition key "
         "kept, every record acknowledged only with its sequence number), optionally as KPL "
         "aggregates grouped by shard, in Pulsar's message formats.",
-    .flags = 0,
+    .flags = SL_SYSTEM_F_REPORTS_HEAD,
     .system_props = NULL,
     .system_conf_size = 0,
     .stream_props = kin_stream_props,

@@ -502,6 +502,9 @@ static void on_records_inner(kin_shard_t *s, const sl_aws_result_t *res) {
     }
     if (r.millis_behind >= 0)
         s->millis_behind = r.millis_behind;
+    else /* DynamoDB Streams tells no lag: an empty page of an open shard is its head (what a
+          * bootstrap input waits for), a page of records says nothing */
+        s->millis_behind = !r.n && r.next_iterator ? 0 : -1;
     s->last_ok_ms = sl_mono_ms();
     s->reads_failing = 0;
     if (s->warn_rl.next_ms) {

@@ -59,6 +59,10 @@ typedef enum {
 
 /* The system's positions cannot be resumed (stdin): never read or write checkpoints. */
 #define SL_SYSTEM_F_NO_CHECKPOINT 0x01
+/* The consumer tells when a partition has read everything its stream holds so far: it calls
+ * sl_part_set_lag(part, 0) then (or returns SL_POLL_EOF at its end). Required of the system of
+ * a bootstrap input (samza.bootstrap). */
+#define SL_SYSTEM_F_REPORTS_HEAD 0x02
 
 /* ext_checkpoints(how) takes SL_EXT_RESET and SL_EXT_FORCE (sluice/checkpoint.h). */
 
@@ -286,7 +290,8 @@ SL_EXPORT sl_err_t sl_part_bad_record(sl_part_t *part, const char *offset, const
  * callback to return. The partition's worker. */
 SL_EXPORT sl_err_t sl_part_fail(sl_part_t *part, const char *fmt, ...) SL_PRINTF(2, 3);
 /* How far the partition is behind the newest data of its stream, in ms (Kinesis'
- * MillisBehindLatest), exported as the gauge sluice_partition_lag_ms. Worker. */
+ * MillisBehindLatest), exported as the gauge sluice_partition_lag_ms. 0 also says the partition
+ * is at its head (see SL_SYSTEM_F_REPORTS_HEAD), once what was delivered is processed. Worker. */
 SL_EXPORT void sl_part_set_lag(sl_part_t *part, int64_t ms);
 /* How long an SL_POLL_IDLE partition waits before the next poll (default 100 ms). The
  * partition's worker. */
