@@ -693,6 +693,114 @@ static void test_dedup_no_state(void) {
     done(&h);
 }
 
+
+/* --- join ------------------------------------------------------------------------------------ */
+
+/* A record of system/stream, as a source partition delivers it. */
+static sl_err_t push_from(sl_chain_t *chain, const char *sys, const char *stream,
+                          const char *payload) {
+    sl_record_t *rec = make(payload, NULL);
+    sl_err_t err;
+    CU_ASSERT_FATAL(sl_record_set_source(rec, sys, stream, "0", "1", 0, 0, NULL) == SL_OK);
+    err = sl_chain_process(chain, rec);
+    sl_record_unref(rec);
+    return err;
+}
+
+/* The table written by the instance on the table's partition (its host "tab/users/0"), read by
+ * the instance on an event partition (host "in/ev/0") once committed; inner drops the records
+ * without a row, left passes them with null; bad records and bad rows fail one record each. */
+static void run_join(const char *kind) {
+    char path[600], err[512] = "", text[1024];
+    sl_ckpt_store_t *ckpt;
+    sl_state_host_t *tsh, *esh;
+    harness_t h;
+    sink_t tsink = {0};
+    sl_chain_t *tchain, *echain;
+    int left = !strcmp(kind, "left");
+
+    snprintf(path, sizeof(path), "%s/join-%s.db", unit_tmpdir(), kind);
+    snprintf(text, sizeof(text), "task.operators=j\noperators.j.type=join\n"
+             "operators.j.table=tab.users\noperators.j.table.key=json_extract(payload, '$.id')\n"
+             "operators.j.table.value=CASE WHEN json_extract(payload, '$.gone') THEN NULL "
+             "ELSE json_extract(payload, '$.row') END\n"
+             "operators.j.key=json_extract(payload, '$.u')\noperators.j.kind=%s\n"
+             "operators.j.as=user\n", kind);
+    ckpt = sl_ckpt_sqlite_open(path, "job", "1", err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ckpt);
+    tsh = sl_state_host_new(ckpt, "tab/users/0", 100, 64, err, sizeof(err));
+    esh = sl_state_host_new(ckpt, "in/ev/0", 100, 64, err, sizeof(err));
+    CU_ASSERT_FATAL(tsh && esh);
+    if (build_spec(&h, text, 1, 0) != 0) {
+        CU_FAIL("the join spec could not be built");
+        goto out;
+    }
+    tchain = sl_chain_new(h.spec, "0", sink_fn, &tsink, tsh, err, sizeof(err));
+    echain = sl_chain_new(h.spec, "0", sink_fn, &h.sink, esh, err, sizeof(err));
+    CU_ASSERT_FATAL(tchain && echain);
+
+    CU_ASSERT_EQUAL(push_from(tchain, "tab", "users", "{\"id\":\"a\",\"row\":{\"n\":1}}"), SL_OK);
+    CU_ASSERT_EQUAL(push_from(tchain, "tab", "users", "{\"id\":\"b\",\"row\":\"text\"}"), SL_OK);
+    CU_ASSERT_EQUAL(push_from(tchain, "tab", "users", "{\"id\":\"c\",\"row\":7}"), SL_OK);
+    CU_ASSERT_EQUAL(push_from(tchain, "tab", "users", "{\"id\":\"c\",\"gone\":true}"), SL_OK);
+    CU_ASSERT_EQUAL(push_from(tchain, "tab", "users", "{\"row\":1}"), SL_OK); /* no key */
+    CU_ASSERT_EQUAL(push_from(tchain, "tab", "users", "not json"), SL_ERR_RECORD);
+    CU_ASSERT_EQUAL(tsink.cnt, 0); /* table records go nowhere */
+    /* Not committed: the other partition does not see it yet. */
+    CU_ASSERT_EQUAL(push_from(echain, "in", "ev", "{\"u\":\"a\"}"), SL_OK);
+    {
+        sl_ckpt_t cp = {.system = "tab", .stream = "users", .partition = "0", .offset = "1"};
+        sl_state_commit_t sc = {&tsh, 1};
+        CU_ASSERT_EQUAL_FATAL(sl_ckpt_write_with(ckpt, &cp, 1, sl_state_commit_fn, &sc, err,
+                                                 sizeof(err)), SL_OK);
+        sl_state_host_committed(tsh);
+    }
+    CU_ASSERT_EQUAL(push_from(echain, "in", "ev", "{\"u\":\"a\",\"user\":0}"), SL_OK);
+    CU_ASSERT_EQUAL(push_from(echain, "in", "ev", "{\"u\":\"b\"}"), SL_OK);
+    CU_ASSERT_EQUAL(push_from(echain, "in", "ev", "{\"u\":\"c\"}"), SL_OK); /* deleted */
+    CU_ASSERT_EQUAL(push_from(echain, "in", "ev", "{\"x\":1}"), SL_OK);      /* NULL key */
+    CU_ASSERT_EQUAL(push_from(echain, "in", "ev", "[1,2]"), left ? SL_ERR_RECORD : SL_OK);
+    if (left)
+        CU_ASSERT_PTR_NOT_NULL(strstr(sl_chain_error(echain), "not a JSON object"));
+    CU_ASSERT_EQUAL(push_from(echain, "in", "ev", "{\"u\":\"a\""), SL_ERR_RECORD);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sl_chain_error(echain), "malformed JSON"));
+    if (left) {
+        CU_ASSERT_EQUAL(h.sink.cnt, 5);
+        CU_ASSERT_STRING_EQUAL(out(&h, 0), "{\"u\":\"a\",\"user\":null}");
+        CU_ASSERT_STRING_EQUAL(out(&h, 1), "{\"u\":\"a\",\"user\":{\"n\":1}}");
+        CU_ASSERT_STRING_EQUAL(out(&h, 2), "{\"u\":\"b\",\"user\":\"text\"}");
+        CU_ASSERT_STRING_EQUAL(out(&h, 3), "{\"u\":\"c\",\"user\":null}");
+        CU_ASSERT_STRING_EQUAL(out(&h, 4), "{\"x\":1,\"user\":null}");
+    } else {
+        CU_ASSERT_EQUAL(h.sink.cnt, 2);
+        CU_ASSERT_STRING_EQUAL(out(&h, 0), "{\"u\":\"a\",\"user\":{\"n\":1}}");
+        CU_ASSERT_STRING_EQUAL(out(&h, 1), "{\"u\":\"b\",\"user\":\"text\"}");
+    }
+    CU_ASSERT_FALSE(sl_state_host_changed(esh)); /* lookups write nothing */
+    sl_chain_destroy(tchain);
+    sl_chain_destroy(echain);
+    for (int i = 0; i < tsink.cnt && i < SINK_MAX; i++)
+        sl_record_unref(tsink.recs[i]);
+out:
+    done(&h);
+    sl_state_host_destroy(tsh);
+    sl_state_host_destroy(esh);
+    sl_ckpt_close(ckpt);
+}
+
+static void test_join(void) {
+    run_join("inner");
+    run_join("left");
+    expect_conf_error("task.operators=j\noperators.j.type=join\noperators.j.table=users\n"
+                      "operators.j.table.key=payload\noperators.j.key=payload\n",
+                      "operators.j.table", "not <system>.<stream>");
+    expect_conf_error("task.operators=j\noperators.j.type=join\noperators.j.table=t.u\n"
+                      "operators.j.key=payload\n", "operators.j.table.key", NULL);
+    expect_conf_error("task.operators=j\noperators.j.type=join\noperators.j.table=t.u\n"
+                      "operators.j.table.key=payload\noperators.j.key=payload +\n",
+                      "job.properties:5: operators.j.key", NULL);
+}
+
 void test_operators_register(void) {
     static const unit_test_t tests[] = {
         {"filter true/false/NULL", test_filter_truth},
@@ -710,6 +818,7 @@ void test_operators_register(void) {
         {"dedup key expression and errors", test_dedup_expr},
         {"dedup remembers what was committed", test_dedup_commit},
         {"dedup without keyed state", test_dedup_no_state},
+        {"join: table rows, inner and left, errors", test_join},
         {NULL, NULL},
     };
     unit_add_suite("operators", tests);

@@ -309,6 +309,88 @@ static void test_commit_reopen(void) {
     h_close(&h);
 }
 
+/* A job-wide table: two writer hosts (the table's partitions) and a view on a third (another
+ * input's partition). The view reads only what was committed (or spilled), never caches, and
+ * refuses writes; the writers' rows live under the table's task, not theirs. */
+static void test_table(void) {
+    char err[512] = "";
+    sl_ckpt_store_t *ckpt;
+    sl_state_host_t *w1, *w2, *r;
+    sl_state_t *t1, *t2, *v, *own;
+    fresh();
+    ckpt = sl_ckpt_sqlite_open(path, "job", "1", err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ckpt);
+    w1 = sl_state_host_new(ckpt, "tab/users/0", 100, 64, err, sizeof(err));
+    w2 = sl_state_host_new(ckpt, "tab/users/1", 100, 64, err, sizeof(err));
+    r = sl_state_host_new(ckpt, "in/ev/0", 100, 64, err, sizeof(err));
+    CU_ASSERT_FATAL(w1 && w2 && r);
+    t1 = sl_state_host_table(w1, "j", "tab/users", 1);
+    t2 = sl_state_host_table(w2, "j", "tab/users", 1);
+    v = sl_state_host_table(r, "j", "tab/users", 0);
+    own = sl_state_host_store(w1, "j");
+    CU_ASSERT_FATAL(t1 && t2 && v && own);
+    CU_ASSERT_PTR_EQUAL(sl_state_host_table(w1, "j", "tab/users", 1), t1);
+    CU_ASSERT_PTR_NOT_EQUAL(own, t1);
+
+    CU_ASSERT_EQUAL(put_s(t1, "a", "1", 0), SL_OK);
+    CU_ASSERT_EQUAL(put_s(t2, "b", "2", 0), SL_OK);
+    CU_ASSERT_STRING_EQUAL(get_s(v, "a"), ""); /* not committed yet */
+    {
+        sl_ckpt_t cp = {.system = "tab", .stream = "users", .partition = "0", .offset = "1"};
+        sl_state_commit_t sc = {&w1, 1};
+        CU_ASSERT_EQUAL_FATAL(sl_ckpt_write_with(ckpt, &cp, 1, sl_state_commit_fn, &sc, err,
+                                                 sizeof(err)), SL_OK);
+        sl_state_host_committed(w1);
+    }
+    CU_ASSERT_STRING_EQUAL(get_s(v, "a"), "1");
+    CU_ASSERT_STRING_EQUAL(get_s(v, "b"), "");
+    CU_ASSERT_STRING_EQUAL(get_s(own, "a"), ""); /* the instance's own store is another */
+    /* Another writer overwrites the key; the view sees it once committed, never a cached copy. */
+    CU_ASSERT_EQUAL(put_s(t2, "a", "9", 0), SL_OK);
+    {
+        sl_ckpt_t cp = {.system = "tab", .stream = "users", .partition = "1", .offset = "5"};
+        sl_state_commit_t sc = {&w2, 1};
+        CU_ASSERT_EQUAL_FATAL(sl_ckpt_write_with(ckpt, &cp, 1, sl_state_commit_fn, &sc, err,
+                                                 sizeof(err)), SL_OK);
+        sl_state_host_committed(w2);
+    }
+    CU_ASSERT_STRING_EQUAL(get_s(v, "a"), "9");
+    CU_ASSERT_STRING_EQUAL(get_s(v, "b"), "2");
+    CU_ASSERT_EQUAL(sl_state_delete(t1, "b", 1), SL_OK);
+    {
+        sl_ckpt_t cp = {.system = "tab", .stream = "users", .partition = "0", .offset = "2"};
+        sl_state_commit_t sc = {&w1, 1};
+        CU_ASSERT_EQUAL_FATAL(sl_ckpt_write_with(ckpt, &cp, 1, sl_state_commit_fn, &sc, err,
+                                                 sizeof(err)), SL_OK);
+        sl_state_host_committed(w1);
+    }
+    CU_ASSERT_STRING_EQUAL(get_s(v, "b"), "");
+    /* A view writes nothing. */
+    CU_ASSERT_EQUAL(put_s(v, "c", "3", 0), SL_ERR_STATE);
+    CU_ASSERT_EQUAL(sl_state_delete(v, "a", 1), SL_ERR_STATE);
+    CU_ASSERT_EQUAL(sl_state_clear(v), SL_ERR_STATE);
+    CU_ASSERT_EQUAL(sl_state_delete_range(v, "", 0, NULL, 0), SL_ERR_STATE);
+    CU_ASSERT_FALSE(sl_state_host_changed(r));
+    sl_state_host_destroy(w1);
+    sl_state_host_destroy(w2);
+    sl_state_host_destroy(r);
+    /* The rows are the table's, whatever partition wrote them. */
+    {
+        sqlite3 *db;
+        sqlite3_stmt *q;
+        CU_ASSERT_EQUAL_FATAL(sqlite3_open(path, &db), SQLITE_OK);
+        CU_ASSERT_EQUAL_FATAL(sqlite3_prepare_v2(db, "SELECT group_concat(task || ':' || "
+                                                     "CAST(key AS TEXT) || '=' || CAST(value AS "
+                                                     "TEXT), ' ') FROM sluice_state", -1, &q,
+                                                 NULL), SQLITE_OK);
+        CU_ASSERT_EQUAL(sqlite3_step(q), SQLITE_ROW);
+        CU_ASSERT_STRING_EQUAL((const char *)sqlite3_column_text(q, 0), "table:tab/users:a=9");
+        sqlite3_finalize(q);
+        sqlite3_close(db);
+    }
+    sl_ckpt_close(ckpt);
+}
+
 /* A failing commit writes neither the offset nor the state. */
 static int fail_fn(void *opaque, struct sqlite3 *db) {
     int rc = sl_state_commit_fn(opaque, db);
@@ -680,6 +762,7 @@ void test_state_register(void) {
         {"checkpoints reset", test_reset},
         {"scan_range: bounds, batches, stop, changes", test_scan_range},
         {"delete_range: cache, spilled, committed", test_delete_range},
+        {"job-wide table: writers and a view", test_table},
         {"allocation failures", test_oom},
         {NULL, NULL},
     };
