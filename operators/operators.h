@@ -18,6 +18,7 @@ extern const sl_operator_plugin_t sl_op_dedup;
 extern const sl_operator_plugin_t sl_op_window;
 extern const sl_operator_plugin_t sl_op_aggregate;
 extern const sl_operator_plugin_t sl_op_join;
+extern const sl_operator_plugin_t sl_op_repartition;
 
 /* "operators.<name>." of an instance ("task." for the runtime's task.timestamp.expr): the
  * prefix of its keys, for messages. Borrowed, valid for the operator's life. */
@@ -30,5 +31,11 @@ const char *sl_op_prefix(const sl_op_t *op);
  * NULL where sl_op_state() is NULL. Borrowed, valid until the instance's close returns. Not
  * public yet: the join operator's. Worker thread of the instance. */
 sl_state_t *sl_op_table_state(sl_op_t *op, const char *table, int write);
+
+/* For the repartition operator: how many partitions the inputs of its stage have had (a job's
+ * count, including partitions that ended), 0 when unknown; and "system.stream/partition" of the
+ * instance's partition (NULL for the validation instance). Worker thread of the instance. */
+int sl_op_stage_partitions(const sl_op_t *op);
+const char *sl_op_upstream_id(const sl_op_t *op);
 
 #endif

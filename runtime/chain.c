@@ -36,7 +36,7 @@ typedef struct op_generic {
 const sl_prop_t sl_operator_props[] = {
     {"type", SL_PROP_STRING, offsetof(op_generic_t, type), NULL, 0, 0, NULL, 0,
      "The operator's type: a built-in (filter, map, rekey, sample, log, dedup, window, "
-     "aggregate) or one registered with sl_operator_register(). Set either this or `library`. The instance name comes from "
+     "aggregate, join, repartition) or one registered with sl_operator_register(). Set either this or `library`. The instance name comes from "
      "`task.operators`, which lists the operators in chain order."},
     {"library", SL_PROP_STRING, offsetof(op_generic_t, library), NULL, 0, 0, NULL, 0,
      "Path of a shared library holding a custom operator (built against "
@@ -70,6 +70,12 @@ struct sl_chain_spec {
     int nouts;
     char **outs; /* task.outputs entries */
     int *side;   /* per output: claimed by sl_op_output() */
+    /* Stages: each `repartition` operator ends one; stage k > 0 runs on the partitions of
+     * stage_input[k] (the stream the k-th repartition writes), stage 0 on every other input.
+     * stage_lo[k] is the first operator of stage k; stage_lo[nstages] == cnt. */
+    int nstages;
+    int *stage_lo;
+    char **stage_input;
 };
 
 struct sl_op {
@@ -93,7 +99,11 @@ struct sl_chain {
     sl_chain_sink_fn sink;
     void *opaque;
     sl_state_host_t *sh; /* NULL: no keyed state */
-    int cnt;
+    int lo, cnt;         /* the operators of its stage: ops[lo .. cnt) */
+    int stage;
+    char *upstream_id;   /* "system/stream/partition": names it in watermark markers */
+    int (*stage_parts)(void *opaque, int stage);
+    void *stage_opaque;
     sl_op_t *ops;
     sl_chain_side_fn side;
     sl_metrics_t *metrics;
@@ -103,6 +113,12 @@ struct sl_chain {
      * restart. */
     int64_t max_et, wm;
     sl_state_t *time_st;
+    /* Stage > 0: the watermark is the smallest of the upstream partitions' (their markers,
+     * kept in the store "/up"), once as many upstreams as they announced were heard from. */
+    struct upstream *ups;
+    int nups, capups;
+    int64_t ups_expected;
+    sl_state_t *up_st;
     int uses_time; /* an operator has on_timer, on_watermark or SL_OPERATOR_F_STATEFUL */
     sl_op_t tsop;  /* evaluates task.timestamp.expr */
     expr_db_t *ts_db;
@@ -179,7 +195,7 @@ static sl_err_t register_locked(const sl_operator_plugin_t *plugin) {
 static void register_builtins(void) {
     static const sl_operator_plugin_t *const builtins[] = {
         &sl_op_filter, &sl_op_map, &sl_op_rekey, &sl_op_sample, &sl_op_log, &sl_op_dedup,
-        &sl_op_window, &sl_op_aggregate, &sl_op_join,
+        &sl_op_window, &sl_op_aggregate, &sl_op_join, &sl_op_repartition,
     };
     pthread_mutex_lock(&registry_lock);
     for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++)
@@ -826,6 +842,52 @@ static int validate_ts(sl_chain_spec_t *spec) {
     return rc;
 }
 
+/* Splits the chain at its `repartition` operators (see struct sl_chain_spec). */
+static void spec_stages(sl_chain_spec_t *spec) {
+    int n = 1;
+    for (int i = 0; i < spec->cnt; i++)
+        n += strcmp(spec->ops[i].plugin->name, "repartition") == 0;
+    if (!(spec->stage_lo = calloc((size_t)n + 1, sizeof(*spec->stage_lo))) ||
+        !(spec->stage_input = calloc((size_t)n + 1, sizeof(*spec->stage_input)))) {
+        sl_conf_error(spec->conf, "task.operators", "out of memory");
+        return;
+    }
+    spec->nstages = 1;
+    for (int i = 0; i < spec->cnt; i++) {
+        char key[300];
+        const char *stream;
+        if (strcmp(spec->ops[i].plugin->name, "repartition") != 0)
+            continue;
+        snprintf(key, sizeof(key), "%sstream", spec->ops[i].prefix);
+        stream = sl_conf_get(spec->conf, key);
+        for (int k = 1; stream && k < spec->nstages; k++)
+            if (strcmp(spec->stage_input[k], stream) == 0)
+                sl_conf_error(spec->conf, key, "'%s' is already the stream of an earlier "
+                              "repartition: each needs its own", stream);
+        if (!(spec->stage_input[spec->nstages] = sl_strdup(stream ? stream : ""))) {
+            sl_conf_error(spec->conf, key, "out of memory");
+            return;
+        }
+        spec->stage_lo[spec->nstages++] = i + 1;
+    }
+    spec->stage_lo[spec->nstages] = spec->cnt;
+}
+
+int sl_chain_spec_stage_of(const sl_chain_spec_t *spec, const char *input) {
+    for (int k = 1; spec && input && k < spec->nstages; k++)
+        if (strcmp(spec->stage_input[k], input) == 0)
+            return k;
+    return 0;
+}
+
+int sl_chain_spec_stages(const sl_chain_spec_t *spec) {
+    return spec ? spec->nstages : 1;
+}
+
+const char *sl_chain_spec_stage_input(const sl_chain_spec_t *spec, int k) {
+    return spec && k > 0 && k < spec->nstages ? spec->stage_input[k] : NULL;
+}
+
 sl_chain_spec_t *sl_chain_spec_new(sl_conf_t *conf, const sl_list_t *names, uint64_t seed) {
     sl_chain_opts_t opts;
     memset(&opts, 0, sizeof(opts));
@@ -884,6 +946,8 @@ sl_chain_spec_t *sl_chain_spec_new_ex(sl_conf_t *conf, const sl_list_t *names,
         setup_op(spec, &spec->ops[spec->cnt], name);
         spec->cnt++; /* kept even when broken, so destroy frees what it holds */
     }
+    if (sl_conf_error_count(conf) <= errors_before)
+        spec_stages(spec);
     if (sl_conf_error_count(conf) > errors_before) {
         sl_chain_spec_destroy(spec);
         return NULL;
@@ -965,6 +1029,10 @@ void sl_chain_spec_destroy(sl_chain_spec_t *spec) {
     free(spec->side);
     free(spec->ts.prefix);
     free(spec->ts_expr);
+    for (int k = 0; spec->stage_input && k < spec->nstages; k++)
+        free(spec->stage_input[k]);
+    free(spec->stage_input);
+    free(spec->stage_lo);
     free(spec);
 }
 
@@ -988,7 +1056,7 @@ static sl_err_t time_open(sl_chain_t *chain, char *errstr, size_t errlen) {
     size_t vlen;
     sl_err_t err;
 
-    for (int i = 0; i < chain->cnt; i++) {
+    for (int i = chain->lo; i < chain->cnt; i++) {
         const sl_operator_plugin_t *pl = chain->ops[i].sop->plugin;
         if (PLUGIN_V2(pl, on_timer) || PLUGIN_V2(pl, on_watermark) ||
             (PLUGIN_V2(pl, flags) & SL_OPERATOR_F_STATEFUL) || chain->ops[i].kst)
@@ -1013,6 +1081,146 @@ static sl_err_t time_open(sl_chain_t *chain, char *errstr, size_t errlen) {
     return SL_OK;
 }
 
+/* --- watermarks across a repartition ------------------------------------------------------- */
+
+static sl_err_t advance(sl_chain_t *chain, int64_t wm);
+
+struct upstream {
+    char *id;
+    int64_t wm;
+};
+
+/* The smallest upstream watermark, or SL_WATERMARK_NONE until as many upstreams as announced
+ * were heard from. */
+static int64_t ups_min(const sl_chain_t *chain) {
+    int64_t m = SL_WATERMARK_END;
+    if (chain->nups == 0 || chain->nups < chain->ups_expected)
+        return SL_WATERMARK_NONE;
+    for (int i = 0; i < chain->nups; i++)
+        if (chain->ups[i].wm < m)
+            m = chain->ups[i].wm;
+    return m;
+}
+
+/* Sets upstream id's watermark (and, when keep, the store's copy). */
+static sl_err_t ups_set(sl_chain_t *chain, const char *id, size_t idlen, int64_t wm, int keep) {
+    struct upstream *u = NULL;
+    for (int i = 0; i < chain->nups && !u; i++)
+        if (strlen(chain->ups[i].id) == idlen && !memcmp(chain->ups[i].id, id, idlen))
+            u = &chain->ups[i];
+    if (!u) {
+        if (chain->nups == chain->capups) {
+            int cap = chain->capups ? chain->capups * 2 : 8;
+            struct upstream *g = realloc(chain->ups, sizeof(*g) * (size_t)cap);
+            if (!g)
+                return SL_ERR_NOMEM;
+            chain->ups = g;
+            chain->capups = cap;
+        }
+        u = &chain->ups[chain->nups];
+        if (!(u->id = sl_strndup(id, idlen)))
+            return SL_ERR_NOMEM;
+        u->wm = SL_WATERMARK_NONE;
+        chain->nups++;
+    }
+    if (wm <= u->wm)
+        return SL_OK; /* a marker replayed, or overtaken */
+    u->wm = wm;
+    if (keep && chain->up_st) {
+        unsigned char b[8];
+        be64_put(b, wm);
+        return sl_state_put(chain->up_st, id, idlen, b, 8, 0);
+    }
+    return SL_OK;
+}
+
+static int ups_load(void *opaque, const void *key, size_t klen, const void *val, size_t vlen) {
+    sl_chain_t *chain = opaque;
+    if (klen == 1 && *(const char *)key == '#') {
+        if (vlen == 8)
+            chain->ups_expected = be64_get(val);
+        return 0;
+    }
+    if (vlen != 8)
+        return 1;
+    return ups_set(chain, key, klen, be64_get(val), 0) == SL_OK ? 0 : 2;
+}
+
+/* A stage after a repartition: loads the upstream watermarks committed with the offsets. */
+static sl_err_t ups_open(sl_chain_t *chain, char *errstr, size_t errlen) {
+    sl_err_t err;
+    if (chain->stage == 0 || !chain->sh || !*chain->partition)
+        return SL_OK;
+    if (!(chain->up_st = sl_state_host_store(chain->sh, "/up"))) {
+        snprintf(errstr, errlen, "partition %s: out of memory", chain->partition);
+        return SL_ERR_NOMEM;
+    }
+    err = sl_state_scan_prefix(chain->up_st, NULL, 0, ups_load, chain);
+    if (err != SL_OK) {
+        snprintf(errstr, errlen, "partition %s: cannot read the upstream watermarks from the "
+                 "keyed state: %s", chain->partition,
+                 err == 1 ? "a value of the wrong size" : sl_err_str(err > 0 ? SL_ERR_NOMEM : err));
+        return err > 0 ? SL_ERR_DB : err;
+    }
+    chain->wm = ups_min(chain);
+    return SL_OK;
+}
+
+/* A watermark marker read back from the intermediate stream (see operators/repartition.c):
+ * headers sluice.wm (the upstream partition's watermark), sluice.wm.from (its id) and
+ * sluice.wm.n (how many upstream partitions its job knew). Returns 1 when rec is a marker
+ * (then *err says how handling it went), 0 for a record. */
+static int ups_marker(sl_chain_t *chain, const sl_record_t *rec, sl_err_t *err) {
+    const char *wm = sl_record_header(rec, "sluice.wm"), *from, *n;
+    char *end = NULL;
+    long long v, cnt = 0;
+    int64_t before;
+    if (!wm)
+        return 0;
+    from = sl_record_header(rec, "sluice.wm.from");
+    n = sl_record_header(rec, "sluice.wm.n");
+    v = strtoll(wm, &end, 10);
+    if (!from || !*from || end == wm || *end || (n && (cnt = strtoll(n, &end, 10)) < 0)) {
+        snprintf(chain->raw, sizeof(chain->raw), "a watermark marker with bad headers "
+                 "(sluice.wm '%.40s', sluice.wm.from '%.80s')", wm, from ? from : "");
+        snprintf(chain->err, sizeof(chain->err), "partition %s: %s", chain->partition,
+                 chain->raw);
+        chain->failed = 1;
+        *err = SL_ERR_RECORD;
+        return 1;
+    }
+    *err = SL_OK;
+    if (cnt > chain->ups_expected) {
+        chain->ups_expected = cnt;
+        if (chain->up_st) {
+            unsigned char b[8];
+            be64_put(b, cnt);
+            *err = sl_state_put(chain->up_st, "#", 1, b, 8, 0);
+        }
+    }
+    if (*err == SL_OK)
+        *err = ups_set(chain, from, strlen(from), (int64_t)v, 1);
+    if (*err != SL_OK) {
+        snprintf(chain->err, sizeof(chain->err), "partition %s: cannot keep an upstream "
+                 "watermark: %s", chain->partition, sl_err_str(*err));
+        chain->failed = 1;
+        return 1;
+    }
+    before = chain->wm;
+    if (ups_min(chain) > before)
+        *err = advance(chain, ups_min(chain));
+    return 1;
+}
+
+int sl_op_stage_partitions(const sl_op_t *op) {
+    const sl_chain_t *chain = op->chain;
+    return chain->stage_parts ? chain->stage_parts(chain->stage_opaque, chain->stage) : 0;
+}
+
+const char *sl_op_upstream_id(const sl_op_t *op) {
+    return op->chain->upstream_id;
+}
+
 sl_chain_t *sl_chain_new_ex(const sl_chain_spec_t *spec, const char *partition,
                             sl_chain_sink_fn sink, void *opaque, const sl_chain_env_t *env,
                             char *errstr, size_t errlen) {
@@ -1031,14 +1239,28 @@ sl_chain_t *sl_chain_new_ex(const sl_chain_spec_t *spec, const char *partition,
     chain->side = env->side;
     chain->metrics = env->metrics;
     chain->max_et = chain->wm = SL_WATERMARK_NONE;
-    chain->cnt = spec->cnt;
+    /* The operators of the stage this partition's input feeds. */
+    chain->stage = sl_chain_spec_stage_of(spec, env->input);
+    chain->lo = spec->stage_lo ? spec->stage_lo[chain->stage] : 0;
+    chain->cnt = spec->stage_lo ? spec->stage_lo[chain->stage + 1] : spec->cnt;
+    chain->stage_parts = env->stage_parts;
+    chain->stage_opaque = env->stage_opaque;
+    if (env->input && partition) {
+        sl_sb_t id = {0};
+        sl_sb_printf(&id, "%s/%s", env->input, partition);
+        if (id.oom) {
+            snprintf(errstr, errlen, "out of memory");
+            goto fail;
+        }
+        chain->upstream_id = id.buf;
+    }
     if (spec->ts_expr && ts_open(chain) != SL_OK) {
         snprintf(errstr, errlen, "partition %s: %s", chain->partition, chain->raw);
         goto fail;
     }
     for (int i = 0; i < spec->cnt; i++)
         op_setup(&chain->ops[i], chain, &spec->ops[i], i);
-    for (int i = 0; i < spec->cnt; i++) {
+    for (int i = chain->lo; i < chain->cnt; i++) {
         sl_op_t *op = &chain->ops[i];
         sl_err_t err = SL_OK;
         chain->failed = 0;
@@ -1053,7 +1275,7 @@ sl_chain_t *sl_chain_new_ex(const sl_chain_spec_t *spec, const char *partition,
         op->live = 1;
     }
     chain->failed = 0;
-    if (time_open(chain, errstr, errlen) != SL_OK)
+    if (time_open(chain, errstr, errlen) != SL_OK || ups_open(chain, errstr, errlen) != SL_OK)
         goto fail;
     return chain;
 
@@ -1121,7 +1343,7 @@ static sl_err_t eval_timestamp(sl_chain_t *chain, sl_record_t *rec) {
  * and hears of it (what one emits then reaches the next before the next hears of it). */
 static sl_err_t advance(sl_chain_t *chain, int64_t wm) {
     chain->wm = wm;
-    for (int i = 0; i < chain->cnt; i++) {
+    for (int i = chain->lo; i < chain->cnt; i++) {
         sl_op_t *op = &chain->ops[i];
         sl_err_t (*on_wm)(sl_op_t *, void *, int64_t) = PLUGIN_V2(op->sop->plugin, on_watermark);
         sl_err_t err;
@@ -1142,12 +1364,15 @@ sl_err_t sl_chain_process(sl_chain_t *chain, sl_record_t *rec) {
     int64_t et, wm;
 
     chain->failed = 0;
+    if (chain->stage > 0 && ups_marker(chain, rec, &err))
+        return err;
     if (chain->ts_ex && (err = eval_timestamp(chain, rec)) != SL_OK)
         return err;
     et = sl_record_event_time(rec);
-    if ((err = run_from(chain, 0, rec)) != SL_OK)
+    if ((err = run_from(chain, chain->lo, rec)) != SL_OK)
         return err;
-    if (et == 0 || et <= chain->max_et)
+    /* After a repartition the watermark is the upstreams' (ups_marker), not the records'. */
+    if (chain->stage > 0 || et == 0 || et <= chain->max_et)
         return SL_OK;
     chain->max_et = et;
     if (chain->time_st) {
@@ -1177,7 +1402,7 @@ int64_t sl_chain_watermark(const sl_chain_t *chain) {
 
 sl_err_t sl_chain_tick(sl_chain_t *chain, int64_t now_ms) {
     chain->failed = 0;
-    for (int i = 0; i < chain->cnt; i++) {
+    for (int i = chain->lo; i < chain->cnt; i++) {
         sl_op_t *op = &chain->ops[i];
         sl_err_t err;
         if (!op->live || op->timer_ms <= 0 || !op->sop->plugin->timer || now_ms < op->next_ms)
@@ -1193,7 +1418,7 @@ sl_err_t sl_chain_tick(sl_chain_t *chain, int64_t now_ms) {
             return err;
         }
     }
-    for (int i = 0; i < chain->cnt; i++) {
+    for (int i = chain->lo; i < chain->cnt; i++) {
         sl_err_t err = fire_timers(&chain->ops[i], SL_TIME_PROCESSING, now_ms);
         if (err != SL_OK)
             return err;
@@ -1203,7 +1428,7 @@ sl_err_t sl_chain_tick(sl_chain_t *chain, int64_t now_ms) {
 
 sl_err_t sl_chain_flush(sl_chain_t *chain) {
     chain->failed = 0;
-    for (int i = 0; i < chain->cnt; i++) {
+    for (int i = chain->lo; i < chain->cnt; i++) {
         sl_op_t *op = &chain->ops[i];
         sl_err_t err;
         if (!op->live || !op->sop->plugin->flush)
@@ -1219,7 +1444,7 @@ sl_err_t sl_chain_flush(sl_chain_t *chain) {
 
 sl_err_t sl_chain_checkpoint(sl_chain_t *chain) {
     chain->failed = 0;
-    for (int i = 0; i < chain->cnt; i++) {
+    for (int i = chain->lo; i < chain->cnt; i++) {
         sl_op_t *op = &chain->ops[i];
         sl_err_t err;
         if (!op->live || !op->sop->plugin->checkpoint)
@@ -1240,13 +1465,17 @@ const char *sl_chain_error(const sl_chain_t *chain) {
 void sl_chain_destroy(sl_chain_t *chain) {
     if (!chain)
         return;
-    for (int i = chain->cnt - 1; i >= 0; i--) {
+    for (int i = chain->cnt - 1; i >= chain->lo; i--) {
         sl_op_t *op = &chain->ops[i];
         if (op->live && op->sop->plugin->close)
             op->sop->plugin->close(op, op->state);
         op->live = 0;
     }
     expr_db_close(chain->ts_db);
+    for (int i = 0; i < chain->nups; i++)
+        free(chain->ups[i].id);
+    free(chain->ups);
+    free(chain->upstream_id);
     free(chain->ops);
     free(chain->partition);
     free(chain->labels);

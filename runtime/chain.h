@@ -88,7 +88,20 @@ typedef struct sl_chain_env {
     sl_chain_side_fn side;       /* side outputs (NULL: what goes there is dropped) */
     struct sl_metrics *metrics;  /* for sl_op_counter(); must outlive the chain */
     const char *labels;          /* the partition's labels: system="..",stream="..",partition=".." */
+    const char *input;           /* "system.stream" of the partition: picks the stage */
+    /* How many partitions the inputs of a stage have had (sl_op_stage_partitions()). */
+    int (*stage_parts)(void *opaque, int stage);
+    void *stage_opaque;
 } sl_chain_env_t;
+
+/* Stages: a chain is split after each `repartition` operator. The partitions of the stream the
+ * k-th repartition writes (stage k's input, "system.stream") run the operators after it; every
+ * other input runs stage 0. sl_chain_spec_stage_of() gives the stage of an input (0 for NULL or
+ * an ordinary input), sl_chain_spec_stages() their number (1 without repartition),
+ * sl_chain_spec_stage_input() the input of stage k > 0 (borrowed from the spec). */
+int sl_chain_spec_stage_of(const sl_chain_spec_t *spec, const char *input);
+int sl_chain_spec_stages(const sl_chain_spec_t *spec);
+const char *sl_chain_spec_stage_input(const sl_chain_spec_t *spec, int k);
 
 /* sl_chain_new() with the whole environment. */
 sl_chain_t *sl_chain_new_ex(const sl_chain_spec_t *spec, const char *partition,

@@ -503,10 +503,23 @@ static void check_broadcast(sl_job_t *job) {
                           st->sys->plugin->name);
         }
     }
-    for (int o = 0; sl_chain_spec_stateful_op(job->spec, o, &name, &type, key, sizeof(key));
-         o++) {
+    for (int o = 0; o < jc->operators.cnt; o++) {
         char tkey[512];
         const char *table;
+        name = jc->operators.items[o];
+        snprintf(tkey, sizeof(tkey), "operators.%s.type", name);
+        if (!(type = sl_conf_get(job->conf, tkey)))
+            continue;
+        if (strcmp(type, "repartition") == 0) {
+            snprintf(tkey, sizeof(tkey), "operators.%s.stream", name);
+            if ((table = sl_conf_get(job->conf, tkey)) && list_find(&jc->inputs, table) < 0)
+                sl_conf_error(job->conf, tkey, "'%s' is not in task.inputs: the operators "
+                              "after '%s' read it", table, name);
+            else if (table && list_find(&jc->broadcast, table) >= 0)
+                sl_conf_error(job->conf, tkey, "'%s' is a broadcast input: a repartition's "
+                              "stream spreads the keys over its partitions", table);
+            continue;
+        }
         if (strcmp(type, "join") != 0)
             continue;
         snprintf(tkey, sizeof(tkey), "operators.%s.table", name);

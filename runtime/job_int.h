@@ -259,6 +259,9 @@ void sl_job_fail_code(struct sl_job *job, sl_err_t code, const char *fmt, ...) S
 /* system.c: a bootstrap input's partition reached its head and committed its state (worker
  * thread); when every known partition of every bootstrap input has, the other inputs start. */
 void sl_input_part_caught_up(sl_input_t *in, sl_part_t *part);
+/* system.c: how many partitions (known, including ended ones) the inputs of chain stage
+ * `stage` have (sl_chain_env_t.stage_parts, opaque = the job); any thread. */
+int sl_job_stage_partitions(void *opaque, int stage);
 /* system.c: sets job->bootstrapped when no bootstrap input is left behind; any thread. */
 void sl_job_bootstrap_check(struct sl_job *job);
 

@@ -185,6 +185,24 @@ void sl_job_bootstrap_check(sl_job_t *job) {
            "start", names, (sl_mono_ms() - job->bootstrap_started_ms) / 1000.0);
 }
 
+int sl_job_stage_partitions(void *opaque, int stage) {
+    sl_job_t *job = opaque;
+    int n = 0, ready = atomic_load_explicit(&job->ins_ready, memory_order_acquire);
+    for (int i = 0; i < ready && i < job->ninputs; i++) {
+        sl_input_t *in = job->ins[i];
+        char name[600];
+        if (!in)
+            continue;
+        snprintf(name, sizeof(name), "%s.%s", in->st->sys->name, in->st->name);
+        if (sl_chain_spec_stage_of(job->spec, name) != stage)
+            continue;
+        pthread_mutex_lock(&in->lock);
+        n += in->nknown;
+        pthread_mutex_unlock(&in->lock);
+    }
+    return n;
+}
+
 void sl_input_part_caught_up(sl_input_t *in, sl_part_t *part) {
     pthread_mutex_lock(&in->lock);
     for (int i = 0; i < in->nknown; i++)

@@ -483,10 +483,14 @@ static void adopt(sl_worker_t *w, sl_part_t *part) {
     }
     {
         sl_chain_env_t env;
-        char plabels[1024];
+        char plabels[1024], input[600];
         memset(&env, 0, sizeof(env));
         snprintf(plabels, sizeof(plabels), "system=\"%s\",stream=\"%s\",partition=\"%s\"",
                  st->sys->name, st->name, part->id);
+        snprintf(input, sizeof(input), "%s.%s", st->sys->name, st->name);
+        env.input = input;
+        env.stage_parts = sl_job_stage_partitions;
+        env.stage_opaque = job;
         env.sh = part->sh;
         env.side = side_sink;
         env.metrics = job->metrics;

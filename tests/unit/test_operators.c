@@ -801,6 +801,181 @@ static void test_join(void) {
                       "job.properties:5: operators.j.key", NULL);
 }
 
+
+/* --- repartition ------------------------------------------------------------------------------ */
+
+#define RP_MAX 64
+typedef struct rp_side {
+    int cnt;
+    sl_record_t *recs[RP_MAX];
+} rp_side_t;
+
+static sl_err_t rp_side_fn(void *opaque, sl_record_t *rec, int output) {
+    rp_side_t *s = opaque;
+    CU_ASSERT_EQUAL(output, 0);
+    if (s->cnt < RP_MAX)
+        s->recs[s->cnt++] = sl_record_ref(rec);
+    return SL_OK;
+}
+
+static sl_err_t rp_sink_fn(void *opaque, sl_record_t *rec) {
+    (void)opaque;
+    (void)rec;
+    CU_FAIL("a stage-0 record reached the main outputs");
+    return SL_OK;
+}
+
+static int two_parts(void *opaque, int stage) {
+    (void)opaque;
+    return stage == 0 ? 2 : 0;
+}
+
+/* A window after a repartition: two upstream partitions (stage 0, input in.a) re-key their
+ * records onto mid.s; one downstream partition (stage 1) runs the window over them, its
+ * watermark the smaller of the upstreams' once both were heard from, kept across a restart. */
+static void test_repartition(void) {
+    const char *text = "task.operators=rp,w\noperators.rp.type=repartition\n"
+                       "operators.rp.stream=mid.s\noperators.rp.key=json_extract(payload, '$.k')\n"
+                       "operators.w.type=window\noperators.w.window=tumbling\noperators.w.size=10\n";
+    char path[600], err[512] = "";
+    sl_conf_t *conf = sl_conf_new();
+    sl_list_t names = {0}, outs = {0};
+    char *nm[] = {"rp", "w"}, *ou[] = {"mid.s"};
+    sl_chain_opts_t opts;
+    sl_chain_spec_t *spec;
+    sl_ckpt_store_t *ckpt;
+    sl_state_host_t *sh0, *sh1, *shm;
+    sl_chain_t *up0, *up1, *down;
+    rp_side_t side = {0};
+    sink_t got = {0};
+    sl_chain_env_t env;
+    int64_t wm;
+
+    names.items = nm;
+    names.cnt = 2;
+    outs.items = ou;
+    outs.cnt = 1;
+    CU_ASSERT_FATAL(sl_conf_load_string(conf, "job.properties", text, strlen(text), err,
+                                        sizeof(err)) == SL_OK);
+    memset(&opts, 0, sizeof(opts));
+    opts.outputs = &outs;
+    spec = sl_chain_spec_new_ex(conf, &names, &opts);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
+    CU_ASSERT_EQUAL(sl_chain_spec_stages(spec), 2);
+    CU_ASSERT_EQUAL(sl_chain_spec_stage_of(spec, "mid.s"), 1);
+    CU_ASSERT_EQUAL(sl_chain_spec_stage_of(spec, "in.a"), 0);
+    CU_ASSERT_TRUE(sl_chain_spec_side_output(spec, 0));
+    snprintf(path, sizeof(path), "%s/repartition.db", unit_tmpdir());
+    ckpt = sl_ckpt_sqlite_open(path, "job", "1", err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ckpt);
+    sh0 = sl_state_host_new(ckpt, "in/a/0", 100, 64, err, sizeof(err));
+    sh1 = sl_state_host_new(ckpt, "in/a/1", 100, 64, err, sizeof(err));
+    shm = sl_state_host_new(ckpt, "mid/s/0", 100, 64, err, sizeof(err));
+    CU_ASSERT_FATAL(sh0 && sh1 && shm);
+    memset(&env, 0, sizeof(env));
+    env.side = rp_side_fn;
+    env.input = "in.a";
+    env.stage_parts = two_parts;
+    env.sh = sh0;
+    up0 = sl_chain_new_ex(spec, "0", rp_sink_fn, &side, &env, err, sizeof(err));
+    env.sh = sh1;
+    up1 = sl_chain_new_ex(spec, "1", rp_sink_fn, &side, &env, err, sizeof(err));
+    env.side = NULL;
+    env.input = "mid.s";
+    env.sh = shm;
+    down = sl_chain_new_ex(spec, "0", sink_fn, &got, &env, err, sizeof(err));
+    CU_ASSERT_FATAL(up0 && up1 && down);
+
+#define UP(c, json, et)                                                                        \
+    do {                                                                                       \
+        sl_record_t *r_ = make(json, NULL);                                                    \
+        sl_record_set_event_time(r_, et);                                                      \
+        CU_ASSERT_EQUAL(sl_chain_process(c, r_), SL_OK);                                       \
+        sl_record_unref(r_);                                                                   \
+    } while (0)
+#define FORWARD()                                                                              \
+    do {                                                                                       \
+        for (int i_ = 0; i_ < side.cnt; i_++) {                                                \
+            CU_ASSERT_EQUAL(sl_chain_process(down, side.recs[i_]), SL_OK);                     \
+            sl_record_unref(side.recs[i_]);                                                    \
+        }                                                                                      \
+        side.cnt = 0;                                                                          \
+    } while (0)
+
+    UP(up0, "{\"k\":\"x\"}", 3);
+    UP(up0, "{\"k\":\"y\"}", 12); /* up0's watermark: 11 */
+    UP(up1, "{\"k\":\"x\"}", 5);  /* up1's: 4 */
+    CU_ASSERT_EQUAL(side.cnt, 3);
+    CU_ASSERT_STRING_EQUAL(sl_record_key(side.recs[1], NULL), "y");
+    CU_ASSERT_PTR_NULL(sl_record_header(side.recs[0], "sluice.wm"));
+    CU_ASSERT_EQUAL(sl_chain_flush(up0), SL_OK); /* up0 tells: 11 to every partition */
+    CU_ASSERT_EQUAL(side.cnt, 4);
+    CU_ASSERT_STRING_EQUAL(sl_record_header(side.recs[3], "sluice.wm"), "11");
+    CU_ASSERT_STRING_EQUAL(sl_record_header(side.recs[3], "sluice.wm.from"), "in.a/0");
+    CU_ASSERT_STRING_EQUAL(sl_record_header(side.recs[3], "sluice.wm.n"), "2");
+    CU_ASSERT_PTR_NOT_NULL(sl_record_header(side.recs[3], "sluice.broadcast"));
+    CU_ASSERT_EQUAL(sl_chain_flush(up0), SL_OK); /* nothing new: no second marker */
+    CU_ASSERT_EQUAL(side.cnt, 4);
+    FORWARD();
+    /* One upstream of two heard: no watermark downstream, no window. */
+    CU_ASSERT_EQUAL(sl_chain_watermark(down), SL_WATERMARK_NONE);
+    CU_ASSERT_EQUAL(got.cnt, 0);
+    CU_ASSERT_EQUAL(sl_chain_flush(up1), SL_OK); /* 4: the smaller */
+    FORWARD();
+    CU_ASSERT_EQUAL(sl_chain_watermark(down), 4);
+    CU_ASSERT_EQUAL(got.cnt, 0);
+    UP(up1, "{\"k\":\"x\"}", 30);
+    CU_ASSERT_EQUAL(sl_chain_flush(up1), SL_OK); /* up1: 29; the min is up0's 11 */
+    FORWARD();
+    CU_ASSERT_EQUAL(sl_chain_watermark(down), 11);
+    CU_ASSERT_EQUAL(got.cnt, 1); /* [0, 10) of x: the records of both upstreams */
+    CU_ASSERT_PTR_NOT_NULL(strstr(out(&(harness_t){.sink = got}, 0),
+                                  "\"key\":\"x\",\"window_start\":0,\"window_end\":10,\"count\":2"));
+    /* A restart of the downstream partition after a commit keeps the upstream watermarks. */
+    {
+        sl_ckpt_t cp = {.system = "mid", .stream = "s", .partition = "0", .offset = "9"};
+        sl_state_commit_t sc = {&shm, 1};
+        CU_ASSERT_EQUAL(sl_ckpt_write_with(ckpt, &cp, 1, sl_state_commit_fn, &sc, err,
+                                           sizeof(err)), SL_OK);
+        sl_state_host_committed(shm);
+    }
+    sl_chain_destroy(down);
+    down = sl_chain_new_ex(spec, "0", sink_fn, &got, &env, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(down);
+    CU_ASSERT_EQUAL(sl_chain_watermark(down), 11);
+    /* The end of both inputs closes everything downstream. */
+    CU_ASSERT_EQUAL(sl_chain_end_input(up0), SL_OK);
+    CU_ASSERT_EQUAL(sl_chain_end_input(up1), SL_OK);
+    CU_ASSERT_EQUAL(side.cnt, 2);
+    wm = side.cnt == 2 ? strtoll(sl_record_header(side.recs[1], "sluice.wm"), NULL, 10) : 0;
+    CU_ASSERT_EQUAL(wm, SL_WATERMARK_END);
+    FORWARD();
+    CU_ASSERT_EQUAL(sl_chain_watermark(down), SL_WATERMARK_END);
+    CU_ASSERT_EQUAL(got.cnt, 3); /* x [30, 40) ... and y [10, 20) */
+    /* A marker with bad headers fails like a bad record. */
+    {
+        sl_record_t *r = make("{}", NULL);
+        sl_record_set_header(r, "sluice.wm", "soon");
+        sl_record_set_header(r, "sluice.wm.from", "in.a/0");
+        CU_ASSERT_EQUAL(sl_chain_process(down, r), SL_ERR_RECORD);
+        CU_ASSERT_PTR_NOT_NULL(strstr(sl_chain_error(down), "watermark marker with bad headers"));
+        sl_record_unref(r);
+    }
+#undef UP
+#undef FORWARD
+    sl_chain_destroy(up0);
+    sl_chain_destroy(up1);
+    sl_chain_destroy(down);
+    for (int i = 0; i < got.cnt && i < SINK_MAX; i++)
+        sl_record_unref(got.recs[i]);
+    sl_chain_spec_destroy(spec);
+    sl_conf_destroy(conf);
+    sl_state_host_destroy(sh0);
+    sl_state_host_destroy(sh1);
+    sl_state_host_destroy(shm);
+    sl_ckpt_close(ckpt);
+}
+
 void test_operators_register(void) {
     static const unit_test_t tests[] = {
         {"filter true/false/NULL", test_filter_truth},
@@ -819,6 +994,7 @@ void test_operators_register(void) {
         {"dedup remembers what was committed", test_dedup_commit},
         {"dedup without keyed state", test_dedup_no_state},
         {"join: table rows, inner and left, errors", test_join},
+        {"repartition: stages, watermarks across", test_repartition},
         {NULL, NULL},
     };
     unit_add_suite("operators", tests);
