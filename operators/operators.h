@@ -36,6 +36,7 @@ sl_state_t *sl_op_table_state(sl_op_t *op, const char *table, int write);
  * count, including partitions that ended), 0 when unknown; and "system.stream/partition" of the
  * instance's partition (NULL for the validation instance). Worker thread of the instance. */
 int sl_op_stage_partitions(const sl_op_t *op);
+int64_t sl_op_idle_timeout(const sl_op_t *op); /* task.watermark.idle-timeout, 0: none */
 const char *sl_op_upstream_id(const sl_op_t *op);
 
 #endif

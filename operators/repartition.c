@@ -11,7 +11,9 @@
  * sluice.broadcast, which the producer honours): headers sluice.wm (the watermark),
  * sluice.wm.from (this upstream partition) and sluice.wm.n (how many upstream partitions the
  * job has had). Downstream, a partition's watermark is the smallest of its upstreams', once it
- * heard from as many as announced (Flink's rule for a keyBy), kept in its keyed state.
+ * heard from as many as announced (Flink's rule for a keyBy), kept in its keyed state. A
+ * partition that read nothing for task.watermark.idle-timeout says so (sluice.wm.idle) and is
+ * not waited for until it reads again.
  */
 #include <inttypes.h>
 #include <stddef.h>
@@ -35,6 +37,8 @@ typedef struct rp {
     int out;         /* the claimed output */
     int64_t pending; /* the watermark to announce */
     int64_t sent;    /* the last announced */
+    int64_t last_rec_ms; /* when the partition last had a record (processing time) */
+    int idle;            /* announced idle; a record makes it announce itself again */
     sl_sb_t kbuf;
 } rp_t;
 
@@ -73,6 +77,7 @@ static sl_err_t rp_init(sl_op_t *op, const void *conf, void **statep) {
     if (!(r = calloc(1, sizeof(*r))))
         return expr_fail_conf(op, "key", "out of memory");
     r->pending = r->sent = SL_WATERMARK_NONE;
+    r->last_rec_ms = sl_op_now_ms(op);
     if ((r->out = sl_op_output(op, rc->stream)) < 0) {
         rp_close(op, r);
         return expr_fail_conf(op, "stream", "'%s' is not in task.outputs (or another operator "
@@ -96,6 +101,12 @@ static sl_err_t rp_process(sl_op_t *op, void *state, sl_record_t *rec) {
     size_t len = 0;
     sl_err_t err;
 
+    r->last_rec_ms = sl_op_now_ms(op);
+    if (r->idle) {
+        /* Active again: the next announcement says so, even without a newer watermark. */
+        r->idle = 0;
+        r->sent = SL_WATERMARK_NONE;
+    }
     expr_bind(r->db, rec);
     err = expr_value(r->key, op, &v, &len);
     if (err != SL_OK) {
@@ -121,14 +132,15 @@ static sl_err_t rp_process(sl_op_t *op, void *state, sl_record_t *rec) {
     return sl_op_emit_to(op, r->out, rec);
 }
 
-/* Tells every partition of the stream this partition's watermark. */
-static sl_err_t announce(sl_op_t *op, rp_t *r) {
+/* Tells every partition of the stream this partition's watermark (idle: and that it reads
+ * nothing for now). */
+static sl_err_t announce(sl_op_t *op, rp_t *r, int idle) {
     const char *from = sl_op_upstream_id(op);
     char wm[32], n[32];
     sl_record_t *rec;
     sl_err_t err;
 
-    if (r->pending <= r->sent || !from)
+    if ((!idle && r->pending <= r->sent) || !from)
         return SL_OK;
     snprintf(wm, sizeof(wm), "%" PRId64, r->pending);
     snprintf(n, sizeof(n), "%d", sl_op_stage_partitions(op));
@@ -145,28 +157,35 @@ static sl_err_t announce(sl_op_t *op, rp_t *r) {
         err = sl_record_set_header(rec, "sluice.wm.from", from);
     if (err == SL_OK)
         err = sl_record_set_header(rec, "sluice.wm.n", n);
+    if (err == SL_OK && idle)
+        err = sl_record_set_header(rec, "sluice.wm.idle", "1");
     if (err == SL_OK)
         err = sl_op_emit_to(op, r->out, rec);
     sl_record_unref(rec);
     if (err != SL_OK)
         return sl_op_fail(op, "cannot send a watermark marker: %s", sl_err_str(err));
     r->sent = r->pending;
+    r->idle |= idle;
     return SL_OK;
 }
 
 static sl_err_t rp_on_watermark(sl_op_t *op, void *state, int64_t wm) {
     rp_t *r = state;
     r->pending = wm;
-    return wm == SL_WATERMARK_END ? announce(op, r) : SL_OK;
+    return wm == SL_WATERMARK_END ? announce(op, r, 0) : SL_OK;
 }
 
 static sl_err_t rp_timer(sl_op_t *op, void *state, int64_t now_ms) {
-    (void)now_ms;
-    return announce(op, state);
+    rp_t *r = state;
+    int64_t idle_ms = sl_op_idle_timeout(op);
+    if (idle_ms > 0 && !r->idle && r->pending != SL_WATERMARK_END &&
+        now_ms - r->last_rec_ms >= idle_ms)
+        return announce(op, r, 1);
+    return announce(op, r, 0);
 }
 
 static sl_err_t rp_flush(sl_op_t *op, void *state) {
-    return announce(op, state);
+    return announce(op, state, 0);
 }
 
 const sl_operator_plugin_t sl_op_repartition = {

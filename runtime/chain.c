@@ -67,6 +67,7 @@ struct sl_chain_spec {
     spec_op_t ts; /* the pseudo-operator evaluating task.timestamp.expr (name NULL) */
     char *ts_expr;
     int64_t wm_delay;
+    int64_t wm_idle; /* task.watermark.idle-timeout */
     int nouts;
     char **outs; /* task.outputs entries */
     int *side;   /* per output: claimed by sl_op_output() */
@@ -916,6 +917,7 @@ sl_chain_spec_t *sl_chain_spec_new_ex(sl_conf_t *conf, const sl_list_t *names,
     spec->conf = conf;
     spec->seed = opts->seed;
     spec->wm_delay = opts->watermark_delay_ms;
+    spec->wm_idle = opts->watermark_idle_ms;
     for (int i = 0; i < nouts; i++) {
         if (!(spec->outs[i] = sl_strdup(opts->outputs->items[i]))) {
             sl_conf_error(conf, "task.outputs", "out of memory");
@@ -1088,22 +1090,28 @@ static sl_err_t advance(sl_chain_t *chain, int64_t wm);
 struct upstream {
     char *id;
     int64_t wm;
+    int idle; /* said it reads nothing (task.watermark.idle-timeout): not waited for */
 };
 
 /* The smallest upstream watermark, or SL_WATERMARK_NONE until as many upstreams as announced
  * were heard from. */
 static int64_t ups_min(const sl_chain_t *chain) {
     int64_t m = SL_WATERMARK_END;
+    int active = 0;
     if (chain->nups == 0 || chain->nups < chain->ups_expected)
         return SL_WATERMARK_NONE;
     for (int i = 0; i < chain->nups; i++)
-        if (chain->ups[i].wm < m)
-            m = chain->ups[i].wm;
-    return m;
+        if (!chain->ups[i].idle) {
+            active++;
+            if (chain->ups[i].wm < m)
+                m = chain->ups[i].wm;
+        }
+    return active ? m : SL_WATERMARK_NONE; /* all idle: stays where it is */
 }
 
 /* Sets upstream id's watermark (and, when keep, the store's copy). */
-static sl_err_t ups_set(sl_chain_t *chain, const char *id, size_t idlen, int64_t wm, int keep) {
+static sl_err_t ups_set(sl_chain_t *chain, const char *id, size_t idlen, int64_t wm, int idle,
+                        int keep) {
     struct upstream *u = NULL;
     for (int i = 0; i < chain->nups && !u; i++)
         if (strlen(chain->ups[i].id) == idlen && !memcmp(chain->ups[i].id, id, idlen))
@@ -1123,6 +1131,7 @@ static sl_err_t ups_set(sl_chain_t *chain, const char *id, size_t idlen, int64_t
         u->wm = SL_WATERMARK_NONE;
         chain->nups++;
     }
+    u->idle = idle;
     if (wm <= u->wm)
         return SL_OK; /* a marker replayed, or overtaken */
     u->wm = wm;
@@ -1143,7 +1152,8 @@ static int ups_load(void *opaque, const void *key, size_t klen, const void *val,
     }
     if (vlen != 8)
         return 1;
-    return ups_set(chain, key, klen, be64_get(val), 0) == SL_OK ? 0 : 2;
+    /* Idleness is not kept: after a restart an upstream is waited for until it speaks. */
+    return ups_set(chain, key, klen, be64_get(val), 0, 0) == SL_OK ? 0 : 2;
 }
 
 /* A stage after a repartition: loads the upstream watermarks committed with the offsets. */
@@ -1168,7 +1178,8 @@ static sl_err_t ups_open(sl_chain_t *chain, char *errstr, size_t errlen) {
 
 /* A watermark marker read back from the intermediate stream (see operators/repartition.c):
  * headers sluice.wm (the upstream partition's watermark), sluice.wm.from (its id) and
- * sluice.wm.n (how many upstream partitions its job knew). Returns 1 when rec is a marker
+ * sluice.wm.n (how many upstream partitions its job knew), and sluice.wm.idle when it reads
+ * nothing (then it is not waited for until its next marker). Returns 1 when rec is a marker
  * (then *err says how handling it went), 0 for a record. */
 static int ups_marker(sl_chain_t *chain, const sl_record_t *rec, sl_err_t *err) {
     const char *wm = sl_record_header(rec, "sluice.wm"), *from, *n;
@@ -1199,7 +1210,8 @@ static int ups_marker(sl_chain_t *chain, const sl_record_t *rec, sl_err_t *err) 
         }
     }
     if (*err == SL_OK)
-        *err = ups_set(chain, from, strlen(from), (int64_t)v, 1);
+        *err = ups_set(chain, from, strlen(from), (int64_t)v,
+                       sl_record_header(rec, "sluice.wm.idle") != NULL, 1);
     if (*err != SL_OK) {
         snprintf(chain->err, sizeof(chain->err), "partition %s: cannot keep an upstream "
                  "watermark: %s", chain->partition, sl_err_str(*err));
@@ -1210,6 +1222,10 @@ static int ups_marker(sl_chain_t *chain, const sl_record_t *rec, sl_err_t *err) 
     if (ups_min(chain) > before)
         *err = advance(chain, ups_min(chain));
     return 1;
+}
+
+int64_t sl_op_idle_timeout(const sl_op_t *op) {
+    return op->chain->spec->wm_idle;
 }
 
 int sl_op_stage_partitions(const sl_op_t *op) {

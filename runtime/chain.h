@@ -41,6 +41,7 @@ typedef struct sl_chain_opts {
     uint64_t seed;
     const char *timestamp_expr;  /* task.timestamp.expr, NULL: the source's event time */
     int64_t watermark_delay_ms;  /* task.watermark.delay */
+    int64_t watermark_idle_ms;   /* task.watermark.idle-timeout */
     const sl_list_t *outputs;    /* task.outputs, for sl_op_output(); NULL: none */
 } sl_chain_opts_t;
 

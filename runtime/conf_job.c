@@ -89,6 +89,12 @@ const sl_prop_t sl_job_props[] = {
      "partition's watermark is the largest event time it has seen minus this minus 1 ms. "
      "Windows close and event-time timers fire when the watermark passes them; a record older "
      "than the watermark is late (see the window operator's `allowed-lateness`)."},
+    {"task.watermark.idle-timeout", SL_PROP_DURATION, JO(watermark_idle_ms), "0", 0, 8.64e10,
+     NULL, 0,
+     "After a repartition, a partition's watermark is the smallest of its upstream "
+     "partitions'. An upstream partition that has read no record for this long (processing "
+     "time) says it is idle and stops holding that watermark back until it reads again "
+     "(Flink's table.exec.source.idle-timeout; its records may then be late). 0: never idle."},
     {"job.container.thread.count", SL_PROP_INT, JO(threads), "1", 1, 256, NULL, 0,
      "Worker threads (Samza semantics). Partitions are spread across them; one partition's "
      "operators always run on one thread."},
@@ -591,6 +597,7 @@ sl_err_t sl_job_configure(sl_job_t *job) {
         opts.seed = (uint64_t)jc->seed;
         opts.timestamp_expr = jc->timestamp_expr;
         opts.watermark_delay_ms = jc->watermark_delay_ms;
+        opts.watermark_idle_ms = jc->watermark_idle_ms;
         opts.outputs = &jc->outputs;
         job->spec = sl_chain_spec_new_ex(conf, &jc->operators, &opts);
     }

@@ -48,6 +48,7 @@ typedef struct sl_job_conf {
     int64_t state_value_max;
     char *timestamp_expr;
     int64_t watermark_delay_ms;
+    int64_t watermark_idle_ms;
 } sl_job_conf_t;
 
 /* The generic per-stream keys (sl_stream_generic_props). */

@@ -976,6 +976,120 @@ static void test_repartition(void) {
     sl_ckpt_close(ckpt);
 }
 
+
+/* task.watermark.idle-timeout: an upstream partition that reads nothing says so and is not
+ * waited for downstream until it reads again. */
+static void test_repartition_idle(void) {
+    const char *text = "task.operators=rp\noperators.rp.type=repartition\n"
+                       "operators.rp.stream=mid.s\noperators.rp.key=payload\n";
+    char err[512] = "";
+    sl_conf_t *conf = sl_conf_new();
+    sl_list_t names = {0}, outs = {0};
+    char *nm[] = {"rp"}, *ou[] = {"mid.s"};
+    sl_chain_opts_t opts;
+    sl_chain_spec_t *spec;
+    sl_chain_t *up0, *up1, *down;
+    rp_side_t side = {0};
+    sink_t got = {0};
+    sl_chain_env_t env;
+    int64_t now = 1000000;
+
+    sl_time_inject(&now);
+    names.items = nm;
+    names.cnt = 1;
+    outs.items = ou;
+    outs.cnt = 1;
+    CU_ASSERT_FATAL(sl_conf_load_string(conf, "job.properties", text, strlen(text), err,
+                                        sizeof(err)) == SL_OK);
+    memset(&opts, 0, sizeof(opts));
+    opts.outputs = &outs;
+    opts.watermark_idle_ms = 1000;
+    spec = sl_chain_spec_new_ex(conf, &names, &opts);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
+    memset(&env, 0, sizeof(env));
+    env.side = rp_side_fn;
+    env.input = "in.a";
+    env.stage_parts = two_parts;
+    up0 = sl_chain_new_ex(spec, "0", rp_sink_fn, &side, &env, err, sizeof(err));
+    up1 = sl_chain_new_ex(spec, "1", rp_sink_fn, &side, &env, err, sizeof(err));
+    env.side = NULL;
+    env.input = "mid.s";
+    down = sl_chain_new_ex(spec, "0", sink_fn, &got, &env, err, sizeof(err));
+    CU_ASSERT_FATAL(up0 && up1 && down);
+
+#define UP(c, et)                                                                              \
+    do {                                                                                       \
+        sl_record_t *r_ = make("k", NULL);                                                     \
+        sl_record_set_event_time(r_, et);                                                      \
+        CU_ASSERT_EQUAL(sl_chain_process(c, r_), SL_OK);                                       \
+        sl_record_unref(r_);                                                                   \
+    } while (0)
+#define FORWARD()                                                                              \
+    do {                                                                                       \
+        for (int i_ = 0; i_ < side.cnt; i_++) {                                                \
+            CU_ASSERT_EQUAL(sl_chain_process(down, side.recs[i_]), SL_OK);                     \
+            sl_record_unref(side.recs[i_]);                                                    \
+        }                                                                                      \
+        side.cnt = 0;                                                                          \
+    } while (0)
+
+    UP(up0, 100);
+    UP(up1, 50);
+    now += 200; /* the 200 ms watermark.interval */
+    CU_ASSERT_EQUAL(sl_chain_tick(up0, now), SL_OK);
+    CU_ASSERT_EQUAL(sl_chain_tick(up1, now), SL_OK);
+    FORWARD();
+    CU_ASSERT_EQUAL(sl_chain_watermark(down), 49);
+    /* up0 reads on; up1 reads nothing for 1 s and says it is idle. */
+    for (int i = 0; i < 5; i++) {
+        now += 200;
+        UP(up0, 200 + 100 * i);
+        CU_ASSERT_EQUAL(sl_chain_tick(up0, now), SL_OK);
+        CU_ASSERT_EQUAL(sl_chain_tick(up1, now), SL_OK);
+    }
+    {
+        int idles = 0;
+        for (int i = 0; i < side.cnt; i++)
+            idles += sl_record_header(side.recs[i], "sluice.wm.idle") != NULL;
+        CU_ASSERT_EQUAL(idles, 1);
+        if (idles != 1)
+            for (int i = 0; i < side.cnt; i++)
+                fprintf(stderr, "\n  %s %s %s", sl_record_header(side.recs[i], "sluice.wm.from"),
+                        sl_record_header(side.recs[i], "sluice.wm"),
+                        sl_record_header(side.recs[i], "sluice.wm.idle"));
+    }
+    FORWARD();
+    CU_ASSERT_EQUAL(sl_chain_watermark(down), 599); /* up0's alone */
+    /* up1 reads again. Until its next marker it is not waited for (Flink's rule too: its
+     * records may be late); then it is, and the watermark never goes back. */
+    UP(up1, 700);
+    now += 200;
+    UP(up0, 900);
+    CU_ASSERT_EQUAL(sl_chain_tick(up0, now), SL_OK);
+    FORWARD();
+    CU_ASSERT_EQUAL(sl_chain_watermark(down), 899);
+    CU_ASSERT_EQUAL(sl_chain_tick(up1, now), SL_OK); /* active, at 699 */
+    FORWARD();
+    CU_ASSERT_EQUAL(sl_chain_watermark(down), 899);
+    now += 200;
+    UP(up0, 1500);
+    CU_ASSERT_EQUAL(sl_chain_tick(up0, now), SL_OK);
+    FORWARD();
+    CU_ASSERT_EQUAL(sl_chain_watermark(down), 899); /* up1 holds it back again */
+    UP(up1, 1200);
+    CU_ASSERT_EQUAL(sl_chain_tick(up1, now), SL_OK);
+    FORWARD();
+    CU_ASSERT_EQUAL(sl_chain_watermark(down), 1199);
+#undef UP
+#undef FORWARD
+    sl_chain_destroy(up0);
+    sl_chain_destroy(up1);
+    sl_chain_destroy(down);
+    sl_chain_spec_destroy(spec);
+    sl_conf_destroy(conf);
+    sl_time_inject(NULL);
+}
+
 void test_operators_register(void) {
     static const unit_test_t tests[] = {
         {"filter true/false/NULL", test_filter_truth},
@@ -995,6 +1109,7 @@ void test_operators_register(void) {
         {"dedup without keyed state", test_dedup_no_state},
         {"join: table rows, inner and left, errors", test_join},
         {"repartition: stages, watermarks across", test_repartition},
+        {"repartition: idle upstream partitions", test_repartition_idle},
         {NULL, NULL},
     };
     unit_add_suite("operators", tests);
