@@ -9,11 +9,16 @@
  * `watermark.interval` (and at once for the end of the input), an instance whose partition's
  * watermark moved sends a marker record to every partition of the stream (header
  * sluice.broadcast, which the producer honours): headers sluice.wm (the watermark),
- * sluice.wm.from (this upstream partition) and sluice.wm.n (how many upstream partitions the
+ * sluice.from (this upstream partition) and sluice.wm.n (how many upstream partitions the
  * job has had). Downstream, a partition's watermark is the smallest of its upstreams', once it
  * heard from as many as announced (Flink's rule for a keyBy), kept in its keyed state. A
  * partition that read nothing for task.watermark.idle-timeout says so (sluice.wm.idle) and is
  * not waited for until it reads again.
+ *
+ * Exactly once across: each record also carries sluice.from and sluice.seq, its number in its
+ * upstream partition's order, counted in keyed state committed with the upstream's offsets; a
+ * replay after a crash numbers the records as before, and downstream drops the numbers it has
+ * applied (runtime/chain.c), so the copies at-least-once leaves in the stream count once.
  */
 #include <inttypes.h>
 #include <stddef.h>
@@ -38,6 +43,7 @@ typedef struct rp {
     int64_t pending; /* the watermark to announce */
     int64_t sent;    /* the last announced */
     int64_t last_rec_ms; /* when the partition last had a record (processing time) */
+    int64_t seq;         /* records sent so far (the keyed state's "n"), -1: not read yet */
     int idle;            /* announced idle; a record makes it announce itself again */
     sl_sb_t kbuf;
 } rp_t;
@@ -78,6 +84,7 @@ static sl_err_t rp_init(sl_op_t *op, const void *conf, void **statep) {
         return expr_fail_conf(op, "key", "out of memory");
     r->pending = r->sent = SL_WATERMARK_NONE;
     r->last_rec_ms = sl_op_now_ms(op);
+    r->seq = -1;
     if ((r->out = sl_op_output(op, rc->stream)) < 0) {
         rp_close(op, r);
         return expr_fail_conf(op, "stream", "'%s' is not in task.outputs (or another operator "
@@ -92,6 +99,46 @@ static sl_err_t rp_init(sl_op_t *op, const void *conf, void **statep) {
     }
     sl_op_set_timer(op, rc->interval_ms);
     *statep = r;
+    return SL_OK;
+}
+
+/* Numbers rec in this partition's order (sluice.from, sluice.seq): the count is keyed state,
+ * committed with the partition's offsets, so a replay after a crash gives every record the
+ * number it had, and downstream drops the copies it already applied. Without keyed state
+ * (stdin) records go unnumbered: at-least-once. */
+static sl_err_t number(sl_op_t *op, rp_t *r, sl_record_t *rec) {
+    sl_state_t *st = sl_op_state(op);
+    const char *from = sl_op_upstream_id(op);
+    unsigned char b[8];
+    char n[32];
+    sl_err_t err;
+    if (!st || !from)
+        return SL_OK;
+    if (r->seq < 0) {
+        const void *v;
+        size_t vlen;
+        err = sl_state_get(st, "n", 1, &v, &vlen);
+        if (err == SL_OK && vlen == 8) {
+            const unsigned char *p = v;
+            r->seq = 0;
+            for (int i = 0; i < 8; i++)
+                r->seq = (r->seq << 8) | p[i];
+        } else if (err == SL_ERR_NOENT) {
+            r->seq = 0;
+        } else {
+            return sl_op_fail(op, "cannot read the count of records sent: %s",
+                              err == SL_OK ? "a value of the wrong size" : sl_err_str(err));
+        }
+    }
+    r->seq++;
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)((uint64_t)r->seq >> (56 - 8 * i));
+    if ((err = sl_state_put(st, "n", 1, b, 8, 0)) != SL_OK)
+        return sl_op_fail(op, "cannot keep the count of records sent: %s", sl_err_str(err));
+    snprintf(n, sizeof(n), "%" PRId64, r->seq);
+    if ((err = sl_record_set_header(rec, "sluice.from", from)) != SL_OK ||
+        (err = sl_record_set_header(rec, "sluice.seq", n)) != SL_OK)
+        return sl_op_fail(op, "cannot number the record: %s", sl_err_str(err));
     return SL_OK;
 }
 
@@ -129,6 +176,8 @@ static sl_err_t rp_process(sl_op_t *op, void *state, sl_record_t *rec) {
     err = sl_record_set_key(rec, r->kbuf.buf ? r->kbuf.buf : "", r->kbuf.len);
     if (err != SL_OK)
         return sl_op_fail(op, "cannot set the key: %s", sl_err_str(err));
+    if ((err = number(op, r, rec)) != SL_OK)
+        return err;
     return sl_op_emit_to(op, r->out, rec);
 }
 
@@ -154,7 +203,7 @@ static sl_err_t announce(sl_op_t *op, rp_t *r, int idle) {
     if (err == SL_OK)
         err = sl_record_set_header(rec, "sluice.wm", wm);
     if (err == SL_OK)
-        err = sl_record_set_header(rec, "sluice.wm.from", from);
+        err = sl_record_set_header(rec, "sluice.from", from);
     if (err == SL_OK)
         err = sl_record_set_header(rec, "sluice.wm.n", n);
     if (err == SL_OK && idle)
@@ -202,4 +251,5 @@ const sl_operator_plugin_t sl_op_repartition = {
     .timer = rp_timer,
     .flush = rp_flush,
     .on_watermark = rp_on_watermark,
+    .flags = SL_OPERATOR_F_STATEFUL,
 };

@@ -1090,8 +1090,42 @@ static sl_err_t advance(sl_chain_t *chain, int64_t wm);
 struct upstream {
     char *id;
     int64_t wm;
-    int idle; /* said it reads nothing (task.watermark.idle-timeout): not waited for */
+    int64_t seq; /* the last of its records applied (sluice.seq): replays are dropped */
+    int idle;    /* said it reads nothing (task.watermark.idle-timeout): not waited for */
 };
+
+/* The store's copy of an upstream: be64 watermark, be64 sequence number. */
+static sl_err_t ups_keep(sl_chain_t *chain, const struct upstream *u) {
+    unsigned char b[16];
+    if (!chain->up_st)
+        return SL_OK;
+    be64_put(b, u->wm);
+    be64_put(b + 8, u->seq);
+    return sl_state_put(chain->up_st, u->id, strlen(u->id), b, 16, 0);
+}
+
+/* The entry of upstream id, created (waited for, nothing applied) when new; NULL: no memory. */
+static struct upstream *ups_find(sl_chain_t *chain, const char *id, size_t idlen) {
+    struct upstream *u;
+    for (int i = 0; i < chain->nups; i++)
+        if (strlen(chain->ups[i].id) == idlen && !memcmp(chain->ups[i].id, id, idlen))
+            return &chain->ups[i];
+    if (chain->nups == chain->capups) {
+        int cap = chain->capups ? chain->capups * 2 : 8;
+        struct upstream *g = realloc(chain->ups, sizeof(*g) * (size_t)cap);
+        if (!g)
+            return NULL;
+        chain->ups = g;
+        chain->capups = cap;
+    }
+    u = &chain->ups[chain->nups];
+    memset(u, 0, sizeof(*u));
+    if (!(u->id = sl_strndup(id, idlen)))
+        return NULL;
+    u->wm = SL_WATERMARK_NONE;
+    chain->nups++;
+    return u;
+}
 
 /* The smallest upstream watermark, or SL_WATERMARK_NONE until as many upstreams as announced
  * were heard from. */
@@ -1109,38 +1143,17 @@ static int64_t ups_min(const sl_chain_t *chain) {
     return active ? m : SL_WATERMARK_NONE; /* all idle: stays where it is */
 }
 
-/* Sets upstream id's watermark (and, when keep, the store's copy). */
+/* Sets upstream id's watermark and idleness (and, when keep, the store's copy). */
 static sl_err_t ups_set(sl_chain_t *chain, const char *id, size_t idlen, int64_t wm, int idle,
                         int keep) {
-    struct upstream *u = NULL;
-    for (int i = 0; i < chain->nups && !u; i++)
-        if (strlen(chain->ups[i].id) == idlen && !memcmp(chain->ups[i].id, id, idlen))
-            u = &chain->ups[i];
-    if (!u) {
-        if (chain->nups == chain->capups) {
-            int cap = chain->capups ? chain->capups * 2 : 8;
-            struct upstream *g = realloc(chain->ups, sizeof(*g) * (size_t)cap);
-            if (!g)
-                return SL_ERR_NOMEM;
-            chain->ups = g;
-            chain->capups = cap;
-        }
-        u = &chain->ups[chain->nups];
-        if (!(u->id = sl_strndup(id, idlen)))
-            return SL_ERR_NOMEM;
-        u->wm = SL_WATERMARK_NONE;
-        chain->nups++;
-    }
+    struct upstream *u = ups_find(chain, id, idlen);
+    if (!u)
+        return SL_ERR_NOMEM;
     u->idle = idle;
     if (wm <= u->wm)
         return SL_OK; /* a marker replayed, or overtaken */
     u->wm = wm;
-    if (keep && chain->up_st) {
-        unsigned char b[8];
-        be64_put(b, wm);
-        return sl_state_put(chain->up_st, id, idlen, b, 8, 0);
-    }
-    return SL_OK;
+    return keep ? ups_keep(chain, u) : SL_OK;
 }
 
 static int ups_load(void *opaque, const void *key, size_t klen, const void *val, size_t vlen) {
@@ -1150,10 +1163,17 @@ static int ups_load(void *opaque, const void *key, size_t klen, const void *val,
             chain->ups_expected = be64_get(val);
         return 0;
     }
-    if (vlen != 8)
+    if (vlen != 16)
         return 1;
     /* Idleness is not kept: after a restart an upstream is waited for until it speaks. */
-    return ups_set(chain, key, klen, be64_get(val), 0, 0) == SL_OK ? 0 : 2;
+    {
+        struct upstream *u = ups_find(chain, key, klen);
+        if (!u)
+            return 2;
+        u->wm = be64_get(val);
+        u->seq = be64_get((const unsigned char *)val + 8);
+    }
+    return 0;
 }
 
 /* A stage after a repartition: loads the upstream watermarks committed with the offsets. */
@@ -1176,8 +1196,49 @@ static sl_err_t ups_open(sl_chain_t *chain, char *errstr, size_t errlen) {
     return SL_OK;
 }
 
+/* A record read back from the intermediate stream: its upstream partition (sluice.from) and
+ * its number there (sluice.seq, 1, 2, ... in the upstream's order, the same again when the
+ * upstream replays after a crash). One already applied is dropped (returns 1, *err SL_OK), so
+ * the at-least-once copies a crash leaves in the stream count once. Records without the
+ * headers pass (returns 0). */
+static int ups_replayed(sl_chain_t *chain, const sl_record_t *rec, sl_err_t *err) {
+    const char *from = sl_record_header(rec, "sluice.from"), *seq;
+    struct upstream *u;
+    char *end = NULL;
+    long long n;
+    *err = SL_OK;
+    if (!from || !(seq = sl_record_header(rec, "sluice.seq")))
+        return 0;
+    n = strtoll(seq, &end, 10);
+    if (end == seq || *end || n <= 0) {
+        snprintf(chain->raw, sizeof(chain->raw), "a repartitioned record with a bad sluice.seq "
+                 "'%.40s' (from '%.80s')", seq, from);
+        snprintf(chain->err, sizeof(chain->err), "partition %s: %s", chain->partition,
+                 chain->raw);
+        chain->failed = 1;
+        *err = SL_ERR_RECORD;
+        return 1;
+    }
+    if (!(u = ups_find(chain, from, strlen(from)))) {
+        *err = SL_ERR_NOMEM;
+        snprintf(chain->err, sizeof(chain->err), "partition %s: out of memory", chain->partition);
+        chain->failed = 1;
+        return 1;
+    }
+    if (n <= u->seq)
+        return 1; /* applied before a crash of the upstream: its replay */
+    u->seq = n;
+    if ((*err = ups_keep(chain, u)) != SL_OK) {
+        snprintf(chain->err, sizeof(chain->err), "partition %s: cannot keep an upstream "
+                 "position: %s", chain->partition, sl_err_str(*err));
+        chain->failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
 /* A watermark marker read back from the intermediate stream (see operators/repartition.c):
- * headers sluice.wm (the upstream partition's watermark), sluice.wm.from (its id) and
+ * headers sluice.wm (the upstream partition's watermark), sluice.from (its id) and
  * sluice.wm.n (how many upstream partitions its job knew), and sluice.wm.idle when it reads
  * nothing (then it is not waited for until its next marker). Returns 1 when rec is a marker
  * (then *err says how handling it went), 0 for a record. */
@@ -1187,13 +1248,13 @@ static int ups_marker(sl_chain_t *chain, const sl_record_t *rec, sl_err_t *err) 
     long long v, cnt = 0;
     int64_t before;
     if (!wm)
-        return 0;
-    from = sl_record_header(rec, "sluice.wm.from");
+        return ups_replayed(chain, rec, err);
+    from = sl_record_header(rec, "sluice.from");
     n = sl_record_header(rec, "sluice.wm.n");
     v = strtoll(wm, &end, 10);
     if (!from || !*from || end == wm || *end || (n && (cnt = strtoll(n, &end, 10)) < 0)) {
         snprintf(chain->raw, sizeof(chain->raw), "a watermark marker with bad headers "
-                 "(sluice.wm '%.40s', sluice.wm.from '%.80s')", wm, from ? from : "");
+                 "(sluice.wm '%.40s', sluice.from '%.80s')", wm, from ? from : "");
         snprintf(chain->err, sizeof(chain->err), "partition %s: %s", chain->partition,
                  chain->raw);
         chain->failed = 1;
