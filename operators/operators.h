@@ -19,6 +19,7 @@ extern const sl_operator_plugin_t sl_op_window;
 extern const sl_operator_plugin_t sl_op_aggregate;
 extern const sl_operator_plugin_t sl_op_join;
 extern const sl_operator_plugin_t sl_op_repartition;
+extern const sl_operator_plugin_t sl_op_interval_join;
 
 /* "operators.<name>." of an instance ("task." for the runtime's task.timestamp.expr): the
  * prefix of its keys, for messages. Borrowed, valid for the operator's life. */

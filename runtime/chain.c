@@ -36,7 +36,7 @@ typedef struct op_generic {
 const sl_prop_t sl_operator_props[] = {
     {"type", SL_PROP_STRING, offsetof(op_generic_t, type), NULL, 0, 0, NULL, 0,
      "The operator's type: a built-in (filter, map, rekey, sample, log, dedup, window, "
-     "aggregate, join, repartition) or one registered with sl_operator_register(). Set either this or `library`. The instance name comes from "
+     "aggregate, join, interval-join, repartition) or one registered with sl_operator_register(). Set either this or `library`. The instance name comes from "
      "`task.operators`, which lists the operators in chain order."},
     {"library", SL_PROP_STRING, offsetof(op_generic_t, library), NULL, 0, 0, NULL, 0,
      "Path of a shared library holding a custom operator (built against "
@@ -196,7 +196,7 @@ static sl_err_t register_locked(const sl_operator_plugin_t *plugin) {
 static void register_builtins(void) {
     static const sl_operator_plugin_t *const builtins[] = {
         &sl_op_filter, &sl_op_map, &sl_op_rekey, &sl_op_sample, &sl_op_log, &sl_op_dedup,
-        &sl_op_window, &sl_op_aggregate, &sl_op_join, &sl_op_repartition,
+        &sl_op_window, &sl_op_aggregate, &sl_op_join, &sl_op_repartition, &sl_op_interval_join,
     };
     pthread_mutex_lock(&registry_lock);
     for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++)

@@ -1099,6 +1099,80 @@ static void test_repartition_idle(void) {
     sl_time_inject(NULL);
 }
 
+
+/* --- interval-join -------------------------------------------------------------------------- */
+
+static sl_err_t push_side(harness_t *h, const char *from, const char *payload, const char *key,
+                          int64_t et) {
+    sl_record_t *rec = make(payload, key);
+    sl_err_t err;
+    CU_ASSERT_FATAL(sl_record_set_header(rec, "sluice.from", from) == SL_OK);
+    sl_record_set_event_time(rec, et);
+    err = sl_chain_process(h->chain, rec);
+    sl_record_unref(rec);
+    return err;
+}
+
+static int count_rows(void *opaque, const void *k, size_t kl, const void *v, size_t vl) {
+    (void)k;
+    (void)kl;
+    (void)v;
+    (void)vl;
+    (*(int *)opaque)++;
+    return 0;
+}
+
+/* Pairs with right.time in [left.time - 5, left.time + 10], emitted once when the second of
+ * the two arrives, with the later time; late records dropped; rows expire with the watermark. */
+static void test_interval_join(void) {
+    dharness_t d;
+    if (dbuild(&d, "task.operators=ij\noperators.ij.type=interval-join\n"
+                   "operators.ij.left=in.a\noperators.ij.right=in.b\n"
+                   "operators.ij.before=5\noperators.ij.after=10\n", NULL) == 0) {
+        harness_t *h = &d.h;
+        sl_state_t *st;
+        int rows = 0;
+        /* No task.watermark.delay here: times rise (the watermark is the last time - 1). */
+        CU_ASSERT_EQUAL(push_side(h, "in.b/3", "{\"b\":1}", "x", 95), SL_OK);
+        CU_ASSERT_EQUAL(push_side(h, "in.a/0", "{\"a\":1}", "x", 100), SL_OK); /* meets b1 */
+        CU_ASSERT_EQUAL(push_side(h, "in.b/3", "{\"b\":3}", "y", 101), SL_OK); /* other key */
+        CU_ASSERT_EQUAL(push_side(h, "in.a/1", "not json", "x", 104), SL_OK); /* b1 too early */
+        CU_ASSERT_EQUAL(push_side(h, "in.b/3", "{\"b\":2}", "x", 111), SL_OK); /* meets a2 only */
+        CU_ASSERT_EQUAL(push_side(h, "in.c/0", "{\"c\":1}", "x", 112), SL_OK); /* passes */
+        CU_ASSERT_EQUAL_FATAL(h->sink.cnt, 3);
+        CU_ASSERT_STRING_EQUAL(out(h, 0), "{\"key\":\"x\",\"left\":{\"a\":1},\"right\":{\"b\":1}}");
+        CU_ASSERT_STRING_EQUAL(out(h, 1),
+                               "{\"key\":\"x\",\"left\":\"not json\",\"right\":{\"b\":2}}");
+        CU_ASSERT_STRING_EQUAL(out(h, 2), "{\"c\":1}");
+        CU_ASSERT_EQUAL(sl_record_event_time(h->sink.recs[0]), 100);
+        CU_ASSERT_EQUAL(sl_record_event_time(h->sink.recs[1]), 111);
+        /* The watermark goes to 120: left rows up to 110 and right rows up to 115 have no
+         * partner to come and go; a record at 105 is late. */
+        CU_ASSERT_EQUAL(push_side(h, "in.b/3", "{\"b\":4}", "z", 121), SL_OK);
+        CU_ASSERT_EQUAL(push_side(h, "in.a/0", "{\"a\":9}", "z", 105), SL_OK); /* late */
+        CU_ASSERT_EQUAL(h->sink.cnt, 3);
+        st = sl_state_host_store(d.sh, "ij");
+        CU_ASSERT_EQUAL(sl_state_scan_prefix(st, "L", 1, count_rows, &rows), SL_OK);
+        CU_ASSERT_EQUAL(rows, 0);
+        rows = 0;
+        CU_ASSERT_EQUAL(sl_state_scan_prefix(st, "R", 1, count_rows, &rows), SL_OK);
+        CU_ASSERT_EQUAL(rows, 1); /* z at 121 */
+        rows = 0;
+        CU_ASSERT_EQUAL(sl_state_scan_prefix(st, "r", 1, count_rows, &rows), SL_OK);
+        CU_ASSERT_EQUAL(rows, 1); /* and its index entry */
+        CU_ASSERT_EQUAL(sl_chain_end_input(h->chain), SL_OK);
+        rows = 0;
+        CU_ASSERT_EQUAL(sl_state_scan_prefix(st, NULL, 0, count_rows, &rows), SL_OK);
+        CU_ASSERT_EQUAL(rows, 0);
+    }
+    ddone(&d);
+    expect_conf_error("task.operators=ij\noperators.ij.type=interval-join\n"
+                      "operators.ij.left=in.a\noperators.ij.right=in.a\n",
+                      "operators.ij.right", "the same stream");
+    expect_conf_error("task.operators=ij\noperators.ij.type=interval-join\n"
+                      "operators.ij.left=in.a\n", "operators.ij.right", NULL);
+}
+
 void test_operators_register(void) {
     static const unit_test_t tests[] = {
         {"filter true/false/NULL", test_filter_truth},
@@ -1119,6 +1193,7 @@ void test_operators_register(void) {
         {"join: table rows, inner and left, errors", test_join},
         {"repartition: stages, watermarks across", test_repartition},
         {"repartition: idle upstream partitions", test_repartition_idle},
+        {"interval-join: pairs, late records, expiry", test_interval_join},
         {NULL, NULL},
     };
     unit_add_suite("operators", tests);
