@@ -2,7 +2,10 @@
 # window_count.sh [RECORDS] [KEYS...]: a windowed count per key (tumbling 1 minute on the event
 # time in the payload) over 100-byte JSON lines, file -> window -> file, once per number of
 # distinct keys (default 1000, 100000 and 10000000; RECORDS defaults to 2000000 and is raised to
-# the number of keys). Side by side, the sqlite3 shell computes the same answer in batch (import
+# the number of keys). WINDOW=session counts session windows instead (gap 1s): with the default
+# spread of 10 minutes a key's records are 600000 * keys / RECORDS ms apart, so 1000 keys over 2M
+# records make long sessions (every record extends one) and 100000 keys make one per record.
+# Side by side, the sqlite3 shell computes the same answer in batch (import
 # + GROUP BY), for scale. Prints records per CPU-second, wall time and peak RSS of each, and
 # checks that both give the same number of windows and the same total count.
 # The keyed state lives on disk behind a cache of task.state.cache.size entries (10000 here):
@@ -12,6 +15,21 @@ set -eu
 N=${1:-2000000}
 shift 2>/dev/null || true
 KEYS=${*:-1000 100000 10000000}
+WINDOW=${WINDOW:-tumbling}
+case $WINDOW in
+tumbling)
+    WPROPS="operators.w.size=1m"
+    WSQL="SELECT count(*) AS n FROM i GROUP BY json_extract(line, '\$.k'),
+            json_extract(line, '\$.ts') / 60000" ;;
+session)
+    WPROPS="operators.w.gap=1s"
+    # A new session where the key's previous record is more than the gap (1000 ms) behind.
+    WSQL="SELECT count(*) AS n FROM (SELECT k, sum(new) OVER (PARTITION BY k ORDER BY ts
+            ROWS UNBOUNDED PRECEDING) AS sid FROM (SELECT k, ts, coalesce(ts - lag(ts) OVER
+            (PARTITION BY k ORDER BY ts) > 1000, 1) AS new FROM (SELECT json_extract(line,
+            '\$.k') AS k, json_extract(line, '\$.ts') AS ts FROM i))) GROUP BY k, sid" ;;
+*) echo "WINDOW must be tumbling or session, not '$WINDOW'" >&2; exit 2 ;;
+esac
 top=$(cd "$(dirname "$0")/.." && pwd)
 SLUICE=${SLUICE:-$top/sluice}
 T=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
@@ -55,8 +73,8 @@ systems.in.streams.s.path=$T/in.jsonl
 systems.out.samza.factory=file
 systems.out.streams.s.path=$T/out.jsonl
 operators.w.type=window
-operators.w.window=tumbling
-operators.w.size=1m
+operators.w.window=$WINDOW
+$WPROPS
 operators.w.key=json_extract(payload, '\$.k')
 operators.w.aggregates=count(*) AS n
 job.checkpoint.sqlite.path=$T/ckpt.db
@@ -71,8 +89,7 @@ P
     # The same answer in batch: lines imported as one column (a separator that never occurs).
     measure sqlite3 "$n" sqlite3 -batch -noheader "$T/b.db" \
         ".separator '$SEP' \"\\n\"" "CREATE TABLE i (line TEXT)" ".import '$T/in.jsonl' i" \
-        "SELECT count(*) || ' ' || sum(n) FROM (SELECT count(*) AS n FROM i GROUP BY
-            json_extract(line, '\$.k'), json_extract(line, '\$.ts') / 60000)"
+        "SELECT count(*) || ' ' || sum(n) FROM ($WSQL)"
     want=$(tail -1 "$T/stdout")
     [ "$got" = "$want" ] || echo "# MISMATCH with $keys keys: sluice '$got', sqlite3 '$want'"
 done

@@ -12,12 +12,22 @@
  * so a restart after a crash continues with exactly the windows of the committed input. Keys
  * (big-endian numbers keep the byte order numeric):
  *   'a' end start group          tumbling/hopping window: flags and accumulators
- *   's' group start              session window: end, flags and accumulators
- *   'e' end group start          session windows by end (what the watermark closes)
- *   'd' len wid agg value        a value seen by count-distinct aggregate agg of window wid
+ *   's' group                    the key's open session windows, by start, each: start, end,
+ *                                the length of the rest (4 bytes), flags and accumulators
+ *   'e' end group start          session windows by end (what the watermark closes), empty
+ *   'd' end start group agg value  a value seen by count-distinct aggregate agg of a
+ *                                tumbling/hopping window (by end, so closed ones go by range)
+ *   'D' group start agg value    the same for a session (its start: its end moves); on a merge
+ *                                they move to the merged session's start
+ *   'D' group agg value          the same for the aggregate operator (no windows)
+ *   'g' group, 'c' group         the aggregate operator: a key's totals; changed since emitted
  *   'f'                          the watermark up to which windows were emitted
  *   'c'                          processing time: the latest clock reading
- * where group is the key's type byte, its length (4 bytes) and its bytes.
+ * where group is the key's type byte, its length (4 bytes) and its bytes, agg one byte (the
+ * aggregate's index) and value a type byte ('i', 'r', 't', 'b') and its bytes. One entry holds
+ * all of a key's sessions so that a record costs a read and a write of the cache, not a scan of
+ * the store; the sessions of a key never overlap nor touch (those merge), so the order by start
+ * is the order by end too.
  */
 #include <math.h>
 #include <stddef.h>
@@ -115,6 +125,10 @@ typedef struct window {
     int clock_warned;
     tval_t *vals;   /* the current record's aggregate arguments */
     sl_sb_t kb, vb; /* scratch: a state key, a state value */
+    /* Sessions: the list of one key (sess_read()) and a copy of its value, which it points into. */
+    struct sess *sess;
+    int nsess, sess_cap;
+    sl_sb_t lb;
     sl_sb_t gb;     /* the current record's encoded group */
     sl_sb_t out;
 } window_t;
@@ -823,6 +837,15 @@ static sl_err_t distinct_move(window_t *w, sl_state_t *st, const sl_sb_t *wid, c
     return err;
 }
 
+/* 1 when window win holds distinct values (entries 'd'/'D'): each counts one, so with none
+ * counted a session has none to move or delete, and its scan can be spared. */
+static int has_distinct_values(const window_t *w, const win_t *win) {
+    for (int i = 0; i < w->naggs; i++)
+        if (w->aggs[i].kind == AGG_DISTINCT && win->accs[i].count > 0)
+            return 1;
+    return 0;
+}
+
 /* Deletes the distinct values of the tumbling/hopping windows ending in [from, to). */
 static sl_err_t distinct_drop(sl_op_t *op, window_t *w, sl_state_t *st, int64_t from, int64_t to) {
     sl_sb_t lo = {0}, hi = {0};
@@ -952,11 +975,9 @@ static void akey(window_t *w, sl_sb_t *sb, int64_t start, int64_t end) {
 }
 
 static sl_err_t write_win(sl_op_t *op, window_t *w, sl_state_t *st, const sl_sb_t *key,
-                          const win_t *win, int with_end) {
+                          const win_t *win) {
     sl_err_t err;
     sb_reset(&w->vb);
-    if (with_end)
-        put_be64(&w->vb, win->end);
     put_accs(w, &w->vb, win);
     if (w->vb.oom || key->oom)
         return sl_op_fail(op, "out of memory");
@@ -1022,7 +1043,7 @@ static sl_err_t fixed_update(sl_op_t *op, window_t *w, sl_state_t *st, int64_t s
             goto done;
         win.emitted = 1;
     }
-    err = write_win(op, w, st, &key, &win, 0);
+    err = write_win(op, w, st, &key, &win);
 done:
     accs_free(w, win.accs);
     sl_sb_free(&key);
@@ -1032,65 +1053,25 @@ done:
 
 /* --- session windows ------------------------------------------------------------------------- */
 
+/* A key's open sessions live in one entry ('s' and the group) rather than one each: a record then
+ * costs one read and one write, hits of the cache, where finding the sessions it touches among
+ * entries of their own took a prefix scan, and every scan spills the cache's changes to SQLite
+ * before it queries. The list stays short: a session leaves it once the watermark has passed its
+ * end by the allowed lateness. */
+
+/* One session of a key's list, its accumulators still encoded (only those a record merges or the
+ * watermark closes are decoded; the others are copied back as they are). */
 typedef struct sess {
-    int64_t start;
-    win_t win;
+    int64_t start, end;
+    const unsigned char *accs; /* put_accs() bytes, borrowed from w->lb */
+    size_t alen;
+    int gone; /* left out when the list is written back (merged, or closed) */
 } sess_t;
 
-typedef struct sess_scan {
-    window_t *w;
-    int64_t lo, hi; /* the new record's window [lo, hi) */
-    sess_t *found;
-    int n, cap;
-    int bad;
-} sess_scan_t;
-
-static int sess_cb(void *opaque, const void *key, size_t klen, const void *val, size_t vlen) {
-    sess_scan_t *s = opaque;
-    const unsigned char *k = key;
-    int64_t start, end;
-    rd_t r;
-    if (klen < 1 + s->w->gb.len + 8) {
-        s->bad = 1;
-        return 1;
-    }
-    start = get_be64(k + 1 + s->w->gb.len);
-    memset(&r, 0, sizeof(r));
-    r.p = val;
-    r.n = vlen;
-    end = rd_be64(&r);
-    /* Flink's TimeWindow.intersects: touching windows merge too. */
-    if (r.bad || !(start <= s->hi && end >= s->lo))
-        return r.bad ? (s->bad = 1) : 0;
-    if (s->n == s->cap) {
-        int cap = s->cap ? s->cap * 2 : 4;
-        sess_t *grown = realloc(s->found, (size_t)cap * sizeof(*grown));
-        if (!grown) {
-            s->bad = 2;
-            return 1;
-        }
-        s->found = grown;
-        s->cap = cap;
-    }
-    memset(&s->found[s->n], 0, sizeof(s->found[0]));
-    s->found[s->n].start = start;
-    s->found[s->n].win.start = start;
-    s->found[s->n].win.end = end;
-    if (rd_accs(s->w, &r, &s->found[s->n].win) < 0) {
-        accs_free(s->w, s->found[s->n].win.accs);
-        s->bad = 1;
-        return 1;
-    }
-    s->n++;
-    return 0;
-}
-
-static void skey(window_t *w, sl_sb_t *sb, const unsigned char *g, size_t glen, int64_t start) {
-    (void)w;
+static void skey(sl_sb_t *sb, const unsigned char *g, size_t glen) {
     sb_reset(sb);
     sl_sb_putc(sb, 's');
     sl_sb_append(sb, g, glen);
-    put_be64(sb, start);
 }
 
 static void ekey(sl_sb_t *sb, const unsigned char *g, size_t glen, int64_t start, int64_t end) {
@@ -1101,85 +1082,218 @@ static void ekey(sl_sb_t *sb, const unsigned char *g, size_t glen, int64_t start
     put_be64(sb, start);
 }
 
+/* Reads the sessions of group g into w->sess (none when it has no entry), their bytes copied into
+ * w->lb: the store lends a value only until its next call, and merging calls it. */
+static sl_err_t sess_read(sl_op_t *op, window_t *w, sl_state_t *st, const unsigned char *g,
+                          size_t glen) {
+    const void *val;
+    size_t vlen;
+    sl_err_t err;
+    rd_t r;
+
+    w->nsess = 0;
+    skey(&w->kb, g, glen);
+    if (w->kb.oom)
+        return sl_op_fail(op, "out of memory");
+    err = sl_state_get(st, w->kb.buf, w->kb.len, &val, &vlen);
+    if (err == SL_ERR_NOENT)
+        return SL_OK;
+    if (err != SL_OK)
+        return state_fail(op, "reading the sessions of a key", err);
+    sb_reset(&w->lb);
+    sl_sb_append(&w->lb, val, vlen);
+    if (w->lb.oom)
+        return sl_op_fail(op, "out of memory");
+    memset(&r, 0, sizeof(r));
+    r.p = (const unsigned char *)w->lb.buf;
+    r.n = vlen;
+    while (r.off < r.n) {
+        sess_t s;
+        const unsigned char *p;
+        memset(&s, 0, sizeof(s));
+        s.start = rd_be64(&r);
+        s.end = rd_be64(&r);
+        p = rd_take(&r, 4);
+        s.alen = p ? get_be32(p) : 0;
+        s.accs = rd_take(&r, s.alen);
+        /* Merging relies on the order by start; an empty entry is never written. */
+        if (r.bad || s.end <= s.start || (w->nsess && s.start <= w->sess[w->nsess - 1].start))
+            return sl_op_fail(op, "the keyed state of the sessions of a key is malformed "
+                              "(%zu bytes)", vlen);
+        if (w->nsess == w->sess_cap) {
+            int cap = w->sess_cap ? w->sess_cap * 2 : 8;
+            sess_t *grown = realloc(w->sess, (size_t)cap * sizeof(*grown));
+            if (!grown)
+                return sl_op_fail(op, "out of memory");
+            w->sess = grown;
+            w->sess_cap = cap;
+        }
+        w->sess[w->nsess++] = s;
+    }
+    if (vlen == 0)
+        return sl_op_fail(op, "the keyed state of the sessions of a key is malformed (0 bytes)");
+    return SL_OK;
+}
+
+/* Decodes the accumulators of session s into win; win->accs is the caller's to free, even on
+ * failure. */
+static int sess_accs(window_t *w, const sess_t *s, win_t *win) {
+    rd_t r;
+    memset(win, 0, sizeof(*win));
+    memset(&r, 0, sizeof(r));
+    r.p = s->accs;
+    r.n = s->alen;
+    win->start = s->start;
+    win->end = s->end;
+    return rd_accs(w, &r, win) < 0 || r.off != r.n ? -1 : 0;
+}
+
+static void put_sess(window_t *w, sl_sb_t *sb, const win_t *win) {
+    size_t at;
+    put_be64(sb, win->start);
+    put_be64(sb, win->end);
+    put_be32(sb, 0);
+    at = sb->len;
+    put_accs(w, sb, win);
+    if (!sb->oom) {
+        /* The accumulators' length, known once they are written. */
+        uint32_t n = (uint32_t)(sb->len - at);
+        unsigned char *p = (unsigned char *)sb->buf + at - 4;
+        p[0] = (unsigned char)(n >> 24);
+        p[1] = (unsigned char)(n >> 16);
+        p[2] = (unsigned char)(n >> 8);
+        p[3] = (unsigned char)n;
+    }
+}
+
+/* Writes group g's list back: the sessions of w->sess not gone, and win (NULL: none) in its place
+ * by start. No session left: the entry goes. */
+static sl_err_t sess_write(sl_op_t *op, window_t *w, sl_state_t *st, const unsigned char *g,
+                           size_t glen, const win_t *win) {
+    sl_sb_t *v = &w->vb;
+    int n = 0, placed = !win;
+    sl_err_t err;
+
+    sb_reset(v);
+    for (int i = 0; i <= w->nsess; i++) {
+        const sess_t *s = i < w->nsess ? &w->sess[i] : NULL;
+        if (!placed && (!s || s->start > win->start)) {
+            put_sess(w, v, win);
+            placed = 1;
+            n++;
+        }
+        if (s && !s->gone) {
+            put_be64(v, s->start);
+            put_be64(v, s->end);
+            put_be32(v, (uint32_t)s->alen);
+            sl_sb_append(v, s->accs, s->alen);
+            n++;
+        }
+    }
+    skey(&w->kb, g, glen);
+    if (v->oom || w->kb.oom)
+        return sl_op_fail(op, "out of memory");
+    if (!n) {
+        err = sl_state_delete(st, w->kb.buf, w->kb.len);
+        return err == SL_OK ? SL_OK : state_fail(op, "deleting the sessions of a key", err);
+    }
+    err = sl_state_put(st, w->kb.buf, w->kb.len, v->buf, v->len, 0);
+    if (err == SL_ERR_INVAL && win && n == 1) /* the only cause with a non-empty key: the size */
+        return sl_op_fail(op, "keyed state: window [%lld, %lld) needs %zu bytes, more than "
+                          "task.state.value.max-bytes", (long long)win->start,
+                          (long long)win->end, v->len);
+    if (err == SL_ERR_INVAL)
+        return sl_op_fail(op, "keyed state: the %d open session windows of a key need %zu bytes, "
+                          "more than task.state.value.max-bytes", n, v->len);
+    return err == SL_OK ? SL_OK : state_fail(op, "writing the sessions of a key", err);
+}
+
 static sl_err_t session_update(sl_op_t *op, window_t *w, sl_state_t *st, int64_t ts, int64_t wm) {
     const unsigned char *g = (const unsigned char *)w->gb.buf;
     size_t glen = w->gb.len;
-    sl_sb_t prefix = {0}, key = {0}, wid = {0}, from = {0};
-    sess_scan_t s;
-    win_t m;
+    int64_t lo = ts, hi = ts + w->conf->gap_ms;
+    sl_sb_t key = {0}, wid = {0}, from = {0};
+    win_t m, one;
     int64_t *counts = NULL;
-    sl_err_t err = SL_OK;
+    int same = 0; /* a session merged had m's start and end: its 'e' entry stays */
+    sl_err_t err;
 
-    memset(&s, 0, sizeof(s));
     memset(&m, 0, sizeof(m));
-    s.w = w;
-    s.lo = ts;
-    s.hi = ts + w->conf->gap_ms;
-    sl_sb_putc(&prefix, 's');
-    sl_sb_append(&prefix, g, glen);
-    if (prefix.oom || !(m.accs = accs_new(w)) ||
-        !(counts = calloc((size_t)w->naggs + 1, sizeof(*counts)))) {
+    memset(&one, 0, sizeof(one));
+    if (!(m.accs = accs_new(w)) || !(counts = calloc((size_t)w->naggs + 1, sizeof(*counts)))) {
         err = sl_op_fail(op, "out of memory");
         goto done;
     }
-    err = sl_state_scan_prefix(st, prefix.buf, prefix.len, sess_cb, &s);
-    if (s.bad || (err != SL_OK && err != 1)) {
-        err = s.bad == 2 ? sl_op_fail(op, "out of memory")
-              : s.bad    ? sl_op_fail(op, "a session window in the keyed state is malformed")
-                         : state_fail(op, "reading the sessions of a key", err);
+    if ((err = sess_read(op, w, st, g, glen)) != SL_OK)
         goto done;
+    /* The merged window covers the record's [lo, hi) and every session that intersects it
+     * (Flink's TimeWindow.intersects: touching windows merge too). */
+    m.start = lo;
+    m.end = hi;
+    for (int i = 0; i < w->nsess; i++) {
+        sess_t *s = &w->sess[i];
+        s->gone = s->start <= hi && s->end >= lo;
+        if (!s->gone)
+            continue;
+        if (s->start < m.start)
+            m.start = s->start;
+        if (s->end > m.end)
+            m.end = s->end;
     }
-    err = SL_OK;
-    /* The merged window covers them all; accumulators merge in start order (the scan's). */
-    m.start = ts;
-    m.end = ts + w->conf->gap_ms;
-    for (int i = 0; i < s.n; i++) {
-        if (s.found[i].win.start < m.start)
-            m.start = s.found[i].win.start;
-        if (s.found[i].win.end > m.end)
-            m.end = s.found[i].win.end;
-        m.emitted |= s.found[i].win.emitted;
-        m.pending |= s.found[i].win.pending;
-    }
-    for (int i = 0; i < s.n; i++)
+    /* Accumulators merge in start order (the list's); distinct sets become the union, under the
+     * merged window's start: the set already there is the base count, the others move to it. */
+    wid_make(w, &wid, m.start, m.end, g, glen);
+    for (int i = 0; i < w->nsess; i++) {
+        const sess_t *s = &w->sess[i];
+        if (!s->gone)
+            continue;
+        if (sess_accs(w, s, &one) < 0) {
+            err = sl_op_fail(op, "the keyed state of window [%lld, %lld) is malformed "
+                             "(%zu bytes)", (long long)s->start, (long long)s->end, s->alen);
+            goto done;
+        }
+        m.emitted |= one.emitted;
+        m.pending |= one.pending;
         for (int a = 0; a < w->naggs; a++)
-            if (acc_merge(&m.accs[a], &s.found[i].win.accs[a], w->aggs[a].kind) < 0) {
+            if (acc_merge(&m.accs[a], &one.accs[a], w->aggs[a].kind) < 0) {
                 err = sl_op_fail(op, "out of memory");
                 goto done;
             }
+        if (s->start == m.start) {
+            for (int a = 0; a < w->naggs; a++)
+                if (w->aggs[a].kind == AGG_DISTINCT)
+                    counts[a] += one.accs[a].count;
+        } else if (has_distinct_values(w, &one)) {
+            wid_make(w, &from, s->start, 0, g, glen);
+            if ((err = distinct_move(w, st, &from, &wid, counts)) != SL_OK) {
+                err = state_fail(op, "merging session windows", err);
+                goto done;
+            }
+        }
+        accs_free(w, one.accs);
+        one.accs = NULL;
+    }
     for (int a = 0; a < w->naggs; a++)
         if (acc_add(&m.accs[a], w->aggs[a].kind, &w->vals[a]) < 0) {
             err = sl_op_fail(op, "out of memory");
             goto done;
         }
-    /* Distinct sets: the merged window's is the union, under its start. */
-    wid_make(w, &wid, m.start, m.end, g, glen);
-    for (int i = 0; i < s.n; i++) {
-        if (s.found[i].start == m.start) {
-            /* Its set stays where it is: its count is the base. */
-            for (int a = 0; a < w->naggs; a++)
-                if (w->aggs[a].kind == AGG_DISTINCT)
-                    counts[a] += s.found[i].win.accs[a].count;
-            continue;
-        }
-        wid_make(w, &from, s.found[i].start, 0, g, glen);
-        if ((err = distinct_move(w, st, &from, &wid, counts)) != SL_OK) {
-            err = state_fail(op, "merging session windows", err);
-            goto done;
-        }
-    }
     for (int a = 0; a < w->naggs; a++)
         if (w->aggs[a].kind == AGG_DISTINCT)
             m.accs[a].count = counts[a];
     if ((err = distinct_add(op, w, st, &wid, &m)) != SL_OK)
         goto done;
-    for (int i = 0; i < s.n; i++) {
-        skey(w, &key, g, glen, s.found[i].start);
-        err = key.oom ? SL_ERR_NOMEM : sl_state_delete(st, key.buf, key.len);
-        if (err == SL_OK) {
-            ekey(&key, g, glen, s.found[i].start, s.found[i].win.end);
-            err = key.oom ? SL_ERR_NOMEM : sl_state_delete(st, key.buf, key.len);
+    /* The merged sessions leave the end index, except one that m's entry would replace. */
+    for (int i = 0; i < w->nsess; i++) {
+        const sess_t *s = &w->sess[i];
+        if (!s->gone)
+            continue;
+        if (s->start == m.start && s->end == m.end) {
+            same = 1;
+            continue;
         }
+        ekey(&key, g, glen, s->start, s->end);
+        err = key.oom ? SL_ERR_NOMEM : sl_state_delete(st, key.buf, key.len);
         if (err != SL_OK) {
             err = state_fail(op, "merging session windows", err);
             goto done;
@@ -1193,20 +1307,18 @@ static sl_err_t session_update(sl_op_t *op, window_t *w, sl_state_t *st, int64_t
     } else if (m.emitted) {
         m.pending = 1; /* it grew past the watermark: out again when it is due */
     }
-    skey(w, &key, g, glen, m.start);
-    if ((err = write_win(op, w, st, &key, &m, 1)) != SL_OK)
+    if ((err = sess_write(op, w, st, g, glen, &m)) != SL_OK)
         goto done;
     note_end(w, m.end);
-    ekey(&key, g, glen, m.start, m.end);
-    if (key.oom || (err = sl_state_put(st, key.buf, key.len, "", 0, 0)) != SL_OK)
-        err = state_fail(op, "indexing a session window", key.oom ? SL_ERR_NOMEM : err);
+    if (!same) {
+        ekey(&key, g, glen, m.start, m.end);
+        if (key.oom || (err = sl_state_put(st, key.buf, key.len, "", 0, 0)) != SL_OK)
+            err = state_fail(op, "indexing a session window", key.oom ? SL_ERR_NOMEM : err);
+    }
 done:
-    for (int i = 0; i < s.n; i++)
-        accs_free(w, s.found[i].win.accs);
-    free(s.found);
+    accs_free(w, one.accs);
     accs_free(w, m.accs);
     free(counts);
-    sl_sb_free(&prefix);
     sl_sb_free(&key);
     sl_sb_free(&wid);
     sl_sb_free(&from);
@@ -1231,44 +1343,51 @@ static int close_cb(void *opaque, const void *key, size_t klen, const void *val,
     const unsigned char *k = key;
     const unsigned char *g;
     size_t glen;
-    sl_sb_t skb = {0}, wid = {0}, kk = {0};
-    const void *sval = val;
-    size_t svlen = vlen;
+    sl_sb_t wid = {0}, kk = {0};
+    sess_t *s = NULL;
     win_t win;
     rd_t r;
     int64_t start, end;
     int session = w->conf->kind == W_SESSION;
 
     memset(&win, 0, sizeof(win));
-    if (klen < 1 + 8 + 5 + (session ? 8 : 8)) {
+    if (klen < 1 + 8 + 5 + 8) {
         c->err = sl_op_fail(c->op, "a window key in the keyed state is malformed");
         return 1;
     }
     end = get_be64(k + 1);
     if (session) {
+        /* An index entry: the session is in its key's list. */
         glen = klen - 1 - 8 - 8;
         g = k + 9;
         start = get_be64(k + klen - 8);
-        skey(w, &skb, g, glen, start);
-        c->err = skb.oom ? SL_ERR_NOMEM : sl_state_get(c->st, skb.buf, skb.len, &sval, &svlen);
-        if (c->err != SL_OK) {
-            c->err = state_fail(c->op, "reading a session window", c->err);
+        if ((c->err = sess_read(c->op, w, c->st, g, glen)) != SL_OK)
+            goto out;
+        for (int i = 0; i < w->nsess && !s; i++)
+            if (w->sess[i].start == start)
+                s = &w->sess[i];
+        if (!s) {
+            c->err = state_fail(c->op, "reading a session window", SL_ERR_NOENT);
             goto out;
         }
+        if (s->end != end || sess_accs(w, s, &win) < 0) {
+            c->err = sl_op_fail(c->op, "the keyed state of window [%lld, %lld) is malformed",
+                                (long long)start, (long long)end);
+            goto out;
+        }
+        s->gone = 1; /* written back below as win, or not at all */
     } else {
         start = get_be64(k + 9);
         g = k + 17;
         glen = klen - 17;
-    }
-    memset(&r, 0, sizeof(r));
-    r.p = sval;
-    r.n = svlen;
-    if (session)
-        rd_be64(&r);
-    if (rd_accs(w, &r, &win) < 0) {
-        c->err = sl_op_fail(c->op, "the keyed state of window [%lld, %lld) is malformed",
-                            (long long)start, (long long)end);
-        goto out;
+        memset(&r, 0, sizeof(r));
+        r.p = val;
+        r.n = vlen;
+        if (rd_accs(w, &r, &win) < 0) {
+            c->err = sl_op_fail(c->op, "the keyed state of window [%lld, %lld) is malformed",
+                                (long long)start, (long long)end);
+            goto out;
+        }
     }
     win.start = start;
     win.end = end;
@@ -1281,22 +1400,26 @@ static int close_cb(void *opaque, const void *key, size_t klen, const void *val,
     if (w->conf->time == T_PROCESSING || end - 1 + w->lateness <= c->wm) {
         /* Past the lateness: gone, with its distinct values. */
         c->err = sl_state_delete(c->st, key, klen);
-        if (c->err == SL_OK && session)
-            c->err = sl_state_delete(c->st, skb.buf, skb.len);
+        if (c->err != SL_OK) {
+            c->err = state_fail(c->op, "deleting a closed window", c->err);
+            goto out;
+        }
+        if (session && (c->err = sess_write(c->op, w, c->st, g, glen, NULL)) != SL_OK)
+            goto out;
         /* A session's distinct values go with it; those of tumbling and hopping windows go
          * by range in close_windows(). */
         wid_make(w, &wid, start, end, g, glen);
-        if (c->err == SL_OK && session)
-            c->err = distinct_move(w, c->st, &wid, NULL, NULL);
-        if (c->err != SL_OK)
+        if (session && has_distinct_values(w, &win) &&
+            (c->err = distinct_move(w, c->st, &wid, NULL, NULL)) != SL_OK)
             c->err = state_fail(c->op, "deleting a closed window", c->err);
+    } else if (session) {
+        c->err = sess_write(c->op, w, c->st, g, glen, &win);
     } else {
         sl_sb_append(&kk, key, klen);
-        c->err = write_win(c->op, w, c->st, session ? &skb : &kk, &win, session);
+        c->err = write_win(c->op, w, c->st, &kk, &win);
     }
 out:
     accs_free(w, win.accs);
-    sl_sb_free(&skb);
     sl_sb_free(&wid);
     sl_sb_free(&kk);
     return c->err != SL_OK;
@@ -1413,6 +1536,8 @@ static void window_close(sl_op_t *op, void *state) {
     free(w->vals);
     sl_sb_free(&w->kb);
     sl_sb_free(&w->vb);
+    sl_sb_free(&w->lb);
+    free(w->sess);
     sl_sb_free(&w->gb);
     sl_sb_free(&w->out);
     free(w);
@@ -1949,7 +2074,7 @@ static sl_err_t aggregate_process(sl_op_t *op, void *state, sl_record_t *rec) {
     wid_make(w, &wid, 0, 0, (const unsigned char *)w->gb.buf, w->gb.len);
     if ((err = distinct_add(op, w, st, &wid, &win)) != SL_OK)
         goto out;
-    if ((err = write_win(op, w, st, &key, &win, 0)) != SL_OK)
+    if ((err = write_win(op, w, st, &key, &win)) != SL_OK)
         goto out;
     if (a->emit == EMIT_CHANGE) {
         err = emit_window(op, w, (const unsigned char *)w->gb.buf, w->gb.len, &win, 0);

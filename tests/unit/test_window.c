@@ -5,7 +5,8 @@
  * order, event- and processing-time firing, persistence across a commit and a "crash", errors,
  * ABI version 1), and the window operator: tumbling, hopping and session windows, every
  * aggregate, late records, allowed lateness, processing time on the injected clock, the
- * configuration errors, and bad state (a corrupt window row, a corrupt checkpoint file).
+ * configuration errors, and bad state (a corrupt window row, a corrupt session list, a corrupt
+ * checkpoint file).
  */
 #include "config.h"
 
@@ -641,6 +642,92 @@ out:
     wclose(&h);
 }
 
+/* One key with four open sessions, one of another key between them. A record can bridge at most
+ * two sessions (each is at least gap long, the record's window gap long), so three sessions
+ * become one in two bridges: B and C, then A and BC. The sessions the record does not touch
+ * keep their place in the key's list; distinct sets follow each merge (x, in A and C, counted
+ * once); first/last values come from the merged sessions in start order, then the record. Then
+ * the watermark closes some of the key's sessions and not the last, which a record still
+ * extends; at the end nothing of the sessions is left in the store. */
+static void test_session_bridges(void) {
+    wh_t h;
+    sqlite3 *db;
+    sqlite3_stmt *stmt;
+    fresh();
+    if (wopen(&h, W "task.watermark.delay=100\noperators.w.window=session\noperators.w.gap=10\n"
+                    "operators.w.aggregates=count(*) AS n, count(DISTINCT payload) AS d, "
+                    "first_value(payload) AS f, last_value(payload) AS l\n") != 0)
+        goto out;
+    CU_ASSERT_EQUAL(push(&h, "x", "a", 35), SL_OK); /* C [35, 45) */
+    CU_ASSERT_EQUAL(push(&h, "x", "a", 1), SL_OK);  /* A [1, 11), before it in the list */
+    CU_ASSERT_EQUAL(push(&h, "w", "a", 60), SL_OK); /* D [60, 70) */
+    CU_ASSERT_EQUAL(push(&h, "q", "b", 25), SL_OK); /* another key */
+    CU_ASSERT_EQUAL(push(&h, "y", "a", 20), SL_OK); /* B [20, 30), between A and C */
+    CU_ASSERT_EQUAL(push(&h, "y", "a", 22), SL_OK); /* B grows: [20, 32) */
+    CU_ASSERT_EQUAL(push(&h, "z", "a", 30), SL_OK); /* [30, 40) bridges B and C: [20, 45) */
+    CU_ASSERT_EQUAL(push(&h, "x", "a", 10), SL_OK); /* [10, 20) bridges A and BC: [1, 45) */
+    CU_ASSERT_STRING_EQUAL(h.out, "");
+    CU_ASSERT_EQUAL(push(&h, "v", "b", 160), SL_OK); /* watermark 59: D stays open */
+    EXPECT_OUT(&h, "{\"key\":\"b\",\"window_start\":25,\"window_end\":35,\"n\":1,\"d\":1,"
+                   "\"f\":\"q\",\"l\":\"q\",\"update\":false}\n"
+                   "{\"key\":\"a\",\"window_start\":1,\"window_end\":45,\"n\":6,\"d\":3,"
+                   "\"f\":\"x\",\"l\":\"x\",\"update\":false}\n");
+    CU_ASSERT_EQUAL(push(&h, "w", "a", 65), SL_OK); /* D grows: [60, 75) */
+    CU_ASSERT_EQUAL(push(&h, "u", "a", 66), SL_OK);
+    CU_ASSERT_EQUAL(sl_chain_end_input(h.chain), SL_OK);
+    EXPECT_OUT(&h, "{\"key\":\"a\",\"window_start\":60,\"window_end\":76,\"n\":3,\"d\":2,"
+                   "\"f\":\"w\",\"l\":\"u\",\"update\":false}\n"
+                   "{\"key\":\"b\",\"window_start\":160,\"window_end\":170,\"n\":1,\"d\":1,"
+                   "\"f\":\"v\",\"l\":\"v\",\"update\":false}\n");
+    commit(&h, "12");
+    CU_ASSERT_EQUAL_FATAL(sqlite3_open(dbpath, &db), SQLITE_OK);
+    CU_ASSERT_EQUAL_FATAL(sqlite3_prepare_v2(db, "SELECT count(*) FROM sluice_state WHERE "
+                                                 "operator = 'w' AND substr(key, 1, 1) IN "
+                                                 "(x'73', x'65', x'44')",
+                                             -1, &stmt, NULL), SQLITE_OK);
+    CU_ASSERT_EQUAL(sqlite3_step(stmt), SQLITE_ROW);
+    CU_ASSERT_EQUAL(sqlite3_column_int(stmt, 0), 0); /* no 's', 'e' or 'D' entry left */
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+out:
+    wclose(&h);
+}
+
+/* A key's session list overwritten with garbage: its next record fails naming the operator and
+ * what is malformed; other keys go on. */
+static void test_corrupt_sessions(void) {
+    wh_t h;
+    sqlite3 *db;
+    fresh();
+    if (wopen(&h, W "task.watermark.delay=100\noperators.w.window=session\noperators.w.gap=10\n")
+        != 0)
+        goto out;
+    CU_ASSERT_EQUAL(push(&h, "1", "a", 1), SL_OK);
+    CU_ASSERT_EQUAL(push(&h, "1", "a", 30), SL_OK);
+    CU_ASSERT_EQUAL(push(&h, "1", "b", 2), SL_OK);
+    commit(&h, "3");
+    chain_close(&h);
+    CU_ASSERT_EQUAL_FATAL(sqlite3_open(dbpath, &db), SQLITE_OK);
+    /* the sessions of group 'a' (tag 's', type 3, length 1, "a") */
+    CU_ASSERT_EQUAL(sqlite3_exec(db, "UPDATE sluice_state SET value = x'ffffffff0102' WHERE "
+                                     "operator = 'w' AND hex(key) = '73030000000161'",
+                                 NULL, NULL, NULL), SQLITE_OK);
+    CU_ASSERT_EQUAL(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+    if (chain_open(&h) != 0)
+        goto out;
+    CU_ASSERT_EQUAL(push(&h, "2", "a", 3), SL_ERR_RECORD);
+    CU_ASSERT(contains(sl_chain_error(h.chain), "operators.w (job.properties:2)"));
+    CU_ASSERT(contains(sl_chain_error(h.chain),
+                       "the keyed state of the sessions of a key is malformed (6 bytes)"));
+    CU_ASSERT_EQUAL(push(&h, "2", "b", 3), SL_OK);
+    /* the watermark reaching a's sessions meets the garbage too */
+    CU_ASSERT_EQUAL(push(&h, "2", "b", 200), SL_ERR_RECORD);
+    CU_ASSERT(contains(sl_chain_error(h.chain), "sessions of a key is malformed"));
+out:
+    wclose(&h);
+}
+
 static void test_aggregates(void) {
     wh_t h;
     fresh();
@@ -832,6 +919,29 @@ static void test_window_restart(void) {
     CU_ASSERT_EQUAL(sl_chain_end_input(h.chain), SL_OK); /* [10,20) is not emitted twice */
     EXPECT_OUT(&h, "{\"key\":\"a\",\"window_start\":20,\"window_end\":30,\"d\":1,\"s\":4,"
                    "\"update\":false}\n");
+    wclose(&h);
+
+    /* sessions: a merge after the commit (the list and the distinct values moved) is forgotten
+     * in a crash and made again by the replay */
+    fresh();
+    if (wopen(&h, W "task.watermark.delay=100\noperators.w.window=session\noperators.w.gap=10\n"
+                    "operators.w.aggregates=count(DISTINCT payload) AS d, sum(payload) AS s\n") !=
+        0)
+        goto out;
+    CU_ASSERT_EQUAL(push(&h, "1", "a", 1), SL_OK);  /* [1, 11) */
+    CU_ASSERT_EQUAL(push(&h, "2", "a", 30), SL_OK); /* [30, 40) */
+    commit(&h, "2");
+    CU_ASSERT_EQUAL(push(&h, "3", "a", 20), SL_OK); /* [20, 40) */
+    chain_close(&h);                                /* crash */
+    if (chain_open(&h) != 0)
+        goto out;
+    CU_ASSERT_EQUAL(push(&h, "3", "a", 20), SL_OK); /* replayed: [20, 40) once more */
+    CU_ASSERT_EQUAL(push(&h, "2", "a", 12), SL_OK); /* [12, 40) */
+    CU_ASSERT_EQUAL(sl_chain_end_input(h.chain), SL_OK);
+    EXPECT_OUT(&h, "{\"key\":\"a\",\"window_start\":1,\"window_end\":11,\"d\":1,\"s\":1,"
+                   "\"update\":false}\n"
+                   "{\"key\":\"a\",\"window_start\":12,\"window_end\":40,\"d\":2,\"s\":7,"
+                   "\"update\":false}\n");
 out:
     wclose(&h);
 }
@@ -917,6 +1027,37 @@ static void test_value_max(void) {
     CU_ASSERT_EQUAL(push(&h, "x", "a", 3), SL_OK);
     CU_ASSERT_EQUAL(sl_chain_end_input(h.chain), SL_OK);
     EXPECT_OUT(&h, "{\"key\":\"a\",\"window_start\":0,\"window_end\":10,\"n\":2,\"l\":\"x\","
+                   "\"update\":false}\n");
+out:
+    wclose(&h);
+}
+
+/* A key's sessions share one state value: the limit bounds them together, and a record that
+ * would outgrow it fails naming the window (or the number of sessions); the list is intact. */
+static void test_value_max_sessions(void) {
+    wh_t h;
+    fresh();
+    if (wopen_vmax(&h, W "task.watermark.delay=100\noperators.w.window=session\n"
+                         "operators.w.gap=10\noperators.w.aggregates=count(*) AS n, "
+                         "last_value(payload) AS l\n",
+                   64) != 0)
+        goto out;
+    CU_ASSERT_EQUAL(push(&h, "x", "a", 1), SL_OK);
+    CU_ASSERT_EQUAL(push(&h, "a longer value than 64 bytes take, a longer value than 64 bytes",
+                         "a", 2), SL_ERR_RECORD);
+    CU_ASSERT(contains(sl_chain_error(h.chain), "operators.w (job.properties:2): keyed state: "
+                                                "window [1, 12) needs 105 bytes, more than "
+                                                "task.state.value.max-bytes"));
+    CU_ASSERT_EQUAL(push(&h, "y", "a", 30), SL_ERR_RECORD); /* a second session: 86 bytes */
+    CU_ASSERT(contains(sl_chain_error(h.chain), "keyed state: the 2 open session windows of a "
+                                                "key need 86 bytes, more than "
+                                                "task.state.value.max-bytes"));
+    CU_ASSERT_EQUAL(push(&h, "y", "b", 30), SL_OK);
+    CU_ASSERT_EQUAL(push(&h, "z", "a", 5), SL_OK);
+    CU_ASSERT_EQUAL(sl_chain_end_input(h.chain), SL_OK);
+    EXPECT_OUT(&h, "{\"key\":\"a\",\"window_start\":1,\"window_end\":15,\"n\":2,\"l\":\"z\","
+                   "\"update\":false}\n"
+                   "{\"key\":\"b\",\"window_start\":30,\"window_end\":40,\"n\":1,\"l\":\"y\","
                    "\"update\":false}\n");
 out:
     wclose(&h);
@@ -1288,6 +1429,8 @@ void test_window_register(void) {
         {"hopping", test_hopping},
         {"hopping: three windows a record", test_hopping3},
         {"session merges", test_session},
+        {"session bridges, the list of a key", test_session_bridges},
+        {"corrupt session list", test_corrupt_sessions},
         {"session allowed lateness", test_session_lateness},
         {"aggregates", test_aggregates},
         {"late records", test_late},
@@ -1297,6 +1440,7 @@ void test_window_register(void) {
         {"configuration errors", test_config_errors},
         {"record errors", test_window_record_errors},
         {"state value over the maximum", test_value_max},
+        {"state value over the maximum: sessions", test_value_max_sessions},
         {"corrupt window state", test_corrupt_state},
         {"corrupt checkpoint file", test_corrupt_file},
         {"allocation failures", test_oom},
