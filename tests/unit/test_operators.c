@@ -1094,6 +1094,8 @@ static void test_repartition_idle(void) {
     sl_chain_destroy(up0);
     sl_chain_destroy(up1);
     sl_chain_destroy(down);
+    for (int i = 0; i < got.cnt && i < SINK_MAX; i++)
+        sl_record_unref(got.recs[i]);
     sl_chain_spec_destroy(spec);
     sl_conf_destroy(conf);
     sl_time_inject(NULL);
