@@ -55,7 +55,8 @@ const sl_prop_t file_stream_props[] = {
      "Producer: fdatasync before acknowledging, so committed input survives power loss and not "
      "only a crash of the process."},
     {"write.buffer.size", SL_PROP_SIZE, FO(write_buffer), "1M", 4096, 1073741824.0, NULL, 0,
-     "Producer: bytes buffered before a write; buffered records are acknowledged once written."},
+     "Producer: bytes buffered before a write; buffered records are acknowledged once written. "
+     "With partitions, the total over all the files' buffers (all are written together)."},
     {"write.linger", SL_PROP_DURATION, FO(write_linger_ms), "100ms", 0, 3600000.0, NULL, 0,
      "Producer: longest time a record waits in the buffer before it is written (the first "
      "record of a buffer starts the clock), so output shows at once even when the input is "
