@@ -20,7 +20,8 @@ typedef struct file_stream_conf {
     int64_t read_buffer;
     int64_t max_record;
     int strip_cr;
-    int format;   /* producer: 0 payload, 1 json */
+    int format;   /* 0 payload, 1 json (producer: writes the envelope; consumer: reads it) */
+    int partitions; /* producer: 0 one file at path, N a directory of N partition files */
     int fsync;    /* producer */
     int64_t write_buffer;
     int64_t write_linger_ms; /* producer */
@@ -74,6 +75,15 @@ sl_err_t file_out_open_fd(sl_output_t *out, int fd, void **statep);
 sl_err_t file_out_send(sl_output_t *out, void *state, sl_record_t *rec);
 sl_err_t file_out_flush(sl_output_t *out, void *state, int sync);
 void file_out_close(sl_output_t *out, void *state);
+
+/* 64-bit FNV-1a of data[0..len): the partitioned producer writes a record with key k to file
+ * file_fnv1a64(k) % partitions, a stable choice other programs can recompute. */
+uint64_t file_fnv1a64(const void *data, size_t len);
+/* The partition file of rec among n (n > 0): by its key's hash, 0 without a key. */
+int file_partition_of(const sl_record_t *rec, int n);
+
+/* The header that makes the partitioned producer write a record to every partition file. */
+#define FILE_BROADCAST_HEADER "sluice.broadcast"
 
 /* Writes rec as one JSON object line (payload as a string when it is valid UTF-8 JSON text is
  * not assumed: payload is escaped as a JSON string) into sb. */

@@ -37,13 +37,26 @@ const sl_prop_t file_stream_props[] = {
     {"strip.cr", SL_PROP_BOOL, FO(strip_cr), "true", 0, 0, NULL, 0,
      "Drop the carriage return of CRLF line ends."},
     {"format", SL_PROP_ENUM, FO(format), "payload", 0, 0, "payload|json", 0,
-     "Producer: write each record's payload as a line, or a JSON object with key, payload, "
-     "headers, event time and source metadata."},
+     "payload: a line is a record's payload. json: a line is a JSON object (an envelope) with "
+     "key, payload, headers, event_time and source metadata (system, stream, partition, offset, "
+     "subseq). Producer: what each record is written as. Consumer: with json each line must be "
+     "such an envelope, and the record delivered has its key (null: none), payload (a string), "
+     "headers (an object of strings) and event_time (an integer, ms); its offset is still the "
+     "line's byte offset in the file read. A line that is not a valid envelope is a bad record "
+     "(see task.error.policy)."},
+    {"partitions", SL_PROP_INT, FO(partitions), "0", 0, 4096, NULL, 0,
+     "Producer: 0 appends to the single file at path. N > 0 makes path a directory (created if "
+     "missing) of N files partition-00000 .. partition-<N-1> (5 digits), all created when the "
+     "output opens; a record goes to file FNV-1a-64(key bytes) % N (offset basis "
+     "0xcbf29ce484222325, prime 0x100000001b3; no key: partition 0), and a record with the "
+     "header sluice.broadcast (any value) to every file, acknowledged once all its copies are "
+     "written. Consumers read the directory as usual: one partition per file."},
     {"fsync", SL_PROP_BOOL, FO(fsync), "false", 0, 0, NULL, 0,
      "Producer: fdatasync before acknowledging, so committed input survives power loss and not "
      "only a crash of the process."},
     {"write.buffer.size", SL_PROP_SIZE, FO(write_buffer), "1M", 4096, 1073741824.0, NULL, 0,
-     "Producer: bytes buffered before a write; buffered records are acknowledged once written."},
+     "Producer: bytes buffered before a write; buffered records are acknowledged once written. "
+     "With partitions, the total over all the files' buffers (all are written together)."},
     {"write.linger", SL_PROP_DURATION, FO(write_linger_ms), "100ms", 0, 3600000.0, NULL, 0,
      "Producer: longest time a record waits in the buffer before it is written (the first "
      "record of a buffer starts the clock), so output shows at once even when the input is "

@@ -3,7 +3,9 @@
  * or a directory filtered by `include`) into partitions, one per file; each partition reads its
  * file in chunks through the line reader, which hands out every line as a slice of the chunk (no
  * copy). A record's offset is the byte position where its line starts; resuming after a
- * checkpoint re-reads that line to check it is still there and skips it.
+ * checkpoint re-reads that line to check it is still there and skips it. With format=json each
+ * line is an envelope the producer wrote (file_format_json) and the record gets its key,
+ * payload, headers and event time back.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +18,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "file.h"
 #include "sluice/record.h"
@@ -292,6 +296,92 @@ static void check_rotation(sl_part_t *part, fpart_t *fp) {
     }
 }
 
+/* --- format=json: the producer's envelope ------------------------------------------------ */
+
+/* Delivers the record of the envelope in line[0..len), or reports the line as a bad record
+ * naming what is wrong with it. Only the envelope's key, payload, headers and event_time are
+ * taken: its system, stream, partition and offset say where the record was before it was
+ * written here, while the record's offset must stay this file's byte offset (the checkpoint). */
+static sl_err_t deliver_envelope(sl_part_t *part, const char *line, size_t len,
+                                 const char *offset) {
+    const char **hdrs = NULL;
+    json_error_t jerr;
+    json_t *env, *v;
+    sl_delivery_t d = {0};
+    sl_err_t err;
+    const char *bad = NULL, *name;
+    char why[128];
+    int nh = 0;
+
+    /* JSON_ALLOW_NUL: a payload or key may hold NUL bytes (written as \u0000). */
+    if (!(env = json_loadb(line, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr)))
+        return sl_part_bad_record(part, offset, "format=json: not a JSON envelope: %s (column %d)",
+                                  jerr.text, jerr.column);
+    if (!json_is_object(env)) {
+        bad = "not a JSON object";
+    } else if (!(v = json_object_get(env, "payload"))) {
+        bad = "no payload";
+    } else if (!json_is_string(v)) {
+        bad = "payload is not a string";
+    } else {
+        d.off = 0;
+        d.len = json_string_length(v);
+        if (!(d.buf = sl_buf_new(json_string_value(v), d.len))) {
+            json_decref(env);
+            return sl_part_fail(part, "out of memory");
+        }
+    }
+    if (!bad && (v = json_object_get(env, "key")) && !json_is_null(v)) {
+        if (!json_is_string(v))
+            bad = "key is neither a string nor null";
+        d.key = json_string_value(v);
+        d.keylen = json_string_length(v);
+    }
+    if (!bad && (v = json_object_get(env, "event_time"))) {
+        if (!json_is_integer(v))
+            bad = "event_time is not an integer";
+        d.event_time_ms = json_integer_value(v);
+    }
+    if (!bad && (v = json_object_get(env, "headers")) && !json_is_null(v)) {
+        json_t *hv;
+        if (!json_is_object(v))
+            bad = "headers is not an object";
+        else if (json_object_size(v) &&
+                 !(hdrs = malloc(2 * json_object_size(v) * sizeof(*hdrs)))) {
+            sl_buf_unref(d.buf);
+            json_decref(env);
+            return sl_part_fail(part, "out of memory");
+        }
+        json_object_foreach(v, name, hv) {
+            if (bad)
+                break;
+            /* Header names and values are C strings: a NUL inside would cut them short. */
+            if (!json_is_string(hv) || strlen(json_string_value(hv)) != json_string_length(hv)) {
+                snprintf(why, sizeof(why), "header '%.64s' is not a string (without NUL bytes)",
+                         name);
+                bad = why;
+            }
+            hdrs[2 * nh] = name;
+            hdrs[2 * nh + 1] = json_string_value(hv);
+            nh++;
+        }
+    }
+    if (bad) {
+        free(hdrs);
+        sl_buf_unref(d.buf);
+        json_decref(env);
+        return sl_part_bad_record(part, offset, "format=json: not a valid envelope: %s", bad);
+    }
+    d.offset = offset;
+    d.headers = hdrs;
+    d.nheaders = nh;
+    err = sl_part_deliver_ex(part, &d);
+    free(hdrs);
+    sl_buf_unref(d.buf); /* the record holds its own reference */
+    json_decref(env);
+    return err;
+}
+
 sl_poll_t file_part_poll(sl_part_t *part, void *state, int max) {
     fpart_t *fp = state;
     char offbuf[32];
@@ -313,8 +403,14 @@ sl_poll_t file_part_poll(sl_part_t *part, void *state, int max) {
                        "; resuming at %" PRId64, sl_part_id(part), expect, at);
             }
             snprintf(offbuf, sizeof(offbuf), "%" PRId64, at);
-            if (sl_part_deliver(part, fp->lr.buf, off, len, NULL, 0, offbuf, 0, 0) != SL_OK)
+            if (fp->c->format == 1) {
+                if (deliver_envelope(part, (const char *)sl_buf_data(fp->lr.buf) + off, len,
+                                     offbuf) != SL_OK)
+                    return SL_POLL_IDLE;
+            } else if (sl_part_deliver(part, fp->lr.buf, off, len, NULL, 0, offbuf, 0, 0)
+                       != SL_OK) {
                 return SL_POLL_IDLE;
+            }
             break;
         case SL_LINE_TOOBIG:
             fp->skip_at = -1;

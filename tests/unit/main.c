@@ -16,7 +16,7 @@
 static void (*const registers[])(void) = {
     test_props_register,      test_conf_register,       test_record_register,
     test_chain_register,      test_operators_register,  test_checkpoint_register,
-    test_state_register,      test_window_register,
+    test_state_register,      test_window_register,     test_file_register,
     test_metrics_register,    test_job_register,        test_sigv4_register,
     test_http_register,       test_creds_register,      test_aws_client_register,
     test_aws_endpoint_register, test_base64_register, test_log_register,

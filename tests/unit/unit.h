@@ -35,6 +35,7 @@ void test_log_register(void);
 void test_fake_aws_register(void);
 void test_oom_register(void);
 void test_window_register(void);
+void test_file_register(void);
 
 /* A fresh temporary directory for a test (mkdtemp under $TMPDIR); the path is static storage
  * valid until the next call. */
