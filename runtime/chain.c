@@ -1477,6 +1477,10 @@ int64_t sl_chain_watermark(const sl_chain_t *chain) {
     return chain->wm;
 }
 
+int sl_chain_stage(const sl_chain_t *chain) {
+    return chain->stage;
+}
+
 sl_err_t sl_chain_tick(sl_chain_t *chain, int64_t now_ms) {
     chain->failed = 0;
     for (int i = chain->lo; i < chain->cnt; i++) {

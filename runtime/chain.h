@@ -101,6 +101,8 @@ typedef struct sl_chain_env {
  * an ordinary input), sl_chain_spec_stages() their number (1 without repartition),
  * sl_chain_spec_stage_input() the input of stage k > 0 (borrowed from the spec). */
 int sl_chain_spec_stage_of(const sl_chain_spec_t *spec, const char *input);
+/* The stage a running chain runs (0: the first). */
+int sl_chain_stage(const sl_chain_t *chain);
 int sl_chain_spec_stages(const sl_chain_spec_t *spec);
 const char *sl_chain_spec_stage_input(const sl_chain_spec_t *spec, int k);
 

@@ -150,10 +150,22 @@ static void begin_stop(sl_job_t *job) {
     stop_workers(job);
 }
 
+/* Whether the job ends when its partitions have: no input looks for new partitions, except
+ * the stream of a repartition, whose partitions end when their upstreams have (worker.c). */
 static int inputs_bounded(const sl_job_t *job) {
-    for (int i = 0; i < job->ninputs; i++)
-        if (job->ins[i]->discover_ms > 0)
+    for (int i = 0; i < job->ninputs; i++) {
+        char name[600];
+        snprintf(name, sizeof(name), "%s.%s", job->ins[i]->st->sys->name,
+                 job->ins[i]->st->name);
+        if (job->ins[i]->discover_ms <= 0)
+            continue;
+        if (sl_chain_spec_stage_of(job->spec, name) == 0)
             return 0;
+        /* Over once a partition ended that way, and a later look found no new one. */
+        if (atomic_load(&job->ins[i]->stage_ended) == 0 ||
+            job->ins[i]->stage_ended_seen != atomic_load(&job->ins[i]->stage_ended))
+            return 0;
+    }
     return 1;
 }
 
@@ -221,8 +233,14 @@ static void discover_cb(evutil_socket_t fd, short what, void *arg) {
     sl_input_t *in = arg;
     (void)fd;
     (void)what;
-    if (atomic_load(&in->job->running) == 1)
+    if (atomic_load(&in->job->running) == 1) {
+        int ended = atomic_load(&in->stage_ended);
         sl_input_discover(in);
+        if (ended && in->stage_ended_seen != ended) {
+            in->stage_ended_seen = ended;
+            sl_job_notify(in->job); /* the job may be over (inputs_bounded) */
+        }
+    }
 }
 
 /* On the metrics thread: 1 when healthy, else 0 with the reasons in why. */

@@ -124,6 +124,10 @@ struct sl_input {
     int stopping; /* in_stop called */
     int stopped;  /* sl_input_stopped() called */
     int bootstrap; /* samza.bootstrap (the stream's generic setting) */
+    /* A repartition's stream: partitions that ended because their upstreams had (workers
+     * count), and that count when the latest discovery pass began (main thread). */
+    _Atomic int stage_ended;
+    int stage_ended_seen;
     char errmsg[512];
 };
 

@@ -47,6 +47,7 @@ struct sl_state {
     int spilled; /* rows in sluice_state_pending since the last commit */
     int changed; /* anything to commit */
     sqlite3_stmt *rd; /* read_fn's statement, prepared once (used under the store's lock) */
+    sqlite3_stmt *sc[4]; /* scan_fn's, by (after, bounded): prepared once */
     /* The task its rows are written under: the host's, or a job-wide table's (see
      * sl_state_host_table()), then owned in task_own. */
     const char *task;
@@ -637,32 +638,36 @@ static void scan_rows_free(scan_arg_t *a) {
 static int scan_fn(void *opaque, sqlite3 *db) {
     scan_arg_t *a = opaque;
     sl_state_t *st = a->st;
-    sqlite3_stmt *sc = NULL;
+    int which = (a->after ? 1 : 0) | (a->hi ? 2 : 0);
+    sqlite3_stmt *sc = st->sc[which];
     int64_t now = sl_now_ms();
     char sql[1024];
-    const char *op = a->after ? ">" : ">=";
-    int rc;
+    const char *op = a->after ? ">" : ">=", *upper = a->hi ? " AND key < ?4" : "";
+    int rc = SQLITE_OK;
 
-    /* The pending rows (spilled changes, deletions as NULL) hide the committed ones. */
-    snprintf(sql, sizeof(sql),
-             "SELECT key, value, expires_at FROM temp.sluice_state_pending"
-             " WHERE task = ?1 AND operator = ?2 AND key %s ?3 AND (?4 IS NULL OR key < ?4)"
-             " UNION ALL SELECT key, value, expires_at FROM main.sluice_state AS s"
-             " WHERE job_name = ?5 AND job_id = ?6 AND task = ?1 AND operator = ?2 AND ?7 = 0"
-             " AND key %s ?3 AND (?4 IS NULL OR key < ?4) AND NOT EXISTS (SELECT 1 FROM"
-             " temp.sluice_state_pending AS p WHERE p.task = ?1 AND p.operator = ?2"
-             " AND p.key = s.key) ORDER BY 1 LIMIT %d",
-             op, op, SCAN_BATCH);
-    rc = sqlite3_prepare_v2(db, sql, -1, &sc, NULL);
-    if (rc != SQLITE_OK)
-        goto fail;
+    /* The pending rows (spilled changes, deletions as NULL) hide the committed ones. An upper
+     * bound only when there is one: `?4 IS NULL OR key < ?4` would keep SQLite from using it
+     * to end the range, and every scan would read to the end of the store. */
+    if (!sc) {
+        snprintf(sql, sizeof(sql),
+                 "SELECT key, value, expires_at FROM temp.sluice_state_pending"
+                 " WHERE task = ?1 AND operator = ?2 AND key %s ?3%s"
+                 " UNION ALL SELECT key, value, expires_at FROM main.sluice_state AS s"
+                 " WHERE job_name = ?5 AND job_id = ?6 AND task = ?1 AND operator = ?2"
+                 " AND ?7 = 0 AND key %s ?3%s AND NOT EXISTS (SELECT 1 FROM"
+                 " temp.sluice_state_pending AS p WHERE p.task = ?1 AND p.operator = ?2"
+                 " AND p.key = s.key) ORDER BY 1 LIMIT %d",
+                 op, upper, op, upper, SCAN_BATCH);
+        rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &sc, NULL);
+        if (rc != SQLITE_OK)
+            goto fail;
+        st->sc[which] = sc;
+    }
     sqlite3_bind_text(sc, 1, st->task, -1, SQLITE_STATIC);
     sqlite3_bind_text(sc, 2, st->op, -1, SQLITE_STATIC);
     bind_key(sc, 3, a->lo, a->lolen);
     if (a->hi)
         bind_key(sc, 4, a->hi, a->hilen);
-    else
-        sqlite3_bind_null(sc, 4);
     sqlite3_bind_text(sc, 5, sl_ckpt_job_name(st->sh->ckpt), -1, SQLITE_STATIC);
     sqlite3_bind_text(sc, 6, sl_ckpt_job_id(st->sh->ckpt), -1, SQLITE_STATIC);
     sqlite3_bind_int(sc, 7, st->cleared);
@@ -681,7 +686,8 @@ static int scan_fn(void *opaque, sqlite3 *db) {
              * available"), not this failure. */
             sl_log(SL_LOG_ERROR, "state", "operators.%s, task %s: scanning: out of memory",
                    st->op, st->task);
-            sqlite3_finalize(sc);
+            sqlite3_reset(sc);
+            sqlite3_clear_bindings(sc);
             return SQLITE_NOMEM;
         }
         if (kl)
@@ -694,11 +700,15 @@ static int scan_fn(void *opaque, sqlite3 *db) {
     }
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         goto fail;
-    sqlite3_finalize(sc);
+    sqlite3_reset(sc);
+    sqlite3_clear_bindings(sc);
     return SQLITE_OK;
 fail:
     log_db(st, db, "scanning");
-    sqlite3_finalize(sc);
+    if (sc) {
+        sqlite3_reset(sc);
+        sqlite3_clear_bindings(sc);
+    }
     return rc;
 }
 
@@ -995,6 +1005,10 @@ static int finalize_fn(void *opaque, sqlite3 *db) {
     for (sl_state_t *st = sh->stores; st; st = st->next) {
         sqlite3_finalize(st->rd);
         st->rd = NULL;
+        for (int i = 0; i < 4; i++) {
+            sqlite3_finalize(st->sc[i]);
+            st->sc[i] = NULL;
+        }
     }
     return SQLITE_OK;
 }

@@ -315,6 +315,25 @@ static void part_stop(sl_part_t *part, int how) {
     event_active(part->poll_ev, EV_TIMEOUT, 0);
 }
 
+/* The partition ends: its input's end, or (why) a stage's input whose upstreams all ended. */
+static void part_end(sl_part_t *part, const char *why) {
+    part->eof = 1;
+    sl_log(SL_LOG_INFO, "worker", "%s/%s/%s: end of input%s%s", part->in->st->sys->name,
+           part->in->st->name, part->id, why ? ": " : "", why ? why : "");
+    part->why = SL_CLOSE_EOF;
+    part->wind_deadline = INT64_MAX; /* the end of a partition waits for every ack */
+    part->pstate = SL_PART_DRAINING;
+    part_finish(part);
+}
+
+/* A partition of a repartition's stream (a stage after the first) is over when it is at its
+ * head and every upstream partition told it had ended (its watermark is the end): nothing
+ * more can come, and a job over bounded inputs can finish. */
+static int stage_over(const sl_part_t *part) {
+    return part->chain && sl_chain_stage(part->chain) > 0 && part->at_head &&
+           sl_chain_watermark(part->chain) == SL_WATERMARK_END;
+}
+
 /* A bootstrap input's partition that has nothing more to deliver now and is at its head
  * (sl_part_set_lag(0), or its end): once its records are acknowledged, commit what they made of
  * the keyed state, then announce it; the other inputs start when every one has. Until its
@@ -416,19 +435,22 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg) {
         /* Caught up: what is buffered goes out now rather than at the next commit. */
         flush_outputs(w);
         bootstrap_mark(part);
-        schedule(part, 1);
+        if (stage_over(part)) {
+            atomic_fetch_add(&part->in->stage_ended, 1);
+            part_end(part, "every upstream partition ended");
+        } else {
+            schedule(part, 1);
+        }
         break;
     case SL_POLL_EOF:
-        part->eof = 1;
-        sl_log(SL_LOG_INFO, "worker", "%s/%s/%s: end of input", part->in->st->sys->name,
-               part->in->st->name, part->id);
-        part->why = SL_CLOSE_EOF;
-        part->wind_deadline = INT64_MAX; /* the end of a partition waits for every ack */
-        part->pstate = SL_PART_DRAINING;
-        part_finish(part);
+        part_end(part, NULL);
         break;
     case SL_POLL_WAIT:
         bootstrap_mark(part);
+        if (stage_over(part)) {
+            atomic_fetch_add(&part->in->stage_ended, 1);
+            part_end(part, "every upstream partition ended");
+        }
         break;
     }
 }
