@@ -112,7 +112,7 @@ static sl_err_t join_init(sl_op_t *op, const void *conf, void **statep) {
     j->sys = sl_strndup(jc->table, (size_t)(dot - jc->table));
     j->stream = sl_strdup(dot + 1);
     j->table = sl_strdup(jc->table);
-    /* $."<as>", the name's quotes doubled... JSON paths escape a quote with a backslash. */
+    /* $."<as>": in a JSON path a quote or backslash of the name is escaped by a backslash. */
     sl_sb_append(&path, "$.\"", 3);
     for (const char *c = jc->as; *c; c++) {
         if (*c == '"' || *c == '\\')

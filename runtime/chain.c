@@ -1143,9 +1143,8 @@ static int64_t ups_min(const sl_chain_t *chain) {
     return active ? m : SL_WATERMARK_NONE; /* all idle: stays where it is */
 }
 
-/* Sets upstream id's watermark and idleness (and, when keep, the store's copy). */
-static sl_err_t ups_set(sl_chain_t *chain, const char *id, size_t idlen, int64_t wm, int idle,
-                        int keep) {
+/* Sets upstream id's watermark and idleness, and the store's copy. */
+static sl_err_t ups_set(sl_chain_t *chain, const char *id, size_t idlen, int64_t wm, int idle) {
     struct upstream *u = ups_find(chain, id, idlen);
     if (!u)
         return SL_ERR_NOMEM;
@@ -1153,7 +1152,7 @@ static sl_err_t ups_set(sl_chain_t *chain, const char *id, size_t idlen, int64_t
     if (wm <= u->wm)
         return SL_OK; /* a marker replayed, or overtaken */
     u->wm = wm;
-    return keep ? ups_keep(chain, u) : SL_OK;
+    return ups_keep(chain, u);
 }
 
 static int ups_load(void *opaque, const void *key, size_t klen, const void *val, size_t vlen) {
@@ -1272,7 +1271,7 @@ static int ups_marker(sl_chain_t *chain, const sl_record_t *rec, sl_err_t *err) 
     }
     if (*err == SL_OK)
         *err = ups_set(chain, from, strlen(from), (int64_t)v,
-                       sl_record_header(rec, "sluice.wm.idle") != NULL, 1);
+                       sl_record_header(rec, "sluice.wm.idle") != NULL);
     if (*err != SL_OK) {
         snprintf(chain->err, sizeof(chain->err), "partition %s: cannot keep an upstream "
                  "watermark: %s", chain->partition, sl_err_str(*err));

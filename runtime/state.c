@@ -333,24 +333,32 @@ fail:
 
 /* --- the public API ------------------------------------------------------------------------- */
 
+/* Reads key's row (pending, then committed) into *a: a->val a heap copy or NULL. */
+static sl_err_t read_row(sl_state_t *st, const void *key, size_t klen, read_arg_t *a) {
+    int rc;
+    memset(a, 0, sizeof(*a));
+    a->st = st;
+    a->key = key;
+    a->klen = klen;
+    rc = sl_ckpt_with_db(st->sh->ckpt, read_fn, a);
+    if (rc != SQLITE_OK)
+        return (rc & 0xff) == SQLITE_NOMEM ? SL_ERR_NOMEM : SL_ERR_DB;
+    return SL_OK;
+}
+
 sl_err_t sl_state_get(sl_state_t *st, const void *key, size_t klen, const void **val,
                       size_t *vlen) {
     uint64_t h;
     st_entry_t *e;
     read_arg_t a;
-    int rc;
+    sl_err_t err;
 
     if (!st || (!key && klen) || !val || !vlen)
         return SL_ERR_INVAL;
     if (st->view) {
         /* Other threads change the table: every read asks the file. */
-        memset(&a, 0, sizeof(a));
-        a.st = st;
-        a.key = key;
-        a.klen = klen;
-        rc = sl_ckpt_with_db(st->sh->ckpt, read_fn, &a);
-        if (rc != SQLITE_OK)
-            return (rc & 0xff) == SQLITE_NOMEM ? SL_ERR_NOMEM : SL_ERR_DB;
+        if ((err = read_row(st, key, klen, &a)) != SL_OK)
+            return err;
         free(st->vbuf);
         st->vbuf = a.val;
         if (!a.found || !a.val || expired(a.expires, sl_now_ms()))
@@ -362,13 +370,8 @@ sl_err_t sl_state_get(sl_state_t *st, const void *key, size_t klen, const void *
     h = hash_bytes(key, klen);
     e = cache_find(st, key, klen, h);
     if (!e) {
-        memset(&a, 0, sizeof(a));
-        a.st = st;
-        a.key = key;
-        a.klen = klen;
-        rc = sl_ckpt_with_db(st->sh->ckpt, read_fn, &a);
-        if (rc != SQLITE_OK)
-            return (rc & 0xff) == SQLITE_NOMEM ? SL_ERR_NOMEM : SL_ERR_DB;
+        if ((err = read_row(st, key, klen, &a)) != SL_OK)
+            return err;
         if (!a.found || !a.val || expired(a.expires, sl_now_ms())) {
             free(a.val);
             return SL_ERR_NOENT;

@@ -830,6 +830,23 @@ static int two_parts(void *opaque, int stage) {
     return stage == 0 ? 2 : 0;
 }
 
+/* A record with payload json and event time et through an upstream chain c. */
+static void rp_up(sl_chain_t *c, const char *json, int64_t et) {
+    sl_record_t *r = make(json, NULL);
+    sl_record_set_event_time(r, et);
+    CU_ASSERT_EQUAL(sl_chain_process(c, r), SL_OK);
+    sl_record_unref(r);
+}
+
+/* What the upstream chains sent to the stream, read back by the downstream chain in order. */
+static void rp_forward(rp_side_t *side, sl_chain_t *down) {
+    for (int i = 0; i < side->cnt; i++) {
+        CU_ASSERT_EQUAL(sl_chain_process(down, side->recs[i]), SL_OK);
+        sl_record_unref(side->recs[i]);
+    }
+    side->cnt = 0;
+}
+
 /* A window after a repartition: two upstream partitions (stage 0, input in.a) re-key their
  * records onto mid.s; one downstream partition (stage 1) runs the window over them, its
  * watermark the smaller of the upstreams' once both were heard from, kept across a restart. */
@@ -886,25 +903,10 @@ static void test_repartition(void) {
     down = sl_chain_new_ex(spec, "0", sink_fn, &got, &env, err, sizeof(err));
     CU_ASSERT_FATAL(up0 && up1 && down);
 
-#define UP(c, json, et)                                                                        \
-    do {                                                                                       \
-        sl_record_t *r_ = make(json, NULL);                                                    \
-        sl_record_set_event_time(r_, et);                                                      \
-        CU_ASSERT_EQUAL(sl_chain_process(c, r_), SL_OK);                                       \
-        sl_record_unref(r_);                                                                   \
-    } while (0)
-#define FORWARD()                                                                              \
-    do {                                                                                       \
-        for (int i_ = 0; i_ < side.cnt; i_++) {                                                \
-            CU_ASSERT_EQUAL(sl_chain_process(down, side.recs[i_]), SL_OK);                     \
-            sl_record_unref(side.recs[i_]);                                                    \
-        }                                                                                      \
-        side.cnt = 0;                                                                          \
-    } while (0)
 
-    UP(up0, "{\"k\":\"x\"}", 3);
-    UP(up0, "{\"k\":\"y\"}", 12); /* up0's watermark: 11 */
-    UP(up1, "{\"k\":\"x\"}", 5);  /* up1's: 4 */
+    rp_up(up0, "{\"k\":\"x\"}", 3);
+    rp_up(up0, "{\"k\":\"y\"}", 12); /* up0's watermark: 11 */
+    rp_up(up1, "{\"k\":\"x\"}", 5);  /* up1's: 4 */
     CU_ASSERT_EQUAL(side.cnt, 3);
     CU_ASSERT_STRING_EQUAL(sl_record_key(side.recs[1], NULL), "y");
     CU_ASSERT_PTR_NULL(sl_record_header(side.recs[0], "sluice.wm"));
@@ -922,7 +924,7 @@ static void test_repartition(void) {
     {
         /* The stream holds the first record twice (a crash upstream): it counts once. */
         sl_record_t *again = sl_record_ref(side.recs[0]);
-        FORWARD();
+        rp_forward(&side, down);
         CU_ASSERT_EQUAL(sl_chain_process(down, again), SL_OK);
         sl_record_unref(again);
     }
@@ -930,12 +932,12 @@ static void test_repartition(void) {
     CU_ASSERT_EQUAL(sl_chain_watermark(down), SL_WATERMARK_NONE);
     CU_ASSERT_EQUAL(got.cnt, 0);
     CU_ASSERT_EQUAL(sl_chain_flush(up1), SL_OK); /* 4: the smaller */
-    FORWARD();
+    rp_forward(&side, down);
     CU_ASSERT_EQUAL(sl_chain_watermark(down), 4);
     CU_ASSERT_EQUAL(got.cnt, 0);
-    UP(up1, "{\"k\":\"x\"}", 30);
+    rp_up(up1, "{\"k\":\"x\"}", 30);
     CU_ASSERT_EQUAL(sl_chain_flush(up1), SL_OK); /* up1: 29; the min is up0's 11 */
-    FORWARD();
+    rp_forward(&side, down);
     CU_ASSERT_EQUAL(sl_chain_watermark(down), 11);
     CU_ASSERT_EQUAL(got.cnt, 1); /* [0, 10) of x: the records of both upstreams */
     CU_ASSERT_PTR_NOT_NULL(strstr(out(&(harness_t){.sink = got}, 0),
@@ -958,7 +960,7 @@ static void test_repartition(void) {
     CU_ASSERT_EQUAL(side.cnt, 2);
     wm = side.cnt == 2 ? strtoll(sl_record_header(side.recs[1], "sluice.wm"), NULL, 10) : 0;
     CU_ASSERT_EQUAL(wm, SL_WATERMARK_END);
-    FORWARD();
+    rp_forward(&side, down);
     CU_ASSERT_EQUAL(sl_chain_watermark(down), SL_WATERMARK_END);
     CU_ASSERT_EQUAL(got.cnt, 3); /* x [30, 40) ... and y [10, 20) */
     /* A marker with bad headers fails like a bad record. */
@@ -970,8 +972,6 @@ static void test_repartition(void) {
         CU_ASSERT_PTR_NOT_NULL(strstr(sl_chain_error(down), "watermark marker with bad headers"));
         sl_record_unref(r);
     }
-#undef UP
-#undef FORWARD
     sl_chain_destroy(up0);
     sl_chain_destroy(up1);
     sl_chain_destroy(down);
@@ -1026,33 +1026,18 @@ static void test_repartition_idle(void) {
     down = sl_chain_new_ex(spec, "0", sink_fn, &got, &env, err, sizeof(err));
     CU_ASSERT_FATAL(up0 && up1 && down);
 
-#define UP(c, et)                                                                              \
-    do {                                                                                       \
-        sl_record_t *r_ = make("k", NULL);                                                     \
-        sl_record_set_event_time(r_, et);                                                      \
-        CU_ASSERT_EQUAL(sl_chain_process(c, r_), SL_OK);                                       \
-        sl_record_unref(r_);                                                                   \
-    } while (0)
-#define FORWARD()                                                                              \
-    do {                                                                                       \
-        for (int i_ = 0; i_ < side.cnt; i_++) {                                                \
-            CU_ASSERT_EQUAL(sl_chain_process(down, side.recs[i_]), SL_OK);                     \
-            sl_record_unref(side.recs[i_]);                                                    \
-        }                                                                                      \
-        side.cnt = 0;                                                                          \
-    } while (0)
 
-    UP(up0, 100);
-    UP(up1, 50);
+    rp_up(up0, "k", 100);
+    rp_up(up1, "k", 50);
     now += 200; /* the 200 ms watermark.interval */
     CU_ASSERT_EQUAL(sl_chain_tick(up0, now), SL_OK);
     CU_ASSERT_EQUAL(sl_chain_tick(up1, now), SL_OK);
-    FORWARD();
+    rp_forward(&side, down);
     CU_ASSERT_EQUAL(sl_chain_watermark(down), 49);
     /* up0 reads on; up1 reads nothing for 1 s and says it is idle. */
     for (int i = 0; i < 5; i++) {
         now += 200;
-        UP(up0, 200 + 100 * i);
+        rp_up(up0, "k", 200 + 100 * i);
         CU_ASSERT_EQUAL(sl_chain_tick(up0, now), SL_OK);
         CU_ASSERT_EQUAL(sl_chain_tick(up1, now), SL_OK);
     }
@@ -1067,30 +1052,28 @@ static void test_repartition_idle(void) {
                         sl_record_header(side.recs[i], "sluice.wm"),
                         sl_record_header(side.recs[i], "sluice.wm.idle"));
     }
-    FORWARD();
+    rp_forward(&side, down);
     CU_ASSERT_EQUAL(sl_chain_watermark(down), 599); /* up0's alone */
     /* up1 reads again. Until its next marker it is not waited for (Flink's rule too: its
      * records may be late); then it is, and the watermark never goes back. */
-    UP(up1, 700);
+    rp_up(up1, "k", 700);
     now += 200;
-    UP(up0, 900);
+    rp_up(up0, "k", 900);
     CU_ASSERT_EQUAL(sl_chain_tick(up0, now), SL_OK);
-    FORWARD();
+    rp_forward(&side, down);
     CU_ASSERT_EQUAL(sl_chain_watermark(down), 899);
     CU_ASSERT_EQUAL(sl_chain_tick(up1, now), SL_OK); /* active, at 699 */
-    FORWARD();
+    rp_forward(&side, down);
     CU_ASSERT_EQUAL(sl_chain_watermark(down), 899);
     now += 200;
-    UP(up0, 1500);
+    rp_up(up0, "k", 1500);
     CU_ASSERT_EQUAL(sl_chain_tick(up0, now), SL_OK);
-    FORWARD();
+    rp_forward(&side, down);
     CU_ASSERT_EQUAL(sl_chain_watermark(down), 899); /* up1 holds it back again */
-    UP(up1, 1200);
+    rp_up(up1, "k", 1200);
     CU_ASSERT_EQUAL(sl_chain_tick(up1, now), SL_OK);
-    FORWARD();
+    rp_forward(&side, down);
     CU_ASSERT_EQUAL(sl_chain_watermark(down), 1199);
-#undef UP
-#undef FORWARD
     sl_chain_destroy(up0);
     sl_chain_destroy(up1);
     sl_chain_destroy(down);
